@@ -1,0 +1,34 @@
+//! The guest-facing disclosure text from the seeds. It says "authorization
+//! hold" and never "security deposit", which has different legal meaning.
+
+use crate::money::Money;
+
+/// The disclosure for a hold of `amount`. `expires` is a human date such as
+/// "Nov 29, 2026" once the processor has reported the real deadline.
+pub fn hold_disclosure(amount: Money, expires: Option<&str>) -> String {
+    let expiry = match expires {
+        Some(date) => format!(
+            "The hold will automatically expire by {date} (5-7 days, varies by card network) if not captured."
+        ),
+        None => "The hold will automatically expire in 5-7 days (varies by card network) if not captured.".to_string(),
+    };
+    format!(
+        "A temporary authorization hold of {amount} will be placed on your card. This is not a charge. {expiry} You will only be charged for actual costs incurred."
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Currency;
+
+    #[test]
+    fn disclosure_uses_the_seed_wording() {
+        let text = hold_disclosure(Money::new(25_000, Currency::usd()).unwrap(), None);
+        assert_eq!(
+            text,
+            "A temporary authorization hold of $250.00 will be placed on your card. This is not a charge. The hold will automatically expire in 5-7 days (varies by card network) if not captured. You will only be charged for actual costs incurred."
+        );
+        assert!(!text.to_lowercase().contains("deposit"));
+    }
+}

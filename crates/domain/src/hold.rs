@@ -1,0 +1,510 @@
+//! The hold state machine.
+//!
+//! Each state is its own type, and a transition is a method that consumes the
+//! state it leaves: only [`Authorized`] has `captured`, and the terminal
+//! states ([`Captured`], [`Canceled`], [`Expired`], [`Failed`]) have no
+//! transition methods at all. An illegal move such as "capture a canceled
+//! hold" therefore cannot be written, not merely rejected at run time.
+//!
+//! [`HoldState::observe`] folds a processor snapshot into the state through the
+//! same methods. It never moves a hold backwards or out of a terminal state,
+//! which is what makes out-of-order and duplicate webhooks harmless.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::time::Timestamp;
+
+/// The persisted status tag of a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HoldStatus {
+    RequiresPaymentMethod,
+    RequiresAction,
+    RequiresCapture,
+    Captured,
+    Canceled,
+    Expired,
+    Failed,
+}
+
+impl HoldStatus {
+    pub const ALL: [HoldStatus; 7] = [
+        Self::RequiresPaymentMethod,
+        Self::RequiresAction,
+        Self::RequiresCapture,
+        Self::Captured,
+        Self::Canceled,
+        Self::Expired,
+        Self::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RequiresPaymentMethod => "requires_payment_method",
+            Self::RequiresAction => "requires_action",
+            Self::RequiresCapture => "requires_capture",
+            Self::Captured => "captured",
+            Self::Canceled => "canceled",
+            Self::Expired => "expired",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        match self {
+            Self::Captured | Self::Canceled | Self::Expired | Self::Failed => true,
+            Self::RequiresPaymentMethod | Self::RequiresAction | Self::RequiresCapture => false,
+        }
+    }
+}
+
+impl FromStr for HoldStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown hold status '{s}'"))
+    }
+}
+
+impl fmt::Display for HoldStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A PaymentIntent status in domain terms; adapters map wire strings to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessorStatus {
+    RequiresPaymentMethod,
+    RequiresConfirmation,
+    RequiresAction,
+    Processing,
+    RequiresCapture,
+    Succeeded,
+    Canceled,
+}
+
+/// What the processor reports about a PaymentIntent at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentView {
+    pub status: ProcessorStatus,
+    pub amount: i64,
+    pub amount_capturable: i64,
+    pub amount_received: i64,
+    pub capture_before: Option<Timestamp>,
+    /// The processor canceled it because the authorization lapsed.
+    pub canceled_by_expiry: bool,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaptureError {
+    #[error("the hold expired at its capture deadline")]
+    Expired { capture_before: Timestamp },
+    #[error("amount_to_capture {requested} exceeds the capturable amount {capturable}")]
+    ExceedsCapturable { requested: i64, capturable: i64 },
+    #[error("amount_to_capture must be a positive number of minor units")]
+    NotPositive,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a hold cannot move from {from} to {to}")]
+pub struct IllegalTransition {
+    pub from: HoldStatus,
+    pub to: &'static str,
+}
+
+// ---- the states -------------------------------------------------------------
+
+/// Waiting for a card (or for a new card after a decline).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AwaitingPaymentMethod {
+    pub last_error: Option<String>,
+}
+
+/// Waiting for the guest to complete 3-D Secure or another action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwaitingAction;
+
+/// Funds are reserved and may be captured until `capture_before`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorized {
+    authorized: i64,
+    capturable: i64,
+    capture_before: Timestamp,
+}
+
+/// Captured in full or in part; any remainder was released by the processor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captured {
+    authorized: i64,
+    captured: i64,
+    captured_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canceled {
+    released: i64,
+    pub reason: Option<String>,
+    canceled_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expired {
+    released: i64,
+    expired_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    pub reason: String,
+}
+
+/// An authorization reported by the processor, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    authorized: i64,
+    capturable: i64,
+    capture_before: Timestamp,
+}
+
+impl Authorization {
+    /// `capturable` must be positive and no more than `authorized`.
+    pub fn new(authorized: i64, capturable: i64, capture_before: Timestamp) -> Option<Self> {
+        (capturable > 0 && capturable <= authorized).then_some(Self { authorized, capturable, capture_before })
+    }
+}
+
+impl AwaitingPaymentMethod {
+    pub fn require_action(self) -> AwaitingAction {
+        AwaitingAction
+    }
+    pub fn authorize(self, a: Authorization) -> Authorized {
+        a.into()
+    }
+    pub fn decline(self, error: String) -> AwaitingPaymentMethod {
+        AwaitingPaymentMethod { last_error: Some(error) }
+    }
+    pub fn cancel(self, reason: Option<String>, at: Timestamp) -> Canceled {
+        Canceled { released: 0, reason, canceled_at: at }
+    }
+    pub fn fail(self, reason: String) -> Failed {
+        Failed { reason }
+    }
+}
+
+impl AwaitingAction {
+    pub fn authorize(self, a: Authorization) -> Authorized {
+        a.into()
+    }
+    pub fn decline(self, error: String) -> AwaitingPaymentMethod {
+        AwaitingPaymentMethod { last_error: Some(error) }
+    }
+    pub fn cancel(self, reason: Option<String>, at: Timestamp) -> Canceled {
+        Canceled { released: 0, reason, canceled_at: at }
+    }
+    pub fn fail(self, reason: String) -> Failed {
+        Failed { reason }
+    }
+}
+
+impl From<Authorization> for Authorized {
+    fn from(a: Authorization) -> Self {
+        Authorized { authorized: a.authorized, capturable: a.capturable, capture_before: a.capture_before }
+    }
+}
+
+impl Authorized {
+    pub fn authorized(&self) -> i64 {
+        self.authorized
+    }
+    pub fn capturable(&self) -> i64 {
+        self.capturable
+    }
+    pub fn capture_before(&self) -> Timestamp {
+        self.capture_before
+    }
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        now >= self.capture_before
+    }
+
+    /// Checks a capture request before the processor is called and returns
+    /// the amount to capture (`None` means all that is capturable).
+    pub fn check_capture(&self, requested: Option<i64>, now: Timestamp) -> Result<i64, CaptureError> {
+        if self.is_expired(now) {
+            return Err(CaptureError::Expired { capture_before: self.capture_before });
+        }
+        let amount = requested.unwrap_or(self.capturable);
+        if amount <= 0 {
+            return Err(CaptureError::NotPositive);
+        }
+        if amount > self.capturable {
+            return Err(CaptureError::ExceedsCapturable { requested: amount, capturable: self.capturable });
+        }
+        Ok(amount)
+    }
+
+    /// The processor captured `amount`. Without multicapture the processor
+    /// releases the rest at once, so the hold is finished either way.
+    pub fn captured(self, amount: i64, at: Timestamp) -> Result<Captured, CaptureError> {
+        if amount <= 0 {
+            return Err(CaptureError::NotPositive);
+        }
+        if amount > self.capturable {
+            return Err(CaptureError::ExceedsCapturable { requested: amount, capturable: self.capturable });
+        }
+        Ok(Captured { authorized: self.authorized, captured: amount, captured_at: at })
+    }
+
+    /// An incremental authorization or processor refresh changed the amounts.
+    pub fn reauthorized(self, a: Authorization) -> Authorized {
+        a.into()
+    }
+
+    pub fn cancel(self, reason: Option<String>, at: Timestamp) -> Canceled {
+        Canceled { released: self.capturable, reason, canceled_at: at }
+    }
+
+    pub fn expire(self, at: Timestamp) -> Expired {
+        Expired { released: self.capturable, expired_at: at }
+    }
+}
+
+impl Captured {
+    pub fn authorized(&self) -> i64 {
+        self.authorized
+    }
+    pub fn captured(&self) -> i64 {
+        self.captured
+    }
+    /// The part of the authorization the processor let go of.
+    pub fn released(&self) -> i64 {
+        self.authorized - self.captured
+    }
+    pub fn captured_at(&self) -> Timestamp {
+        self.captured_at
+    }
+}
+
+impl Canceled {
+    pub fn released(&self) -> i64 {
+        self.released
+    }
+    pub fn canceled_at(&self) -> Timestamp {
+        self.canceled_at
+    }
+}
+
+impl Expired {
+    pub fn released(&self) -> i64 {
+        self.released
+    }
+    pub fn expired_at(&self) -> Timestamp {
+        self.expired_at
+    }
+}
+
+// ---- the sum type -----------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldState {
+    RequiresPaymentMethod(AwaitingPaymentMethod),
+    RequiresAction(AwaitingAction),
+    RequiresCapture(Authorized),
+    Captured(Captured),
+    Canceled(Canceled),
+    Expired(Expired),
+    Failed(Failed),
+}
+
+/// Amounts derived from a state, for display and storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HoldAmounts {
+    pub capturable: i64,
+    pub captured: i64,
+    pub released: i64,
+}
+
+impl HoldState {
+    pub fn new() -> Self {
+        HoldState::RequiresPaymentMethod(AwaitingPaymentMethod::default())
+    }
+
+    pub fn status(&self) -> HoldStatus {
+        match self {
+            HoldState::RequiresPaymentMethod(_) => HoldStatus::RequiresPaymentMethod,
+            HoldState::RequiresAction(_) => HoldStatus::RequiresAction,
+            HoldState::RequiresCapture(_) => HoldStatus::RequiresCapture,
+            HoldState::Captured(_) => HoldStatus::Captured,
+            HoldState::Canceled(_) => HoldStatus::Canceled,
+            HoldState::Expired(_) => HoldStatus::Expired,
+            HoldState::Failed(_) => HoldStatus::Failed,
+        }
+    }
+
+    pub fn amounts(&self) -> HoldAmounts {
+        match self {
+            HoldState::RequiresPaymentMethod(_) | HoldState::RequiresAction(_) | HoldState::Failed(_) => {
+                HoldAmounts::default()
+            }
+            HoldState::RequiresCapture(a) => HoldAmounts { capturable: a.capturable, ..HoldAmounts::default() },
+            HoldState::Captured(c) => HoldAmounts { capturable: 0, captured: c.captured, released: c.released() },
+            HoldState::Canceled(c) => HoldAmounts { released: c.released, ..HoldAmounts::default() },
+            HoldState::Expired(e) => HoldAmounts { released: e.released, ..HoldAmounts::default() },
+        }
+    }
+
+    pub fn capture_before(&self) -> Option<Timestamp> {
+        match self {
+            HoldState::RequiresCapture(a) => Some(a.capture_before),
+            HoldState::RequiresPaymentMethod(_)
+            | HoldState::RequiresAction(_)
+            | HoldState::Captured(_)
+            | HoldState::Canceled(_)
+            | HoldState::Expired(_)
+            | HoldState::Failed(_) => None,
+        }
+    }
+
+    /// Folds a processor snapshot into the state. Moves forward through the
+    /// typed transitions, keeps the state when nothing changed, and refuses
+    /// to go backwards or to leave a terminal state.
+    pub fn observe(self, v: &IntentView, at: Timestamp, default_capture_before: Timestamp) -> Result<HoldState, IllegalTransition> {
+        use ProcessorStatus as P;
+        let from = self.status();
+        let illegal = |to: &'static str| IllegalTransition { from, to };
+        let auth = || {
+            Authorization::new(v.amount, v.amount_capturable, v.capture_before.unwrap_or(default_capture_before))
+                .ok_or(illegal("requires_capture (nothing capturable)"))
+        };
+        match self {
+            HoldState::RequiresPaymentMethod(s) => match v.status {
+                P::RequiresPaymentMethod | P::RequiresConfirmation | P::Processing => Ok(match &v.last_error {
+                    Some(e) => HoldState::RequiresPaymentMethod(s.decline(e.clone())),
+                    None => HoldState::RequiresPaymentMethod(s),
+                }),
+                P::RequiresAction => Ok(HoldState::RequiresAction(s.require_action())),
+                P::RequiresCapture => Ok(HoldState::RequiresCapture(s.authorize(auth()?))),
+                P::Succeeded => captured_from(s.authorize(auth_for_succeeded(v, default_capture_before)), v, at),
+                P::Canceled => Ok(HoldState::Canceled(s.cancel(None, at))),
+            },
+            HoldState::RequiresAction(s) => match v.status {
+                P::RequiresAction | P::RequiresConfirmation | P::Processing => Ok(HoldState::RequiresAction(s)),
+                P::RequiresPaymentMethod => Ok(HoldState::RequiresPaymentMethod(
+                    s.decline(v.last_error.clone().unwrap_or_else(|| "authentication_failed".into())),
+                )),
+                P::RequiresCapture => Ok(HoldState::RequiresCapture(s.authorize(auth()?))),
+                P::Succeeded => captured_from(s.authorize(auth_for_succeeded(v, default_capture_before)), v, at),
+                P::Canceled => Ok(HoldState::Canceled(s.cancel(None, at))),
+            },
+            HoldState::RequiresCapture(a) => match v.status {
+                P::RequiresCapture => match Authorization::new(v.amount, v.amount_capturable, v.capture_before.unwrap_or(a.capture_before)) {
+                    Some(new) => Ok(HoldState::RequiresCapture(a.reauthorized(new))),
+                    None => Ok(HoldState::RequiresCapture(a)),
+                },
+                P::Succeeded => captured_from(a, v, at),
+                P::Canceled if v.canceled_by_expiry => Ok(HoldState::Expired(a.expire(at))),
+                P::Canceled => Ok(HoldState::Canceled(a.cancel(None, at))),
+                P::RequiresPaymentMethod | P::RequiresConfirmation | P::RequiresAction | P::Processing => {
+                    Err(illegal("an earlier pre-authorization state"))
+                }
+            },
+            HoldState::Captured(c) => match v.status {
+                P::Succeeded => Ok(HoldState::Captured(c)),
+                other => Err(illegal(processor_status_name(other))),
+            },
+            HoldState::Canceled(c) => match v.status {
+                P::Canceled => Ok(HoldState::Canceled(c)),
+                other => Err(illegal(processor_status_name(other))),
+            },
+            HoldState::Expired(e) => match v.status {
+                P::Canceled => Ok(HoldState::Expired(e)),
+                other => Err(illegal(processor_status_name(other))),
+            },
+            HoldState::Failed(f) => match v.status {
+                P::Canceled | P::RequiresPaymentMethod => Ok(HoldState::Failed(f)),
+                other => Err(illegal(processor_status_name(other))),
+            },
+        }
+    }
+}
+
+impl Default for HoldState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A PaymentIntent seen only after capture: the authorization was at least
+/// what was received.
+fn auth_for_succeeded(v: &IntentView, default_capture_before: Timestamp) -> Authorization {
+    let authorized = v.amount.max(v.amount_received).max(1);
+    Authorization { authorized, capturable: authorized, capture_before: v.capture_before.unwrap_or(default_capture_before) }
+}
+
+fn captured_from(a: Authorized, v: &IntentView, at: Timestamp) -> Result<HoldState, IllegalTransition> {
+    let from = HoldStatus::RequiresCapture;
+    a.captured(v.amount_received, at)
+        .map(HoldState::Captured)
+        .map_err(|_| IllegalTransition { from, to: "captured (amount outside the authorization)" })
+}
+
+fn processor_status_name(s: ProcessorStatus) -> &'static str {
+    match s {
+        ProcessorStatus::RequiresPaymentMethod => "requires_payment_method",
+        ProcessorStatus::RequiresConfirmation => "requires_confirmation",
+        ProcessorStatus::RequiresAction => "requires_action",
+        ProcessorStatus::Processing => "processing",
+        ProcessorStatus::RequiresCapture => "requires_capture",
+        ProcessorStatus::Succeeded => "succeeded",
+        ProcessorStatus::Canceled => "canceled",
+    }
+}
+
+/// Rebuilds a state from stored columns. Storage is the only caller; it
+/// keeps the amounts that the typed constructors would otherwise guard.
+#[derive(Debug, Clone, Default)]
+pub struct StoredState {
+    pub status: Option<HoldStatus>,
+    pub amount: i64,
+    pub capturable: i64,
+    pub captured: i64,
+    pub released: i64,
+    pub capture_before: Option<Timestamp>,
+    pub captured_at: Option<Timestamp>,
+    pub canceled_at: Option<Timestamp>,
+    pub reason: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl StoredState {
+    pub fn into_state(self) -> HoldState {
+        let at = self.canceled_at.or(self.captured_at).unwrap_or(Timestamp(0));
+        match self.status.unwrap_or(HoldStatus::RequiresPaymentMethod) {
+            HoldStatus::RequiresPaymentMethod => {
+                HoldState::RequiresPaymentMethod(AwaitingPaymentMethod { last_error: self.last_error })
+            }
+            HoldStatus::RequiresAction => HoldState::RequiresAction(AwaitingAction),
+            HoldStatus::RequiresCapture => HoldState::RequiresCapture(Authorized {
+                authorized: self.amount,
+                capturable: self.capturable.min(self.amount),
+                capture_before: self.capture_before.unwrap_or(Timestamp(0)),
+            }),
+            HoldStatus::Captured => HoldState::Captured(Captured {
+                authorized: self.amount,
+                captured: self.captured.min(self.amount),
+                captured_at: self.captured_at.unwrap_or(at),
+            }),
+            HoldStatus::Canceled => {
+                HoldState::Canceled(Canceled { released: self.released, reason: self.reason, canceled_at: at })
+            }
+            HoldStatus::Expired => HoldState::Expired(Expired { released: self.released, expired_at: at }),
+            HoldStatus::Failed => HoldState::Failed(Failed { reason: self.reason.unwrap_or_default() }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
