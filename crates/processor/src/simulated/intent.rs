@@ -1,0 +1,216 @@
+//! One simulated PaymentIntent and Stripe's rules for it.
+
+use std::collections::BTreeMap;
+
+use chittycharge_domain::hold::{IntentView, ProcessorStatus};
+use chittycharge_domain::time::{DEFAULT_HOLD_DAYS, SECS_PER_DAY};
+use chittycharge_domain::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::cards::CardBehavior;
+use crate::{CreateIntent, Intent, ProcessorError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum SimStatus {
+    RequiresPaymentMethod,
+    RequiresAction,
+    RequiresCapture,
+    Succeeded,
+    Canceled,
+}
+
+impl SimStatus {
+    fn wire(self) -> &'static str {
+        match self {
+            SimStatus::RequiresPaymentMethod => "requires_payment_method",
+            SimStatus::RequiresAction => "requires_action",
+            SimStatus::RequiresCapture => "requires_capture",
+            SimStatus::Succeeded => "succeeded",
+            SimStatus::Canceled => "canceled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SimIntent {
+    pub id: String,
+    pub client_secret: String,
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    pub receipt_email: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub status: SimStatus,
+    pub amount_capturable: i64,
+    pub amount_received: i64,
+    pub capture_before: Option<i64>,
+    pub created: i64,
+    pub payment_method: Option<String>,
+    pub last_decline: Option<String>,
+    pub cancellation_reason: Option<String>,
+    pub captures: u32,
+}
+
+fn unexpected_state(verb: &str, status: SimStatus) -> ProcessorError {
+    ProcessorError::InvalidState {
+        message: format!(
+            "This PaymentIntent could not be {verb} because it has a status of {}.",
+            status.wire()
+        ),
+    }
+}
+
+impl SimIntent {
+    pub fn new(id: &str, client_secret: String, req: &CreateIntent, now: Timestamp) -> Self {
+        SimIntent {
+            id: id.to_string(),
+            client_secret,
+            amount: req.amount,
+            currency: req.currency.clone(),
+            description: req.description.clone(),
+            receipt_email: req.receipt_email.clone(),
+            metadata: req.metadata.clone(),
+            status: SimStatus::RequiresPaymentMethod,
+            amount_capturable: 0,
+            amount_received: 0,
+            capture_before: None,
+            created: now.secs(),
+            payment_method: None,
+            last_decline: None,
+            cancellation_reason: None,
+            captures: 0,
+        }
+    }
+
+    fn authorize(&mut self, now: Timestamp) {
+        self.status = SimStatus::RequiresCapture;
+        self.amount_capturable = self.amount;
+        self.capture_before = Some(now.plus_secs(DEFAULT_HOLD_DAYS * SECS_PER_DAY).millis());
+        self.last_decline = None;
+    }
+
+    pub fn confirm(&mut self, pm: &str, behavior: CardBehavior, now: Timestamp) -> Result<(), ProcessorError> {
+        if self.status != SimStatus::RequiresPaymentMethod {
+            return Err(unexpected_state("confirmed", self.status));
+        }
+        self.payment_method = Some(pm.to_string());
+        match behavior {
+            CardBehavior::Authorize => {
+                self.authorize(now);
+                Ok(())
+            }
+            CardBehavior::RequireAction => {
+                self.status = SimStatus::RequiresAction;
+                Ok(())
+            }
+            CardBehavior::Decline { decline_code, message } => {
+                self.last_decline = Some(decline_code.to_string());
+                Err(ProcessorError::Declined {
+                    code: "card_declined".into(),
+                    decline_code: Some(decline_code.into()),
+                    message: message.into(),
+                    intent_id: Some(self.id.clone()),
+                })
+            }
+        }
+    }
+
+    pub fn authenticate(&mut self, success: bool, now: Timestamp) -> Result<(), ProcessorError> {
+        if self.status != SimStatus::RequiresAction {
+            return Err(unexpected_state("authenticated", self.status));
+        }
+        if success {
+            self.authorize(now);
+        } else {
+            self.status = SimStatus::RequiresPaymentMethod;
+            self.last_decline = Some("payment_intent_authentication_failure".into());
+        }
+        Ok(())
+    }
+
+    pub fn capture(&mut self, amount: Option<i64>, now: Timestamp) -> Result<(), ProcessorError> {
+        if self.status != SimStatus::RequiresCapture {
+            return Err(unexpected_state("captured", self.status));
+        }
+        let amount = amount.unwrap_or(self.amount_capturable);
+        if amount > self.amount_capturable {
+            return Err(ProcessorError::InvalidRequest {
+                code: Some("amount_too_large".into()),
+                param: Some("amount_to_capture".into()),
+                message: format!(
+                    "The amount to capture ({amount}) is greater than the amount capturable ({}).",
+                    self.amount_capturable
+                ),
+            });
+        }
+        if amount <= 0 {
+            return Err(ProcessorError::InvalidRequest {
+                code: Some("parameter_invalid_integer".into()),
+                param: Some("amount_to_capture".into()),
+                message: "amount_to_capture must be a positive integer.".into(),
+            });
+        }
+        let _ = now;
+        self.status = SimStatus::Succeeded;
+        self.amount_received = amount;
+        self.amount_capturable = 0;
+        self.captures += 1;
+        Ok(())
+    }
+
+    pub fn cancel(&mut self, reason: Option<String>, _now: Timestamp) -> Result<(), ProcessorError> {
+        match self.status {
+            SimStatus::RequiresPaymentMethod | SimStatus::RequiresAction | SimStatus::RequiresCapture => {
+                self.status = SimStatus::Canceled;
+                self.amount_capturable = 0;
+                self.cancellation_reason = reason;
+                Ok(())
+            }
+            SimStatus::Succeeded | SimStatus::Canceled => Err(ProcessorError::InvalidState {
+                message: format!(
+                    "You cannot cancel this PaymentIntent because it has a status of {}.",
+                    self.status.wire()
+                ),
+            }),
+        }
+    }
+
+    /// Stripe cancels an uncaptured authorization when it lapses.
+    pub fn expire_if_due(&mut self, now: Timestamp) {
+        if self.status == SimStatus::RequiresCapture && self.capture_before.is_some_and(|cb| now.millis() >= cb) {
+            self.status = SimStatus::Canceled;
+            self.amount_capturable = 0;
+            self.cancellation_reason = Some("automatic".into());
+        }
+    }
+
+    pub fn to_intent(&self) -> Intent {
+        let status = match self.status {
+            SimStatus::RequiresPaymentMethod => ProcessorStatus::RequiresPaymentMethod,
+            SimStatus::RequiresAction => ProcessorStatus::RequiresAction,
+            SimStatus::RequiresCapture => ProcessorStatus::RequiresCapture,
+            SimStatus::Succeeded => ProcessorStatus::Succeeded,
+            SimStatus::Canceled => ProcessorStatus::Canceled,
+        };
+        Intent {
+            id: self.id.clone(),
+            client_secret: Some(self.client_secret.clone()),
+            currency: self.currency.clone(),
+            created: Timestamp::from_secs(self.created),
+            view: IntentView {
+                status,
+                amount: self.amount,
+                amount_capturable: self.amount_capturable,
+                amount_received: self.amount_received,
+                capture_before: self.capture_before.map(Timestamp::from_millis),
+                canceled_by_expiry: self.cancellation_reason.as_deref() == Some("automatic"),
+                last_error: self.last_decline.clone(),
+            },
+            metadata: self.metadata.clone(),
+            last_decline: self.last_decline.clone(),
+            cancellation_reason: self.cancellation_reason.clone(),
+            captures: self.captures,
+        }
+    }
+}

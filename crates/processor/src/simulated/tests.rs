@@ -1,0 +1,103 @@
+use std::sync::Arc;
+
+use chittycharge_domain::hold::ProcessorStatus;
+
+use super::*;
+use crate::TestClock;
+
+fn sim() -> (SimulatedProcessor, Arc<TestClock>) {
+    let clock = Arc::new(TestClock::default());
+    (SimulatedProcessor::new(Arc::new(MemoryBackend::default()), clock.clone()), clock)
+}
+
+fn req(pm: Option<&str>) -> CreateIntent {
+    CreateIntent {
+        amount: 25_000,
+        currency: "usd".into(),
+        description: "Incidentals".into(),
+        receipt_email: None,
+        metadata: BTreeMap::new(),
+        payment_method: pm.map(str::to_string),
+    }
+}
+
+fn key(k: &str) -> IdempotencyKey {
+    IdempotencyKey::new(k).unwrap()
+}
+
+#[tokio::test]
+async fn pm_card_visa_authorizes_with_a_seven_day_deadline() {
+    let (p, clock) = sim();
+    let pi = p.create(&req(Some("pm_card_visa")), &key("k1")).await.unwrap();
+    assert!(pi.id.starts_with("pi_"));
+    assert!(pi.client_secret.as_deref().unwrap().starts_with(&format!("{}_secret_", pi.id)));
+    assert_eq!(pi.view.status, ProcessorStatus::RequiresCapture);
+    assert_eq!(pi.view.amount_capturable, 25_000);
+    let seven_days = clock.now().plus_secs(7 * 86_400).millis();
+    let cb = pi.view.capture_before.unwrap().millis();
+    assert!((seven_days - cb).abs() < 5_000);
+}
+
+#[tokio::test]
+async fn same_key_replays_and_other_parameters_conflict() {
+    let (p, _) = sim();
+    let a = p.create(&req(None), &key("same")).await.unwrap();
+    let b = p.create(&req(None), &key("same")).await.unwrap();
+    assert_eq!(a.id, b.id);
+    let mut other = req(None);
+    other.amount = 30_000;
+    assert!(matches!(p.create(&other, &key("same")).await, Err(ProcessorError::IdempotencyConflict { .. })));
+    assert_eq!(p.intent_ids().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn declined_card_leaves_the_intent_waiting_for_another_card() {
+    let (p, _) = sim();
+    let pi = p.create(&req(None), &key("c")).await.unwrap();
+    let err = p.confirm(&pi.id, "pm_card_chargeDeclinedInsufficientFunds", &key("c1")).await.unwrap_err();
+    assert!(matches!(err, ProcessorError::Declined { decline_code: Some(ref d), .. } if d == "insufficient_funds"));
+    let again = p.confirm(&pi.id, "pm_card_visa", &key("c2")).await.unwrap();
+    assert_eq!(again.view.status, ProcessorStatus::RequiresCapture);
+}
+
+#[tokio::test]
+async fn three_d_secure_requires_action_until_authenticated() {
+    let (p, _) = sim();
+    let pm = p.create_card_payment_method("4000 0025 0000 3155").await.unwrap();
+    let pi = p.create(&req(Some(&pm)), &key("3ds")).await.unwrap();
+    assert_eq!(pi.view.status, ProcessorStatus::RequiresAction);
+    let done = p.authenticate(&pi.id, true).await.unwrap();
+    assert_eq!(done.view.status, ProcessorStatus::RequiresCapture);
+}
+
+#[tokio::test]
+async fn partial_capture_releases_the_rest_and_a_second_capture_is_refused() {
+    let (p, _) = sim();
+    let pi = p.create(&req(Some("pm_card_visa")), &key("p")).await.unwrap();
+    let cap = p.capture(&pi.id, Some(5_000), &key("p1")).await.unwrap();
+    assert_eq!(cap.view.status, ProcessorStatus::Succeeded);
+    assert_eq!(cap.view.amount_received, 5_000);
+    assert_eq!(cap.view.amount_capturable, 0);
+    assert!(matches!(p.capture(&pi.id, None, &key("p2")).await, Err(ProcessorError::InvalidState { .. })));
+    // the same key replays the first capture instead of failing
+    assert_eq!(p.capture(&pi.id, Some(5_000), &key("p1")).await.unwrap().captures, 1);
+}
+
+#[tokio::test]
+async fn an_authorization_past_its_deadline_is_canceled_automatically() {
+    let (p, clock) = sim();
+    let pi = p.create(&req(Some("pm_card_visa")), &key("e")).await.unwrap();
+    clock.advance_secs(7 * 86_400 + 1);
+    let seen = p.retrieve(&pi.id).await.unwrap();
+    assert_eq!(seen.view.status, ProcessorStatus::Canceled);
+    assert!(seen.view.canceled_by_expiry);
+    assert!(matches!(p.capture(&pi.id, None, &key("e1")).await, Err(ProcessorError::InvalidState { .. })));
+}
+
+#[tokio::test]
+async fn over_capture_is_amount_too_large() {
+    let (p, _) = sim();
+    let pi = p.create(&req(Some("pm_card_visa")), &key("o")).await.unwrap();
+    let err = p.capture(&pi.id, Some(25_001), &key("o1")).await.unwrap_err();
+    assert!(matches!(err, ProcessorError::InvalidRequest { code: Some(ref c), .. } if c == "amount_too_large"));
+}

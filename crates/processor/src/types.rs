@@ -1,0 +1,97 @@
+//! Processor-neutral request, response and error types.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chittycharge_domain::{hold::IntentView, Timestamp};
+
+/// A PaymentIntent with `capture_method=manual`, as our core needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateIntent {
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    pub receipt_email: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// Confirm server-side at creation with this PaymentMethod.
+    pub payment_method: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    pub id: String,
+    pub client_secret: Option<String>,
+    pub currency: String,
+    pub created: Timestamp,
+    pub view: IntentView,
+    pub metadata: BTreeMap<String, String>,
+    /// Why the last authorization attempt failed, e.g. `generic_decline`.
+    pub last_decline: Option<String>,
+    pub cancellation_reason: Option<String>,
+    /// Number of captures the processor performed (the simulator counts them;
+    /// Stripe reports it through `amount_received`).
+    pub captures: u32,
+}
+
+/// Processor failures, classified by what the caller can do about them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProcessorError {
+    /// The issuer declined the card; the intent waits for another card.
+    #[error("card declined: {message}")]
+    Declined { code: String, decline_code: Option<String>, message: String, intent_id: Option<String> },
+    #[error("{message}")]
+    NotFound { message: String },
+    /// `payment_intent_unexpected_state`: the operation is not legal now.
+    #[error("{message}")]
+    InvalidState { message: String },
+    /// The processor rejected a parameter (`amount_too_large`, ...).
+    #[error("{message}")]
+    InvalidRequest { code: Option<String>, param: Option<String>, message: String },
+    /// The idempotency key was reused with other parameters.
+    #[error("{message}")]
+    IdempotencyConflict { message: String },
+    /// Timeout, connection failure, 5xx or 429 after retries: the outcome
+    /// of a mutating call is UNKNOWN and must be reconciled, never assumed.
+    #[error("processor unavailable: {message}")]
+    Unavailable { message: String },
+    /// Our own configuration is wrong (bad API key). Operators must act.
+    #[error("processor rejected our credentials: {message}")]
+    Misconfigured { message: String },
+}
+
+impl ProcessorError {
+    pub fn is_unknown_outcome(&self) -> bool {
+        matches!(self, ProcessorError::Unavailable { .. })
+    }
+}
+
+/// Idempotency keys derived from our own operation records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Keys are 1..=255 characters, Stripe's limit.
+    pub fn new(key: impl Into<String>) -> Option<Self> {
+        let key = key.into();
+        (!key.is_empty() && key.len() <= 255).then_some(Self(key))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[async_trait]
+pub trait Processor: Send + Sync {
+    /// "simulated" or "stripe".
+    fn name(&self) -> &'static str;
+    async fn create(&self, req: &CreateIntent, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
+    async fn confirm(&self, id: &str, payment_method: &str, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
+    async fn retrieve(&self, id: &str) -> Result<Intent, ProcessorError>;
+    /// `amount: None` captures everything capturable.
+    async fn capture(&self, id: &str, amount: Option<i64>, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
+    async fn cancel(&self, id: &str, reason: Option<&str>, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
+    async fn update_metadata(&self, id: &str, metadata: &BTreeMap<String, String>, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
+    /// Cheap reachability probe for `/health`.
+    async fn ping(&self) -> Result<(), ProcessorError>;
+}
