@@ -368,6 +368,42 @@ impl HoldState {
         }
     }
 
+    /// When the hold was captured, if it was.
+    pub fn captured_at(&self) -> Option<Timestamp> {
+        match self {
+            HoldState::Captured(c) => Some(c.captured_at),
+            HoldState::RequiresPaymentMethod(_)
+            | HoldState::RequiresAction(_)
+            | HoldState::RequiresCapture(_)
+            | HoldState::Canceled(_)
+            | HoldState::Expired(_)
+            | HoldState::Failed(_) => None,
+        }
+    }
+
+    /// When the hold was released without capture (canceled or expired).
+    pub fn canceled_at(&self) -> Option<Timestamp> {
+        match self {
+            HoldState::Canceled(c) => Some(c.canceled_at),
+            HoldState::Expired(e) => Some(e.expired_at),
+            HoldState::RequiresPaymentMethod(_)
+            | HoldState::RequiresAction(_)
+            | HoldState::RequiresCapture(_)
+            | HoldState::Captured(_)
+            | HoldState::Failed(_) => None,
+        }
+    }
+
+    /// The reason recorded with a cancel or failure, or the last decline.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            HoldState::RequiresPaymentMethod(s) => s.last_error.as_deref(),
+            HoldState::Canceled(c) => c.reason.as_deref(),
+            HoldState::Failed(f) => Some(&f.reason),
+            HoldState::RequiresAction(_) | HoldState::RequiresCapture(_) | HoldState::Captured(_) | HoldState::Expired(_) => None,
+        }
+    }
+
     /// Folds a processor snapshot into the state. Moves forward through the
     /// typed transitions, keeps the state when nothing changed, and refuses
     /// to go backwards or to leave a terminal state.

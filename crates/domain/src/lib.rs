@@ -8,10 +8,12 @@ pub mod disclosure;
 pub mod fee;
 pub mod hold;
 pub mod money;
+pub mod record;
 pub mod tier;
 pub mod time;
 
 pub use hold::{HoldState, HoldStatus};
 pub use money::{Currency, Money, MoneyError};
+pub use record::Hold;
 pub use tier::GuestTier;
 pub use time::Timestamp;

@@ -1,0 +1,104 @@
+//! Durable storage behind one intent-named trait, [`Store`].
+//!
+//! [`SqlStore`] implements it once on sqlx's `Any` driver for SQLite (the
+//! embedded default) and PostgreSQL (production). The SQL is the portable
+//! subset both understand; where the dialects differ the store branches on
+//! [`Backend`]. Every cross-request guarantee (per-hold serialization,
+//! idempotency, operation records) lives here, not in process memory, so it
+//! holds across instances sharing one PostgreSQL.
+
+mod rows;
+mod sql;
+mod types;
+
+pub use sql::SqlStore;
+pub use types::*;
+
+use async_trait::async_trait;
+use chittycharge_domain::{Hold, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("unique constraint violated: {0}")]
+    Duplicate(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                return StoreError::Duplicate(db.message().to_string());
+            }
+        }
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    fn backend(&self) -> Backend;
+    /// A round trip to the database, for `/health`.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // ---- API tokens
+    async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()>;
+    async fn find_token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>>;
+    /// Returns false when no active token has that id.
+    async fn revoke_token(&self, id: &str, at: Timestamp) -> StoreResult<bool>;
+    async fn count_tokens(&self) -> StoreResult<i64>;
+
+    // ---- operations (written before every mutating processor call)
+    async fn insert_operation(&self, op: &Operation) -> StoreResult<()>;
+    async fn finish_operation(&self, id: &str, status: OpStatus, error: Option<&str>, at: Timestamp) -> StoreResult<()>;
+    async fn get_operation(&self, id: &str) -> StoreResult<Option<Operation>>;
+
+    // ---- holds
+    /// Inserts a new hold with its first event and settles the create
+    /// operation, atomically.
+    async fn insert_hold(&self, hold: &Hold, event: &NewEvent, op_id: Option<&str>) -> StoreResult<()>;
+    async fn get_hold(&self, id: &str) -> StoreResult<Option<Hold>>;
+    async fn get_hold_by_chitty_id(&self, chitty_id: &str) -> StoreResult<Option<Hold>>;
+    /// Newest first; returns at most `filter.limit` holds.
+    async fn list_holds(&self, filter: &HoldFilter) -> StoreResult<Vec<Hold>>;
+    /// Claims the hold for `op` if its version is still `expected_version`
+    /// and no other operation holds it, and records `op`, atomically.
+    /// Returns false when another writer got there first.
+    async fn lock_hold(&self, hold_id: &str, expected_version: i64, op: &Operation) -> StoreResult<bool>;
+    /// Writes `hold` if its stored version is still `expected_version`,
+    /// appends `events`, and settles `finish` (an operation id and outcome).
+    async fn save_hold(
+        &self,
+        hold: &Hold,
+        expected_version: i64,
+        events: &[NewEvent],
+        finish: Option<(&str, OpStatus, Option<&str>)>,
+    ) -> StoreResult<bool>;
+    async fn hold_events(&self, hold_id: &str) -> StoreResult<Vec<HoldEvent>>;
+
+    // ---- the simulated processor's objects
+    async fn sim_get(&self, ns: &str, key: &str) -> StoreResult<Option<(String, i64)>>;
+    async fn sim_put(&self, ns: &str, key: &str, value: &str, expected: Option<i64>) -> StoreResult<bool>;
+    async fn sim_keys(&self, ns: &str) -> StoreResult<Vec<String>>;
+}

@@ -1,0 +1,98 @@
+//! Records the store reads and writes besides holds.
+
+use chittycharge_domain::{HoldStatus, Timestamp};
+
+/// Something that happened to a hold, to be appended to its event log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewEvent {
+    pub kind: String,
+    pub actor: Option<String>,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub amount: Option<i64>,
+    pub reason: Option<String>,
+    pub data: Option<serde_json::Value>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HoldEvent {
+    pub id: i64,
+    pub hold_id: String,
+    pub kind: String,
+    pub actor: Option<String>,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub amount: Option<i64>,
+    pub reason: Option<String>,
+    pub data: Option<serde_json::Value>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpStatus {
+    /// Recorded; the processor call is about to be made or is under way.
+    Pending,
+    Succeeded,
+    /// The processor gave a definite refusal.
+    Failed,
+    /// The call may or may not have happened; the janitor must find out.
+    Unknown,
+}
+
+impl OpStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpStatus::Pending => "pending",
+            OpStatus::Succeeded => "succeeded",
+            OpStatus::Failed => "failed",
+            OpStatus::Unknown => "unknown",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [OpStatus::Pending, OpStatus::Succeeded, OpStatus::Failed, OpStatus::Unknown].into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// A mutating processor call, recorded before it is made. Its `id` is the
+/// idempotency key sent to the processor, so a retry is the same request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    pub id: String,
+    pub hold_id: Option<String>,
+    pub kind: String,
+    pub status: OpStatus,
+    pub request: serde_json::Value,
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub next_attempt_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
+    pub scopes: Vec<String>,
+    /// When set, the token may only act on these properties.
+    pub property_ids: Option<Vec<String>>,
+    /// Requests per minute; `None` uses the configured default.
+    pub rate_limit: Option<i64>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HoldFilter {
+    pub property_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub status: Option<HoldStatus>,
+    /// Only holds on these properties (a property-restricted token).
+    pub property_scope: Option<Vec<String>>,
+    /// Keyset cursor: strictly older than this (created_at, id).
+    pub before: Option<(Timestamp, String)>,
+    pub limit: i64,
+}
