@@ -76,6 +76,12 @@ impl IdempotencyKey {
         let key = key.into();
         (!key.is_empty() && key.len() <= 255).then_some(Self(key))
     }
+    /// A key derived from one of our own record ids, cut to Stripe's limit.
+    pub fn derived(id: &str) -> Self {
+        let mut key: String = format!("chittycharge-{id}");
+        key.truncate(255);
+        Self(key)
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }

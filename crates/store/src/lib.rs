@@ -75,9 +75,9 @@ pub trait Store: Send + Sync {
     async fn get_operation(&self, id: &str) -> StoreResult<Option<Operation>>;
 
     // ---- holds
-    /// Inserts a new hold with its first event and settles the create
+    /// Inserts a new hold with its first events and settles the create
     /// operation, atomically.
-    async fn insert_hold(&self, hold: &Hold, event: &NewEvent, op_id: Option<&str>) -> StoreResult<()>;
+    async fn insert_hold(&self, hold: &Hold, events: &[NewEvent], op_id: Option<&str>) -> StoreResult<()>;
     async fn get_hold(&self, id: &str) -> StoreResult<Option<Hold>>;
     async fn get_hold_by_chitty_id(&self, chitty_id: &str) -> StoreResult<Option<Hold>>;
     /// Newest first; returns at most `filter.limit` holds.

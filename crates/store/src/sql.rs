@@ -207,7 +207,7 @@ impl Store for SqlStore {
         row.as_ref().map(operation_from_row).transpose()
     }
 
-    async fn insert_hold(&self, h: &Hold, event: &NewEvent, op_id: Option<&str>) -> StoreResult<()> {
+    async fn insert_hold(&self, h: &Hold, events: &[NewEvent], op_id: Option<&str>) -> StoreResult<()> {
         let s = state_columns(h);
         let metadata = serde_json::to_string(&h.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = self.pool.begin().await?;
@@ -245,7 +245,9 @@ impl Store for SqlStore {
         .bind(opt_str(&h.op_lock))
         .execute(&mut *tx)
         .await?;
-        insert_event(&mut *tx, &h.id, event).await?;
+        for event in events {
+            insert_event(&mut *tx, &h.id, event).await?;
+        }
         if let Some(op) = op_id {
             sqlx::query("UPDATE operations SET hold_id = $1 WHERE id = $2").bind(&h.id).bind(op).execute(&mut *tx).await?;
             finish_op(&mut *tx, op, OpStatus::Succeeded, None, h.created_at).await?;

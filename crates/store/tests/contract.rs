@@ -85,7 +85,7 @@ async fn a_hold_round_trips_with_every_field() {
     for (name, store) in stores().await {
         let mut h = hold("pi_round", T0, "p-1");
         store.insert_operation(&op("op_create", "create")).await.unwrap();
-        store.insert_hold(&h, &created_event(T0), Some("op_create")).await.unwrap();
+        store.insert_hold(&h, &[created_event(T0)], Some("op_create")).await.unwrap();
         let got = store.get_hold("pi_round").await.unwrap().expect(name);
         assert_eq!(got, h, "{name}");
         assert_eq!(store.get_operation("op_create").await.unwrap().unwrap().status, OpStatus::Succeeded, "{name}");
@@ -110,7 +110,7 @@ async fn a_hold_round_trips_with_every_field() {
 #[tokio::test]
 async fn only_one_of_many_concurrent_lockers_wins_a_hold() {
     for (name, store) in stores().await {
-        store.insert_hold(&hold("pi_race", T0, "p-1"), &created_event(T0), None).await.unwrap();
+        store.insert_hold(&hold("pi_race", T0, "p-1"), &[created_event(T0)], None).await.unwrap();
         let mut tasks = Vec::new();
         for i in 0..20 {
             let store = store.clone();
@@ -134,7 +134,7 @@ async fn only_one_of_many_concurrent_lockers_wins_a_hold() {
 async fn a_stale_write_is_refused_and_changes_nothing() {
     for (name, store) in stores().await {
         let mut h = hold("pi_stale", T0, "p-1");
-        store.insert_hold(&h, &created_event(T0), None).await.unwrap();
+        store.insert_hold(&h, &[created_event(T0)], None).await.unwrap();
         h.description = "changed".into();
         h.processing_fee = Some(1);
         assert!(!store.save_hold(&h, 7, &[created_event(T0)], None).await.unwrap(), "{name}");
@@ -148,7 +148,7 @@ async fn a_stale_write_is_refused_and_changes_nothing() {
 async fn events_are_appended_in_order_with_their_details() {
     for (name, store) in stores().await {
         let h = hold("pi_ev", T0, "p-1");
-        store.insert_hold(&h, &created_event(T0), None).await.unwrap();
+        store.insert_hold(&h, &[created_event(T0)], None).await.unwrap();
         let ev = NewEvent {
             kind: "captured".into(),
             actor: Some("chittyrental".into()),
@@ -175,7 +175,7 @@ async fn listing_is_newest_first_filtered_and_paginated() {
     for (name, store) in stores().await {
         for i in 0..5 {
             let prop = if i % 2 == 0 { "p-even" } else { "p-odd" };
-            store.insert_hold(&hold(&format!("pi_l{i}"), T0.plus_secs(i), prop), &created_event(T0), None).await.unwrap();
+            store.insert_hold(&hold(&format!("pi_l{i}"), T0.plus_secs(i), prop), &[created_event(T0)], None).await.unwrap();
         }
         let all = store.list_holds(&HoldFilter { limit: 10, ..HoldFilter::default() }).await.unwrap();
         let ids: Vec<_> = all.iter().map(|h| h.id.as_str()).collect();
@@ -244,7 +244,7 @@ async fn data_survives_reopening_the_sqlite_file() {
     let url = format!("sqlite://{}/nested/dir/cc.db", dir.display());
     {
         let store = SqlStore::connect(&url).await.unwrap();
-        store.insert_hold(&hold("pi_keep", T0, "p"), &created_event(T0), None).await.unwrap();
+        store.insert_hold(&hold("pi_keep", T0, "p"), &[created_event(T0)], None).await.unwrap();
         store.pool().close().await;
     }
     let store = SqlStore::connect(&url).await.unwrap();

@@ -1,0 +1,184 @@
+//! The wire contract. Field order follows the original service where it had
+//! the field, because some consumers compare bodies textually.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the epoch as ISO-8601 with milliseconds and `Z`,
+/// the original's `created_at` format (`2025-10-18T00:00:00.000Z`).
+pub fn iso_millis(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// `{"error": …, "code": …, "details": …}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    #[serde(default)]
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateHoldRequest {
+    pub amount: i64,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub property_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateHoldResponse {
+    pub id: String,
+    pub chitty_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub status: String,
+    pub amount: i64,
+    pub amount_capturable: i64,
+    pub currency: String,
+    pub created_at: String,
+    pub tier: String,
+    pub tier_limit: i64,
+    pub tier_reason: String,
+    pub expires_at: Option<String>,
+    pub capture_before: Option<String>,
+    pub disclosure: String,
+    /// The guest check-in page, once the service serves one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkin_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldView {
+    pub id: String,
+    pub chitty_id: String,
+    pub status: String,
+    pub amount: i64,
+    pub amount_capturable: i64,
+    /// Stripe's name for the captured amount, kept for the original's consumers.
+    pub amount_received: i64,
+    pub currency: String,
+    pub created_at: String,
+    pub amount_captured: i64,
+    pub amount_released: i64,
+    pub description: String,
+    pub customer_email: Option<String>,
+    pub property_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub booking_id: Option<String>,
+    pub tier: String,
+    pub metadata: BTreeMap<String, String>,
+    pub expires_at: Option<String>,
+    pub capture_before: Option<String>,
+    pub captured_at: Option<String>,
+    pub canceled_at: Option<String>,
+    pub reason: Option<String>,
+    pub estimated_processing_fee: Option<i64>,
+    pub processor: String,
+    /// True while a processor call for this hold is unresolved.
+    pub operation_pending: bool,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldList {
+    pub holds: Vec<HoldView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaptureRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_to_capture: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaptureResponse {
+    pub id: String,
+    pub status: String,
+    pub amount_captured: i64,
+    /// What the processor released when it captured less than authorized.
+    pub amount_released: i64,
+    pub estimated_processing_fee: i64,
+    pub processing_fee_note: String,
+    pub captured_at: String,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CancelResponse {
+    pub id: String,
+    pub status: String,
+    pub canceled_at: String,
+    pub amount_released: i64,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventView {
+    pub id: i64,
+    pub kind: String,
+    pub actor: Option<String>,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub amount: Option<i64>,
+    pub reason: Option<String>,
+    pub data: Option<serde_json::Value>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventList {
+    pub hold_id: String,
+    pub events: Vec<EventView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub service: String,
+    pub version: String,
+    pub store: ComponentHealth,
+    pub processor: ComponentHealth,
+    pub chittyid: ComponentHealth,
+    /// The original's flags, kept for its monitors.
+    pub stripe_connected: bool,
+    pub chittyid_connected: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentHealth {
+    pub status: String,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_iso_with_milliseconds() {
+        assert_eq!(iso_millis(1_760_745_600_000), "2025-10-18T00:00:00.000Z");
+    }
+}

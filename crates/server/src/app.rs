@@ -1,0 +1,133 @@
+//! Building the application: store, processor, clock, tokens and router.
+//! `Application::build` binds the listener, so tests can ask for port 0 and
+//! read the port back.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::Router;
+use chittycharge_processor::simulated::SimulatedProcessor;
+use chittycharge_processor::{Clock, Processor, SystemClock, TestClock};
+use chittycharge_store::{SqlStore, Store};
+use secrecy::ExposeSecret;
+
+use crate::auth::{create_token, hash_token, require_token, SCOPE_ADMIN};
+use crate::config::{Config, ProcessorKind};
+use crate::core::HoldService;
+use crate::routes;
+use crate::sim_backend::StoreSimBackend;
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub holds: HoldService,
+    /// The simulator's own endpoints need the concrete type.
+    pub sim: Option<Arc<SimulatedProcessor>>,
+    pub test_clock: Option<Arc<TestClock>>,
+}
+
+static BODY_LIMIT: OnceLock<usize> = OnceLock::new();
+
+/// The configured request-body limit, for the 413 message.
+pub fn body_limit() -> usize {
+    BODY_LIMIT.get().copied().unwrap_or(65_536)
+}
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: Router,
+    pub state: Arc<AppState>,
+    /// The install's first API token, when this start created it.
+    pub first_token: Option<String>,
+}
+
+/// Opens the configured store and runs its migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = SqlStore::connect(&config.database_url)
+        .await
+        .with_context(|| format!("cannot open the store at {}", config.database_display()))?;
+    Ok(Arc::new(store))
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let _ = BODY_LIMIT.set(config.max_body_bytes);
+        let store = open_store(&config).await?;
+        let (clock, test_clock): (Arc<dyn Clock>, Option<Arc<TestClock>>) = if config.test_clock {
+            let c = Arc::new(TestClock::default());
+            (c.clone(), Some(c))
+        } else {
+            (Arc::new(SystemClock), None)
+        };
+        let (processor, sim): (Arc<dyn Processor>, Option<Arc<SimulatedProcessor>>) = match config.processor {
+            ProcessorKind::Simulated => {
+                let sim = Arc::new(SimulatedProcessor::new(Arc::new(StoreSimBackend(store.clone())), clock.clone()));
+                (sim.clone(), Some(sim))
+            }
+            ProcessorKind::Stripe => anyhow::bail!("CHITTYCHARGE_PROCESSOR: the Stripe processor is not available in this build"),
+        };
+
+        let now = clock.now();
+        if let Some(token) = &config.api_token {
+            let hash = hash_token(token.expose_secret());
+            if store.find_token_by_hash(&hash).await?.is_none() {
+                let record = chittycharge_store::TokenRecord {
+                    id: format!("tok_env_{}", &hash[..12]),
+                    name: "CHITTYCHARGE_API_TOKEN".into(),
+                    token_hash: hash,
+                    scopes: vec![SCOPE_ADMIN.into()],
+                    property_ids: None,
+                    rate_limit: None,
+                    created_at: now,
+                    revoked_at: None,
+                };
+                store.insert_token(&record).await?;
+            }
+        }
+        let first_token = if store.count_tokens().await? == 0 {
+            Some(create_token(store.as_ref(), "install", vec![SCOPE_ADMIN.into()], None, None, now).await?.1)
+        } else {
+            None
+        };
+
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("CHITTYCHARGE_LISTEN: cannot listen on {}", config.listen))?;
+        let holds = HoldService { store: store.clone(), processor, clock, default_currency: config.currency };
+        let max_body = config.max_body_bytes;
+        let state = Arc::new(AppState { config, store, holds, sim, test_clock });
+        let router = routes::router(state.clone())
+            .layer(middleware::from_fn_with_state(state.clone(), require_token))
+            .layer(DefaultBodyLimit::max(max_body))
+            .with_state(state.clone());
+        Ok(Self { listener, router, state, first_token })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The one line printed at start-up.
+    pub fn banner(&self) -> String {
+        let addr = self.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let token = match &self.first_token {
+            Some(t) => format!("API token (shown once; only its hash is stored): {t}"),
+            None => "API token: issued earlier (make another with `chittycharge token create`)".into(),
+        };
+        format!(
+            "ChittyCharge listening on http://{addr} | processor: {} | store: {} | {token}",
+            self.state.config.processor.as_str(),
+            self.state.config.database_display()
+        )
+    }
+
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

@@ -1,0 +1,156 @@
+//! The `chittycharge` command line: `serve`, token management and other
+//! server-side admin tasks.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::app::{open_store, Application};
+use crate::auth::{create_token, ALL_SCOPES, SCOPE_ADMIN};
+use crate::config::{Config, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(name = "chittycharge", version, about = "Authorization holds for property rentals")]
+pub struct Cli {
+    /// A TOML configuration file (keys as the environment variables, in lower case).
+    #[arg(long, global = true, env = "CHITTYCHARGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the HTTP service.
+    Serve,
+    /// Create the database schema and exit.
+    Migrate,
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once.
+    Create {
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// holds:read, holds:write or admin; repeat for several.
+        #[arg(long = "scope", default_values_t = [SCOPE_ADMIN.to_string()])]
+        scopes: Vec<String>,
+        /// Restrict the token to these property ids; repeat for several.
+        #[arg(long = "property")]
+        properties: Vec<String>,
+        /// Requests per minute for this token.
+        #[arg(long)]
+        rate_limit: Option<i64>,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
+}
+
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    init_logging(config.log_format);
+    match cli.command {
+        Command::Serve => {
+            let app = Application::build(config).await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", app.banner())?;
+            out.flush()?;
+            drop(out);
+            app.run(shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Migrate => {
+            open_store(&config).await?;
+            println!("migrations applied to {}", config.database_display());
+            Ok(())
+        }
+        Command::Token(cmd) => token_command(&config, cmd).await,
+    }
+}
+
+async fn token_command(config: &Config, cmd: TokenCommand) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let now = chittycharge_processor::Clock::now(&chittycharge_processor::SystemClock);
+    match cmd {
+        TokenCommand::Create { name, scopes, properties, rate_limit } => {
+            for s in &scopes {
+                if !ALL_SCOPES.contains(&s.as_str()) {
+                    anyhow::bail!("--scope: '{s}' is not one of {}", ALL_SCOPES.join(", "));
+                }
+            }
+            if let Some(r) = rate_limit {
+                if r < 1 {
+                    anyhow::bail!("--rate-limit must be at least 1");
+                }
+            }
+            let props = (!properties.is_empty()).then_some(properties);
+            let (record, token) = create_token(store.as_ref(), &name, scopes, props, rate_limit, now).await?;
+            println!("{token}");
+            eprintln!("created {} ({}); the token above is shown only once", record.id, record.name);
+        }
+        TokenCommand::List => {
+            println!("{:<24} {:<24} {:<28} {:<10} STATUS", "ID", "NAME", "SCOPES", "LIMIT");
+            for t in store.list_tokens().await? {
+                let status = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                let limit = t.rate_limit.map(|l| l.to_string()).unwrap_or_else(|| "default".into());
+                let mut scopes = t.scopes.join(",");
+                if let Some(p) = &t.property_ids {
+                    scopes.push_str(&format!(" [{}]", p.join(",")));
+                }
+                println!("{:<24} {:<24} {:<28} {:<10} {status}", t.id, t.name, scopes, limit);
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            if store.revoke_token(&id, now).await? {
+                println!("revoked {id}");
+            } else {
+                anyhow::bail!("no active token with id {id}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! One typed configuration, read from the environment (the original's
+//! variable names) over an optional TOML file, and validated at start-up.
+//! Every error names the key at fault, and secrets are wrapped so that
+//! `Debug` never prints them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use chittycharge_domain::{Currency, Money};
+use secrecy::{ExposeSecret, SecretString};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessorKind {
+    Simulated,
+    Stripe,
+}
+
+impl ProcessorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessorKind::Simulated => "simulated",
+            ProcessorKind::Stripe => "stripe",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub processor: ProcessorKind,
+    pub stripe_secret_key: Option<SecretString>,
+    /// Several secrets, comma-separated, while one is being rotated.
+    pub stripe_webhook_secrets: Vec<SecretString>,
+    pub stripe_api_base: String,
+    pub stripe_publishable_key: Option<String>,
+    pub webhook_tolerance_secs: i64,
+    /// Outbound bearer for the ChittyID service; never accepted inbound.
+    pub chitty_id_token: Option<SecretString>,
+    pub chitty_id_url: String,
+    pub allowed_origins: Vec<String>,
+    pub currency: Currency,
+    pub default_hold_amount: i64,
+    pub rate_limit_per_minute: u32,
+    /// An API token to make sure exists (for scripted deployments).
+    pub api_token: Option<SecretString>,
+    /// Base URL used in links handed to guests (`checkin_url`).
+    pub public_url: Option<String>,
+    /// Lets tests move the clock through `/_sim/clock` (simulated processor only).
+    pub test_clock: bool,
+    pub log_format: LogFormat,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+fn err(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError { key, message: message.into() }
+}
+
+/// The configuration keys; in a TOML file they are written in lower case.
+pub const KEYS: &[&str] = &[
+    "CHITTYCHARGE_LISTEN",
+    "DATABASE_URL",
+    "CHITTYCHARGE_PROCESSOR",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_API_BASE",
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_TOLERANCE_SECS",
+    "CHITTY_ID_TOKEN",
+    "CHITTY_ID_URL",
+    "ALLOWED_ORIGINS",
+    "CURRENCY",
+    "DEFAULT_HOLD_AMOUNT_CENTS",
+    "RATE_LIMIT_PER_MINUTE",
+    "CHITTYCHARGE_API_TOKEN",
+    "CHITTYCHARGE_PUBLIC_URL",
+    "CHITTYCHARGE_TEST_CLOCK",
+    "CHITTYCHARGE_LOG_FORMAT",
+    "CHITTYCHARGE_MAX_BODY_BYTES",
+];
+
+pub const DEFAULT_ORIGINS: [&str; 2] = ["https://chitty.cc", "https://*.chitty.cc"];
+
+impl Config {
+    /// Environment over the TOML file named by `file` (or `CHITTYCHARGE_CONFIG`).
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut values: HashMap<String, String> = HashMap::new();
+        let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("CHITTYCHARGE_CONFIG").map(Into::into));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| err("CHITTYCHARGE_CONFIG", format!("cannot read {}: {e}", path.display())))?;
+            let table: toml::Table =
+                text.parse().map_err(|e| err("CHITTYCHARGE_CONFIG", format!("{} is not valid TOML: {e}", path.display())))?;
+            for (k, v) in table {
+                let key = k.to_ascii_uppercase();
+                if !KEYS.contains(&key.as_str()) {
+                    return Err(err("CHITTYCHARGE_CONFIG", format!("unknown key '{k}' in {}", path.display())));
+                }
+                let s = match v {
+                    toml::Value::String(s) => s,
+                    toml::Value::Array(a) => {
+                        a.iter().map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).collect::<Vec<_>>().join(",")
+                    }
+                    other => other.to_string(),
+                };
+                values.insert(key, s);
+            }
+        }
+        for key in KEYS {
+            if let Ok(v) = std::env::var(key) {
+                values.insert((*key).to_string(), v);
+            }
+        }
+        Self::from_map(&values)
+    }
+
+    pub fn from_map(m: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| m.get(k).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let secret = |k: &str| get(k).map(SecretString::from);
+
+        let listen = get("CHITTYCHARGE_LISTEN").unwrap_or_else(|| "127.0.0.1:8787".into());
+        let listen: SocketAddr =
+            listen.parse().map_err(|_| err("CHITTYCHARGE_LISTEN", format!("'{listen}' is not an address such as 127.0.0.1:8787")))?;
+
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| "sqlite://./data/chittycharge.db".into());
+        if !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| database_url.starts_with(p)) {
+            return Err(err("DATABASE_URL", "must start with sqlite:// or postgres://"));
+        }
+
+        let stripe_secret_key = secret("STRIPE_SECRET_KEY");
+        let processor = match get("CHITTYCHARGE_PROCESSOR").as_deref() {
+            None if stripe_secret_key.is_some() => ProcessorKind::Stripe,
+            None | Some("simulated") => ProcessorKind::Simulated,
+            Some("stripe") => ProcessorKind::Stripe,
+            Some(other) => return Err(err("CHITTYCHARGE_PROCESSOR", format!("'{other}' is not 'simulated' or 'stripe'"))),
+        };
+        if processor == ProcessorKind::Stripe {
+            match &stripe_secret_key {
+                None => return Err(err("STRIPE_SECRET_KEY", "required when CHITTYCHARGE_PROCESSOR=stripe")),
+                Some(k) if !(k.expose_secret().starts_with("sk_") || k.expose_secret().starts_with("rk_")) => {
+                    return Err(err("STRIPE_SECRET_KEY", "must be a secret key starting with sk_ or rk_"))
+                }
+                Some(_) => {}
+            }
+        }
+        let stripe_webhook_secrets: Vec<SecretString> = get("STRIPE_WEBHOOK_SECRET")
+            .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| SecretString::from(s.to_string())).collect())
+            .unwrap_or_default();
+        let stripe_api_base = get("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com".into());
+        if !(stripe_api_base.starts_with("http://") || stripe_api_base.starts_with("https://")) {
+            return Err(err("STRIPE_API_BASE", "must be an http(s) URL"));
+        }
+        let webhook_tolerance_secs = parse_int(get("STRIPE_WEBHOOK_TOLERANCE_SECS"), "STRIPE_WEBHOOK_TOLERANCE_SECS", 300, 1, 86_400)?;
+
+        let currency = match get("CURRENCY") {
+            Some(c) => Currency::parse(&c).map_err(|e| err("CURRENCY", e.to_string()))?,
+            None => Currency::usd(),
+        };
+        let default_hold_amount = parse_int(get("DEFAULT_HOLD_AMOUNT_CENTS"), "DEFAULT_HOLD_AMOUNT_CENTS", 25_000, 1, i64::MAX)?;
+        Money::chargeable(default_hold_amount, currency).map_err(|e| err("DEFAULT_HOLD_AMOUNT_CENTS", e.to_string()))?;
+        let rate_limit_per_minute = parse_int(get("RATE_LIMIT_PER_MINUTE"), "RATE_LIMIT_PER_MINUTE", 10, 1, 1_000_000)?;
+        let rate_limit_per_minute = u32::try_from(rate_limit_per_minute).unwrap_or(u32::MAX);
+
+        let allowed_origins: Vec<String> = match get("ALLOWED_ORIGINS") {
+            Some(list) => list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            None => DEFAULT_ORIGINS.iter().map(|s| (*s).to_string()).collect(),
+        };
+        for o in &allowed_origins {
+            validate_origin_pattern(o).map_err(|m| err("ALLOWED_ORIGINS", m))?;
+        }
+
+        let test_clock = match get("CHITTYCHARGE_TEST_CLOCK").as_deref() {
+            None | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(other) => return Err(err("CHITTYCHARGE_TEST_CLOCK", format!("'{other}' is not true or false"))),
+        };
+        if test_clock && processor != ProcessorKind::Simulated {
+            return Err(err("CHITTYCHARGE_TEST_CLOCK", "only available with the simulated processor"));
+        }
+        let log_format = match get("CHITTYCHARGE_LOG_FORMAT").as_deref() {
+            None | Some("human") | Some("pretty") => LogFormat::Human,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(err("CHITTYCHARGE_LOG_FORMAT", format!("'{other}' is not 'json' or 'human'"))),
+        };
+        let max_body_bytes = parse_int(get("CHITTYCHARGE_MAX_BODY_BYTES"), "CHITTYCHARGE_MAX_BODY_BYTES", 65_536, 1_024, 10_485_760)?;
+        let public_url = get("CHITTYCHARGE_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string());
+        if let Some(u) = &public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(err("CHITTYCHARGE_PUBLIC_URL", "must be an http(s) URL"));
+            }
+        }
+        let chitty_id_url = get("CHITTY_ID_URL").unwrap_or_else(|| "https://id.chitty.cc".into());
+        if !(chitty_id_url.starts_with("http://") || chitty_id_url.starts_with("https://")) {
+            return Err(err("CHITTY_ID_URL", "must be an http(s) URL"));
+        }
+        let api_token = secret("CHITTYCHARGE_API_TOKEN");
+        if let Some(t) = &api_token {
+            if t.expose_secret().len() < 24 {
+                return Err(err("CHITTYCHARGE_API_TOKEN", "must be at least 24 characters"));
+            }
+        }
+
+        Ok(Config {
+            listen,
+            database_url,
+            processor,
+            stripe_secret_key,
+            stripe_webhook_secrets,
+            stripe_api_base: stripe_api_base.trim_end_matches('/').to_string(),
+            stripe_publishable_key: get("STRIPE_PUBLISHABLE_KEY"),
+            webhook_tolerance_secs,
+            chitty_id_token: secret("CHITTY_ID_TOKEN"),
+            chitty_id_url: chitty_id_url.trim_end_matches('/').to_string(),
+            allowed_origins,
+            currency,
+            default_hold_amount,
+            rate_limit_per_minute,
+            api_token,
+            public_url,
+            test_clock,
+            log_format,
+            max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(65_536),
+        })
+    }
+
+    /// The public base URL for links, defaulting to the listen address.
+    pub fn base_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
+    /// The database URL with any password masked, for the start-up line.
+    pub fn database_display(&self) -> String {
+        match self.database_url.split_once('@') {
+            Some((creds, rest)) if creds.contains("://") => {
+                let (scheme, userinfo) = creds.split_once("://").unwrap_or((creds, ""));
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:***@{rest}")
+            }
+            _ => self.database_url.clone(),
+        }
+    }
+}
+
+fn parse_int(v: Option<String>, key: &'static str, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(s) => {
+            let n: i64 = s.parse().map_err(|_| err(key, format!("'{s}' is not a whole number")))?;
+            if n < min || n > max {
+                return Err(err(key, format!("{n} is outside {min}..={max}")));
+            }
+            Ok(n)
+        }
+    }
+}
+
+/// An origin is `*`, `scheme://host[:port]`, or `scheme://*.host[:port]`
+/// with the wildcard as a whole leading label.
+fn validate_origin_pattern(o: &str) -> Result<(), String> {
+    if o == "*" {
+        return Ok(());
+    }
+    let Some((scheme, host)) = o.split_once("://") else {
+        return Err(format!("'{o}' is not an origin such as https://app.example.com"));
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("'{o}' must use http or https"));
+    }
+    let rest = host.strip_prefix("*.").unwrap_or(host);
+    if rest.is_empty() || rest.contains('*') || rest.contains('/') {
+        return Err(format!("'{o}': '*' is only allowed as a whole leading label, as in https://*.example.com"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_map(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn no_configuration_gives_the_embedded_default() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8787");
+        assert_eq!(c.database_url, "sqlite://./data/chittycharge.db");
+        assert_eq!(c.processor, ProcessorKind::Simulated);
+        assert_eq!(c.currency.code(), "usd");
+        assert_eq!(c.default_hold_amount, 25_000);
+        assert_eq!(c.rate_limit_per_minute, 10);
+        assert_eq!(c.allowed_origins, ["https://chitty.cc", "https://*.chitty.cc"]);
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        assert_eq!(load(&[("CURRENCY", "xyz")]).unwrap_err().key, "CURRENCY");
+        assert_eq!(load(&[("CHITTYCHARGE_LISTEN", "nowhere")]).unwrap_err().key, "CHITTYCHARGE_LISTEN");
+        assert_eq!(load(&[("DATABASE_URL", "mysql://x")]).unwrap_err().key, "DATABASE_URL");
+        assert_eq!(load(&[("CHITTYCHARGE_PROCESSOR", "paypal")]).unwrap_err().key, "CHITTYCHARGE_PROCESSOR");
+        assert_eq!(load(&[("CHITTYCHARGE_PROCESSOR", "stripe")]).unwrap_err().key, "STRIPE_SECRET_KEY");
+        assert_eq!(load(&[("DEFAULT_HOLD_AMOUNT_CENTS", "ten")]).unwrap_err().key, "DEFAULT_HOLD_AMOUNT_CENTS");
+        assert_eq!(load(&[("ALLOWED_ORIGINS", "https://evil*.com")]).unwrap_err().key, "ALLOWED_ORIGINS");
+        let e = load(&[("RATE_LIMIT_PER_MINUTE", "0")]).unwrap_err();
+        assert_eq!(e.to_string(), "invalid configuration: RATE_LIMIT_PER_MINUTE: 0 is outside 1..=1000000");
+    }
+
+    #[test]
+    fn a_stripe_key_selects_the_stripe_processor() {
+        let c = load(&[("STRIPE_SECRET_KEY", "sk_test_123")]).unwrap();
+        assert_eq!(c.processor, ProcessorKind::Stripe);
+    }
+
+    #[test]
+    fn secrets_are_masked_in_debug_output() {
+        let c = load(&[("STRIPE_SECRET_KEY", "sk_test_supersecret"), ("STRIPE_WEBHOOK_SECRET", "whsec_a,whsec_b")]).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("supersecret"));
+        assert!(!dbg.contains("whsec_a"));
+        assert_eq!(c.stripe_webhook_secrets.len(), 2);
+    }
+
+    #[test]
+    fn database_password_is_masked_for_display() {
+        let c = load(&[("DATABASE_URL", "postgres://app:hunter2@db:5432/cc")]).unwrap();
+        assert_eq!(c.database_display(), "postgres://app:***@db:5432/cc");
+    }
+}

@@ -1,0 +1,183 @@
+//! Placing a hold.
+
+use std::collections::BTreeMap;
+
+use chittycharge_domain::{Currency, GuestTier, Hold, HoldState, Money, MoneyError};
+use chittycharge_processor::{CreateIntent, ProcessorError};
+use chittycharge_store::{NewEvent, OpStatus};
+use serde_json::json;
+
+use super::sync::{fold_intent, EventContext};
+use super::{key_for, new_operation, CoreError, CoreResult, HoldService};
+use crate::auth::Caller;
+
+/// A validated create request.
+#[derive(Debug, Clone)]
+pub struct CreateHold {
+    pub amount: i64,
+    pub currency: Currency,
+    pub description: String,
+    pub customer_email: Option<String>,
+    pub property_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub booking_id: Option<String>,
+    /// Caller metadata, already stringified and within Stripe's limits.
+    pub metadata: BTreeMap<String, String>,
+    pub asserted_tier: Option<GuestTier>,
+    /// Confirm server-side with this PaymentMethod.
+    pub payment_method: Option<String>,
+}
+
+pub struct Created {
+    pub hold: Hold,
+    pub tier_limit: Money,
+}
+
+/// Stripe's metadata limits, checked before any call.
+pub const METADATA_MAX_KEYS: usize = 50;
+pub const METADATA_MAX_KEY_LEN: usize = 40;
+pub const METADATA_MAX_VALUE_LEN: usize = 500;
+
+pub fn check_metadata(m: &BTreeMap<String, String>) -> CoreResult<()> {
+    if m.len() > METADATA_MAX_KEYS {
+        return Err(CoreError::validation("metadata", format!("metadata may have at most {METADATA_MAX_KEYS} keys (Stripe's limit)")));
+    }
+    for (k, v) in m {
+        if k.is_empty() || k.chars().count() > METADATA_MAX_KEY_LEN || k.contains('[') || k.contains(']') {
+            return Err(CoreError::validation(
+                &format!("metadata.{k}"),
+                format!("metadata key '{k}' must be 1 to {METADATA_MAX_KEY_LEN} characters without brackets"),
+            ));
+        }
+        if v.chars().count() > METADATA_MAX_VALUE_LEN {
+            return Err(CoreError::validation(
+                &format!("metadata.{k}"),
+                format!("metadata.{k} must be at most {METADATA_MAX_VALUE_LEN} characters"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn local_chitty_id() -> String {
+    // Until the ChittyID service is configured the id is minted locally and
+    // marked as such, unique per hold (the original shared one FALLBACK id).
+    format!("CHITTY-AUTH-LOCAL-{}", uuid::Uuid::new_v4().simple().to_string().to_uppercase())
+}
+
+fn money_error(e: MoneyError) -> CoreError {
+    match e {
+        MoneyError::BelowMinimum { min, min_minor } => {
+            CoreError::validation("amount", format!("Amount must be at least {min} ({min_minor} minor units)"))
+        }
+        MoneyError::NotPositive => CoreError::MissingFields { field: "amount" },
+        other => CoreError::validation("amount", other.to_string()),
+    }
+}
+
+impl HoldService {
+    pub async fn create(&self, cmd: CreateHold, caller: &Caller) -> CoreResult<Created> {
+        if !caller.can_write() {
+            return Err(CoreError::Forbidden { message: "This token is read-only".into() });
+        }
+        if !caller.sees_property(cmd.property_id.as_deref()) {
+            return Err(CoreError::Forbidden { message: "This token may not create holds for that property".into() });
+        }
+        let amount = Money::chargeable(cmd.amount, cmd.currency).map_err(money_error)?;
+        let tier = cmd.asserted_tier.unwrap_or(GuestTier::NewGuest);
+        let tier_reason = if cmd.asserted_tier.is_some() { "asserted by the caller" } else { "default for guests without history" };
+        let limit = tier.limit(cmd.currency);
+        if amount.minor() > limit.minor() {
+            return Err(CoreError::TierExceeded { tier, limit });
+        }
+
+        let now = self.now();
+        let chitty_id = local_chitty_id();
+        let mut metadata = cmd.metadata.clone();
+        for (k, v) in [("property_id", &cmd.property_id), ("tenant_id", &cmd.tenant_id), ("booking_id", &cmd.booking_id)] {
+            if let Some(v) = v {
+                metadata.insert(k.to_string(), v.clone());
+            }
+        }
+        metadata.insert("guest_tier".into(), tier.as_str().into());
+        metadata.insert("chitty_id".into(), chitty_id.clone());
+        metadata.insert("source".into(), "chittycharge".into());
+        metadata.insert("service".into(), "chittypay".into());
+        check_metadata(&metadata)?;
+
+        let request = CreateIntent {
+            amount: amount.minor(),
+            currency: cmd.currency.code().to_string(),
+            description: cmd.description.clone(),
+            receipt_email: cmd.customer_email.clone(),
+            metadata: metadata.clone(),
+            payment_method: cmd.payment_method.clone(),
+        };
+        let op = new_operation(
+            "create",
+            None,
+            json!({ "amount": amount.minor(), "currency": cmd.currency.code(), "chitty_id": chitty_id, "confirm": cmd.payment_method.is_some() }),
+            now,
+        );
+        self.store.insert_operation(&op).await?;
+
+        let (intent, decline) = match self.processor.create(&request, &key_for(&op)).await {
+            Ok(intent) => (intent, None),
+            // A decline at confirm still created the PaymentIntent: keep the
+            // hold so the guest can retry with another card.
+            Err(ProcessorError::Declined { intent_id: Some(id), message, decline_code, code }) => {
+                let intent = self.processor.retrieve(&id).await.map_err(|e| CoreError::from_processor(e, Some(&id)))?;
+                (intent, Some(CoreError::Declined { message, decline_code: decline_code.or(Some(code)), hold_id: Some(id) }))
+            }
+            Err(e) if e.is_unknown_outcome() => {
+                self.store.finish_operation(&op.id, OpStatus::Unknown, Some(&e.to_string()), now).await?;
+                return Err(CoreError::OutcomeUnknown { operation_id: op.id, hold_id: None });
+            }
+            Err(e) => {
+                self.store.finish_operation(&op.id, OpStatus::Failed, Some(&e.to_string()), now).await?;
+                return Err(CoreError::from_processor(e, None));
+            }
+        };
+
+        let hold = Hold {
+            id: intent.id.clone(),
+            chitty_id,
+            processor: self.processor.name().to_string(),
+            client_secret: intent.client_secret.clone(),
+            state: HoldState::new(),
+            amount,
+            description: cmd.description,
+            customer_email: cmd.customer_email,
+            property_id: cmd.property_id,
+            tenant_id: cmd.tenant_id,
+            booking_id: cmd.booking_id,
+            tier,
+            tier_reason: tier_reason.into(),
+            processing_fee: None,
+            metadata: cmd.metadata,
+            created_at: now,
+            updated_at: now,
+            created_by: Some(caller.actor()),
+            version: 0,
+            op_lock: None,
+            expires_at: None,
+        };
+        let ctx = EventContext::actor(caller.actor());
+        let (hold, later) = fold_intent(hold, &intent, now, &ctx);
+        let mut events = vec![NewEvent {
+            kind: "created".into(),
+            actor: Some(caller.actor()),
+            to_status: Some("requires_payment_method".into()),
+            amount: Some(amount.minor()),
+            data: Some(json!({ "tier": tier.as_str(), "operation_id": op.id })),
+            at: now,
+            ..NewEvent::default()
+        }];
+        events.extend(later);
+        self.store.insert_hold(&hold, &events, Some(&op.id)).await?;
+        if let Some(decline) = decline {
+            return Err(decline);
+        }
+        Ok(Created { hold, tier_limit: limit })
+    }
+}

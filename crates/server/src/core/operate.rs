@@ -1,0 +1,228 @@
+//! Operations on an existing hold: confirm, capture, cancel. Each claims the
+//! hold with a compare-and-set on its version (so across instances only one
+//! operation per hold reaches the processor), records the operation, calls
+//! the processor with the operation's idempotency key, and then settles.
+
+use std::future::Future;
+
+use chittycharge_domain::fee::estimate_processing_fee;
+use chittycharge_domain::hold::CaptureError;
+use chittycharge_domain::{Hold, HoldState, HoldStatus, Money};
+use chittycharge_processor::{IdempotencyKey, Intent, ProcessorError};
+use chittycharge_store::{NewEvent, OpStatus, Operation};
+use serde_json::json;
+
+use super::sync::{fold_intent, EventContext};
+use super::{key_for, new_operation, CoreError, CoreResult, HoldService};
+use crate::auth::Caller;
+
+#[derive(Debug, Clone, Default)]
+pub struct CaptureCommand {
+    /// `None` captures everything capturable.
+    pub amount: Option<i64>,
+    pub reason: Option<String>,
+    /// Itemized lines or other detail for the event log.
+    pub detail: Option<serde_json::Value>,
+}
+
+pub struct CaptureOutcome {
+    pub hold: Hold,
+    pub captured: Money,
+    pub released: i64,
+    pub fee: Money,
+}
+
+/// Stripe accepts only these cancellation reasons; anything else an operator
+/// writes is kept in our event log instead.
+const STRIPE_CANCEL_REASONS: [&str; 4] = ["duplicate", "fraudulent", "requested_by_customer", "abandoned"];
+
+fn not_in(status: HoldStatus, verb: &str) -> CoreError {
+    CoreError::InvalidState {
+        status: status.as_str().to_string(),
+        message: format!("This hold cannot be {verb} because its status is {status}"),
+    }
+}
+
+impl HoldService {
+    fn require_write(caller: &Caller) -> CoreResult<()> {
+        if caller.can_write() {
+            Ok(())
+        } else {
+            Err(CoreError::Forbidden { message: "This token is read-only".into() })
+        }
+    }
+
+    /// Claims `hold` for one operation and makes the processor call.
+    async fn with_lock<F, Fut>(&self, hold: &Hold, kind: &str, request: serde_json::Value, call: F) -> CoreResult<(Operation, Result<Intent, ProcessorError>)>
+    where
+        F: FnOnce(IdempotencyKey) -> Fut,
+        Fut: Future<Output = Result<Intent, ProcessorError>>,
+    {
+        if hold.op_lock.is_some() {
+            return Err(CoreError::Busy);
+        }
+        let op = new_operation(kind, Some(&hold.id), request, self.now());
+        if !self.store.lock_hold(&hold.id, hold.version, &op).await? {
+            return Err(CoreError::Busy);
+        }
+        let result = call(key_for(&op)).await;
+        Ok((op, result))
+    }
+
+    /// Writes the outcome of a locked operation and releases the lock.
+    /// `update` folds the outcome into the freshly read hold.
+    async fn settle<U>(&self, hold_id: &str, op: &Operation, status: OpStatus, error: Option<&str>, update: U) -> CoreResult<Hold>
+    where
+        U: Fn(Hold) -> (Hold, Vec<NewEvent>),
+    {
+        for _ in 0..5 {
+            let current = self.store.get_hold(hold_id).await?.ok_or(CoreError::NotFound)?;
+            let version = current.version;
+            let (mut next, events) = update(current);
+            if next.op_lock.as_deref() == Some(op.id.as_str()) {
+                next.op_lock = None;
+            }
+            next.updated_at = self.now();
+            if self.store.save_hold(&next, version, &events, Some((&op.id, status, error))).await? {
+                next.version = version + 1;
+                return Ok(next);
+            }
+        }
+        Err(CoreError::Busy)
+    }
+
+    /// The processor refused or failed: record it and release or keep the lock.
+    async fn settle_failure(&self, hold_id: &str, op: &Operation, e: ProcessorError, ctx: &EventContext) -> CoreError {
+        if e.is_unknown_outcome() {
+            // Keep the lock: nobody may act on this hold until the janitor
+            // learns what the processor did.
+            let now = self.now();
+            if let Err(err) = self.store.finish_operation(&op.id, OpStatus::Unknown, Some(&e.to_string()), now).await {
+                return err.into();
+            }
+            return CoreError::OutcomeUnknown { operation_id: op.id.clone(), hold_id: Some(hold_id.to_string()) };
+        }
+        let message = e.to_string();
+        let refreshed = match &e {
+            // Our view may be stale; re-read so the stored state is right.
+            ProcessorError::InvalidState { .. } | ProcessorError::Declined { .. } => self.processor.retrieve(hold_id).await.ok(),
+            _ => None,
+        };
+        let now = self.now();
+        let kind = format!("{}_failed", op.kind);
+        let result = self
+            .settle(hold_id, op, OpStatus::Failed, Some(&message), |h| {
+                let (h, mut events) = match &refreshed {
+                    Some(intent) => fold_intent(h, intent, now, ctx),
+                    None => (h, Vec::new()),
+                };
+                events.insert(
+                    0,
+                    NewEvent {
+                        kind: kind.clone(),
+                        actor: Some(ctx.actor.clone()),
+                        from_status: Some(h.state.status().as_str().into()),
+                        to_status: Some(h.state.status().as_str().into()),
+                        reason: Some(message.clone()),
+                        at: now,
+                        ..NewEvent::default()
+                    },
+                );
+                (h, events)
+            })
+            .await;
+        match result {
+            Ok(_) => CoreError::from_processor(e, Some(hold_id)),
+            Err(err) => err,
+        }
+    }
+
+    pub async fn confirm(&self, id: &str, payment_method: &str, caller: &Caller) -> CoreResult<Hold> {
+        Self::require_write(caller)?;
+        let hold = self.get(id, caller).await?;
+        if hold.state.status() != HoldStatus::RequiresPaymentMethod {
+            return Err(not_in(hold.state.status(), "confirmed"));
+        }
+        let pm = payment_method.to_string();
+        let (op, result) = self
+            .with_lock(&hold, "confirm", json!({ "payment_method": payment_method }), |key| async move {
+                self.processor.confirm(id, &pm, &key).await
+            })
+            .await?;
+        let ctx = EventContext::actor(caller.actor());
+        match result {
+            Ok(intent) => {
+                let now = self.now();
+                self.settle(id, &op, OpStatus::Succeeded, None, |h| fold_intent(h, &intent, now, &ctx)).await
+            }
+            Err(e) => Err(self.settle_failure(id, &op, e, &ctx).await),
+        }
+    }
+
+    pub async fn capture(&self, id: &str, cmd: CaptureCommand, caller: &Caller) -> CoreResult<CaptureOutcome> {
+        Self::require_write(caller)?;
+        let hold = self.get(id, caller).await?;
+        let amount = match &hold.state {
+            HoldState::RequiresCapture(a) => a.check_capture(cmd.amount, self.now()).map_err(|e| match e {
+                CaptureError::Expired { capture_before } => CoreError::Expired { capture_before: Some(capture_before) },
+                CaptureError::ExceedsCapturable { requested, capturable } => CoreError::ExceedsCapturable { requested, capturable },
+                CaptureError::NotPositive => CoreError::validation("amount_to_capture", "amount_to_capture must be a positive number of minor units"),
+            })?,
+            HoldState::Expired(_) => return Err(CoreError::Expired { capture_before: hold.expires_at }),
+            other => return Err(not_in(other.status(), "captured")),
+        };
+        let (op, result) = self
+            .with_lock(&hold, "capture", json!({ "amount_to_capture": amount }), |key| async move {
+                self.processor.capture(id, Some(amount), &key).await
+            })
+            .await?;
+        let ctx = EventContext { actor: caller.actor(), reason: cmd.reason.clone(), data: cmd.detail.clone() };
+        let intent = match result {
+            Ok(intent) => intent,
+            Err(e) => return Err(self.settle_failure(id, &op, e, &ctx).await),
+        };
+        let now = self.now();
+        let currency = hold.amount.currency();
+        let saved = self
+            .settle(id, &op, OpStatus::Succeeded, None, |h| {
+                let (mut h, events) = fold_intent(h, &intent, now, &ctx);
+                let captured = h.state.amounts().captured;
+                h.processing_fee = Money::new(captured, currency).ok().map(|m| estimate_processing_fee(m).minor());
+                (h, events)
+            })
+            .await?;
+        let amounts = saved.state.amounts();
+        let captured = Money::new(amounts.captured, currency).map_err(|e| CoreError::ProcessorFailure(e.to_string()))?;
+        Ok(CaptureOutcome { captured, released: amounts.released, fee: estimate_processing_fee(captured), hold: saved })
+    }
+
+    pub async fn cancel(&self, id: &str, reason: Option<String>, caller: &Caller) -> CoreResult<Hold> {
+        Self::require_write(caller)?;
+        let hold = self.get(id, caller).await?;
+        match hold.state.status() {
+            HoldStatus::RequiresPaymentMethod | HoldStatus::RequiresAction | HoldStatus::RequiresCapture => {}
+            other => return Err(not_in(other, "canceled")),
+        }
+        let stripe_reason = reason.as_deref().filter(|r| STRIPE_CANCEL_REASONS.contains(r)).map(str::to_string);
+        let (op, result) = self
+            .with_lock(&hold, "cancel", json!({ "reason": reason }), |key| async move {
+                self.processor.cancel(id, stripe_reason.as_deref(), &key).await
+            })
+            .await?;
+        let ctx = EventContext { actor: caller.actor(), reason: reason.clone(), data: None };
+        match result {
+            Ok(intent) => {
+                let now = self.now();
+                self.settle(id, &op, OpStatus::Succeeded, None, |h| {
+                    let (mut h, events) = fold_intent(h, &intent, now, &ctx);
+                    if let HoldState::Canceled(c) = &mut h.state {
+                        c.reason = reason.clone();
+                    }
+                    (h, events)
+                })
+                .await
+            }
+            Err(e) => Err(self.settle_failure(id, &op, e, &ctx).await),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Folding what the processor says into our hold. Used after every API
+//! operation, by webhooks, by the janitor and when a lapsed hold is read:
+//! one path, so all of them move a hold through the same state machine.
+
+use chittycharge_domain::time::{DEFAULT_HOLD_DAYS, SECS_PER_DAY};
+use chittycharge_domain::{Hold, HoldState, HoldStatus, Timestamp};
+use chittycharge_processor::{Intent, ProcessorError};
+use chittycharge_store::NewEvent;
+
+use super::{CoreError, CoreResult, HoldService};
+
+/// Who caused a change, and why, for the event log.
+#[derive(Debug, Clone, Default)]
+pub struct EventContext {
+    pub actor: String,
+    pub reason: Option<String>,
+    pub data: Option<serde_json::Value>,
+}
+
+impl EventContext {
+    pub fn actor(actor: impl Into<String>) -> Self {
+        Self { actor: actor.into(), ..Self::default() }
+    }
+}
+
+fn event_kind(state: &HoldState) -> &'static str {
+    match state {
+        HoldState::RequiresPaymentMethod(s) if s.last_error.is_some() => "declined",
+        HoldState::RequiresPaymentMethod(_) => "awaiting_payment_method",
+        HoldState::RequiresAction(_) => "action_required",
+        HoldState::RequiresCapture(_) => "authorized",
+        HoldState::Captured(_) => "captured",
+        HoldState::Canceled(_) => "canceled",
+        HoldState::Expired(_) => "expired",
+        HoldState::Failed(_) => "failed",
+    }
+}
+
+fn event_amount(state: &HoldState) -> Option<i64> {
+    let a = state.amounts();
+    match state.status() {
+        HoldStatus::RequiresCapture => Some(a.capturable),
+        HoldStatus::Captured => Some(a.captured),
+        HoldStatus::Canceled | HoldStatus::Expired => Some(a.released),
+        HoldStatus::RequiresPaymentMethod | HoldStatus::RequiresAction | HoldStatus::Failed => None,
+    }
+}
+
+/// Applies a processor snapshot to `hold`. Returns the updated hold and the
+/// events describing the change (none when nothing changed). A snapshot
+/// that would move the hold backwards is ignored, not applied.
+pub(crate) fn fold_intent(mut hold: Hold, intent: &Intent, now: Timestamp, ctx: &EventContext) -> (Hold, Vec<NewEvent>) {
+    let before = hold.state.clone();
+    let default_deadline = now.plus_secs(DEFAULT_HOLD_DAYS * SECS_PER_DAY);
+    let after = match before.clone().observe(&intent.view, now, default_deadline) {
+        Ok(s) => s,
+        Err(illegal) => {
+            tracing::info!(hold.id = %hold.id, %illegal, "ignored a processor snapshot that would move the hold backwards");
+            return (hold, Vec::new());
+        }
+    };
+    let mut events = Vec::new();
+    if after != before {
+        let changed_status = after.status() != before.status();
+        let new_decline = after.reason() != before.reason() && after.status() == HoldStatus::RequiresPaymentMethod;
+        if changed_status || new_decline || after.amounts() != before.amounts() {
+            events.push(NewEvent {
+                kind: if changed_status || new_decline { event_kind(&after) } else { "amount_updated" }.to_string(),
+                actor: Some(ctx.actor.clone()),
+                from_status: Some(before.status().as_str().to_string()),
+                to_status: Some(after.status().as_str().to_string()),
+                amount: event_amount(&after),
+                reason: ctx.reason.clone().or_else(|| after.reason().map(str::to_string)),
+                data: ctx.data.clone(),
+                at: now,
+            });
+        }
+    }
+    hold.expires_at = after.capture_before().or(hold.expires_at).or(intent.view.capture_before);
+    hold.state = after;
+    if hold.client_secret.is_none() {
+        hold.client_secret = intent.client_secret.clone();
+    }
+    if !events.is_empty() {
+        hold.updated_at = now;
+    }
+    (hold, events)
+}
+
+impl HoldService {
+    /// Re-reads the PaymentIntent and folds it into the stored hold. Holds
+    /// with an operation in flight are left to that operation, which folds
+    /// the processor's answer itself.
+    pub async fn sync_from_processor(&self, hold_id: &str, ctx: &EventContext) -> CoreResult<Hold> {
+        for _ in 0..5 {
+            let hold = self.store.get_hold(hold_id).await?.ok_or(CoreError::NotFound)?;
+            if hold.op_lock.is_some() {
+                return Ok(hold);
+            }
+            let intent = match self.processor.retrieve(hold_id).await {
+                Ok(i) => i,
+                Err(ProcessorError::Unavailable { message }) => {
+                    tracing::warn!(hold.id = %hold_id, error.cause = %message, "processor unavailable during sync");
+                    return Ok(hold);
+                }
+                Err(e) => return Err(CoreError::from_processor(e, Some(hold_id))),
+            };
+            let version = hold.version;
+            let (updated, events) = fold_intent(hold, &intent, self.now(), ctx);
+            if events.is_empty() {
+                return Ok(updated);
+            }
+            if self.store.save_hold(&updated, version, &events, None).await? {
+                let mut saved = updated;
+                saved.version = version + 1;
+                return Ok(saved);
+            }
+        }
+        Err(CoreError::Busy)
+    }
+
+    pub(crate) async fn refresh_if_lapsed(&self, hold: Hold) -> CoreResult<Hold> {
+        let lapsed = matches!(&hold.state, HoldState::RequiresCapture(a) if a.is_expired(self.now()));
+        if lapsed && hold.op_lock.is_none() {
+            return self.sync_from_processor(&hold.id, &EventContext::actor("system: expiry check")).await;
+        }
+        Ok(hold)
+    }
+}

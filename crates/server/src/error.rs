@@ -1,0 +1,148 @@
+//! The one place errors become HTTP responses: `{"error", "code", "details"}`
+//! with a stable machine `code`. 5xx bodies are opaque; their cause is logged
+//! once, here.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chittycharge_api::{iso_millis, ErrorBody};
+use chittycharge_store::StoreError;
+use serde_json::json;
+
+use crate::core::CoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error("Unauthorized")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("Not found")]
+    RouteNotFound,
+    #[error("Request body too large")]
+    PayloadTooLarge { limit: usize },
+    #[error("{message}")]
+    BadJson { message: String },
+    #[error("Rate limit exceeded")]
+    RateLimited { limit: u32, retry_after: u64 },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Core(CoreError::Store(e))
+    }
+}
+
+fn body(status: StatusCode, code: &str, error: String, details: Option<serde_json::Value>) -> Response {
+    let mut resp = (status, axum::Json(ErrorBody { error, code: code.to_string(), details })).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let msg = self.to_string();
+        match self {
+            ApiError::Unauthorized => body(StatusCode::UNAUTHORIZED, "unauthorized", msg, None),
+            ApiError::Forbidden(_) => body(StatusCode::FORBIDDEN, "forbidden", msg, None),
+            ApiError::RouteNotFound => body(StatusCode::NOT_FOUND, "not_found", msg, None),
+            ApiError::PayloadTooLarge { limit } => {
+                body(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", msg, Some(json!({ "limit_bytes": limit })))
+            }
+            ApiError::BadJson { .. } => body(StatusCode::BAD_REQUEST, "invalid_json", msg, None),
+            ApiError::RateLimited { limit, retry_after } => {
+                let mut r = body(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("Rate limit exceeded. Maximum {limit} requests per minute. Please try again later."),
+                    None,
+                );
+                if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                r
+            }
+            ApiError::Internal(cause) => {
+                tracing::error!(error.cause = %cause, "internal error");
+                body(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal server error".into(), None)
+            }
+            ApiError::Core(core) => core_response(core),
+        }
+    }
+}
+
+fn core_response(e: CoreError) -> Response {
+    let msg = e.to_string();
+    match e {
+        CoreError::Validation { field, .. } => body(StatusCode::BAD_REQUEST, "validation_error", msg, Some(json!({ "field": field }))),
+        CoreError::MissingFields { field } => body(StatusCode::BAD_REQUEST, "missing_fields", msg, Some(json!({ "field": field }))),
+        // The nested `details.details` is the original's shape; kept for parity.
+        CoreError::TierExceeded { tier, limit } => body(
+            StatusCode::BAD_REQUEST,
+            "tier_limit_exceeded",
+            msg,
+            Some(json!({
+                "details": format!("Maximum hold: {}. Contact support to upgrade tier.", limit.display_compact()),
+                "current_tier": tier.as_str(),
+                "max_amount": limit.minor(),
+            })),
+        ),
+        CoreError::NotFound => body(StatusCode::NOT_FOUND, "not_found", msg, None),
+        CoreError::Forbidden { .. } => body(StatusCode::FORBIDDEN, "forbidden", msg, None),
+        CoreError::InvalidState { status, .. } => body(StatusCode::CONFLICT, "invalid_state", msg, Some(json!({ "status": status }))),
+        CoreError::Expired { capture_before } => body(
+            StatusCode::CONFLICT,
+            "hold_expired",
+            msg,
+            Some(json!({ "capture_before": capture_before.map(|t| iso_millis(t.millis())) })),
+        ),
+        CoreError::ExceedsCapturable { requested, capturable } => body(
+            StatusCode::CONFLICT,
+            "amount_exceeds_capturable",
+            msg,
+            Some(json!({ "requested": requested, "amount_capturable": capturable })),
+        ),
+        CoreError::Busy => {
+            let mut r = body(StatusCode::CONFLICT, "operation_in_progress", msg, None);
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
+        CoreError::Declined { decline_code, hold_id, .. } => body(
+            StatusCode::PAYMENT_REQUIRED,
+            "card_declined",
+            msg,
+            Some(json!({ "decline_code": decline_code, "hold_id": hold_id })),
+        ),
+        CoreError::OutcomeUnknown { operation_id, hold_id } => {
+            tracing::warn!(operation.id = %operation_id, "processor outcome unknown; left for reconciliation");
+            let mut r = body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "processor_outcome_unknown",
+                msg,
+                Some(json!({ "operation_id": operation_id, "hold_id": hold_id, "retryable": true })),
+            );
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r
+        }
+        CoreError::ProcessorRejected { code, param, .. } => body(
+            StatusCode::BAD_REQUEST,
+            "processor_invalid_request",
+            msg,
+            Some(json!({ "processor_code": code, "field": param })),
+        ),
+        CoreError::Idempotency { .. } => body(StatusCode::CONFLICT, "idempotency_error", msg, None),
+        CoreError::ProcessorFailure(cause) => {
+            tracing::error!(error.cause = %cause, "payment processor failure");
+            body(StatusCode::BAD_GATEWAY, "processor_error", "Payment processor error".into(), None)
+        }
+        CoreError::Store(cause) => {
+            tracing::error!(error.cause = %cause, "store failure");
+            let mut r = body(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Service temporarily unavailable".into(), None);
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r
+        }
+    }
+}

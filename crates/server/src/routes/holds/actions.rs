@@ -1,0 +1,71 @@
+//! `POST /api/holds/{id}/confirm|capture|cancel|release`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use chittycharge_api::{CancelResponse, CaptureResponse, HoldView};
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::core::{CaptureCommand, CoreError};
+use crate::error::ApiError;
+use crate::input::{Fields, JsonBody};
+use crate::views::{cancel_response, capture_response, hold_view};
+
+pub async fn confirm_hold(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<HoldView>, ApiError> {
+    let body = body.unwrap_or_default();
+    let pm = Fields(&body).string("payment_method", 255)?.ok_or_else(|| CoreError::validation("payment_method", "payment_method is required"))?;
+    Ok(Json(hold_view(&state.holds.confirm(&id, &pm, &caller).await?)))
+}
+
+/// An empty body or `{}` captures in full; `amount_to_capture` (or its
+/// alias `amount`, which chittycommand sends) captures in part.
+pub fn parse_capture(body: Option<serde_json::Map<String, serde_json::Value>>) -> Result<CaptureCommand, CoreError> {
+    let body = body.unwrap_or_default();
+    let f = Fields(&body);
+    let primary = f.int("amount_to_capture")?;
+    let alias = f.int("amount")?;
+    let amount = match (primary, alias) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(CoreError::validation("amount", "amount and amount_to_capture differ; send one of them"))
+        }
+        (a, b) => a.or(b),
+    };
+    if let Some(a) = amount {
+        if a <= 0 {
+            return Err(CoreError::validation("amount_to_capture", "amount_to_capture must be a positive number of minor units; omit it to capture in full"));
+        }
+    }
+    let reason = f.string("reason", 500)?;
+    let detail = f.raw("lines").cloned().map(|lines| serde_json::json!({ "lines": lines }));
+    Ok(CaptureCommand { amount, reason, detail })
+}
+
+pub async fn capture_hold(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<CaptureResponse>, ApiError> {
+    let cmd = parse_capture(body)?;
+    let outcome = state.holds.capture(&id, cmd, &caller).await?;
+    Ok(Json(capture_response(&outcome)))
+}
+
+pub async fn cancel_hold(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<CancelResponse>, ApiError> {
+    let body = body.unwrap_or_default();
+    let reason = Fields(&body).string("reason", 500)?;
+    let hold = state.holds.cancel(&id, reason, &caller).await?;
+    Ok(Json(cancel_response(&hold)))
+}

@@ -1,0 +1,105 @@
+//! `GET /api/holds`, `GET /api/holds/{id}`, `…/events`, `…/by-chitty-id/{id}`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
+use base64::Engine;
+use chittycharge_api::{EventList, HoldList, HoldView};
+use chittycharge_domain::{HoldStatus, Timestamp};
+use chittycharge_store::HoldFilter;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::core::CoreError;
+use crate::error::ApiError;
+use crate::views::{event_view, hold_view};
+
+fn require_read(caller: &Caller) -> Result<(), ApiError> {
+    if caller.can_read() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("This token may not read holds".into()))
+    }
+}
+
+pub async fn get_hold(State(state): State<Arc<AppState>>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> Result<Json<HoldView>, ApiError> {
+    require_read(&caller)?;
+    Ok(Json(hold_view(&state.holds.get(&id, &caller).await?)))
+}
+
+pub async fn get_hold_by_chitty_id(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(chitty_id): Path<String>,
+) -> Result<Json<HoldView>, ApiError> {
+    require_read(&caller)?;
+    Ok(Json(hold_view(&state.holds.by_chitty_id(&chitty_id, &caller).await?)))
+}
+
+pub async fn list_events(State(state): State<Arc<AppState>>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> Result<Json<EventList>, ApiError> {
+    require_read(&caller)?;
+    let events = state.holds.events(&id, &caller).await?;
+    Ok(Json(EventList { hold_id: id, events: events.iter().map(event_view).collect() }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    property_id: Option<String>,
+    tenant_id: Option<String>,
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn encode_cursor(at: Timestamp, id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{id}", at.millis()))
+}
+
+fn decode_cursor(c: &str) -> Option<(Timestamp, String)> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (ms, id) = text.split_once(':')?;
+    Some((Timestamp::from_millis(ms.parse().ok()?), id.to_string()))
+}
+
+pub async fn list_holds(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<HoldList>, ApiError> {
+    require_read(&caller)?;
+    let limit = match q.limit.as_deref() {
+        None => 50,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if (1..=200).contains(&n) => n,
+            _ => return Err(CoreError::validation("limit", "limit must be a whole number from 1 to 200").into()),
+        },
+    };
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(s.parse::<HoldStatus>().map_err(|e| CoreError::validation("status", e))?),
+    };
+    let before = match q.cursor.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| CoreError::validation("cursor", "cursor is not one this service issued"))?),
+    };
+    let filter = HoldFilter {
+        property_id: q.property_id.filter(|s| !s.is_empty()),
+        tenant_id: q.tenant_id.filter(|s| !s.is_empty()),
+        status,
+        property_scope: None,
+        before,
+        limit: limit + 1,
+    };
+    let mut holds = state.holds.list(filter, &caller).await?;
+    let limit = usize::try_from(limit).unwrap_or(50);
+    let next_cursor = if holds.len() > limit {
+        holds.truncate(limit);
+        holds.last().map(|h| encode_cursor(h.created_at, &h.id))
+    } else {
+        None
+    };
+    Ok(Json(HoldList { holds: holds.iter().map(hold_view).collect(), next_cursor }))
+}

@@ -1,0 +1,39 @@
+//! The route table: every path the service answers, in one place.
+
+mod health;
+mod holds;
+mod sim;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    let _ = state;
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/api/holds", post(holds::create::create_hold).get(holds::read::list_holds))
+        .route("/api/holds/by-chitty-id/{chitty_id}", get(holds::read::get_hold_by_chitty_id))
+        .route("/api/holds/{id}", get(holds::read::get_hold))
+        .route("/api/holds/{id}/events", get(holds::read::list_events))
+        .route("/api/holds/{id}/confirm", post(holds::actions::confirm_hold))
+        .route("/api/holds/{id}/capture", post(holds::actions::capture_hold))
+        .route("/api/holds/{id}/cancel", post(holds::actions::cancel_hold))
+        // chittycommand's client releases with /release; same as /cancel.
+        .route("/api/holds/{id}/release", post(holds::actions::cancel_hold))
+        .route("/_sim/payment_methods", post(sim::create_payment_method))
+        .route("/_sim/payment_intents/{id}/confirm", post(sim::confirm_intent))
+        .route("/_sim/payment_intents/{id}/authenticate", post(sim::authenticate_intent))
+        .route("/_sim/clock", get(sim::get_clock).post(sim::advance_clock))
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+}
+
+/// Unknown paths and wrong methods: 404 with the envelope, as the original.
+async fn not_found() -> ApiError {
+    ApiError::RouteNotFound
+}

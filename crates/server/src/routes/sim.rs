@@ -1,0 +1,101 @@
+//! The simulated processor's public endpoints: what Stripe.js and the bank's
+//! 3-D Secure page do in Stripe mode. They exist only with the simulated
+//! processor. Card numbers posted here are tokenized at once and never
+//! stored or logged; only the resulting `pm_…` id is kept.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+
+use crate::app::AppState;
+use crate::auth::{Caller, SCOPE_WRITE};
+use crate::core::sync_context;
+use crate::core::CoreError;
+use crate::error::ApiError;
+use crate::input::{Fields, JsonBody};
+use crate::views::hold_view;
+
+fn guest() -> Caller {
+    Caller {
+        token_id: "guest".into(),
+        name: "guest".into(),
+        scopes: vec![SCOPE_WRITE.into()],
+        property_ids: None,
+        rate_limit: None,
+        source: Some("check-in page".into()),
+    }
+}
+
+fn sim(state: &AppState) -> Result<&chittycharge_processor::simulated::SimulatedProcessor, ApiError> {
+    state.sim.as_deref().ok_or(ApiError::RouteNotFound)
+}
+
+/// The client secret proves the caller is the guest the hold was made for.
+async fn check_secret(state: &AppState, id: &str, body: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
+    let given = Fields(body).string("client_secret", 200)?.ok_or_else(|| CoreError::validation("client_secret", "client_secret is required"))?;
+    let hold = state.store.get_hold(id).await?.ok_or(ApiError::RouteNotFound)?;
+    let expected = hold.client_secret.unwrap_or_default();
+    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(())
+}
+
+pub async fn create_payment_method(State(state): State<Arc<AppState>>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    let sim = sim(&state)?;
+    let body = body.unwrap_or_default();
+    let f = Fields(&body);
+    let number = match f.object("card")? {
+        Some(card) => Fields(card).string("number", 30)?,
+        None => f.string("number", 30)?,
+    }
+    .ok_or_else(|| CoreError::validation("card.number", "card.number is required"))?;
+    let pm = sim.create_card_payment_method(&number).await.map_err(|e| CoreError::from_processor(e, None))?;
+    Ok(Json(json!({ "id": pm, "object": "payment_method" })))
+}
+
+pub async fn confirm_intent(State(state): State<Arc<AppState>>, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    sim(&state)?;
+    let body = body.unwrap_or_default();
+    check_secret(&state, &id, &body).await?;
+    let pm = Fields(&body).string("payment_method", 255)?.ok_or_else(|| CoreError::validation("payment_method", "payment_method is required"))?;
+    let hold = state.holds.confirm(&id, &pm, &guest()).await?;
+    Ok(Json(json!({ "id": hold.id, "status": hold.state.status().as_str() })))
+}
+
+pub async fn authenticate_intent(State(state): State<Arc<AppState>>, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    let sim = sim(&state)?;
+    let body = body.unwrap_or_default();
+    check_secret(&state, &id, &body).await?;
+    let success = Fields(&body).boolean("success")?.unwrap_or(true);
+    sim.authenticate(&id, success).await.map_err(|e| CoreError::from_processor(e, Some(&id)))?;
+    let hold = state.holds.sync_from_processor(&id, &sync_context("guest (3-D Secure)")).await?;
+    Ok(Json(json!({ "id": hold.id, "status": hold.state.status().as_str(), "reason": hold_view(&hold).reason })))
+}
+
+fn admin_clock(state: &AppState, caller: &Caller) -> Result<Arc<chittycharge_processor::TestClock>, ApiError> {
+    if !caller.is_admin() {
+        return Err(ApiError::Forbidden("The test clock needs an admin token".into()));
+    }
+    state.test_clock.clone().ok_or(ApiError::RouteNotFound)
+}
+
+pub async fn get_clock(State(state): State<Arc<AppState>>, Extension(caller): Extension<Caller>) -> Result<Json<Value>, ApiError> {
+    let clock = admin_clock(&state, &caller)?;
+    use chittycharge_processor::Clock;
+    Ok(Json(json!({ "now": chittycharge_api::iso_millis(clock.now().millis()), "offset_ms": clock.offset_ms() })))
+}
+
+pub async fn advance_clock(State(state): State<Arc<AppState>>, Extension(caller): Extension<Caller>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    let clock = admin_clock(&state, &caller)?;
+    let body = body.unwrap_or_default();
+    let secs = Fields(&body).int("advance_secs")?.ok_or_else(|| CoreError::validation("advance_secs", "advance_secs is required"))?;
+    if !(0..=366 * 86_400).contains(&secs) {
+        return Err(CoreError::validation("advance_secs", "advance_secs must be from 0 to one year").into());
+    }
+    let now = clock.advance_secs(secs);
+    Ok(Json(json!({ "now": chittycharge_api::iso_millis(now.millis()), "offset_ms": clock.offset_ms() })))
+}

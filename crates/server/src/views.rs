@@ -1,0 +1,112 @@
+//! Domain records to wire types.
+
+use chittycharge_api::{iso_millis, CancelResponse, CaptureResponse, CreateHoldResponse, EventView, HoldView};
+use chittycharge_domain::disclosure::hold_disclosure;
+use chittycharge_domain::fee::PROCESSING_FEE_NOTE;
+use chittycharge_domain::{Hold, Timestamp};
+use chittycharge_store::HoldEvent;
+
+use crate::core::{CaptureOutcome, Created};
+
+fn iso(t: Option<Timestamp>) -> Option<String> {
+    t.map(|t| iso_millis(t.millis()))
+}
+
+/// "Nov 29, 2026" for the guest disclosure.
+fn human_date(t: Timestamp) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(t.millis()).map(|d| d.format("%b %-d, %Y").to_string())
+}
+
+pub fn disclosure(h: &Hold) -> String {
+    hold_disclosure(h.amount, h.expires_at.and_then(human_date).as_deref())
+}
+
+pub fn hold_view(h: &Hold) -> HoldView {
+    let a = h.state.amounts();
+    HoldView {
+        id: h.id.clone(),
+        chitty_id: h.chitty_id.clone(),
+        status: h.state.status().as_str().to_string(),
+        amount: h.amount.minor(),
+        amount_capturable: a.capturable,
+        amount_received: a.captured,
+        currency: h.amount.currency().code().to_string(),
+        created_at: iso_millis(h.created_at.millis()),
+        amount_captured: a.captured,
+        amount_released: a.released,
+        description: h.description.clone(),
+        customer_email: h.customer_email.clone(),
+        property_id: h.property_id.clone(),
+        tenant_id: h.tenant_id.clone(),
+        booking_id: h.booking_id.clone(),
+        tier: h.tier.as_str().to_string(),
+        metadata: h.metadata.clone(),
+        expires_at: iso(h.expires_at),
+        capture_before: iso(h.state.capture_before()),
+        captured_at: iso(h.state.captured_at()),
+        canceled_at: iso(h.state.canceled_at()),
+        reason: h.state.reason().map(str::to_string),
+        estimated_processing_fee: h.processing_fee,
+        processor: h.processor.clone(),
+        operation_pending: h.op_lock.is_some(),
+        updated_at: iso_millis(h.updated_at.millis()),
+    }
+}
+
+pub fn create_response(c: &Created) -> CreateHoldResponse {
+    let h = &c.hold;
+    CreateHoldResponse {
+        id: h.id.clone(),
+        chitty_id: h.chitty_id.clone(),
+        client_secret: h.client_secret.clone(),
+        status: h.state.status().as_str().to_string(),
+        amount: h.amount.minor(),
+        amount_capturable: h.state.amounts().capturable,
+        currency: h.amount.currency().code().to_string(),
+        created_at: iso_millis(h.created_at.millis()),
+        tier: h.tier.as_str().to_string(),
+        tier_limit: c.tier_limit.minor(),
+        tier_reason: h.tier_reason.clone(),
+        expires_at: iso(h.expires_at),
+        capture_before: iso(h.state.capture_before()),
+        disclosure: disclosure(h),
+        checkin_url: None,
+    }
+}
+
+pub fn capture_response(o: &CaptureOutcome) -> CaptureResponse {
+    CaptureResponse {
+        id: o.hold.id.clone(),
+        status: o.hold.state.status().as_str().to_string(),
+        amount_captured: o.captured.minor(),
+        amount_released: o.released,
+        estimated_processing_fee: o.fee.minor(),
+        processing_fee_note: PROCESSING_FEE_NOTE.to_string(),
+        captured_at: iso(o.hold.state.captured_at()).unwrap_or_default(),
+        currency: o.captured.currency().code().to_string(),
+    }
+}
+
+pub fn cancel_response(h: &Hold) -> CancelResponse {
+    CancelResponse {
+        id: h.id.clone(),
+        status: h.state.status().as_str().to_string(),
+        canceled_at: iso(h.state.canceled_at()).unwrap_or_default(),
+        amount_released: h.state.amounts().released,
+        reason: h.state.reason().map(str::to_string),
+    }
+}
+
+pub fn event_view(e: &HoldEvent) -> EventView {
+    EventView {
+        id: e.id,
+        kind: e.kind.clone(),
+        actor: e.actor.clone(),
+        from_status: e.from_status.clone(),
+        to_status: e.to_status.clone(),
+        amount: e.amount,
+        reason: e.reason.clone(),
+        data: e.data.clone(),
+        created_at: iso_millis(e.created_at.millis()),
+    }
+}
