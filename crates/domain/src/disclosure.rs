@@ -7,9 +7,9 @@ use crate::money::Money;
 /// "Nov 29, 2026" once the processor has reported the real deadline.
 pub fn hold_disclosure(amount: Money, expires: Option<&str>) -> String {
     let expiry = match expires {
-        Some(date) => format!(
-            "The hold will automatically expire by {date} (5-7 days, varies by card network) if not captured."
-        ),
+        Some(date) => {
+            format!("The hold will automatically expire by {date} (5-7 days, varies by card network) if not captured.")
+        }
         None => "The hold will automatically expire in 5-7 days (varies by card network) if not captured.".to_string(),
     };
     format!(

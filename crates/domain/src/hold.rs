@@ -61,10 +61,7 @@ impl HoldStatus {
 impl FromStr for HoldStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown hold status '{s}'"))
+        Self::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| format!("unknown hold status '{s}'"))
     }
 }
 
@@ -400,14 +397,22 @@ impl HoldState {
             HoldState::RequiresPaymentMethod(s) => s.last_error.as_deref(),
             HoldState::Canceled(c) => c.reason.as_deref(),
             HoldState::Failed(f) => Some(&f.reason),
-            HoldState::RequiresAction(_) | HoldState::RequiresCapture(_) | HoldState::Captured(_) | HoldState::Expired(_) => None,
+            HoldState::RequiresAction(_)
+            | HoldState::RequiresCapture(_)
+            | HoldState::Captured(_)
+            | HoldState::Expired(_) => None,
         }
     }
 
     /// Folds a processor snapshot into the state. Moves forward through the
     /// typed transitions, keeps the state when nothing changed, and refuses
     /// to go backwards or to leave a terminal state.
-    pub fn observe(self, v: &IntentView, at: Timestamp, default_capture_before: Timestamp) -> Result<HoldState, IllegalTransition> {
+    pub fn observe(
+        self,
+        v: &IntentView,
+        at: Timestamp,
+        default_capture_before: Timestamp,
+    ) -> Result<HoldState, IllegalTransition> {
         use ProcessorStatus as P;
         let from = self.status();
         let illegal = |to: &'static str| IllegalTransition { from, to };
@@ -436,7 +441,11 @@ impl HoldState {
                 P::Canceled => Ok(HoldState::Canceled(s.cancel(None, at))),
             },
             HoldState::RequiresCapture(a) => match v.status {
-                P::RequiresCapture => match Authorization::new(v.amount, v.amount_capturable, v.capture_before.unwrap_or(a.capture_before)) {
+                P::RequiresCapture => match Authorization::new(
+                    v.amount,
+                    v.amount_capturable,
+                    v.capture_before.unwrap_or(a.capture_before),
+                ) {
                     Some(new) => Ok(HoldState::RequiresCapture(a.reauthorized(new))),
                     None => Ok(HoldState::RequiresCapture(a)),
                 },
@@ -477,7 +486,11 @@ impl Default for HoldState {
 /// what was received.
 fn auth_for_succeeded(v: &IntentView, default_capture_before: Timestamp) -> Authorization {
     let authorized = v.amount.max(v.amount_received).max(1);
-    Authorization { authorized, capturable: authorized, capture_before: v.capture_before.unwrap_or(default_capture_before) }
+    Authorization {
+        authorized,
+        capturable: authorized,
+        capture_before: v.capture_before.unwrap_or(default_capture_before),
+    }
 }
 
 fn captured_from(a: Authorized, v: &IntentView, at: Timestamp) -> Result<HoldState, IllegalTransition> {

@@ -97,7 +97,12 @@ pub trait Processor: Send + Sync {
     /// `amount: None` captures everything capturable.
     async fn capture(&self, id: &str, amount: Option<i64>, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
     async fn cancel(&self, id: &str, reason: Option<&str>, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
-    async fn update_metadata(&self, id: &str, metadata: &BTreeMap<String, String>, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
+    async fn update_metadata(
+        &self,
+        id: &str,
+        metadata: &BTreeMap<String, String>,
+        key: &IdempotencyKey,
+    ) -> Result<Intent, ProcessorError>;
     /// Cheap reachability probe for `/health`.
     async fn ping(&self) -> Result<(), ProcessorError>;
 }

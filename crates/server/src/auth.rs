@@ -135,10 +135,17 @@ pub async fn authenticate(store: &dyn Store, headers: &HeaderMap) -> Result<Call
 /// Paths anyone may call: health, Stripe's webhook, and the guest-facing
 /// simulator endpoints that stand in for Stripe.js.
 pub fn is_public(path: &str) -> bool {
-    path == "/health" || path == "/webhook" || path == "/_sim/payment_methods" || path.starts_with("/_sim/payment_intents/")
+    path == "/health"
+        || path == "/webhook"
+        || path == "/_sim/payment_methods"
+        || path.starts_with("/_sim/payment_intents/")
 }
 
-pub async fn require_token(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn require_token(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     if is_public(req.uri().path()) {
         return Ok(next.run(req).await);
     }

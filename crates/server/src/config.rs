@@ -103,8 +103,9 @@ impl Config {
         if let Some(path) = file {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| err("CHITTYCHARGE_CONFIG", format!("cannot read {}: {e}", path.display())))?;
-            let table: toml::Table =
-                text.parse().map_err(|e| err("CHITTYCHARGE_CONFIG", format!("{} is not valid TOML: {e}", path.display())))?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e| err("CHITTYCHARGE_CONFIG", format!("{} is not valid TOML: {e}", path.display())))?;
             for (k, v) in table {
                 let key = k.to_ascii_uppercase();
                 if !KEYS.contains(&key.as_str()) {
@@ -112,9 +113,11 @@ impl Config {
                 }
                 let s = match v {
                     toml::Value::String(s) => s,
-                    toml::Value::Array(a) => {
-                        a.iter().map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).collect::<Vec<_>>().join(",")
-                    }
+                    toml::Value::Array(a) => a
+                        .iter()
+                        .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(","),
                     other => other.to_string(),
                 };
                 values.insert(key, s);
@@ -133,8 +136,9 @@ impl Config {
         let secret = |k: &str| get(k).map(SecretString::from);
 
         let listen = get("CHITTYCHARGE_LISTEN").unwrap_or_else(|| "127.0.0.1:8787".into());
-        let listen: SocketAddr =
-            listen.parse().map_err(|_| err("CHITTYCHARGE_LISTEN", format!("'{listen}' is not an address such as 127.0.0.1:8787")))?;
+        let listen: SocketAddr = listen
+            .parse()
+            .map_err(|_| err("CHITTYCHARGE_LISTEN", format!("'{listen}' is not an address such as 127.0.0.1:8787")))?;
 
         let database_url = get("DATABASE_URL").unwrap_or_else(|| "sqlite://./data/chittycharge.db".into());
         if !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| database_url.starts_with(p)) {
@@ -146,7 +150,9 @@ impl Config {
             None if stripe_secret_key.is_some() => ProcessorKind::Stripe,
             None | Some("simulated") => ProcessorKind::Simulated,
             Some("stripe") => ProcessorKind::Stripe,
-            Some(other) => return Err(err("CHITTYCHARGE_PROCESSOR", format!("'{other}' is not 'simulated' or 'stripe'"))),
+            Some(other) => {
+                return Err(err("CHITTYCHARGE_PROCESSOR", format!("'{other}' is not 'simulated' or 'stripe'")))
+            }
         };
         if processor == ProcessorKind::Stripe {
             match &stripe_secret_key {
@@ -158,20 +164,29 @@ impl Config {
             }
         }
         let stripe_webhook_secrets: Vec<SecretString> = get("STRIPE_WEBHOOK_SECRET")
-            .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| SecretString::from(s.to_string())).collect())
+            .map(|s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| SecretString::from(s.to_string()))
+                    .collect()
+            })
             .unwrap_or_default();
         let stripe_api_base = get("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com".into());
         if !(stripe_api_base.starts_with("http://") || stripe_api_base.starts_with("https://")) {
             return Err(err("STRIPE_API_BASE", "must be an http(s) URL"));
         }
-        let webhook_tolerance_secs = parse_int(get("STRIPE_WEBHOOK_TOLERANCE_SECS"), "STRIPE_WEBHOOK_TOLERANCE_SECS", 300, 1, 86_400)?;
+        let webhook_tolerance_secs =
+            parse_int(get("STRIPE_WEBHOOK_TOLERANCE_SECS"), "STRIPE_WEBHOOK_TOLERANCE_SECS", 300, 1, 86_400)?;
 
         let currency = match get("CURRENCY") {
             Some(c) => Currency::parse(&c).map_err(|e| err("CURRENCY", e.to_string()))?,
             None => Currency::usd(),
         };
-        let default_hold_amount = parse_int(get("DEFAULT_HOLD_AMOUNT_CENTS"), "DEFAULT_HOLD_AMOUNT_CENTS", 25_000, 1, i64::MAX)?;
-        Money::chargeable(default_hold_amount, currency).map_err(|e| err("DEFAULT_HOLD_AMOUNT_CENTS", e.to_string()))?;
+        let default_hold_amount =
+            parse_int(get("DEFAULT_HOLD_AMOUNT_CENTS"), "DEFAULT_HOLD_AMOUNT_CENTS", 25_000, 1, i64::MAX)?;
+        Money::chargeable(default_hold_amount, currency)
+            .map_err(|e| err("DEFAULT_HOLD_AMOUNT_CENTS", e.to_string()))?;
         let rate_limit_per_minute = parse_int(get("RATE_LIMIT_PER_MINUTE"), "RATE_LIMIT_PER_MINUTE", 10, 1, 1_000_000)?;
         let rate_limit_per_minute = u32::try_from(rate_limit_per_minute).unwrap_or(u32::MAX);
 
@@ -196,7 +211,8 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some(other) => return Err(err("CHITTYCHARGE_LOG_FORMAT", format!("'{other}' is not 'json' or 'human'"))),
         };
-        let max_body_bytes = parse_int(get("CHITTYCHARGE_MAX_BODY_BYTES"), "CHITTYCHARGE_MAX_BODY_BYTES", 65_536, 1_024, 10_485_760)?;
+        let max_body_bytes =
+            parse_int(get("CHITTYCHARGE_MAX_BODY_BYTES"), "CHITTYCHARGE_MAX_BODY_BYTES", 65_536, 1_024, 10_485_760)?;
         let public_url = get("CHITTYCHARGE_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string());
         if let Some(u) = &public_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
@@ -328,7 +344,8 @@ mod tests {
 
     #[test]
     fn secrets_are_masked_in_debug_output() {
-        let c = load(&[("STRIPE_SECRET_KEY", "sk_test_supersecret"), ("STRIPE_WEBHOOK_SECRET", "whsec_a,whsec_b")]).unwrap();
+        let c = load(&[("STRIPE_SECRET_KEY", "sk_test_supersecret"), ("STRIPE_WEBHOOK_SECRET", "whsec_a,whsec_b")])
+            .unwrap();
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("supersecret"));
         assert!(!dbg.contains("whsec_a"));

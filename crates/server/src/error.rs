@@ -77,8 +77,12 @@ impl IntoResponse for ApiError {
 fn core_response(e: CoreError) -> Response {
     let msg = e.to_string();
     match e {
-        CoreError::Validation { field, .. } => body(StatusCode::BAD_REQUEST, "validation_error", msg, Some(json!({ "field": field }))),
-        CoreError::MissingFields { field } => body(StatusCode::BAD_REQUEST, "missing_fields", msg, Some(json!({ "field": field }))),
+        CoreError::Validation { field, .. } => {
+            body(StatusCode::BAD_REQUEST, "validation_error", msg, Some(json!({ "field": field })))
+        }
+        CoreError::MissingFields { field } => {
+            body(StatusCode::BAD_REQUEST, "missing_fields", msg, Some(json!({ "field": field })))
+        }
         // The nested `details.details` is the original's shape; kept for parity.
         CoreError::TierExceeded { tier, limit } => body(
             StatusCode::BAD_REQUEST,
@@ -92,7 +96,9 @@ fn core_response(e: CoreError) -> Response {
         ),
         CoreError::NotFound => body(StatusCode::NOT_FOUND, "not_found", msg, None),
         CoreError::Forbidden { .. } => body(StatusCode::FORBIDDEN, "forbidden", msg, None),
-        CoreError::InvalidState { status, .. } => body(StatusCode::CONFLICT, "invalid_state", msg, Some(json!({ "status": status }))),
+        CoreError::InvalidState { status, .. } => {
+            body(StatusCode::CONFLICT, "invalid_state", msg, Some(json!({ "status": status })))
+        }
         CoreError::Expired { capture_before } => body(
             StatusCode::CONFLICT,
             "hold_expired",
@@ -140,7 +146,12 @@ fn core_response(e: CoreError) -> Response {
         }
         CoreError::Store(cause) => {
             tracing::error!(error.cause = %cause, "store failure");
-            let mut r = body(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "Service temporarily unavailable".into(), None);
+            let mut r = body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "Service temporarily unavailable".into(),
+                None,
+            );
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             r
         }

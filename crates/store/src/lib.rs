@@ -71,7 +71,8 @@ pub trait Store: Send + Sync {
 
     // ---- operations (written before every mutating processor call)
     async fn insert_operation(&self, op: &Operation) -> StoreResult<()>;
-    async fn finish_operation(&self, id: &str, status: OpStatus, error: Option<&str>, at: Timestamp) -> StoreResult<()>;
+    async fn finish_operation(&self, id: &str, status: OpStatus, error: Option<&str>, at: Timestamp)
+        -> StoreResult<()>;
     async fn get_operation(&self, id: &str) -> StoreResult<Option<Operation>>;
 
     // ---- holds

@@ -13,7 +13,9 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::rows::{event_from_row, hold_from_row, operation_from_row, state_columns, token_from_row, HOLD_COLUMNS};
-use crate::{Backend, HoldEvent, HoldFilter, NewEvent, OpStatus, Operation, Store, StoreError, StoreResult, TokenRecord};
+use crate::{
+    Backend, HoldEvent, HoldFilter, NewEvent, OpStatus, Operation, Store, StoreError, StoreResult, TokenRecord,
+};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -37,7 +39,11 @@ impl SqlStore {
                 }
             }
             let sep = if path.contains('?') { '&' } else { '?' };
-            let url = if path.contains("mode=") { format!("sqlite://{path}") } else { format!("sqlite://{path}{sep}mode=rwc") };
+            let url = if path.contains("mode=") {
+                format!("sqlite://{path}")
+            } else {
+                format!("sqlite://{path}{sep}mode=rwc")
+            };
             (Backend::Sqlite, url)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_string())
@@ -106,13 +112,15 @@ async fn finish_op<'c, E>(exec: E, id: &str, status: OpStatus, error: Option<&st
 where
     E: Executor<'c, Database = sqlx::Any>,
 {
-    sqlx::query("UPDATE operations SET status = $1, error = $2, attempts = attempts + 1, updated_at = $3 WHERE id = $4")
-        .bind(status.as_str())
-        .bind(error)
-        .bind(at.millis())
-        .bind(id)
-        .execute(exec)
-        .await?;
+    sqlx::query(
+        "UPDATE operations SET status = $1, error = $2, attempts = attempts + 1, updated_at = $3 WHERE id = $4",
+    )
+    .bind(status.as_str())
+    .bind(error)
+    .bind(at.millis())
+    .bind(id)
+    .execute(exec)
+    .await?;
     Ok(())
 }
 
@@ -155,7 +163,8 @@ impl Store for SqlStore {
     }
 
     async fn find_token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
-        let row = sqlx::query("SELECT * FROM api_tokens WHERE token_hash = $1").bind(hash).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT * FROM api_tokens WHERE token_hash = $1").bind(hash).fetch_optional(&self.pool).await?;
         row.as_ref().map(token_from_row).transpose()
     }
 
@@ -198,7 +207,13 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn finish_operation(&self, id: &str, status: OpStatus, error: Option<&str>, at: Timestamp) -> StoreResult<()> {
+    async fn finish_operation(
+        &self,
+        id: &str,
+        status: OpStatus,
+        error: Option<&str>,
+        at: Timestamp,
+    ) -> StoreResult<()> {
         finish_op(&self.pool, id, status, error, at).await
     }
 
@@ -249,7 +264,11 @@ impl Store for SqlStore {
             insert_event(&mut *tx, &h.id, event).await?;
         }
         if let Some(op) = op_id {
-            sqlx::query("UPDATE operations SET hold_id = $1 WHERE id = $2").bind(&h.id).bind(op).execute(&mut *tx).await?;
+            sqlx::query("UPDATE operations SET hold_id = $1 WHERE id = $2")
+                .bind(&h.id)
+                .bind(op)
+                .execute(&mut *tx)
+                .await?;
             finish_op(&mut *tx, op, OpStatus::Succeeded, None, h.created_at).await?;
         }
         tx.commit().await?;
@@ -400,7 +419,10 @@ impl Store for SqlStore {
     }
 
     async fn hold_events(&self, hold_id: &str) -> StoreResult<Vec<HoldEvent>> {
-        let rows = sqlx::query("SELECT * FROM hold_events WHERE hold_id = $1 ORDER BY id").bind(hold_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM hold_events WHERE hold_id = $1 ORDER BY id")
+            .bind(hold_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(event_from_row).collect()
     }
 
@@ -419,28 +441,33 @@ impl Store for SqlStore {
     async fn sim_put(&self, ns: &str, key: &str, value: &str, expected: Option<i64>) -> StoreResult<bool> {
         let r = match expected {
             None => {
-                sqlx::query("INSERT INTO sim_objects (ns, key, value, version) VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING")
-                    .bind(ns)
-                    .bind(key)
-                    .bind(value)
-                    .execute(&self.pool)
-                    .await?
+                sqlx::query(
+                    "INSERT INTO sim_objects (ns, key, value, version) VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING",
+                )
+                .bind(ns)
+                .bind(key)
+                .bind(value)
+                .execute(&self.pool)
+                .await?
             }
-            Some(v) => {
-                sqlx::query("UPDATE sim_objects SET value = $1, version = version + 1 WHERE ns = $2 AND key = $3 AND version = $4")
-                    .bind(value)
-                    .bind(ns)
-                    .bind(key)
-                    .bind(v)
-                    .execute(&self.pool)
-                    .await?
-            }
+            Some(v) => sqlx::query(
+                "UPDATE sim_objects SET value = $1, version = version + 1 WHERE ns = $2 AND key = $3 AND version = $4",
+            )
+            .bind(value)
+            .bind(ns)
+            .bind(key)
+            .bind(v)
+            .execute(&self.pool)
+            .await?,
         };
         Ok(r.rows_affected() == 1)
     }
 
     async fn sim_keys(&self, ns: &str) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query("SELECT key FROM sim_objects WHERE ns = $1 ORDER BY key").bind(ns).fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT key FROM sim_objects WHERE ns = $1 ORDER BY key")
+            .bind(ns)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(|r| r.try_get::<String, _>("key").map_err(StoreError::from)).collect()
     }
 }

@@ -50,7 +50,9 @@ impl OpStatus {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [OpStatus::Pending, OpStatus::Succeeded, OpStatus::Failed, OpStatus::Unknown].into_iter().find(|o| o.as_str() == s)
+        [OpStatus::Pending, OpStatus::Succeeded, OpStatus::Failed, OpStatus::Unknown]
+            .into_iter()
+            .find(|o| o.as_str() == s)
     }
 }
 

@@ -23,7 +23,10 @@ async fn stores() -> Vec<(&'static str, Arc<SqlStore>)> {
             let admin_store = SqlStore::connect(&admin).await.expect("postgres admin connection");
             admin_store.pool().execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
             let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-            out.push(("postgres", Arc::new(SqlStore::connect(&format!("{base}/{name}")).await.expect("postgres store"))));
+            out.push((
+                "postgres",
+                Arc::new(SqlStore::connect(&format!("{base}/{name}")).await.expect("postgres store")),
+            ));
         }
         Err(_) if std::env::var("CHITTYCHARGE_REQUIRE_PG").is_ok() => {
             panic!("CHITTYCHARGE_REQUIRE_PG is set but CHITTYCHARGE_TEST_PG_URL is not")
@@ -62,7 +65,13 @@ fn hold(id: &str, created: Timestamp, property: &str) -> Hold {
 }
 
 fn created_event(at: Timestamp) -> NewEvent {
-    NewEvent { kind: "created".into(), to_status: Some("requires_payment_method".into()), amount: Some(25_000), at, ..NewEvent::default() }
+    NewEvent {
+        kind: "created".into(),
+        to_status: Some("requires_payment_method".into()),
+        amount: Some(25_000),
+        at,
+        ..NewEvent::default()
+    }
 }
 
 fn op(id: &str, kind: &str) -> Operation {
@@ -114,7 +123,9 @@ async fn only_one_of_many_concurrent_lockers_wins_a_hold() {
         let mut tasks = Vec::new();
         for i in 0..20 {
             let store = store.clone();
-            tasks.push(tokio::spawn(async move { store.lock_hold("pi_race", 0, &op(&format!("op_{i}"), "capture")).await.unwrap() }));
+            tasks.push(tokio::spawn(async move {
+                store.lock_hold("pi_race", 0, &op(&format!("op_{i}"), "capture")).await.unwrap()
+            }));
         }
         let mut wins = 0;
         for t in tasks {
@@ -159,7 +170,7 @@ async fn events_are_appended_in_order_with_their_details() {
             data: Some(serde_json::json!({"lines": [{"amount": 5000}]})),
             at: T0.plus_secs(5),
         };
-        assert!(store.save_hold(&h, 0, &[ev.clone()], None).await.unwrap());
+        assert!(store.save_hold(&h, 0, std::slice::from_ref(&ev), None).await.unwrap());
         let events = store.hold_events("pi_ev").await.unwrap();
         assert_eq!(events.len(), 2, "{name}");
         assert_eq!(events[0].kind, "created");
@@ -175,7 +186,10 @@ async fn listing_is_newest_first_filtered_and_paginated() {
     for (name, store) in stores().await {
         for i in 0..5 {
             let prop = if i % 2 == 0 { "p-even" } else { "p-odd" };
-            store.insert_hold(&hold(&format!("pi_l{i}"), T0.plus_secs(i), prop), &[created_event(T0)], None).await.unwrap();
+            store
+                .insert_hold(&hold(&format!("pi_l{i}"), T0.plus_secs(i), prop), &[created_event(T0)], None)
+                .await
+                .unwrap();
         }
         let all = store.list_holds(&HoldFilter { limit: 10, ..HoldFilter::default() }).await.unwrap();
         let ids: Vec<_> = all.iter().map(|h| h.id.as_str()).collect();
@@ -184,12 +198,19 @@ async fn listing_is_newest_first_filtered_and_paginated() {
         let page1 = store.list_holds(&HoldFilter { limit: 2, ..HoldFilter::default() }).await.unwrap();
         let last = page1.last().unwrap();
         let page2 = store
-            .list_holds(&HoldFilter { limit: 2, before: Some((last.created_at, last.id.clone())), ..HoldFilter::default() })
+            .list_holds(&HoldFilter {
+                limit: 2,
+                before: Some((last.created_at, last.id.clone())),
+                ..HoldFilter::default()
+            })
             .await
             .unwrap();
         assert_eq!(page2.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), ["pi_l2", "pi_l1"], "{name}");
 
-        let even = store.list_holds(&HoldFilter { property_id: Some("p-even".into()), limit: 10, ..HoldFilter::default() }).await.unwrap();
+        let even = store
+            .list_holds(&HoldFilter { property_id: Some("p-even".into()), limit: 10, ..HoldFilter::default() })
+            .await
+            .unwrap();
         assert_eq!(even.len(), 3, "{name}");
         let scoped = store
             .list_holds(&HoldFilter { property_scope: Some(vec!["p-odd".into()]), limit: 10, ..HoldFilter::default() })

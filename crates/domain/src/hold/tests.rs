@@ -72,7 +72,10 @@ fn decline_keeps_the_hold_waiting_for_another_card() {
     let mut v = view(ProcessorStatus::RequiresPaymentMethod, 10_000, 0, 0);
     v.last_error = Some("generic_decline".into());
     let st = HoldState::new().observe(&v, T0, T0).unwrap();
-    assert_eq!(st, HoldState::RequiresPaymentMethod(AwaitingPaymentMethod { last_error: Some("generic_decline".into()) }));
+    assert_eq!(
+        st,
+        HoldState::RequiresPaymentMethod(AwaitingPaymentMethod { last_error: Some("generic_decline".into()) })
+    );
 }
 
 #[test]

@@ -8,7 +8,8 @@ pub enum CardBehavior {
     RequireAction,
 }
 
-const GENERIC: CardBehavior = CardBehavior::Decline { decline_code: "generic_decline", message: "Your card was declined." };
+const GENERIC: CardBehavior =
+    CardBehavior::Decline { decline_code: "generic_decline", message: "Your card was declined." };
 const FUNDS: CardBehavior =
     CardBehavior::Decline { decline_code: "insufficient_funds", message: "Your card has insufficient funds." };
 const EXPIRED: CardBehavior = CardBehavior::Decline { decline_code: "expired_card", message: "Your card has expired." };
@@ -64,7 +65,7 @@ pub fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]

@@ -54,10 +54,7 @@ pub(crate) struct SimIntent {
 
 fn unexpected_state(verb: &str, status: SimStatus) -> ProcessorError {
     ProcessorError::InvalidState {
-        message: format!(
-            "This PaymentIntent could not be {verb} because it has a status of {}.",
-            status.wire()
-        ),
+        message: format!("This PaymentIntent could not be {verb} because it has a status of {}.", status.wire()),
     }
 }
 

@@ -130,7 +130,12 @@ impl SimulatedProcessor {
 
     /// Runs `op` at most once per idempotency key, replaying its first
     /// result (success or error) for the same parameters.
-    async fn idempotent<Fut>(&self, key: &IdempotencyKey, fingerprint: String, op: Fut) -> Result<Intent, ProcessorError>
+    async fn idempotent<Fut>(
+        &self,
+        key: &IdempotencyKey,
+        fingerprint: String,
+        op: Fut,
+    ) -> Result<Intent, ProcessorError>
     where
         Fut: std::future::Future<Output = Result<Intent, ProcessorError>> + Send,
     {
@@ -261,7 +266,12 @@ impl Processor for SimulatedProcessor {
         self.idempotent(key, fp, self.mutate(id, move |pi| pi.cancel(reason.clone(), now))).await
     }
 
-    async fn update_metadata(&self, id: &str, metadata: &BTreeMap<String, String>, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
+    async fn update_metadata(
+        &self,
+        id: &str,
+        metadata: &BTreeMap<String, String>,
+        key: &IdempotencyKey,
+    ) -> Result<Intent, ProcessorError> {
         let meta = serde_json::to_string(metadata).unwrap_or_default();
         let fp = fingerprint(&["update", id, &meta]);
         let m = metadata.clone();

@@ -40,7 +40,10 @@ pub const METADATA_MAX_VALUE_LEN: usize = 500;
 
 pub fn check_metadata(m: &BTreeMap<String, String>) -> CoreResult<()> {
     if m.len() > METADATA_MAX_KEYS {
-        return Err(CoreError::validation("metadata", format!("metadata may have at most {METADATA_MAX_KEYS} keys (Stripe's limit)")));
+        return Err(CoreError::validation(
+            "metadata",
+            format!("metadata may have at most {METADATA_MAX_KEYS} keys (Stripe's limit)"),
+        ));
     }
     for (k, v) in m {
         if k.is_empty() || k.chars().count() > METADATA_MAX_KEY_LEN || k.contains('[') || k.contains(']') {
@@ -85,7 +88,8 @@ impl HoldService {
         }
         let amount = Money::chargeable(cmd.amount, cmd.currency).map_err(money_error)?;
         let tier = cmd.asserted_tier.unwrap_or(GuestTier::NewGuest);
-        let tier_reason = if cmd.asserted_tier.is_some() { "asserted by the caller" } else { "default for guests without history" };
+        let tier_reason =
+            if cmd.asserted_tier.is_some() { "asserted by the caller" } else { "default for guests without history" };
         let limit = tier.limit(cmd.currency);
         if amount.minor() > limit.minor() {
             return Err(CoreError::TierExceeded { tier, limit });
@@ -94,7 +98,9 @@ impl HoldService {
         let now = self.now();
         let chitty_id = local_chitty_id();
         let mut metadata = cmd.metadata.clone();
-        for (k, v) in [("property_id", &cmd.property_id), ("tenant_id", &cmd.tenant_id), ("booking_id", &cmd.booking_id)] {
+        for (k, v) in
+            [("property_id", &cmd.property_id), ("tenant_id", &cmd.tenant_id), ("booking_id", &cmd.booking_id)]
+        {
             if let Some(v) = v {
                 metadata.insert(k.to_string(), v.clone());
             }
@@ -127,7 +133,10 @@ impl HoldService {
             // hold so the guest can retry with another card.
             Err(ProcessorError::Declined { intent_id: Some(id), message, decline_code, code }) => {
                 let intent = self.processor.retrieve(&id).await.map_err(|e| CoreError::from_processor(e, Some(&id)))?;
-                (intent, Some(CoreError::Declined { message, decline_code: decline_code.or(Some(code)), hold_id: Some(id) }))
+                (
+                    intent,
+                    Some(CoreError::Declined { message, decline_code: decline_code.or(Some(code)), hold_id: Some(id) }),
+                )
             }
             Err(e) if e.is_unknown_outcome() => {
                 self.store.finish_operation(&op.id, OpStatus::Unknown, Some(&e.to_string()), now).await?;

@@ -55,9 +55,13 @@ impl CoreError {
             },
             ProcessorError::NotFound { .. } => CoreError::NotFound,
             ProcessorError::InvalidState { message } => CoreError::InvalidState { status: "processor".into(), message },
-            ProcessorError::InvalidRequest { code, param, message } => CoreError::ProcessorRejected { code, param, message },
+            ProcessorError::InvalidRequest { code, param, message } => {
+                CoreError::ProcessorRejected { code, param, message }
+            }
             ProcessorError::IdempotencyConflict { message } => CoreError::Idempotency { message },
-            ProcessorError::Unavailable { message } | ProcessorError::Misconfigured { message } => CoreError::ProcessorFailure(message),
+            ProcessorError::Unavailable { message } | ProcessorError::Misconfigured { message } => {
+                CoreError::ProcessorFailure(message)
+            }
         }
     }
 }

@@ -33,7 +33,12 @@ pub struct HoldService {
     pub default_currency: Currency,
 }
 
-pub(crate) fn new_operation(kind: &str, hold_id: Option<&str>, request: serde_json::Value, now: Timestamp) -> Operation {
+pub(crate) fn new_operation(
+    kind: &str,
+    hold_id: Option<&str>,
+    request: serde_json::Value,
+    now: Timestamp,
+) -> Operation {
     Operation {
         id: format!("op_{}", uuid::Uuid::new_v4().simple()),
         hold_id: hold_id.map(str::to_string),

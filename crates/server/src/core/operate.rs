@@ -53,7 +53,13 @@ impl HoldService {
     }
 
     /// Claims `hold` for one operation and makes the processor call.
-    async fn with_lock<F, Fut>(&self, hold: &Hold, kind: &str, request: serde_json::Value, call: F) -> CoreResult<(Operation, Result<Intent, ProcessorError>)>
+    async fn with_lock<F, Fut>(
+        &self,
+        hold: &Hold,
+        kind: &str,
+        request: serde_json::Value,
+        call: F,
+    ) -> CoreResult<(Operation, Result<Intent, ProcessorError>)>
     where
         F: FnOnce(IdempotencyKey) -> Fut,
         Fut: Future<Output = Result<Intent, ProcessorError>>,
@@ -71,7 +77,14 @@ impl HoldService {
 
     /// Writes the outcome of a locked operation and releases the lock.
     /// `update` folds the outcome into the freshly read hold.
-    async fn settle<U>(&self, hold_id: &str, op: &Operation, status: OpStatus, error: Option<&str>, update: U) -> CoreResult<Hold>
+    async fn settle<U>(
+        &self,
+        hold_id: &str,
+        op: &Operation,
+        status: OpStatus,
+        error: Option<&str>,
+        update: U,
+    ) -> CoreResult<Hold>
     where
         U: Fn(Hold) -> (Hold, Vec<NewEvent>),
     {
@@ -105,7 +118,9 @@ impl HoldService {
         let message = e.to_string();
         let refreshed = match &e {
             // Our view may be stale; re-read so the stored state is right.
-            ProcessorError::InvalidState { .. } | ProcessorError::Declined { .. } => self.processor.retrieve(hold_id).await.ok(),
+            ProcessorError::InvalidState { .. } | ProcessorError::Declined { .. } => {
+                self.processor.retrieve(hold_id).await.ok()
+            }
             _ => None,
         };
         let now = self.now();
@@ -165,8 +180,13 @@ impl HoldService {
         let amount = match &hold.state {
             HoldState::RequiresCapture(a) => a.check_capture(cmd.amount, self.now()).map_err(|e| match e {
                 CaptureError::Expired { capture_before } => CoreError::Expired { capture_before: Some(capture_before) },
-                CaptureError::ExceedsCapturable { requested, capturable } => CoreError::ExceedsCapturable { requested, capturable },
-                CaptureError::NotPositive => CoreError::validation("amount_to_capture", "amount_to_capture must be a positive number of minor units"),
+                CaptureError::ExceedsCapturable { requested, capturable } => {
+                    CoreError::ExceedsCapturable { requested, capturable }
+                }
+                CaptureError::NotPositive => CoreError::validation(
+                    "amount_to_capture",
+                    "amount_to_capture must be a positive number of minor units",
+                ),
             })?,
             HoldState::Expired(_) => return Err(CoreError::Expired { capture_before: hold.expires_at }),
             other => return Err(not_in(other.status(), "captured")),
@@ -192,7 +212,8 @@ impl HoldService {
             })
             .await?;
         let amounts = saved.state.amounts();
-        let captured = Money::new(amounts.captured, currency).map_err(|e| CoreError::ProcessorFailure(e.to_string()))?;
+        let captured =
+            Money::new(amounts.captured, currency).map_err(|e| CoreError::ProcessorFailure(e.to_string()))?;
         Ok(CaptureOutcome { captured, released: amounts.released, fee: estimate_processing_fee(captured), hold: saved })
     }
 

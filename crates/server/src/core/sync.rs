@@ -49,7 +49,12 @@ fn event_amount(state: &HoldState) -> Option<i64> {
 /// Applies a processor snapshot to `hold`. Returns the updated hold and the
 /// events describing the change (none when nothing changed). A snapshot
 /// that would move the hold backwards is ignored, not applied.
-pub(crate) fn fold_intent(mut hold: Hold, intent: &Intent, now: Timestamp, ctx: &EventContext) -> (Hold, Vec<NewEvent>) {
+pub(crate) fn fold_intent(
+    mut hold: Hold,
+    intent: &Intent,
+    now: Timestamp,
+    ctx: &EventContext,
+) -> (Hold, Vec<NewEvent>) {
     let before = hold.state.clone();
     let default_deadline = now.plus_secs(DEFAULT_HOLD_DAYS * SECS_PER_DAY);
     let after = match before.clone().observe(&intent.view, now, default_deadline) {

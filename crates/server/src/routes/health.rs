@@ -22,14 +22,22 @@ pub async fn health(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Hea
     let status = if store_ok && processor.is_ok() { "healthy" } else { "degraded" };
     let chitty = match &state.config.chitty_id_token {
         Some(_) => component(true, "chittyid", Some(state.config.chitty_id_url.clone())),
-        None => ComponentHealth { status: "local".into(), kind: "chittyid".into(), detail: Some("CHITTY_ID_TOKEN not set; ids are minted locally".into()) },
+        None => ComponentHealth {
+            status: "local".into(),
+            kind: "chittyid".into(),
+            detail: Some("CHITTY_ID_TOKEN not set; ids are minted locally".into()),
+        },
     };
     let body = Health {
         status: status.into(),
         service: "chittycharge".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         store: component(store_ok, state.store.backend().as_str(), store.err().map(|_| "unreachable".to_string())),
-        processor: component(processor.is_ok(), state.holds.processor.name(), processor.err().map(|_| "unreachable".to_string())),
+        processor: component(
+            processor.is_ok(),
+            state.holds.processor.name(),
+            processor.err().map(|_| "unreachable".to_string()),
+        ),
         chittyid: chitty,
         stripe_connected: state.config.processor == ProcessorKind::Stripe && state.config.stripe_secret_key.is_some(),
         chittyid_connected: state.config.chitty_id_token.is_some(),

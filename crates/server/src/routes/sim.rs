@@ -35,7 +35,9 @@ fn sim(state: &AppState) -> Result<&chittycharge_processor::simulated::Simulated
 
 /// The client secret proves the caller is the guest the hold was made for.
 async fn check_secret(state: &AppState, id: &str, body: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
-    let given = Fields(body).string("client_secret", 200)?.ok_or_else(|| CoreError::validation("client_secret", "client_secret is required"))?;
+    let given = Fields(body)
+        .string("client_secret", 200)?
+        .ok_or_else(|| CoreError::validation("client_secret", "client_secret is required"))?;
     let hold = state.store.get_hold(id).await?.ok_or(ApiError::RouteNotFound)?;
     let expected = hold.client_secret.unwrap_or_default();
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
@@ -44,7 +46,10 @@ async fn check_secret(state: &AppState, id: &str, body: &serde_json::Map<String,
     Ok(())
 }
 
-pub async fn create_payment_method(State(state): State<Arc<AppState>>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+pub async fn create_payment_method(
+    State(state): State<Arc<AppState>>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let sim = sim(&state)?;
     let body = body.unwrap_or_default();
     let f = Fields(&body);
@@ -57,16 +62,26 @@ pub async fn create_payment_method(State(state): State<Arc<AppState>>, JsonBody(
     Ok(Json(json!({ "id": pm, "object": "payment_method" })))
 }
 
-pub async fn confirm_intent(State(state): State<Arc<AppState>>, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+pub async fn confirm_intent(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
     sim(&state)?;
     let body = body.unwrap_or_default();
     check_secret(&state, &id, &body).await?;
-    let pm = Fields(&body).string("payment_method", 255)?.ok_or_else(|| CoreError::validation("payment_method", "payment_method is required"))?;
+    let pm = Fields(&body)
+        .string("payment_method", 255)?
+        .ok_or_else(|| CoreError::validation("payment_method", "payment_method is required"))?;
     let hold = state.holds.confirm(&id, &pm, &guest()).await?;
     Ok(Json(json!({ "id": hold.id, "status": hold.state.status().as_str() })))
 }
 
-pub async fn authenticate_intent(State(state): State<Arc<AppState>>, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+pub async fn authenticate_intent(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let sim = sim(&state)?;
     let body = body.unwrap_or_default();
     check_secret(&state, &id, &body).await?;
@@ -83,16 +98,25 @@ fn admin_clock(state: &AppState, caller: &Caller) -> Result<Arc<chittycharge_pro
     state.test_clock.clone().ok_or(ApiError::RouteNotFound)
 }
 
-pub async fn get_clock(State(state): State<Arc<AppState>>, Extension(caller): Extension<Caller>) -> Result<Json<Value>, ApiError> {
+pub async fn get_clock(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
     let clock = admin_clock(&state, &caller)?;
     use chittycharge_processor::Clock;
     Ok(Json(json!({ "now": chittycharge_api::iso_millis(clock.now().millis()), "offset_ms": clock.offset_ms() })))
 }
 
-pub async fn advance_clock(State(state): State<Arc<AppState>>, Extension(caller): Extension<Caller>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+pub async fn advance_clock(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
     let clock = admin_clock(&state, &caller)?;
     let body = body.unwrap_or_default();
-    let secs = Fields(&body).int("advance_secs")?.ok_or_else(|| CoreError::validation("advance_secs", "advance_secs is required"))?;
+    let secs = Fields(&body)
+        .int("advance_secs")?
+        .ok_or_else(|| CoreError::validation("advance_secs", "advance_secs is required"))?;
     if !(0..=366 * 86_400).contains(&secs) {
         return Err(CoreError::validation("advance_secs", "advance_secs must be from 0 to one year").into());
     }

@@ -20,7 +20,9 @@ pub async fn confirm_hold(
     JsonBody(body): JsonBody,
 ) -> Result<Json<HoldView>, ApiError> {
     let body = body.unwrap_or_default();
-    let pm = Fields(&body).string("payment_method", 255)?.ok_or_else(|| CoreError::validation("payment_method", "payment_method is required"))?;
+    let pm = Fields(&body)
+        .string("payment_method", 255)?
+        .ok_or_else(|| CoreError::validation("payment_method", "payment_method is required"))?;
     Ok(Json(hold_view(&state.holds.confirm(&id, &pm, &caller).await?)))
 }
 
@@ -39,7 +41,10 @@ pub fn parse_capture(body: Option<serde_json::Map<String, serde_json::Value>>) -
     };
     if let Some(a) = amount {
         if a <= 0 {
-            return Err(CoreError::validation("amount_to_capture", "amount_to_capture must be a positive number of minor units; omit it to capture in full"));
+            return Err(CoreError::validation(
+                "amount_to_capture",
+                "amount_to_capture must be a positive number of minor units; omit it to capture in full",
+            ));
         }
     }
     let reason = f.string("reason", 500)?;

@@ -23,7 +23,9 @@ const MAX_DESCRIPTION: usize = 1000;
 /// A plain structural check: one `@`, a dotted domain, no spaces. Delivery
 /// is the real test; this only stops obvious garbage before Stripe sees it.
 pub fn valid_email(e: &str) -> bool {
-    let Some((local, domain)) = e.split_once('@') else { return false };
+    let Some((local, domain)) = e.split_once('@') else {
+        return false;
+    };
     e.len() <= 254
         && !local.is_empty()
         && local.len() <= 64
@@ -51,12 +53,17 @@ fn stringify_metadata(m: &serde_json::Map<String, Value>) -> BTreeMap<String, St
         .collect()
 }
 
-pub fn parse_create(body: Option<serde_json::Map<String, Value>>, default_currency: Currency) -> Result<CreateHold, CoreError> {
+pub fn parse_create(
+    body: Option<serde_json::Map<String, Value>>,
+    default_currency: Currency,
+) -> Result<CreateHold, CoreError> {
     let body = body.unwrap_or_default();
     let f = Fields(&body);
     let amount = match f.int("amount")? {
         None | Some(0) => return Err(CoreError::MissingFields { field: "amount" }),
-        Some(a) if a < 0 => return Err(CoreError::validation("amount", "amount must be a positive number of minor units")),
+        Some(a) if a < 0 => {
+            return Err(CoreError::validation("amount", "amount must be a positive number of minor units"))
+        }
         Some(a) => a,
     };
     let description =
@@ -65,7 +72,10 @@ pub fn parse_create(body: Option<serde_json::Map<String, Value>>, default_curren
         None => default_currency,
         Some(c) => Currency::parse(&c).map_err(|_| {
             let supported: Vec<_> = Currency::supported_codes().collect();
-            CoreError::validation("currency", format!("unsupported currency '{c}'; supported: {}", supported.join(", ")))
+            CoreError::validation(
+                "currency",
+                format!("unsupported currency '{c}'; supported: {}", supported.join(", ")),
+            )
         })?,
     };
     let customer_email = f.string("customer_email", 254)?;
@@ -81,8 +91,12 @@ pub fn parse_create(body: Option<serde_json::Map<String, Value>>, default_curren
     if let Some(m) = meta_obj {
         let mf = Fields(m);
         if let Some(t) = mf.raw("guest_tier") {
-            let name = t.as_str().ok_or_else(|| CoreError::validation("metadata.guest_tier", "guest_tier must be a string"))?;
-            asserted_tier = Some(name.parse::<GuestTier>().map_err(|e| CoreError::validation("metadata.guest_tier", e.to_string()))?);
+            let name = t
+                .as_str()
+                .ok_or_else(|| CoreError::validation("metadata.guest_tier", "guest_tier must be a string"))?;
+            asserted_tier = Some(
+                name.parse::<GuestTier>().map_err(|e| CoreError::validation("metadata.guest_tier", e.to_string()))?,
+            );
         }
         if booking_id.is_none() {
             booking_id = mf.id("booking_id")?;
@@ -133,8 +147,10 @@ mod tests {
     fn metadata_is_stringified_like_the_original() {
         let m = serde_json::json!({"s":"x","n":1,"b":true,"o":{"a":1},"u":null});
         let got = stringify_metadata(m.as_object().unwrap());
-        let want: BTreeMap<String, String> =
-            [("s", "x"), ("n", "1"), ("b", "true"), ("o", "{\"a\":1}")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let want: BTreeMap<String, String> = [("s", "x"), ("n", "1"), ("b", "true"), ("o", "{\"a\":1}")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         assert_eq!(got, want);
     }
 

@@ -24,7 +24,11 @@ fn require_read(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-pub async fn get_hold(State(state): State<Arc<AppState>>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> Result<Json<HoldView>, ApiError> {
+pub async fn get_hold(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<HoldView>, ApiError> {
     require_read(&caller)?;
     Ok(Json(hold_view(&state.holds.get(&id, &caller).await?)))
 }
@@ -38,7 +42,11 @@ pub async fn get_hold_by_chitty_id(
     Ok(Json(hold_view(&state.holds.by_chitty_id(&chitty_id, &caller).await?)))
 }
 
-pub async fn list_events(State(state): State<Arc<AppState>>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> Result<Json<EventList>, ApiError> {
+pub async fn list_events(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<EventList>, ApiError> {
     require_read(&caller)?;
     let events = state.holds.events(&id, &caller).await?;
     Ok(Json(EventList { hold_id: id, events: events.iter().map(event_view).collect() }))
@@ -83,7 +91,9 @@ pub async fn list_holds(
     };
     let before = match q.cursor.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| CoreError::validation("cursor", "cursor is not one this service issued"))?),
+        Some(c) => Some(
+            decode_cursor(c).ok_or_else(|| CoreError::validation("cursor", "cursor is not one this service issued"))?,
+        ),
     };
     let filter = HoldFilter {
         property_id: q.property_id.filter(|s| !s.is_empty()),

@@ -1,0 +1,228 @@
+//! Starts the real `chittycharge` binary on a random loopback port and talks
+//! HTTP to it. Each server gets its own SQLite file or its own PostgreSQL
+//! database (from `CHITTYCHARGE_TEST_PG_URL`), and is killed on drop.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_chittycharge");
+
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Db {
+    pub fn url(&self) -> String {
+        match self {
+            Db::Sqlite(p) => format!("sqlite://{}", p.display()),
+            Db::Postgres(u) => u.clone(),
+        }
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique() -> String {
+    format!("{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), rand_suffix())
+}
+
+fn rand_suffix() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos() as u64).unwrap_or(0)
+}
+
+pub fn sqlite_db() -> Db {
+    let dir = std::env::temp_dir().join(format!("cc-it-{}", unique()));
+    Db::Sqlite(dir.join("chittycharge.db"))
+}
+
+/// A fresh PostgreSQL database, or `None` (with a message) when no server
+/// was provided. With `CHITTYCHARGE_REQUIRE_PG` set, a missing server fails.
+pub fn postgres_db() -> Option<Db> {
+    match std::env::var("CHITTYCHARGE_TEST_PG_URL") {
+        Ok(admin) => {
+            let name = format!("cc_it_{}", unique());
+            let status = Command::new("psql")
+                .args([&admin, "-q", "-c", &format!("CREATE DATABASE {name}")])
+                .stdout(Stdio::null())
+                .status()
+                .expect("psql must be installed to create test databases");
+            assert!(status.success(), "CREATE DATABASE {name} failed");
+            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
+            Some(Db::Postgres(format!("{base}/{name}")))
+        }
+        Err(_) if std::env::var("CHITTYCHARGE_REQUIRE_PG").is_ok() => {
+            panic!("CHITTYCHARGE_REQUIRE_PG is set but CHITTYCHARGE_TEST_PG_URL is not")
+        }
+        Err(_) => {
+            eprintln!("SKIPPING PostgreSQL: CHITTYCHARGE_TEST_PG_URL is not set");
+            None
+        }
+    }
+}
+
+/// SQLite always, PostgreSQL when available.
+pub fn all_dbs() -> Vec<Db> {
+    let mut v = vec![sqlite_db()];
+    v.extend(postgres_db());
+    v
+}
+
+pub struct Server {
+    pub base: String,
+    pub token: String,
+    pub db: Db,
+    pub banner: String,
+    child: Child,
+    env: Vec<(String, String)>,
+}
+
+pub const TEST_TOKEN: &str = "cc_test_token_for_integration_tests_0001";
+
+impl Server {
+    pub fn start(db: Db) -> Server {
+        Self::start_with(db, &[])
+    }
+
+    /// Starts with a known admin token, the test clock, and `extra` env.
+    pub fn start_with(db: Db, extra: &[(&str, &str)]) -> Server {
+        let mut env: Vec<(String, String)> = vec![
+            ("CHITTYCHARGE_API_TOKEN".into(), TEST_TOKEN.into()),
+            ("CHITTYCHARGE_TEST_CLOCK".into(), "1".into()),
+            ("RATE_LIMIT_PER_MINUTE".into(), "100000".into()),
+        ];
+        for (k, v) in extra {
+            env.retain(|(ek, _)| ek != k);
+            env.push(((*k).to_string(), (*v).to_string()));
+        }
+        Self::spawn(db, env, TEST_TOKEN.to_string())
+    }
+
+    pub fn spawn(db: Db, env: Vec<(String, String)>, token: String) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", db.url())
+            .env("CHITTYCHARGE_LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn chittycharge");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read banner");
+        assert!(line.contains("listening on http://"), "unexpected banner: {line:?}");
+        let addr = line
+            .split("listening on http://")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .expect("address")
+            .to_string();
+        Server { base: format!("http://{addr}"), token, db, banner: line, child, env }
+    }
+
+    /// Stops this process and starts a new one on the same database.
+    pub fn restart(mut self) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let env = std::mem::take(&mut self.env);
+        Self::spawn(self.db.clone(), env, self.token.clone())
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn client(&self) -> Api {
+        Api { http: http(), base: self.base.clone(), token: Some(self.token.clone()) }
+    }
+    pub fn anon(&self) -> Api {
+        Api { http: http(), base: self.base.clone(), token: None }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).no_proxy().build().expect("client")
+}
+
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: Option<String>,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Api {
+    pub fn with_token(&self, token: &str) -> Api {
+        Api { token: Some(token.to_string()), ..self.clone() }
+    }
+
+    pub async fn raw(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Resp {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(m, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.header("ChittyID-Token", t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, body, headers, text }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.raw("GET", path, None, &[]).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.raw("POST", path, Some(&body.to_string()), &[]).await
+    }
+
+    /// Creates a hold and confirms it with `pm_card_visa`; returns its id.
+    pub async fn authorized_hold(&self, amount: i64) -> String {
+        let r = self.post("/api/holds", serde_json::json!({"amount": amount, "description": "Incidentals", "payment_method": "pm_card_visa", "confirm": true})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(r.body["status"], "requires_capture");
+        r.body["id"].as_str().expect("id").to_string()
+    }
+}
