@@ -32,7 +32,11 @@ async fn readme_walkthrough_runs_verbatim_on_every_store() {
             .output()
             .expect("bash");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{name}: walk-through failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name}: walk-through failed: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         for expected in [
             "\"status\":\"requires_capture\"",
             "\"status\":\"captured\",\"amount_captured\":5000,\"amount_released\":20000,\"estimated_processing_fee\":175",
