@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod simulated;
+pub mod stripe;
 mod types;
 
 pub use clock::{Clock, SystemClock, TestClock};

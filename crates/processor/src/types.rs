@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chittycharge_domain::{hold::IntentView, Timestamp};
 
 /// A PaymentIntent with `capture_method=manual`, as our core needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CreateIntent {
     pub amount: i64,
     pub currency: String,
@@ -97,6 +97,10 @@ pub trait Processor: Send + Sync {
     /// `amount: None` captures everything capturable.
     async fn capture(&self, id: &str, amount: Option<i64>, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
     async fn cancel(&self, id: &str, reason: Option<&str>, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
+    /// Incremental authorization: `new_total` is the new authorized amount.
+    async fn increment(&self, id: &str, new_total: i64, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
+    /// Every PaymentIntent whose metadata `source` is `source` (for the audit).
+    async fn list_by_source(&self, source: &str) -> Result<Vec<Intent>, ProcessorError>;
     async fn update_metadata(
         &self,
         id: &str,

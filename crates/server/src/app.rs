@@ -4,13 +4,16 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::Router;
-use chittycharge_processor::simulated::SimulatedProcessor;
+use chittycharge_processor::simulated::{EventSink, SimulatedProcessor};
+use chittycharge_processor::stripe::retry::RetryPolicy;
+use chittycharge_processor::stripe::{StripeProcessor, StripeTimeouts};
 use chittycharge_processor::{Clock, Processor, SystemClock, TestClock};
 use chittycharge_store::{SqlStore, Store};
 use secrecy::ExposeSecret;
@@ -35,6 +38,34 @@ static BODY_LIMIT: OnceLock<usize> = OnceLock::new();
 /// The configured request-body limit, for the 413 message.
 pub fn body_limit() -> usize {
     BODY_LIMIT.get().copied().unwrap_or(65_536)
+}
+
+/// The Stripe processor from configuration.
+pub fn stripe_processor(config: &Config) -> anyhow::Result<Arc<dyn Processor>> {
+    let key = config.stripe_secret_key.clone().context("STRIPE_SECRET_KEY: required for the Stripe processor")?;
+    let timeouts = StripeTimeouts {
+        connect: Duration::from_millis(config.stripe_timeout_ms.min(10_000)),
+        request: Duration::from_millis(config.stripe_timeout_ms),
+    };
+    let policy = RetryPolicy { max_attempts: config.stripe_max_attempts, ..RetryPolicy::default() };
+    Ok(Arc::new(StripeProcessor::new(&config.stripe_api_base, key, timeouts, policy)?))
+}
+
+/// Delivers the simulator's events to the same pipeline Stripe's webhooks
+/// use, asynchronously, as a real delivery would arrive.
+struct SimEvents(Weak<AppState>);
+
+impl EventSink for SimEvents {
+    fn emit(&self, event: serde_json::Value) {
+        let weak = self.0.clone();
+        tokio::spawn(async move {
+            let Some(state) = weak.upgrade() else { return };
+            let signed_at = event.get("created").and_then(serde_json::Value::as_i64).unwrap_or(0);
+            if let Err(e) = crate::routes::webhook::process_event(&state, &event, signed_at).await {
+                tracing::warn!(error = %e, "simulated event was not applied");
+            }
+        });
+    }
 }
 
 pub struct Application {
@@ -102,6 +133,9 @@ impl Application {
         let holds = HoldService { store: store.clone(), processor, clock, default_currency: config.currency };
         let max_body = config.max_body_bytes;
         let state = Arc::new(AppState { config, store, holds, sim, test_clock });
+        if let Some(sim) = &state.sim {
+            sim.set_event_sink(Arc::new(SimEvents(Arc::downgrade(&state))));
+        }
         let router = routes::router(state.clone())
             .layer(middleware::from_fn_with_state(state.clone(), require_token))
             .layer(DefaultBodyLimit::max(max_body))
@@ -127,9 +161,15 @@ impl Application {
         )
     }
 
+    /// Serves HTTP and runs the background jobs until `shutdown` resolves.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+        let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+        let jobs = tokio::spawn(crate::jobs::run(self.state.clone(), jobs_stopped));
+        let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        let _ = stop_jobs.send(true);
+        let _ = jobs.await;
+        served
     }
 }

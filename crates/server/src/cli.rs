@@ -28,6 +28,8 @@ enum Command {
     Serve,
     /// Create the database schema and exit.
     Migrate,
+    /// Compare every hold with the processor; exit 1 on any discrepancy.
+    Audit,
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -109,6 +111,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(cmd) => token_command(&config, cmd).await,
+        Command::Audit => {
+            let store = open_store(&config).await?;
+            let processor: std::sync::Arc<dyn chittycharge_processor::Processor> = match config.processor {
+                crate::config::ProcessorKind::Stripe => crate::app::stripe_processor(&config)?,
+                crate::config::ProcessorKind::Simulated => {
+                    std::sync::Arc::new(chittycharge_processor::simulated::SimulatedProcessor::new(
+                        std::sync::Arc::new(crate::sim_backend::StoreSimBackend(store.clone())),
+                        std::sync::Arc::new(chittycharge_processor::SystemClock),
+                    ))
+                }
+            };
+            let report = crate::audit::audit(store.as_ref(), processor.as_ref()).await?;
+            for d in &report.discrepancies {
+                println!("DISCREPANCY {d}");
+            }
+            println!(
+                "audit: {} holds checked, {} processor PaymentIntents with source=chittycharge, {} discrepancies",
+                report.holds_checked,
+                report.intents_seen,
+                report.discrepancies.len()
+            );
+            if report.discrepancies.is_empty() {
+                Ok(())
+            } else {
+                anyhow::bail!("{} discrepancies", report.discrepancies.len())
+            }
+        }
     }
 }
 

@@ -57,6 +57,12 @@ pub struct Config {
     pub test_clock: bool,
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
+    pub stripe_timeout_ms: u64,
+    pub stripe_max_attempts: u32,
+    /// Delays between reconciliation attempts of an unknown operation.
+    pub janitor_schedule: Vec<u64>,
+    /// How often background jobs wake up.
+    pub jobs_interval_ms: u64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -91,6 +97,10 @@ pub const KEYS: &[&str] = &[
     "CHITTYCHARGE_TEST_CLOCK",
     "CHITTYCHARGE_LOG_FORMAT",
     "CHITTYCHARGE_MAX_BODY_BYTES",
+    "CHITTYCHARGE_STRIPE_TIMEOUT_MS",
+    "CHITTYCHARGE_STRIPE_MAX_ATTEMPTS",
+    "CHITTYCHARGE_JANITOR_SCHEDULE",
+    "CHITTYCHARGE_JOBS_INTERVAL_MS",
 ];
 
 pub const DEFAULT_ORIGINS: [&str; 2] = ["https://chitty.cc", "https://*.chitty.cc"];
@@ -223,6 +233,24 @@ impl Config {
         if !(chitty_id_url.starts_with("http://") || chitty_id_url.starts_with("https://")) {
             return Err(err("CHITTY_ID_URL", "must be an http(s) URL"));
         }
+        let stripe_timeout_ms =
+            parse_int(get("CHITTYCHARGE_STRIPE_TIMEOUT_MS"), "CHITTYCHARGE_STRIPE_TIMEOUT_MS", 30_000, 100, 300_000)?;
+        let stripe_max_attempts =
+            parse_int(get("CHITTYCHARGE_STRIPE_MAX_ATTEMPTS"), "CHITTYCHARGE_STRIPE_MAX_ATTEMPTS", 4, 1, 10)?;
+        let janitor_schedule = match get("CHITTYCHARGE_JANITOR_SCHEDULE") {
+            // Kill Bill's schedule for UNKNOWN payment transactions.
+            None => vec![300, 3_600, 86_400, 86_400, 86_400, 86_400, 86_400],
+            Some(s) => s
+                .split(',')
+                .map(|part| parse_duration_secs(part.trim()))
+                .collect::<Option<Vec<u64>>>()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    err("CHITTYCHARGE_JANITOR_SCHEDULE", format!("'{s}' is not a list of durations such as 5m,1h,1d"))
+                })?,
+        };
+        let jobs_interval_ms =
+            parse_int(get("CHITTYCHARGE_JOBS_INTERVAL_MS"), "CHITTYCHARGE_JOBS_INTERVAL_MS", 10_000, 10, 3_600_000)?;
         let api_token = secret("CHITTYCHARGE_API_TOKEN");
         if let Some(t) = &api_token {
             if t.expose_secret().len() < 24 {
@@ -250,6 +278,10 @@ impl Config {
             test_clock,
             log_format,
             max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(65_536),
+            stripe_timeout_ms: u64::try_from(stripe_timeout_ms).unwrap_or(30_000),
+            stripe_max_attempts: u32::try_from(stripe_max_attempts).unwrap_or(4),
+            janitor_schedule,
+            jobs_interval_ms: u64::try_from(jobs_interval_ms).unwrap_or(10_000),
         })
     }
 
@@ -282,6 +314,20 @@ fn parse_int(v: Option<String>, key: &'static str, default: i64, min: i64, max: 
             Ok(n)
         }
     }
+}
+
+/// "30s", "5m", "1h", "1d" or plain seconds.
+fn parse_duration_secs(s: &str) -> Option<u64> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mult)
 }
 
 /// An origin is `*`, `scheme://host[:port]`, or `scheme://*.host[:port]`
@@ -334,6 +380,16 @@ mod tests {
         assert_eq!(load(&[("ALLOWED_ORIGINS", "https://evil*.com")]).unwrap_err().key, "ALLOWED_ORIGINS");
         let e = load(&[("RATE_LIMIT_PER_MINUTE", "0")]).unwrap_err();
         assert_eq!(e.to_string(), "invalid configuration: RATE_LIMIT_PER_MINUTE: 0 is outside 1..=1000000");
+    }
+
+    #[test]
+    fn janitor_schedule_accepts_units_and_names_its_key_on_error() {
+        assert_eq!(load(&[]).unwrap().janitor_schedule, [300, 3_600, 86_400, 86_400, 86_400, 86_400, 86_400]);
+        assert_eq!(load(&[("CHITTYCHARGE_JANITOR_SCHEDULE", "1s, 2, 1m")]).unwrap().janitor_schedule, [1, 2, 60]);
+        assert_eq!(
+            load(&[("CHITTYCHARGE_JANITOR_SCHEDULE", "soon")]).unwrap_err().key,
+            "CHITTYCHARGE_JANITOR_SCHEDULE"
+        );
     }
 
     #[test]

@@ -2,12 +2,15 @@
 //! use cases, and the `chittycharge` command line.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod core;
 pub mod error;
 mod input;
-mod routes;
+pub mod jobs;
+pub(crate) mod routes;
+pub mod signature;
 mod sim_backend;
 mod views;

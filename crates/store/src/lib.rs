@@ -74,6 +74,24 @@ pub trait Store: Send + Sync {
     async fn finish_operation(&self, id: &str, status: OpStatus, error: Option<&str>, at: Timestamp)
         -> StoreResult<()>;
     async fn get_operation(&self, id: &str) -> StoreResult<Option<Operation>>;
+    /// Unknown operations due for another attempt, and pending ones older
+    /// than `stale_before` (their process died mid-call).
+    async fn due_operations(&self, now: Timestamp, stale_before: Timestamp, limit: i64) -> StoreResult<Vec<Operation>>;
+    /// Claims an operation for one reconciliation attempt (compare-and-set on
+    /// `attempts`), scheduling the next one at `next`. False if another
+    /// worker claimed it first.
+    async fn claim_operation(&self, op: &Operation, next: Timestamp, now: Timestamp) -> StoreResult<bool>;
+    async fn count_operations(&self, status: OpStatus) -> StoreResult<i64>;
+
+    // ---- inbound processor events
+    async fn claim_webhook_event(
+        &self,
+        id: &str,
+        kind: &str,
+        signed_at: i64,
+        now: Timestamp,
+    ) -> StoreResult<EventClaim>;
+    async fn finish_webhook_event(&self, id: &str, result: &str) -> StoreResult<()>;
 
     // ---- holds
     /// Inserts a new hold with its first events and settles the create

@@ -14,7 +14,8 @@ use sqlx::{AnyPool, Executor, Row};
 
 use crate::rows::{event_from_row, hold_from_row, operation_from_row, state_columns, token_from_row, HOLD_COLUMNS};
 use crate::{
-    Backend, HoldEvent, HoldFilter, NewEvent, OpStatus, Operation, Store, StoreError, StoreResult, TokenRecord,
+    Backend, EventClaim, HoldEvent, HoldFilter, NewEvent, OpStatus, Operation, Store, StoreError, StoreResult,
+    TokenRecord,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -112,15 +113,13 @@ async fn finish_op<'c, E>(exec: E, id: &str, status: OpStatus, error: Option<&st
 where
     E: Executor<'c, Database = sqlx::Any>,
 {
-    sqlx::query(
-        "UPDATE operations SET status = $1, error = $2, attempts = attempts + 1, updated_at = $3 WHERE id = $4",
-    )
-    .bind(status.as_str())
-    .bind(error)
-    .bind(at.millis())
-    .bind(id)
-    .execute(exec)
-    .await?;
+    sqlx::query("UPDATE operations SET status = $1, error = $2, updated_at = $3 WHERE id = $4")
+        .bind(status.as_str())
+        .bind(error)
+        .bind(at.millis())
+        .bind(id)
+        .execute(exec)
+        .await?;
     Ok(())
 }
 
@@ -220,6 +219,77 @@ impl Store for SqlStore {
     async fn get_operation(&self, id: &str) -> StoreResult<Option<Operation>> {
         let row = sqlx::query("SELECT * FROM operations WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(operation_from_row).transpose()
+    }
+
+    async fn due_operations(&self, now: Timestamp, stale_before: Timestamp, limit: i64) -> StoreResult<Vec<Operation>> {
+        let rows = sqlx::query(
+            "SELECT * FROM operations WHERE (status = 'unknown' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)) \
+             OR (status = 'pending' AND updated_at < $2 AND (next_attempt_at IS NULL OR next_attempt_at <= $3)) \
+             ORDER BY created_at LIMIT $4",
+        )
+        .bind(now.millis())
+        .bind(stale_before.millis())
+        .bind(now.millis())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(operation_from_row).collect()
+    }
+
+    async fn claim_operation(&self, op: &Operation, next: Timestamp, now: Timestamp) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE operations SET attempts = attempts + 1, next_attempt_at = $1, updated_at = $2 \
+             WHERE id = $3 AND attempts = $4 AND status IN ('pending', 'unknown')",
+        )
+        .bind(next.millis())
+        .bind(now.millis())
+        .bind(&op.id)
+        .bind(op.attempts)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn count_operations(&self, status: OpStatus) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM operations WHERE status = $1")
+            .bind(status.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")?)
+    }
+
+    async fn claim_webhook_event(
+        &self,
+        id: &str,
+        kind: &str,
+        signed_at: i64,
+        now: Timestamp,
+    ) -> StoreResult<EventClaim> {
+        let r = sqlx::query(
+            "INSERT INTO webhook_events (id, kind, signed_at, received_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(signed_at)
+        .bind(now.millis())
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 1 {
+            return Ok(EventClaim::New);
+        }
+        let row =
+            sqlx::query("SELECT signed_at FROM webhook_events WHERE id = $1").bind(id).fetch_one(&self.pool).await?;
+        let first: i64 = row.try_get("signed_at")?;
+        Ok(if first == signed_at { EventClaim::Replay } else { EventClaim::Duplicate })
+    }
+
+    async fn finish_webhook_event(&self, id: &str, result: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE webhook_events SET result = $1 WHERE id = $2")
+            .bind(result)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn insert_hold(&self, h: &Hold, events: &[NewEvent], op_id: Option<&str>) -> StoreResult<()> {

@@ -98,3 +98,14 @@ pub struct HoldFilter {
     pub before: Option<(Timestamp, String)>,
     pub limit: i64,
 }
+
+/// What claiming an inbound event found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventClaim {
+    /// First delivery: process it.
+    New,
+    /// Seen before with another signature timestamp: a legitimate redelivery.
+    Duplicate,
+    /// Seen before with the same signature: the same bytes sent again.
+    Replay,
+}

@@ -50,6 +50,8 @@ pub(crate) struct SimIntent {
     pub last_decline: Option<String>,
     pub cancellation_reason: Option<String>,
     pub captures: u32,
+    #[serde(default)]
+    pub increments: u32,
 }
 
 fn unexpected_state(verb: &str, status: SimStatus) -> ProcessorError {
@@ -77,6 +79,7 @@ impl SimIntent {
             last_decline: None,
             cancellation_reason: None,
             captures: 0,
+            increments: 0,
         }
     }
 
@@ -156,6 +159,32 @@ impl SimIntent {
         Ok(())
     }
 
+    /// Stripe's incremental authorization: a new, larger total, only while
+    /// capturable, at most ten attempts.
+    pub fn increment(&mut self, new_total: i64) -> Result<(), ProcessorError> {
+        if self.status != SimStatus::RequiresCapture {
+            return Err(unexpected_state("incremented", self.status));
+        }
+        if self.increments >= 10 {
+            return Err(ProcessorError::InvalidRequest {
+                code: Some("incremental_authorization_limit".into()),
+                param: None,
+                message: "This PaymentIntent has reached the limit of 10 incremental authorizations.".into(),
+            });
+        }
+        if new_total <= self.amount {
+            return Err(ProcessorError::InvalidRequest {
+                code: Some("parameter_invalid_integer".into()),
+                param: Some("amount".into()),
+                message: "The new amount must be greater than the current amount.".into(),
+            });
+        }
+        self.increments += 1;
+        self.amount = new_total;
+        self.amount_capturable = new_total;
+        Ok(())
+    }
+
     pub fn cancel(&mut self, reason: Option<String>, _now: Timestamp) -> Result<(), ProcessorError> {
         match self.status {
             SimStatus::RequiresPaymentMethod | SimStatus::RequiresAction | SimStatus::RequiresCapture => {
@@ -180,6 +209,37 @@ impl SimIntent {
             self.amount_capturable = 0;
             self.cancellation_reason = Some("automatic".into());
         }
+    }
+
+    /// A Stripe-shaped event about this intent (or its charge).
+    pub fn event(&self, kind: &str, now: Timestamp, event_id: &str) -> serde_json::Value {
+        let object = if kind.starts_with("charge.") {
+            serde_json::json!({
+                "id": format!("ch_{}", self.id.trim_start_matches("pi_")),
+                "object": "charge",
+                "payment_intent": self.id,
+                "amount": self.amount,
+                "amount_captured": self.amount_received,
+            })
+        } else {
+            serde_json::json!({
+                "id": self.id,
+                "object": "payment_intent",
+                "status": self.status.wire(),
+                "amount": self.amount,
+                "amount_capturable": self.amount_capturable,
+                "amount_received": self.amount_received,
+                "metadata": self.metadata,
+            })
+        };
+        serde_json::json!({
+            "id": event_id,
+            "object": "event",
+            "type": kind,
+            "created": now.secs(),
+            "livemode": false,
+            "data": { "object": object },
+        })
     }
 
     pub fn to_intent(&self) -> Intent {
@@ -210,4 +270,38 @@ impl SimIntent {
             captures: self.captures,
         }
     }
+}
+
+/// The events Stripe sends for a change from `before` to `after`.
+pub(crate) fn events_between(before: Option<&SimIntent>, after: &SimIntent, declined: bool) -> Vec<&'static str> {
+    let prev = before.map(|b| b.status);
+    let mut out = Vec::new();
+    if declined {
+        out.push("payment_intent.payment_failed");
+    }
+    if prev == Some(after.status) {
+        if before.is_some_and(|b| b.amount != after.amount) {
+            out.push("payment_intent.amount_capturable_updated");
+        }
+        return out;
+    }
+    match after.status {
+        SimStatus::RequiresCapture => out.push("payment_intent.amount_capturable_updated"),
+        SimStatus::RequiresAction => out.push("payment_intent.requires_action"),
+        SimStatus::RequiresPaymentMethod if prev == Some(SimStatus::RequiresAction) => {
+            out.push("payment_intent.payment_failed")
+        }
+        SimStatus::RequiresPaymentMethod => {}
+        SimStatus::Succeeded => {
+            out.push("payment_intent.succeeded");
+            out.push("charge.captured");
+        }
+        SimStatus::Canceled => {
+            if after.cancellation_reason.as_deref() == Some("automatic") {
+                out.push("charge.expired");
+            }
+            out.push("payment_intent.canceled");
+        }
+    }
+    out
 }

@@ -11,7 +11,7 @@ pub mod cards;
 mod intent;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use rand::distributions::Alphanumeric;
@@ -28,9 +28,15 @@ const NS_INTENT: &str = "pi";
 const NS_IDEM: &str = "idem";
 const NS_PM: &str = "pm";
 
+/// Receives the events the simulator emits, as Stripe would deliver them.
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: serde_json::Value);
+}
+
 pub struct SimulatedProcessor {
     backend: Arc<dyn SimBackend>,
     clock: Arc<dyn Clock>,
+    sink: OnceLock<Arc<dyn EventSink>>,
 }
 
 fn random_id(prefix: &str) -> String {
@@ -51,7 +57,19 @@ struct IdemRecord {
 
 impl SimulatedProcessor {
     pub fn new(backend: Arc<dyn SimBackend>, clock: Arc<dyn Clock>) -> Self {
-        Self { backend, clock }
+        Self { backend, clock, sink: OnceLock::new() }
+    }
+
+    /// Where events go; set once, after the service that consumes them exists.
+    pub fn set_event_sink(&self, sink: Arc<dyn EventSink>) {
+        let _ = self.sink.set(sink);
+    }
+
+    fn emit(&self, before: Option<&SimIntent>, after: &SimIntent, declined: bool) {
+        let Some(sink) = self.sink.get() else { return };
+        for kind in intent::events_between(before, after, declined) {
+            sink.emit(after.event(kind, self.clock.now(), &random_id("evt_")));
+        }
     }
 
     /// Tokenizes a test card number, as Stripe.js would, into a `pm_…` id.
@@ -118,10 +136,12 @@ impl SimulatedProcessor {
     {
         for _ in 0..50 {
             let (mut pi, version) = self.load(id).await?;
+            let before = pi.clone();
             pi.expire_if_due(self.clock.now());
             let outcome = f(&mut pi);
             let json = serde_json::to_string(&pi).map_err(|e| unavailable(e.to_string()))?;
             if self.backend.put(NS_INTENT, id, &json, Some(version)).await.map_err(unavailable)? {
+                self.emit(Some(&before), &pi, matches!(outcome, Err(ProcessorError::Declined { .. })));
                 return outcome.map(|()| pi.to_intent());
             }
         }
@@ -264,6 +284,22 @@ impl Processor for SimulatedProcessor {
         let now = self.clock.now();
         let reason = reason.map(str::to_string);
         self.idempotent(key, fp, self.mutate(id, move |pi| pi.cancel(reason.clone(), now))).await
+    }
+
+    async fn increment(&self, id: &str, new_total: i64, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
+        let fp = fingerprint(&["increment", id, &new_total.to_string()]);
+        self.idempotent(key, fp, self.mutate(id, move |pi| pi.increment(new_total))).await
+    }
+
+    async fn list_by_source(&self, source: &str) -> Result<Vec<Intent>, ProcessorError> {
+        let mut out = Vec::new();
+        for id in self.intent_ids().await? {
+            let intent = self.retrieve(&id).await?;
+            if intent.metadata.get("source").map(String::as_str) == Some(source) {
+                out.push(intent);
+            }
+        }
+        Ok(out)
     }
 
     async fn update_metadata(

@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use chittycharge_domain::{Currency, GuestTier, Hold, HoldState, Money, MoneyError};
-use chittycharge_processor::{CreateIntent, ProcessorError};
+use chittycharge_domain::{Currency, GuestTier, Hold, HoldState, Money, MoneyError, Timestamp};
+use chittycharge_processor::{CreateIntent, Intent, ProcessorError};
 use chittycharge_store::{NewEvent, OpStatus};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::sync::{fold_intent, EventContext};
@@ -26,6 +27,79 @@ pub struct CreateHold {
     pub asserted_tier: Option<GuestTier>,
     /// Confirm server-side with this PaymentMethod.
     pub payment_method: Option<String>,
+}
+
+/// The hold's own facts, recorded with the create operation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct HoldDraft {
+    pub chitty_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    pub customer_email: Option<String>,
+    pub property_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub booking_id: Option<String>,
+    pub tier: GuestTier,
+    pub tier_reason: String,
+    pub metadata: BTreeMap<String, String>,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PendingCreate {
+    pub request: CreateIntent,
+    pub hold: HoldDraft,
+}
+
+impl HoldDraft {
+    /// The hold for a PaymentIntent the processor created, with its first events.
+    pub(crate) fn build(
+        &self,
+        intent: &Intent,
+        processor: &str,
+        op_id: &str,
+        now: Timestamp,
+    ) -> CoreResult<(Hold, Vec<NewEvent>)> {
+        let currency = Currency::parse(&self.currency).map_err(|e| CoreError::ProcessorFailure(e.to_string()))?;
+        let amount = Money::new(self.amount, currency).map_err(|e| CoreError::ProcessorFailure(e.to_string()))?;
+        let hold = Hold {
+            id: intent.id.clone(),
+            chitty_id: self.chitty_id.clone(),
+            processor: processor.to_string(),
+            client_secret: intent.client_secret.clone(),
+            state: HoldState::new(),
+            amount,
+            description: self.description.clone(),
+            customer_email: self.customer_email.clone(),
+            property_id: self.property_id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            booking_id: self.booking_id.clone(),
+            tier: self.tier,
+            tier_reason: self.tier_reason.clone(),
+            processing_fee: None,
+            metadata: self.metadata.clone(),
+            created_at: now,
+            updated_at: now,
+            created_by: Some(self.created_by.clone()),
+            version: 0,
+            op_lock: None,
+            expires_at: None,
+        };
+        let ctx = EventContext::actor(self.created_by.clone());
+        let (hold, later) = fold_intent(hold, intent, now, &ctx);
+        let mut events = vec![NewEvent {
+            kind: "created".into(),
+            actor: Some(self.created_by.clone()),
+            to_status: Some("requires_payment_method".into()),
+            amount: Some(self.amount),
+            data: Some(json!({ "tier": self.tier.as_str(), "operation_id": op_id })),
+            at: now,
+            ..NewEvent::default()
+        }];
+        events.extend(later);
+        Ok((hold, events))
+    }
 }
 
 pub struct Created {
@@ -119,15 +193,27 @@ impl HoldService {
             metadata: metadata.clone(),
             payment_method: cmd.payment_method.clone(),
         };
-        let op = new_operation(
-            "create",
-            None,
-            json!({ "amount": amount.minor(), "currency": cmd.currency.code(), "chitty_id": chitty_id, "confirm": cmd.payment_method.is_some() }),
-            now,
-        );
+        let draft = HoldDraft {
+            chitty_id: chitty_id.clone(),
+            amount: amount.minor(),
+            currency: cmd.currency.code().to_string(),
+            description: cmd.description.clone(),
+            customer_email: cmd.customer_email.clone(),
+            property_id: cmd.property_id.clone(),
+            tenant_id: cmd.tenant_id.clone(),
+            booking_id: cmd.booking_id.clone(),
+            tier,
+            tier_reason: tier_reason.to_string(),
+            metadata: cmd.metadata.clone(),
+            created_by: caller.actor(),
+        };
+        // Everything needed to finish this create later is in the record,
+        // so the janitor can complete it if the processor's answer is lost.
+        let pending = PendingCreate { request: request.clone(), hold: draft };
+        let op = new_operation("create", None, serde_json::to_value(&pending).unwrap_or_default(), now);
         self.store.insert_operation(&op).await?;
 
-        let (intent, decline) = match self.processor.create(&request, &key_for(&op)).await {
+        let (intent, decline) = match self.processor.create(&pending.request, &key_for(&op)).await {
             Ok(intent) => (intent, None),
             // A decline at confirm still created the PaymentIntent: keep the
             // hold so the guest can retry with another card.
@@ -148,41 +234,7 @@ impl HoldService {
             }
         };
 
-        let hold = Hold {
-            id: intent.id.clone(),
-            chitty_id,
-            processor: self.processor.name().to_string(),
-            client_secret: intent.client_secret.clone(),
-            state: HoldState::new(),
-            amount,
-            description: cmd.description,
-            customer_email: cmd.customer_email,
-            property_id: cmd.property_id,
-            tenant_id: cmd.tenant_id,
-            booking_id: cmd.booking_id,
-            tier,
-            tier_reason: tier_reason.into(),
-            processing_fee: None,
-            metadata: cmd.metadata,
-            created_at: now,
-            updated_at: now,
-            created_by: Some(caller.actor()),
-            version: 0,
-            op_lock: None,
-            expires_at: None,
-        };
-        let ctx = EventContext::actor(caller.actor());
-        let (hold, later) = fold_intent(hold, &intent, now, &ctx);
-        let mut events = vec![NewEvent {
-            kind: "created".into(),
-            actor: Some(caller.actor()),
-            to_status: Some("requires_payment_method".into()),
-            amount: Some(amount.minor()),
-            data: Some(json!({ "tier": tier.as_str(), "operation_id": op.id })),
-            at: now,
-            ..NewEvent::default()
-        }];
-        events.extend(later);
+        let (hold, events) = pending.hold.build(&intent, self.processor.name(), &op.id, now)?;
         self.store.insert_hold(&hold, &events, Some(&op.id)).await?;
         if let Some(decline) = decline {
             return Err(decline);

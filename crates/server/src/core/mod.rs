@@ -5,7 +5,9 @@
 
 mod create;
 mod error;
+pub mod events;
 mod operate;
+mod reconcile;
 mod sync;
 
 use std::sync::Arc;

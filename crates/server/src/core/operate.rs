@@ -77,7 +77,7 @@ impl HoldService {
 
     /// Writes the outcome of a locked operation and releases the lock.
     /// `update` folds the outcome into the freshly read hold.
-    async fn settle<U>(
+    pub(super) async fn settle<U>(
         &self,
         hold_id: &str,
         op: &Operation,
@@ -105,7 +105,13 @@ impl HoldService {
     }
 
     /// The processor refused or failed: record it and release or keep the lock.
-    async fn settle_failure(&self, hold_id: &str, op: &Operation, e: ProcessorError, ctx: &EventContext) -> CoreError {
+    pub(super) async fn settle_failure(
+        &self,
+        hold_id: &str,
+        op: &Operation,
+        e: ProcessorError,
+        ctx: &EventContext,
+    ) -> CoreError {
         if e.is_unknown_outcome() {
             // Keep the lock: nobody may act on this hold until the janitor
             // learns what the processor did.
@@ -160,9 +166,12 @@ impl HoldService {
         }
         let pm = payment_method.to_string();
         let (op, result) = self
-            .with_lock(&hold, "confirm", json!({ "payment_method": payment_method }), |key| async move {
-                self.processor.confirm(id, &pm, &key).await
-            })
+            .with_lock(
+                &hold,
+                "confirm",
+                json!({ "payment_method": payment_method, "actor": caller.actor() }),
+                |key| async move { self.processor.confirm(id, &pm, &key).await },
+            )
             .await?;
         let ctx = EventContext::actor(caller.actor());
         match result {
@@ -192,7 +201,7 @@ impl HoldService {
             other => return Err(not_in(other.status(), "captured")),
         };
         let (op, result) = self
-            .with_lock(&hold, "capture", json!({ "amount_to_capture": amount }), |key| async move {
+            .with_lock(&hold, "capture", json!({ "amount_to_capture": amount, "reason": cmd.reason, "detail": cmd.detail, "actor": caller.actor() }), |key| async move {
                 self.processor.capture(id, Some(amount), &key).await
             })
             .await?;
@@ -226,9 +235,12 @@ impl HoldService {
         }
         let stripe_reason = reason.as_deref().filter(|r| STRIPE_CANCEL_REASONS.contains(r)).map(str::to_string);
         let (op, result) = self
-            .with_lock(&hold, "cancel", json!({ "reason": reason }), |key| async move {
-                self.processor.cancel(id, stripe_reason.as_deref(), &key).await
-            })
+            .with_lock(
+                &hold,
+                "cancel",
+                json!({ "reason": reason, "stripe_reason": stripe_reason, "actor": caller.actor() }),
+                |key| async move { self.processor.cancel(id, stripe_reason.as_deref(), &key).await },
+            )
             .await?;
         let ctx = EventContext { actor: caller.actor(), reason: reason.clone(), data: None };
         match result {

@@ -3,6 +3,7 @@
 mod health;
 mod holds;
 mod sim;
+pub(crate) mod webhook;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     let _ = state;
     Router::new()
         .route("/health", get(health::health))
+        .route("/webhook", post(webhook::stripe_webhook))
         .route("/api/holds", post(holds::create::create_hold).get(holds::read::list_holds))
         .route("/api/holds/by-chitty-id/{chitty_id}", get(holds::read::get_hold_by_chitty_id))
         .route("/api/holds/{id}", get(holds::read::get_hold))

@@ -120,7 +120,7 @@ impl Server {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", db.url())
             .env("CHITTYCHARGE_LISTEN", "127.0.0.1:0")
-            .env("RUST_LOG", "info,sqlx=warn")
+            .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in &env {

@@ -1,0 +1,236 @@
+//! Stripe's JSON, as far as ChittyCharge reads it. These types stay in the
+//! adapter; everything leaves it as domain types.
+
+use std::collections::BTreeMap;
+
+use chittycharge_domain::hold::{IntentView, ProcessorStatus};
+use chittycharge_domain::Timestamp;
+use serde::Deserialize;
+
+use crate::{Intent, ProcessorError};
+
+#[derive(Debug, Deserialize)]
+pub struct WireIntent {
+    pub id: String,
+    pub status: String,
+    pub amount: i64,
+    #[serde(default)]
+    pub amount_capturable: Option<i64>,
+    #[serde(default)]
+    pub amount_received: Option<i64>,
+    pub currency: String,
+    #[serde(default)]
+    pub created: i64,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub cancellation_reason: Option<String>,
+    #[serde(default)]
+    pub last_payment_error: Option<WireError>,
+    #[serde(default)]
+    pub latest_charge: Option<ChargeRef>,
+}
+
+/// `latest_charge` is an id unless expanded.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ChargeRef {
+    Id(String),
+    Object(Box<WireCharge>),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WireCharge {
+    #[serde(default)]
+    pub payment_method_details: Option<PaymentMethodDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PaymentMethodDetails {
+    #[serde(default)]
+    pub card: Option<CardDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CardDetails {
+    #[serde(default)]
+    pub capture_before: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct WireError {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub decline_code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub param: Option<String>,
+    #[serde(default)]
+    pub payment_intent: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ErrorEnvelope {
+    pub error: WireError,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WireList {
+    pub data: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub has_more: bool,
+}
+
+fn status(s: &str) -> Result<ProcessorStatus, ProcessorError> {
+    Ok(match s {
+        "requires_payment_method" => ProcessorStatus::RequiresPaymentMethod,
+        "requires_confirmation" => ProcessorStatus::RequiresConfirmation,
+        "requires_action" => ProcessorStatus::RequiresAction,
+        "processing" => ProcessorStatus::Processing,
+        "requires_capture" => ProcessorStatus::RequiresCapture,
+        "succeeded" => ProcessorStatus::Succeeded,
+        "canceled" => ProcessorStatus::Canceled,
+        other => {
+            return Err(ProcessorError::Unavailable { message: format!("unknown PaymentIntent status '{other}'") })
+        }
+    })
+}
+
+impl WireIntent {
+    pub fn into_intent(self) -> Result<Intent, ProcessorError> {
+        let st = status(&self.status)?;
+        let capture_before = match &self.latest_charge {
+            Some(ChargeRef::Object(c)) => {
+                c.payment_method_details.as_ref().and_then(|d| d.card.as_ref()).and_then(|c| c.capture_before)
+            }
+            _ => None,
+        };
+        // Older emulators omit these; infer them from the status.
+        let capturable =
+            self.amount_capturable.unwrap_or(if st == ProcessorStatus::RequiresCapture { self.amount } else { 0 });
+        let received = self.amount_received.unwrap_or(if st == ProcessorStatus::Succeeded { self.amount } else { 0 });
+        let decline = self.last_payment_error.as_ref().and_then(|e| e.decline_code.clone().or_else(|| e.code.clone()));
+        let metadata = self
+            .metadata
+            .into_iter()
+            .map(|(k, v)| {
+                let s = match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, s)
+            })
+            .collect();
+        Ok(Intent {
+            id: self.id,
+            client_secret: self.client_secret,
+            currency: self.currency,
+            created: Timestamp::from_secs(self.created),
+            view: IntentView {
+                status: st,
+                amount: self.amount,
+                amount_capturable: capturable,
+                amount_received: received,
+                capture_before: capture_before.map(Timestamp::from_secs),
+                canceled_by_expiry: self.cancellation_reason.as_deref() == Some("automatic"),
+                last_error: decline.clone(),
+            },
+            metadata,
+            last_decline: decline,
+            cancellation_reason: self.cancellation_reason,
+            captures: u32::from(received > 0),
+        })
+    }
+}
+
+/// Maps a definite Stripe error response.
+pub fn map_error(status: u16, body: &str) -> ProcessorError {
+    let err = serde_json::from_str::<ErrorEnvelope>(body).map(|e| e.error).unwrap_or_default();
+    let message = err.message.clone().unwrap_or_else(|| format!("Stripe answered HTTP {status}"));
+    let intent_id = err.payment_intent.as_ref().and_then(|p| p.get("id")).and_then(|v| v.as_str()).map(str::to_string);
+    if status == 402 || err.kind.as_deref() == Some("card_error") {
+        return ProcessorError::Declined {
+            code: err.code.unwrap_or_else(|| "card_declined".into()),
+            decline_code: err.decline_code,
+            message,
+            intent_id,
+        };
+    }
+    if err.kind.as_deref() == Some("idempotency_error") {
+        return ProcessorError::IdempotencyConflict { message };
+    }
+    match (status, err.code.as_deref()) {
+        (401 | 403, _) => ProcessorError::Misconfigured { message },
+        (404, _) | (_, Some("resource_missing")) if err.param.as_deref() != Some("payment_method") => {
+            ProcessorError::NotFound { message }
+        }
+        (_, Some("payment_intent_unexpected_state")) => ProcessorError::InvalidState { message },
+        _ => ProcessorError::InvalidRequest { code: err.code, param: err.param, message },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_errors_map_to_declines_with_their_code() {
+        let body = r#"{"error":{"type":"card_error","code":"card_declined","decline_code":"insufficient_funds","message":"Your card has insufficient funds.","payment_intent":{"id":"pi_1"}}}"#;
+        assert_eq!(
+            map_error(402, body),
+            ProcessorError::Declined {
+                code: "card_declined".into(),
+                decline_code: Some("insufficient_funds".into()),
+                message: "Your card has insufficient funds.".into(),
+                intent_id: Some("pi_1".into())
+            }
+        );
+    }
+
+    #[test]
+    fn stripe_error_codes_map_to_our_classes() {
+        assert!(matches!(
+            map_error(404, r#"{"error":{"code":"resource_missing","message":"No such payment_intent: 'pi_x'"}}"#),
+            ProcessorError::NotFound { .. }
+        ));
+        assert!(matches!(
+            map_error(400, r#"{"error":{"code":"payment_intent_unexpected_state","message":"..."}}"#),
+            ProcessorError::InvalidState { .. }
+        ));
+        assert!(matches!(
+            map_error(400, r#"{"error":{"type":"idempotency_error","message":"..."}}"#),
+            ProcessorError::IdempotencyConflict { .. }
+        ));
+        assert!(matches!(
+            map_error(401, r#"{"error":{"message":"Invalid API Key"}}"#),
+            ProcessorError::Misconfigured { .. }
+        ));
+        assert!(matches!(
+            map_error(400, r#"{"error":{"code":"amount_too_large","param":"amount_to_capture","message":"..."}}"#),
+            ProcessorError::InvalidRequest { code: Some(ref c), .. } if c == "amount_too_large"
+        ));
+        assert!(matches!(map_error(400, "not json"), ProcessorError::InvalidRequest { .. }));
+    }
+
+    #[test]
+    fn capture_before_is_read_from_the_expanded_latest_charge() {
+        let body = r#"{"id":"pi_1","status":"requires_capture","amount":5000,"amount_capturable":5000,"currency":"usd","created":1700000000,
+            "latest_charge":{"id":"ch_1","payment_method_details":{"card":{"capture_before":1700604800}}},"metadata":{"chitty_id":"C-1"}}"#;
+        let pi: WireIntent = serde_json::from_str(body).unwrap();
+        let intent = pi.into_intent().unwrap();
+        assert_eq!(intent.view.capture_before, Some(Timestamp::from_secs(1_700_604_800)));
+        assert_eq!(intent.metadata.get("chitty_id").map(String::as_str), Some("C-1"));
+        let unexpanded: WireIntent = serde_json::from_str(
+            r#"{"id":"pi_1","status":"succeeded","amount":5000,"currency":"usd","latest_charge":"ch_1"}"#,
+        )
+        .unwrap();
+        let i = unexpanded.into_intent().unwrap();
+        assert_eq!((i.view.capture_before, i.view.amount_received), (None, 5000));
+    }
+}

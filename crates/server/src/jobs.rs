@@ -1,0 +1,24 @@
+//! Background jobs run beside the HTTP server: the janitor that settles
+//! operations whose processor outcome is unknown.
+
+pub mod janitor;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::AppState;
+
+/// Runs every job on a fixed tick until `shutdown` resolves. Each tick is
+/// bounded; work left over waits for the next one.
+pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let interval = Duration::from_millis(state.config.jobs_interval_ms);
+    loop {
+        if let Err(e) = janitor::tick(&state).await {
+            tracing::warn!(error.cause = %e, "janitor tick failed; will retry");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

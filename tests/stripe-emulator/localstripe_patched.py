@@ -1,0 +1,433 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# ChittyCharge's patch layer over localstripe 1.15.10 (GPL-3.0-or-later),
+# test tooling only: it is never linked into the service.
+#
+# It imports localstripe, monkey-patches the deviations from real Stripe that
+# a manual-capture client notices, keeps all state in memory, binds
+# 127.0.0.1 only, and serves. The fixes (numbered as in
+# shared/reference/stripe-emulator.md section 6):
+#   1. amount_capturable / amount_received on PaymentIntents
+#   2. capture from the wrong state -> 400 payment_intent_unexpected_state
+#   3. over-capture -> 400 amount_too_large
+#   4. declines as 402 card_error with decline_code at confirm, for the
+#      standard test cards; confirm accepts payment_method (retry after decline)
+#   5. Idempotency-Key: replay, idempotency_error on other parameters,
+#      409 while in flight; Request-Id header
+#   6. cancel accepts cancellation_reason; canceled_at
+#   7. webhook events for the manual-capture flow, a short delivery delay,
+#      a current api_version, t= set to the send time
+#   8. latest_charge is an id unless expanded; no deprecated `charges`;
+#      description and receipt_email kept
+#   9. 404 -> resource_missing
+#  10. pm_card_threeDSecure2Required / pm_card_authenticationRequired
+#
+# Usage: python localstripe_patched.py --port 8420 [--webhook-delay 0.05]
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+
+from aiohttp import web
+
+import localstripe.resources as r
+import localstripe.webhooks as wh
+from localstripe.errors import UserError
+from localstripe.resources import Charge, Event, PaymentIntent, PaymentMethod, StripeObject
+
+API_VERSION = '2024-06-20'
+WEBHOOK_DELAY = 0.05
+HOLD_SECONDS = 7 * 86400
+
+# No pickle file: state lives in memory only.
+r.Store.dump_to_disk = lambda self: None
+
+DECLINES = {
+    '4000000000000002': ('generic_decline', 'Your card was declined.'),
+    '4000000000009995': ('insufficient_funds', 'Your card has insufficient funds.'),
+    '4000000000000069': ('expired_card', 'Your card has expired.'),
+    '4000000000000127': ('incorrect_cvc', "Your card's security code is incorrect."),
+    '4000000000000119': ('processing_error', 'An error occurred while processing your card.'),
+    '4000000000000341': ('generic_decline', 'Your card was declined.'),
+}
+
+NAMED_CARDS = {
+    'pm_card_visa': '4242424242424242',
+    'pm_card_mastercard': '5555555555554444',
+    'pm_card_chargeDeclined': '4000000000000002',
+    'pm_card_visa_chargeDeclined': '4000000000000002',
+    'pm_card_chargeDeclinedInsufficientFunds': '4000000000009995',
+    'pm_card_chargeDeclinedExpiredCard': '4000000000000069',
+    'pm_card_chargeCustomerFail': '4000000000000341',
+    'pm_card_threeDSecure2Required': '4000002500003155',
+    'pm_card_authenticationRequired': '4000002500003155',
+}
+
+
+def stripe_error(status, message, **fields):
+    e = UserError(status, message, dict(fields))
+    if 'type' in fields:
+        e.body['error']['type'] = fields['type']
+    return e
+
+
+def schedule(event_type, obj):
+    wh.schedule_webhook(Event(event_type, obj))
+
+
+# ---- 9. resource_missing -------------------------------------------------
+
+_orig_retrieve = StripeObject._api_retrieve.__func__
+
+
+def _retrieve(cls, id):
+    try:
+        return _orig_retrieve(cls, id)
+    except UserError as e:
+        if e.code == 404:
+            raise stripe_error(404, "No such %s: '%s'" % (cls.object, id), code='resource_missing', param='id')
+        raise
+
+
+StripeObject._api_retrieve = classmethod(_retrieve)
+
+
+# ---- 10. named test PaymentMethods --------------------------------------
+
+def _canonical(cls, id):
+    number = NAMED_CARDS.get(id)
+    if number is None:
+        return None
+    return PaymentMethod(type='card', card=dict(number=number, exp_month='12', exp_year='2030', cvc='123'))
+
+
+PaymentMethod._try_get_canonical_test_article = classmethod(_canonical)
+
+_orig_pm_retrieve = PaymentMethod._api_retrieve.__func__
+
+
+def _pm_retrieve(cls, id):
+    try:
+        return _orig_pm_retrieve(cls, id)
+    except UserError as e:
+        if e.code == 404:
+            raise stripe_error(404, "No such PaymentMethod: '%s'" % id, code='resource_missing', param='payment_method')
+        raise
+
+
+PaymentMethod._api_retrieve = classmethod(_pm_retrieve)
+
+
+# ---- 4. declines at confirm for the standard test cards -----------------
+
+def _charging_is_declined(self):
+    return self.type == 'card' and self._card_number in DECLINES
+
+
+PaymentMethod._charging_is_declined = _charging_is_declined
+
+
+def _set_auth_failure(self):
+    self.status = 'failed'
+    self.failure_code = 'card_declined'
+    pm = PaymentMethod._api_retrieve(self.payment_method)
+    code, message = DECLINES.get(getattr(pm, '_card_number', ''), ('generic_decline', 'Your card was declined.'))
+    self._decline_code = code
+    self.failure_message = message
+
+
+Charge._set_auth_failure = _set_auth_failure
+
+
+def _raise_failure(self):
+    raise stripe_error(402, self.failure_message, type='card_error', code='card_declined',
+                       decline_code=getattr(self, '_decline_code', 'generic_decline'), charge=self.id,
+                       payment_intent={'id': self.payment_intent, 'object': 'payment_intent'})
+
+
+Charge._raise_failure = _raise_failure
+
+
+# ---- 8 and 1. the PaymentIntent's shape -----------------------------------
+
+def _charge_export(ch):
+    out = StripeObject._export(ch)
+    out['amount_captured'] = ch.amount - ch.amount_refunded if ch.captured else 0
+    out['payment_method_details'] = {
+        'type': 'card',
+        'card': {'capture_before': ch.created + HOLD_SECONDS if not ch.captured else None, 'brand': 'visa'},
+    }
+    return out
+
+
+def _pi_export(self, expand=None):
+    expand = list(expand or [])
+    want_charge = any(e == 'latest_charge' or e.startswith('latest_charge.') for e in expand)
+    others = [e for e in expand if not e.startswith('latest_charge')]
+    obj = StripeObject._export(self, expand=others)
+    obj.pop('charges', None)
+    ch = self.latest_charge
+    status = self.status
+    if ch is None:
+        obj['latest_charge'] = None
+    elif want_charge:
+        obj['latest_charge'] = _charge_export(ch)
+    else:
+        obj['latest_charge'] = ch.id
+    obj['amount_capturable'] = ch.amount if (ch is not None and status == 'requires_capture') else 0
+    obj['amount_received'] = (ch.amount - ch.amount_refunded) if (ch is not None and status == 'succeeded') else 0
+    obj['cancellation_reason'] = getattr(self, '_cancellation_reason', None)
+    obj['canceled_at'] = getattr(self, '_canceled_at', None)
+    err = obj.get('last_payment_error')
+    if err and ch is not None and getattr(ch, '_decline_code', None):
+        err['decline_code'] = ch._decline_code
+        err['type'] = 'card_error'
+    return obj
+
+
+PaymentIntent._export = _pi_export
+
+_orig_pi_init = PaymentIntent.__init__
+
+
+def _pi_init(self, description=None, receipt_email=None, statement_descriptor=None,
+             setup_future_usage=None, return_url=None, automatic_payment_methods=None, **kwargs):
+    _orig_pi_init(self, **kwargs)
+    self.description = description
+    self.receipt_email = receipt_email
+    self.setup_future_usage = setup_future_usage
+
+
+PaymentIntent.__init__ = _pi_init
+
+
+# ---- 7. events on authorization -------------------------------------------
+
+_orig_confirm = PaymentIntent._confirm
+
+
+def _confirm(self, on_failure_now):
+    try:
+        _orig_confirm(self, on_failure_now)
+    finally:
+        if self.status == 'requires_capture':
+            schedule('payment_intent.amount_capturable_updated', self)
+        elif self.status == 'requires_action':
+            schedule('payment_intent.requires_action', self)
+
+
+PaymentIntent._confirm = _confirm
+
+
+def _api_confirm(cls, id, payment_method=None, **kwargs):
+    kwargs.pop('return_url', None)
+    kwargs.pop('off_session', None)
+    if kwargs:
+        raise UserError(400, 'Unexpected ' + ', '.join(kwargs.keys()))
+    obj = cls._api_retrieve(id)
+    if obj.status not in ('requires_payment_method', 'requires_confirmation'):
+        raise stripe_error(400, 'This PaymentIntent could not be confirmed because it has a status of %s.' % obj.status,
+                           code='payment_intent_unexpected_state')
+    if payment_method is not None:
+        PaymentMethod._api_retrieve(payment_method)  # 404 resource_missing if unknown
+        obj.payment_method = payment_method
+        obj.latest_charge = None  # a retry after a decline starts a new charge
+        obj._authentication_failed = False
+    if not obj.payment_method:
+        raise stripe_error(400, 'You cannot confirm this PaymentIntent because it is missing a payment method.',
+                           code='payment_intent_unexpected_state')
+    obj._confirm(on_failure_now=obj._report_failure)
+    return obj
+
+
+PaymentIntent._api_confirm = classmethod(_api_confirm)
+
+_orig_authenticate = PaymentIntent._api_authenticate.__func__
+
+
+def _api_authenticate(cls, id, **kwargs):
+    obj = _orig_authenticate(cls, id, **kwargs)
+    if obj.status == 'requires_capture':
+        schedule('payment_intent.amount_capturable_updated', obj)
+    elif obj.status == 'requires_payment_method':
+        schedule('payment_intent.payment_failed', obj)
+    return obj
+
+
+PaymentIntent._api_authenticate = classmethod(_api_authenticate)
+
+
+# ---- 2 and 3. capture -----------------------------------------------------
+
+def _api_capture(cls, id, amount_to_capture=None, final_capture=None, **kwargs):
+    if kwargs:
+        raise UserError(400, 'Unexpected ' + ', '.join(kwargs.keys()))
+    obj = cls._api_retrieve(id)
+    if obj.status != 'requires_capture':
+        raise stripe_error(400, 'This PaymentIntent could not be captured because it has a status of %s.' % obj.status,
+                           code='payment_intent_unexpected_state')
+    capturable = obj.latest_charge.amount
+    amount = r.try_convert_to_int(amount_to_capture) if amount_to_capture is not None else capturable
+    if type(amount) is not int or amount <= 0:
+        raise stripe_error(400, 'Invalid positive integer', code='parameter_invalid_integer', param='amount_to_capture')
+    if amount > capturable:
+        raise stripe_error(400, 'The amount to capture (%d) is greater than the amount capturable (%d).' % (amount, capturable),
+                           code='amount_too_large', param='amount_to_capture')
+
+    def on_success():
+        obj._on_success()
+        schedule('charge.captured', obj.latest_charge)
+
+    obj.latest_charge._capture(amount=amount, on_success=on_success)
+    return obj
+
+
+PaymentIntent._api_capture = classmethod(_api_capture)
+
+
+# ---- 6. cancel ------------------------------------------------------------
+
+REASONS = ('duplicate', 'fraudulent', 'requested_by_customer', 'abandoned')
+
+
+def _api_cancel(cls, id, cancellation_reason=None, **kwargs):
+    if kwargs:
+        raise UserError(400, 'Unexpected ' + ', '.join(kwargs.keys()))
+    if cancellation_reason is not None and cancellation_reason not in REASONS:
+        raise stripe_error(400, 'Invalid cancellation_reason', code='parameter_invalid_string', param='cancellation_reason')
+    obj = cls._api_retrieve(id)
+    if obj.status not in ('requires_payment_method', 'requires_capture', 'requires_confirmation', 'requires_action'):
+        raise stripe_error(400, 'You cannot cancel this PaymentIntent because it has a status of %s.' % obj.status,
+                           code='payment_intent_unexpected_state')
+    obj._canceled = True
+    obj.next_action = None
+    obj._cancellation_reason = cancellation_reason
+    obj._canceled_at = int(time.time())
+    schedule('payment_intent.canceled', obj)
+    return obj
+
+
+PaymentIntent._api_cancel = classmethod(_api_cancel)
+
+
+def _api_increment(cls, id, amount=None, **kwargs):
+    obj = cls._api_retrieve(id)
+    if obj.status != 'requires_capture':
+        raise stripe_error(400, 'This PaymentIntent could not be incremented because it has a status of %s.' % obj.status,
+                           code='payment_intent_unexpected_state')
+    amount = r.try_convert_to_int(amount)
+    if type(amount) is not int or amount <= obj.amount:
+        raise stripe_error(400, 'The new amount must be greater than the current amount.', param='amount')
+    obj.amount = amount
+    obj.latest_charge.amount = amount
+    schedule('payment_intent.amount_capturable_updated', obj)
+    return obj
+
+
+# The stock routes captured the original functions when localstripe.server
+# was imported; point them at the patched ones before that import happens.
+_ROUTES = {
+    '/v1/payment_intents/{id}/confirm': PaymentIntent._api_confirm,
+    '/v1/payment_intents/{id}/cancel': PaymentIntent._api_cancel,
+    '/v1/payment_intents/{id}/capture': PaymentIntent._api_capture,
+    '/v1/payment_intents/{id}/_authenticate': PaymentIntent._api_authenticate,
+}
+r.extra_apis[:] = [(m, u, _ROUTES.get(u, f)) for (m, u, f) in r.extra_apis]
+r.extra_apis.insert(0, ('POST', '/v1/payment_intents/{id}/increment_authorization', _api_increment))
+
+
+# ---- 7. delivery ------------------------------------------------------------
+
+async def _send_webhook(event):
+    await asyncio.sleep(WEBHOOK_DELAY)
+    event.api_version = API_VERSION
+    payload = json.dumps(event._export(), indent=2, sort_keys=True).encode('utf-8')
+    t = int(time.time())
+    import aiohttp
+    for webhook in list(wh._webhooks.values()):
+        if webhook.events is not None and event.type not in webhook.events:
+            continue
+        sig = hmac.new(webhook.secret.encode('utf-8'), b'%d.%s' % (t, payload), hashlib.sha256).hexdigest()
+        headers = {'Content-Type': 'application/json; charset=utf-8', 'Stripe-Signature': 't=%d,v1=%s' % (t, sig)}
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.post(webhook.url, data=payload, headers=headers) as resp:
+                    logging.getLogger('webhooks').info('%s -> %d', event.type, resp.status)
+        except Exception as e:  # delivery failures are only logged, as stock
+            logging.getLogger('webhooks').info('%s failed: %s', event.type, e)
+
+
+wh._send_webhook = _send_webhook
+
+
+# ---- 5. idempotency ---------------------------------------------------------
+
+_idem = {}
+
+
+@web.middleware
+async def idempotency_middleware(request, handler):
+    key = request.headers.get('Idempotency-Key')
+    if request.method != 'POST' or not key:
+        resp = await handler(request)
+        resp.headers['Request-Id'] = 'req_' + uuid.uuid4().hex[:14]
+        return resp
+    body = await request.read()
+    fingerprint = hashlib.sha256(request.path.encode() + b'\0' + body).hexdigest()
+    auth = request.headers.get('Authorization', '')
+    slot = (auth, key)
+    entry = _idem.get(slot)
+    if entry is not None:
+        if entry['fingerprint'] != fingerprint:
+            return web.json_response({'error': {
+                'type': 'idempotency_error',
+                'message': 'Keys for idempotent requests can only be used with the same parameters they were first used with.'}},
+                status=400)
+        if entry['response'] is None:
+            return web.json_response({'error': {
+                'type': 'idempotency_error',
+                'message': 'There is currently another in-progress request using this Idempotent Key.'}}, status=409)
+        status, text, ctype = entry['response']
+        resp = web.Response(status=status, text=text, content_type=ctype)
+        resp.headers['Idempotent-Replayed'] = 'true'
+        return resp
+    _idem[slot] = {'fingerprint': fingerprint, 'response': None}
+    try:
+        resp = await handler(request)
+    except UserError as e:
+        resp = e.to_response()
+    except Exception:
+        del _idem[slot]
+        raise
+    if resp.status in (401, 409, 429):
+        del _idem[slot]
+    else:
+        text = resp.text if hasattr(resp, 'text') and resp.text is not None else ''
+        _idem[slot]['response'] = (resp.status, text, resp.content_type or 'application/json')
+    resp.headers['Request-Id'] = 'req_' + uuid.uuid4().hex[:14]
+    return resp
+
+
+def main():
+    global WEBHOOK_DELAY
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--port', type=int, required=True)
+    parser.add_argument('--webhook-delay', type=float, default=WEBHOOK_DELAY)
+    args = parser.parse_args()
+    WEBHOOK_DELAY = args.webhook_delay
+
+    # Importing the server builds the app; register the extra route first.
+    import localstripe.server as server
+    server.app.middlewares.insert(1, idempotency_middleware)
+    logging.basicConfig(level=logging.WARNING)
+    web.run_app(server.app, host='127.0.0.1', port=args.port, print=lambda *_: print('READY', flush=True),
+                access_log=None)
+
+
+if __name__ == '__main__':
+    main()
