@@ -99,9 +99,7 @@ impl Application {
                 let sim = Arc::new(SimulatedProcessor::new(Arc::new(StoreSimBackend(store.clone())), clock.clone()));
                 (sim.clone(), Some(sim))
             }
-            ProcessorKind::Stripe => {
-                anyhow::bail!("CHITTYCHARGE_PROCESSOR: the Stripe processor is not available in this build")
-            }
+            ProcessorKind::Stripe => (stripe_processor(&config)?, None),
         };
 
         let now = clock.now();

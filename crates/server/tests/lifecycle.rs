@@ -2,14 +2,14 @@
 
 mod common;
 
-use common::{all_dbs, Server};
+use common::{setups, Server};
 use serde_json::json;
 
 #[tokio::test]
 async fn walkthrough_create_confirm_partial_capture_cancel_and_list() {
-    for db in all_dbs() {
-        let name = db.name();
-        let server = Server::start(db);
+    for setup in setups() {
+        let name = setup.name();
+        let server = setup.start().await;
         let api = server.client();
 
         let created = api
@@ -72,9 +72,9 @@ async fn walkthrough_create_confirm_partial_capture_cancel_and_list() {
 
 #[tokio::test]
 async fn every_hold_and_event_survives_a_restart() {
-    for db in all_dbs() {
-        let name = db.name();
-        let server = Server::start(db);
+    for setup in setups() {
+        let name = setup.name();
+        let server = setup.start().await;
         let api = server.client();
         let a = api.authorized_hold(20000).await;
         api.post(&format!("/api/holds/{a}/capture"), json!({})).await;
@@ -124,34 +124,41 @@ async fn pagination_walks_every_hold_exactly_once() {
 
 #[tokio::test]
 async fn declined_card_gets_402_and_the_guest_can_retry_with_another() {
-    let server = Server::start(common::sqlite_db());
-    let api = server.client();
-    let r = api
+    for setup in setups() {
+        let name = setup.name();
+        let server = setup.start().await;
+        let api = server.client();
+        let r = api
         .post(
             "/api/holds",
             json!({"amount": 5000, "description": "x", "payment_method": "pm_card_chargeDeclined", "confirm": true}),
         )
         .await;
-    assert_eq!(r.status, 402, "{}", r.text);
-    assert_eq!(r.body["code"], "card_declined");
-    assert_eq!(r.body["details"]["decline_code"], "generic_decline");
-    let id = r.body["details"]["hold_id"].as_str().unwrap().to_string();
-    let r = api
-        .post(&format!("/api/holds/{id}/confirm"), json!({"payment_method": "pm_card_chargeDeclinedInsufficientFunds"}))
-        .await;
-    assert_eq!(r.status, 402);
-    assert_eq!(r.body["details"]["decline_code"], "insufficient_funds");
-    let r = api.post(&format!("/api/holds/{id}/confirm"), json!({"payment_method": "pm_card_visa"})).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["status"], "requires_capture");
-    let kinds: Vec<String> = api.get(&format!("/api/holds/{id}/events")).await.body["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap().to_string())
-        .collect();
-    assert!(kinds.contains(&"declined".to_string()), "{kinds:?}");
-    assert_eq!(kinds.last().unwrap(), "authorized");
+        assert_eq!(r.status, 402, "{}", r.text);
+        assert_eq!(r.body["code"], "card_declined");
+        assert_eq!(r.body["details"]["decline_code"], "generic_decline");
+        let id = r.body["details"]["hold_id"].as_str().unwrap().to_string();
+        let r = api
+            .post(
+                &format!("/api/holds/{id}/confirm"),
+                json!({"payment_method": "pm_card_chargeDeclinedInsufficientFunds"}),
+            )
+            .await;
+        assert_eq!(r.status, 402);
+        assert_eq!(r.body["details"]["decline_code"], "insufficient_funds");
+        let r = api.post(&format!("/api/holds/{id}/confirm"), json!({"payment_method": "pm_card_visa"})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["status"], "requires_capture");
+        let kinds: Vec<String> = api.get(&format!("/api/holds/{id}/events")).await.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_string())
+            .collect();
+        assert!(kinds.contains(&"declined".to_string()), "{kinds:?}");
+        assert_eq!(kinds.last().unwrap(), "authorized");
+        let _ = name;
+    }
 }
 
 #[tokio::test]
@@ -195,27 +202,35 @@ async fn capture_after_expiry_returns_409_hold_expired() {
 
 #[tokio::test]
 async fn a_second_capture_is_a_409_and_changes_nothing() {
-    let server = Server::start(common::sqlite_db());
-    let api = server.client();
-    let id = api.authorized_hold(25000).await;
-    assert_eq!(api.post(&format!("/api/holds/{id}/capture"), json!({"amount_to_capture": 5000})).await.status, 200);
-    let again = api.post(&format!("/api/holds/{id}/capture"), json!({"amount_to_capture": 5000})).await;
-    assert_eq!(again.status, 409);
-    assert_eq!(again.body["code"], "invalid_state");
-    let cancel = api.post(&format!("/api/holds/{id}/cancel"), json!({})).await;
-    assert_eq!(cancel.status, 409);
-    let got = api.get(&format!("/api/holds/{id}")).await;
-    assert_eq!(got.body["amount_captured"], 5000);
+    for setup in setups() {
+        let name = setup.name();
+        let server = setup.start().await;
+        let api = server.client();
+        let id = api.authorized_hold(25000).await;
+        assert_eq!(api.post(&format!("/api/holds/{id}/capture"), json!({"amount_to_capture": 5000})).await.status, 200);
+        let again = api.post(&format!("/api/holds/{id}/capture"), json!({"amount_to_capture": 5000})).await;
+        assert_eq!(again.status, 409);
+        assert_eq!(again.body["code"], "invalid_state");
+        let cancel = api.post(&format!("/api/holds/{id}/cancel"), json!({})).await;
+        assert_eq!(cancel.status, 409);
+        let got = api.get(&format!("/api/holds/{id}")).await;
+        assert_eq!(got.body["amount_captured"], 5000);
+        let _ = name;
+    }
 }
 
 #[tokio::test]
 async fn capture_above_capturable_is_a_409_stating_the_capturable_amount() {
-    let server = Server::start(common::sqlite_db());
-    let api = server.client();
-    let id = api.authorized_hold(25000).await;
-    let r = api.post(&format!("/api/holds/{id}/capture"), json!({"amount_to_capture": 25001})).await;
-    assert_eq!(r.status, 409);
-    assert_eq!(r.body["code"], "amount_exceeds_capturable");
-    assert_eq!(r.body["details"]["amount_capturable"], 25000);
-    assert_eq!(api.get(&format!("/api/holds/{id}")).await.body["status"], "requires_capture");
+    for setup in setups() {
+        let name = setup.name();
+        let server = setup.start().await;
+        let api = server.client();
+        let id = api.authorized_hold(25000).await;
+        let r = api.post(&format!("/api/holds/{id}/capture"), json!({"amount_to_capture": 25001})).await;
+        assert_eq!(r.status, 409);
+        assert_eq!(r.body["code"], "amount_exceeds_capturable");
+        assert_eq!(r.body["details"]["amount_capturable"], 25000);
+        assert_eq!(api.get(&format!("/api/holds/{id}")).await.body["status"], "requires_capture");
+        let _ = name;
+    }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{all_dbs, Server};
+use common::setups;
 
 fn walkthrough() -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).expect("README.md");
@@ -22,9 +22,9 @@ async fn readme_walkthrough_runs_verbatim_on_every_store() {
         panic!("curl is required for the README walk-through test");
     }
     let script = walkthrough();
-    for db in all_dbs() {
-        let name = db.name();
-        let server = Server::start(db);
+    for setup in setups() {
+        let name = setup.name();
+        let server = setup.start().await;
         let out = Command::new("bash")
             .args(["-euo", "pipefail", "-c", &script])
             .env("CC", &server.base)

@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+mod emulator;
+pub use emulator::*;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_chittycharge");
 
 #[derive(Debug, Clone)]
@@ -74,6 +77,51 @@ pub fn postgres_db() -> Option<Db> {
             None
         }
     }
+}
+
+/// Which processor a test server uses.
+pub enum Proc {
+    Simulated,
+    Stripe(Emulator),
+}
+
+/// A store and a processor to run the same test against.
+pub struct Setup {
+    pub db: Db,
+    pub proc: Proc,
+}
+
+impl Setup {
+    pub fn name(&self) -> String {
+        let p = match self.proc {
+            Proc::Simulated => "simulated",
+            Proc::Stripe(_) => "stripe-emulator",
+        };
+        format!("{}+{p}", self.db.name())
+    }
+
+    pub async fn start(&self) -> Server {
+        match &self.proc {
+            Proc::Simulated => Server::start(self.db.clone()),
+            Proc::Stripe(emu) => {
+                let env = stripe_env(emu.url());
+                let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let server = Server::start_with(self.db.clone(), &pairs);
+                emu.register_webhook(&server.base).await;
+                server
+            }
+        }
+    }
+}
+
+/// The simulated processor on every store, and the Stripe processor against
+/// the emulator (on SQLite) when the emulator is available.
+pub fn setups() -> Vec<Setup> {
+    let mut v: Vec<Setup> = all_dbs().into_iter().map(|db| Setup { db, proc: Proc::Simulated }).collect();
+    if let Some(emu) = Emulator::start() {
+        v.push(Setup { db: sqlite_db(), proc: Proc::Stripe(emu) });
+    }
+    v
 }
 
 /// SQLite always, PostgreSQL when available.
