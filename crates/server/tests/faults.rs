@@ -103,7 +103,11 @@ async fn faulty_network_leaves_one_intent_per_hold_and_no_differences() {
         }
     }
     let discrepancies = report.lines().filter(|l| l.starts_with("DISCREPANCY")).count();
-    println!("fault run: {} PaymentIntents with source=chittycharge, {} holds, {discrepancies} audit discrepancies", ours.len(), holds.len());
+    println!(
+        "fault run: {} PaymentIntents with source=chittycharge, {} holds, {discrepancies} audit discrepancies",
+        ours.len(),
+        holds.len()
+    );
     assert!(ok, "audit still reports differences:\n{report}");
     assert_eq!(ours.len(), holds.len(), "exactly one PaymentIntent per created hold");
     for pi in &ours {
