@@ -18,9 +18,11 @@ use chittycharge_processor::{Clock, Processor, SystemClock, TestClock};
 use chittycharge_store::{SqlStore, Store};
 use secrecy::ExposeSecret;
 
-use crate::auth::{create_token, hash_token, require_token, SCOPE_ADMIN};
+use crate::auth::{create_token, hash_token, require_token, AuthBlocks, SCOPE_ADMIN};
 use crate::config::{Config, ProcessorKind};
 use crate::core::HoldService;
+use crate::protect::idempotency::idempotency;
+use crate::protect::ratelimit::RateLimiter;
 use crate::routes;
 use crate::sim_backend::StoreSimBackend;
 
@@ -31,6 +33,8 @@ pub struct AppState {
     /// The simulator's own endpoints need the concrete type.
     pub sim: Option<Arc<SimulatedProcessor>>,
     pub test_clock: Option<Arc<TestClock>>,
+    pub limiter: RateLimiter,
+    pub auth_blocks: AuthBlocks,
 }
 
 static BODY_LIMIT: OnceLock<usize> = OnceLock::new();
@@ -130,13 +134,18 @@ impl Application {
             .with_context(|| format!("CHITTYCHARGE_LISTEN: cannot listen on {}", config.listen))?;
         let holds = HoldService { store: store.clone(), processor, clock, default_currency: config.currency };
         let max_body = config.max_body_bytes;
-        let state = Arc::new(AppState { config, store, holds, sim, test_clock });
+        let limiter = RateLimiter::for_store(store.clone());
+        let cors = crate::protect::cors::layer(&config.allowed_origins);
+        let state =
+            Arc::new(AppState { config, store, holds, sim, test_clock, limiter, auth_blocks: AuthBlocks::default() });
         if let Some(sim) = &state.sim {
             sim.set_event_sink(Arc::new(SimEvents(Arc::downgrade(&state))));
         }
         let router = routes::router(state.clone())
+            .layer(middleware::from_fn_with_state(state.clone(), idempotency))
             .layer(middleware::from_fn_with_state(state.clone(), require_token))
             .layer(DefaultBodyLimit::max(max_body))
+            .layer(cors)
             .with_state(state.clone());
         Ok(Self { listener, router, state, first_token })
     }

@@ -4,9 +4,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::response::Response;
 use base64::Engine;
 use chittycharge_domain::Timestamp;
@@ -17,11 +21,14 @@ use subtle::ConstantTimeEq;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::protect::ratelimit::Verdict;
 
 pub const SCOPE_READ: &str = "holds:read";
 pub const SCOPE_WRITE: &str = "holds:write";
 pub const SCOPE_ADMIN: &str = "admin";
-pub const ALL_SCOPES: [&str; 3] = [SCOPE_READ, SCOPE_WRITE, SCOPE_ADMIN];
+/// Lets a caller assert a guest tier above the one the server derives.
+pub const SCOPE_TIER_OVERRIDE: &str = "tiers:override";
+pub const ALL_SCOPES: [&str; 4] = [SCOPE_READ, SCOPE_WRITE, SCOPE_ADMIN, SCOPE_TIER_OVERRIDE];
 
 /// Who is calling, resolved from a valid token.
 #[derive(Debug, Clone)]
@@ -44,6 +51,9 @@ impl Caller {
     }
     pub fn can_write(&self) -> bool {
         self.has(SCOPE_WRITE)
+    }
+    pub fn can_override_tier(&self) -> bool {
+        self.scopes.iter().any(|s| s == SCOPE_TIER_OVERRIDE)
     }
     pub fn is_admin(&self) -> bool {
         self.scopes.iter().any(|s| s == SCOPE_ADMIN)
@@ -141,15 +151,86 @@ pub fn is_public(path: &str) -> bool {
         || path.starts_with("/_sim/payment_intents/")
 }
 
+fn rate_headers(resp: &mut Response, v: &Verdict) {
+    let h = resp.headers_mut();
+    for (name, value) in [
+        ("x-ratelimit-limit", v.limit.to_string()),
+        ("x-ratelimit-remaining", v.remaining.to_string()),
+        ("x-ratelimit-reset", v.reset_epoch.to_string()),
+    ] {
+        if let Ok(val) = HeaderValue::from_str(&value) {
+            h.insert(name, val);
+        }
+    }
+}
+
+/// Authenticates, then counts the request against the token's rate limit.
+/// Failed authentication is counted per client IP; an IP over its limit is
+/// refused before its token is even looked at.
 pub async fn require_token(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    if req.method() == Method::OPTIONS {
+        // Preflights are answered by the CORS layer; a bare OPTIONS gets an
+        // empty 200, as the original did, without authentication.
+        return Ok(StatusCode::OK.into_response());
+    }
     if is_public(req.uri().path()) {
         return Ok(next.run(req).await);
     }
-    let caller = authenticate(state.store.as_ref(), req.headers()).await?;
+    let now = state.holds.now();
+    let ip = peer.ip().to_string();
+    if let Some(retry_after) = state.auth_blocks.blocked(&ip, now) {
+        return Err(ApiError::RateLimited { limit: state.config.auth_failures_per_minute, retry_after });
+    }
+    let caller = match authenticate(state.store.as_ref(), req.headers()).await {
+        Ok(c) => c,
+        Err(ApiError::Unauthorized) => {
+            let limit = state.config.auth_failures_per_minute;
+            let v = state.limiter.hit(&format!("authfail:{ip}"), limit, now).await?;
+            if !v.allowed {
+                state.auth_blocks.block(&ip, v);
+                tracing::warn!(client.ip = %ip, "too many failed authentications; blocking for the window");
+            }
+            return Err(ApiError::Unauthorized);
+        }
+        Err(e) => return Err(e),
+    };
+    let limit = caller.rate_limit.and_then(|l| u32::try_from(l).ok()).unwrap_or(state.config.rate_limit_per_minute);
+    let verdict = state.limiter.hit(&format!("token:{}", caller.token_id), limit, now).await?;
+    if !verdict.allowed {
+        let mut resp = ApiError::RateLimited { limit, retry_after: verdict.retry_after }.into_response();
+        rate_headers(&mut resp, &verdict);
+        return Ok(resp);
+    }
     req.extensions_mut().insert(caller);
-    Ok(next.run(req).await)
+    let mut resp = next.run(req).await;
+    rate_headers(&mut resp, &verdict);
+    Ok(resp)
+}
+
+/// IPs refused for the rest of a window after too many failed logins.
+/// Bounded: expired entries are dropped as new ones arrive.
+#[derive(Default)]
+pub struct AuthBlocks(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+
+impl AuthBlocks {
+    fn blocked(&self, ip: &str, now: Timestamp) -> Option<u64> {
+        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let until = *map.get(ip)?;
+        let secs = until - now.secs();
+        (secs > 0).then(|| u64::try_from(secs).unwrap_or(1))
+    }
+
+    fn block(&self, ip: &str, v: Verdict) {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() > 10_000 {
+            let horizon = v.reset_epoch - 60;
+            map.retain(|_, until| *until > horizon);
+        }
+        map.insert(ip.to_string(), v.reset_epoch);
+    }
 }

@@ -49,6 +49,8 @@ pub struct Config {
     pub currency: Currency,
     pub default_hold_amount: i64,
     pub rate_limit_per_minute: u32,
+    /// Failed authentications allowed per client IP per minute.
+    pub auth_failures_per_minute: u32,
     /// An API token to make sure exists (for scripted deployments).
     pub api_token: Option<SecretString>,
     /// Base URL used in links handed to guests (`checkin_url`).
@@ -92,6 +94,7 @@ pub const KEYS: &[&str] = &[
     "CURRENCY",
     "DEFAULT_HOLD_AMOUNT_CENTS",
     "RATE_LIMIT_PER_MINUTE",
+    "CHITTYCHARGE_AUTH_FAILURES_PER_MINUTE",
     "CHITTYCHARGE_API_TOKEN",
     "CHITTYCHARGE_PUBLIC_URL",
     "CHITTYCHARGE_TEST_CLOCK",
@@ -199,6 +202,14 @@ impl Config {
             .map_err(|e| err("DEFAULT_HOLD_AMOUNT_CENTS", e.to_string()))?;
         let rate_limit_per_minute = parse_int(get("RATE_LIMIT_PER_MINUTE"), "RATE_LIMIT_PER_MINUTE", 10, 1, 1_000_000)?;
         let rate_limit_per_minute = u32::try_from(rate_limit_per_minute).unwrap_or(u32::MAX);
+        let auth_failures = parse_int(
+            get("CHITTYCHARGE_AUTH_FAILURES_PER_MINUTE"),
+            "CHITTYCHARGE_AUTH_FAILURES_PER_MINUTE",
+            20,
+            1,
+            1_000_000,
+        )?;
+        let auth_failures_per_minute = u32::try_from(auth_failures).unwrap_or(20);
 
         let allowed_origins: Vec<String> = match get("ALLOWED_ORIGINS") {
             Some(list) => list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
@@ -273,6 +284,7 @@ impl Config {
             currency,
             default_hold_amount,
             rate_limit_per_minute,
+            auth_failures_per_minute,
             api_token,
             public_url,
             test_clock,

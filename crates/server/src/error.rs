@@ -94,6 +94,14 @@ fn core_response(e: CoreError) -> Response {
                 "max_amount": limit.minor(),
             })),
         ),
+        CoreError::TierNotAllowed { asserted, derived, reason } => body(
+            StatusCode::BAD_REQUEST,
+            "tier_not_allowed",
+            msg,
+            Some(
+                json!({ "field": "metadata.guest_tier", "asserted_tier": asserted.as_str(), "derived_tier": derived.as_str(), "reason": reason }),
+            ),
+        ),
         CoreError::NotFound => body(StatusCode::NOT_FOUND, "not_found", msg, None),
         CoreError::Forbidden { .. } => body(StatusCode::FORBIDDEN, "forbidden", msg, None),
         CoreError::InvalidState { status, .. } => {

@@ -16,6 +16,10 @@ pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receive
         if let Err(e) = janitor::tick(&state).await {
             tracing::warn!(error.cause = %e, "janitor tick failed; will retry");
         }
+        let now = state.holds.now();
+        if let Err(e) = state.store.purge_expired(now.millis() - 120_000, now.plus_millis(-24 * 3_600_000)).await {
+            tracing::warn!(error.cause = %e, "purging expired counters failed");
+        }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => return,

@@ -10,6 +10,7 @@ pub mod core;
 pub mod error;
 mod input;
 pub mod jobs;
+pub mod protect;
 pub(crate) mod routes;
 pub mod signature;
 mod sim_backend;

@@ -7,6 +7,7 @@
 //! idempotency, operation records) lives here, not in process memory, so it
 //! holds across instances sharing one PostgreSQL.
 
+mod protect;
 mod rows;
 mod sql;
 mod types;
@@ -115,6 +116,34 @@ pub trait Store: Send + Sync {
         finish: Option<(&str, OpStatus, Option<&str>)>,
     ) -> StoreResult<bool>;
     async fn hold_events(&self, hold_id: &str) -> StoreResult<Vec<HoldEvent>>;
+
+    // ---- our API's Idempotency-Key records
+    async fn idem_begin(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<IdemBegin>;
+    async fn idem_finish(&self, scope: &str, key: &str, status: u16, body: &str, content_type: &str)
+        -> StoreResult<()>;
+    async fn idem_abandon(&self, scope: &str, key: &str) -> StoreResult<()>;
+
+    // ---- shared fixed-window counters
+    /// Counts one request for `key` in the window starting at `window_start`
+    /// and returns the window's count so far.
+    async fn rate_limit_hit(&self, key: &str, window_start: i64) -> StoreResult<i64>;
+    /// Drops expired counters and idempotency records.
+    async fn purge_expired(&self, rate_before: i64, idem_before: Timestamp) -> StoreResult<()>;
+
+    // ---- properties and guest history
+    async fn upsert_property(&self, p: &Property) -> StoreResult<()>;
+    async fn get_property(&self, id: &str) -> StoreResult<Option<Property>>;
+    async fn list_properties(&self) -> StoreResult<Vec<Property>>;
+    /// Holds of this guest (by email or tenant id) released without capture.
+    async fn count_clean_releases(&self, email: Option<&str>, tenant_id: Option<&str>) -> StoreResult<i64>;
 
     // ---- the simulated processor's objects
     async fn sim_get(&self, ns: &str, key: &str) -> StoreResult<Option<(String, i64)>>;

@@ -14,8 +14,8 @@ use sqlx::{AnyPool, Executor, Row};
 
 use crate::rows::{event_from_row, hold_from_row, operation_from_row, state_columns, token_from_row, HOLD_COLUMNS};
 use crate::{
-    Backend, EventClaim, HoldEvent, HoldFilter, NewEvent, OpStatus, Operation, Store, StoreError, StoreResult,
-    TokenRecord,
+    Backend, EventClaim, HoldEvent, HoldFilter, IdemBegin, NewEvent, OpStatus, Operation, Property, Store, StoreError,
+    StoreResult, TokenRecord,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -494,6 +494,49 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(event_from_row).collect()
+    }
+
+    async fn idem_begin(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<IdemBegin> {
+        self.idem_begin_impl(scope, key, fingerprint, now, lease_ms, ttl_ms).await
+    }
+    async fn idem_finish(
+        &self,
+        scope: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+        content_type: &str,
+    ) -> StoreResult<()> {
+        self.idem_finish_impl(scope, key, status, body, content_type).await
+    }
+    async fn idem_abandon(&self, scope: &str, key: &str) -> StoreResult<()> {
+        self.idem_abandon_impl(scope, key).await
+    }
+    async fn rate_limit_hit(&self, key: &str, window_start: i64) -> StoreResult<i64> {
+        self.rate_limit_hit_impl(key, window_start).await
+    }
+    async fn purge_expired(&self, rate_before: i64, idem_before: Timestamp) -> StoreResult<()> {
+        self.purge_expired_impl(rate_before, idem_before).await
+    }
+    async fn upsert_property(&self, p: &Property) -> StoreResult<()> {
+        self.upsert_property_impl(p).await
+    }
+    async fn get_property(&self, id: &str) -> StoreResult<Option<Property>> {
+        self.get_property_impl(id).await
+    }
+    async fn list_properties(&self) -> StoreResult<Vec<Property>> {
+        self.list_properties_impl().await
+    }
+    async fn count_clean_releases(&self, email: Option<&str>, tenant_id: Option<&str>) -> StoreResult<i64> {
+        self.count_clean_releases_impl(email, tenant_id).await
     }
 
     async fn sim_get(&self, ns: &str, key: &str) -> StoreResult<Option<(String, i64)>> {

@@ -109,3 +109,29 @@ pub enum EventClaim {
     /// Seen before with the same signature: the same bytes sent again.
     Replay,
 }
+
+/// What starting an idempotent request found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdemBegin {
+    /// First use of the key: run the request, then finish or abandon it.
+    Started,
+    /// Already answered: replay this response.
+    Replay { status: u16, body: String, content_type: String },
+    /// The first request with this key is still running.
+    InFlight,
+    /// The key was used with a different request.
+    Mismatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Property {
+    pub id: String,
+    pub name: String,
+    pub premium: bool,
+    pub currency: String,
+    pub default_hold_amount: i64,
+    pub claim_window_hours: i64,
+    pub time_zone: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}

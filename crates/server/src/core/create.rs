@@ -152,7 +152,51 @@ fn money_error(e: MoneyError) -> CoreError {
     }
 }
 
+/// Clean releases that make a guest VERIFIED_GUEST.
+pub const VERIFIED_AFTER_CLEAN_RELEASES: i64 = 3;
+
 impl HoldService {
+    /// The tier the server derives from its own records, and why.
+    pub async fn derive_tier(
+        &self,
+        property_id: Option<&str>,
+        email: Option<&str>,
+        tenant_id: Option<&str>,
+    ) -> CoreResult<(GuestTier, String)> {
+        if let Some(p) = property_id {
+            if self.store.get_property(p).await?.is_some_and(|p| p.premium) {
+                return Ok((GuestTier::PremiumProperty, format!("property {p} is marked premium")));
+            }
+        }
+        if email.is_some() || tenant_id.is_some() {
+            let clean = self.store.count_clean_releases(email, tenant_id).await?;
+            if clean >= VERIFIED_AFTER_CLEAN_RELEASES {
+                return Ok((
+                    GuestTier::VerifiedGuest,
+                    format!("guest has {clean} earlier holds released with no damage capture"),
+                ));
+            }
+        }
+        Ok((GuestTier::NewGuest, "no premium property and fewer than 3 clean releases".into()))
+    }
+
+    /// A caller may lower the derived tier but never raise it, unless its
+    /// token carries `tiers:override`.
+    async fn resolve_tier(&self, cmd: &CreateHold, caller: &Caller) -> CoreResult<(GuestTier, String)> {
+        let (derived, reason) = self
+            .derive_tier(cmd.property_id.as_deref(), cmd.customer_email.as_deref(), cmd.tenant_id.as_deref())
+            .await?;
+        Ok(match cmd.asserted_tier {
+            None => (derived, reason),
+            Some(t) if t == derived => (t, reason),
+            Some(t) if t < derived => (t, format!("lowered by the caller from {derived}")),
+            Some(t) if caller.can_override_tier() => {
+                (t, format!("asserted by a token with tiers:override (derived {derived})"))
+            }
+            Some(t) => return Err(CoreError::TierNotAllowed { asserted: t, derived, reason }),
+        })
+    }
+
     pub async fn create(&self, cmd: CreateHold, caller: &Caller) -> CoreResult<Created> {
         if !caller.can_write() {
             return Err(CoreError::Forbidden { message: "This token is read-only".into() });
@@ -161,9 +205,7 @@ impl HoldService {
             return Err(CoreError::Forbidden { message: "This token may not create holds for that property".into() });
         }
         let amount = Money::chargeable(cmd.amount, cmd.currency).map_err(money_error)?;
-        let tier = cmd.asserted_tier.unwrap_or(GuestTier::NewGuest);
-        let tier_reason =
-            if cmd.asserted_tier.is_some() { "asserted by the caller" } else { "default for guests without history" };
+        let (tier, tier_reason) = self.resolve_tier(&cmd, caller).await?;
         let limit = tier.limit(cmd.currency);
         if amount.minor() > limit.minor() {
             return Err(CoreError::TierExceeded { tier, limit });

@@ -13,6 +13,8 @@ pub enum CoreError {
     MissingFields { field: &'static str },
     #[error("Amount exceeds limit for {tier} tier")]
     TierExceeded { tier: GuestTier, limit: Money },
+    #[error("guest_tier {asserted} is above the tier this guest qualifies for ({derived}: {reason})")]
+    TierNotAllowed { asserted: GuestTier, derived: GuestTier, reason: String },
     #[error("Not found")]
     NotFound,
     #[error("{message}")]

@@ -7,6 +7,7 @@ mod create;
 mod error;
 pub mod events;
 mod operate;
+pub mod properties;
 mod reconcile;
 mod sync;
 

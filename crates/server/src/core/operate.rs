@@ -259,3 +259,48 @@ impl HoldService {
         }
     }
 }
+
+impl HoldService {
+    /// Raises an authorized hold to `new_total` (Stripe's incremental
+    /// authorization), within the hold's tier limit.
+    pub async fn increment(&self, id: &str, new_total: i64, caller: &Caller) -> CoreResult<Hold> {
+        Self::require_write(caller)?;
+        let hold = self.get(id, caller).await?;
+        let current = match &hold.state {
+            HoldState::RequiresCapture(a) => a.authorized(),
+            other => return Err(not_in(other.status(), "incremented")),
+        };
+        if new_total <= current {
+            return Err(CoreError::validation("amount", format!("amount is the new total and must exceed {current}")));
+        }
+        let currency = hold.amount.currency();
+        let limit = hold.tier.limit(currency);
+        if new_total > limit.minor() {
+            return Err(CoreError::TierExceeded { tier: hold.tier, limit });
+        }
+        let total = Money::new(new_total, currency).map_err(|e| CoreError::validation("amount", e.to_string()))?;
+        let (op, result) = self
+            .with_lock(
+                &hold,
+                "increment",
+                json!({ "new_total": new_total, "actor": caller.actor() }),
+                |key| async move { self.processor.increment(id, new_total, &key).await },
+            )
+            .await?;
+        let ctx = EventContext::actor(caller.actor());
+        match result {
+            Ok(intent) => {
+                let now = self.now();
+                self.settle(id, &op, OpStatus::Succeeded, None, |h| {
+                    let (mut h, events) = fold_intent(h, &intent, now, &ctx);
+                    if h.state.status() == HoldStatus::RequiresCapture {
+                        h.amount = total;
+                    }
+                    (h, events)
+                })
+                .await
+            }
+            Err(e) => Err(self.settle_failure(id, &op, e, &ctx).await),
+        }
+    }
+}

@@ -2,6 +2,8 @@
 
 mod health;
 mod holds;
+mod operations;
+mod properties;
 mod sim;
 pub(crate) mod webhook;
 
@@ -27,6 +29,10 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/holds/{id}/cancel", post(holds::actions::cancel_hold))
         // chittycommand's client releases with /release; same as /cancel.
         .route("/api/holds/{id}/release", post(holds::actions::cancel_hold))
+        .route("/api/holds/{id}/increment", post(holds::actions::increment_hold))
+        .route("/api/operations/{id}", get(operations::get_operation))
+        .route("/api/properties", post(properties::put_property).get(properties::list_properties))
+        .route("/api/properties/{id}", get(properties::get_property))
         .route("/_sim/payment_methods", post(sim::create_payment_method))
         .route("/_sim/payment_intents/{id}/confirm", post(sim::confirm_intent))
         .route("/_sim/payment_intents/{id}/authenticate", post(sim::authenticate_intent))

@@ -74,3 +74,17 @@ pub async fn cancel_hold(
     let hold = state.holds.cancel(&id, reason, &caller).await?;
     Ok(Json(cancel_response(&hold)))
 }
+
+/// `{"amount": <new total>}`: incremental authorization.
+pub async fn increment_hold(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<HoldView>, ApiError> {
+    let body = body.unwrap_or_default();
+    let total = Fields(&body)
+        .int("amount")?
+        .ok_or_else(|| CoreError::validation("amount", "amount (the new total) is required"))?;
+    Ok(Json(hold_view(&state.holds.increment(&id, total, &caller).await?)))
+}

@@ -78,7 +78,8 @@ pub fn parse_create(
             )
         })?,
     };
-    let customer_email = f.string("customer_email", 254)?;
+    // Stored lower-case so a guest's history is found whatever the casing.
+    let customer_email = f.string("customer_email", 254)?.map(|e| e.to_ascii_lowercase());
     if let Some(e) = &customer_email {
         if !valid_email(e) {
             return Err(CoreError::validation("customer_email", "customer_email is not a valid email address"));

@@ -1,0 +1,62 @@
+//! Properties: the operator's own ids, with the defaults their holds use.
+
+use chittycharge_domain::{Currency, Money};
+use chittycharge_store::Property;
+
+use super::{CoreError, CoreResult, HoldService};
+use crate::auth::Caller;
+
+/// A validated property write.
+#[derive(Debug, Clone)]
+pub struct PropertyInput {
+    pub id: String,
+    pub name: String,
+    pub premium: bool,
+    pub currency: Currency,
+    pub default_hold_amount: i64,
+    pub claim_window_hours: i64,
+    pub time_zone: String,
+}
+
+pub fn valid_property_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 100
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+impl HoldService {
+    pub async fn put_property(&self, input: PropertyInput, caller: &Caller) -> CoreResult<(Property, bool)> {
+        if !caller.is_admin() {
+            return Err(CoreError::Forbidden { message: "Managing properties needs an admin token".into() });
+        }
+        Money::chargeable(input.default_hold_amount, input.currency)
+            .map_err(|e| CoreError::validation("default_hold_amount", e.to_string()))?;
+        let now = self.now();
+        let existing = self.store.get_property(&input.id).await?;
+        let p = Property {
+            id: input.id,
+            name: input.name,
+            premium: input.premium,
+            currency: input.currency.code().to_string(),
+            default_hold_amount: input.default_hold_amount,
+            claim_window_hours: input.claim_window_hours,
+            time_zone: input.time_zone,
+            created_at: existing.as_ref().map_or(now, |e| e.created_at),
+            updated_at: now,
+        };
+        self.store.upsert_property(&p).await?;
+        Ok((p, existing.is_none()))
+    }
+
+    pub async fn property(&self, id: &str, caller: &Caller) -> CoreResult<Property> {
+        if !caller.sees_property(Some(id)) {
+            return Err(CoreError::NotFound);
+        }
+        self.store.get_property(id).await?.ok_or(CoreError::NotFound)
+    }
+
+    pub async fn properties(&self, caller: &Caller) -> CoreResult<Vec<Property>> {
+        let all = self.store.list_properties().await?;
+        Ok(all.into_iter().filter(|p| caller.sees_property(Some(&p.id))).collect())
+    }
+}

@@ -1,0 +1,106 @@
+//! `Idempotency-Key` on our own POSTs, with Stripe's semantics: the first
+//! response is stored and replayed for 24 hours with
+//! `Idempotent-Replayed: true`; the same key with another request is a 409
+//! `idempotency_error`; a key whose first request is still running is a 409
+//! and nothing is stored for the second. Records live in the store, so this
+//! holds across instances.
+
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chittycharge_api::ErrorBody;
+use chittycharge_store::IdemBegin;
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+const TTL_MS: i64 = 24 * 3_600_000;
+/// An in-flight record older than this belongs to a dead process.
+const LEASE_MS: i64 = 300_000;
+const MAX_RESPONSE: usize = 4 * 1024 * 1024;
+
+fn conflict(message: &str) -> Response {
+    (
+        StatusCode::CONFLICT,
+        axum::Json(ErrorBody { error: message.into(), code: "idempotency_error".into(), details: None }),
+    )
+        .into_response()
+}
+
+/// Which answers are kept for replay. Retryable failures are not, so a
+/// retry with the same key runs again; an unknown processor outcome is, so
+/// the retry learns the operation id instead of starting a second one.
+fn keep(status: StatusCode, body: &[u8]) -> bool {
+    status.as_u16() < 500
+        || (status == StatusCode::SERVICE_UNAVAILABLE && body.windows(25).any(|w| w == b"processor_outcome_unknown"))
+}
+
+pub async fn idempotency(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Result<Response, ApiError> {
+    let key = match req.headers().get("idempotency-key") {
+        Some(k) if req.method() == Method::POST => k.to_str().unwrap_or("").trim().to_string(),
+        _ => return Ok(next.run(req).await),
+    };
+    if key.is_empty() || key.len() > 255 {
+        return Err(crate::core::CoreError::validation(
+            "Idempotency-Key",
+            "Idempotency-Key must be 1 to 255 characters",
+        )
+        .into());
+    }
+    let Some(caller) = req.extensions().get::<Caller>().cloned() else { return Ok(next.run(req).await) };
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, crate::app::body_limit())
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge { limit: crate::app::body_limit() })?;
+    let mut h = Sha256::new();
+    h.update(parts.method.as_str().as_bytes());
+    h.update([0]);
+    h.update(parts.uri.path().as_bytes());
+    h.update([0]);
+    h.update(&bytes);
+    let fingerprint = hex::encode(h.finalize());
+    let scope = caller.token_id.clone();
+    let now = state.holds.now();
+    match state.store.idem_begin(&scope, &key, &fingerprint, now, LEASE_MS, TTL_MS).await? {
+        IdemBegin::Started => {}
+        IdemBegin::Mismatch => {
+            return Ok(conflict(
+                "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+            ))
+        }
+        IdemBegin::InFlight => {
+            return Ok(conflict("A request with this Idempotency-Key is still in progress; retry later."))
+        }
+        IdemBegin::Replay { status, body, content_type } => {
+            let mut resp = Response::new(Body::from(body));
+            *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            if let Ok(ct) = HeaderValue::from_str(&content_type) {
+                resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            return Ok(resp);
+        }
+    }
+    let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let (parts, body) = resp.into_parts();
+    let bytes = match to_bytes(body, MAX_RESPONSE).await {
+        Ok(b) => b,
+        Err(_) => {
+            state.store.idem_abandon(&scope, &key).await?;
+            return Err(ApiError::Internal("response too large to keep for idempotency".into()));
+        }
+    };
+    if keep(parts.status, &bytes) {
+        let ct = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+        state.store.idem_finish(&scope, &key, parts.status.as_u16(), &String::from_utf8_lossy(&bytes), ct).await?;
+    } else {
+        state.store.idem_abandon(&scope, &key).await?;
+    }
+    Ok(Response::from_parts(parts, Body::from(bytes)))
+}

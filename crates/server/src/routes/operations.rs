@@ -1,0 +1,40 @@
+//! `GET /api/operations/{id}`: what became of an operation, for a caller
+//! that got `503 processor_outcome_unknown` with its id.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use chittycharge_api::iso_millis;
+use serde_json::{json, Value};
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::core::CoreError;
+use crate::error::ApiError;
+
+pub async fn get_operation(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.can_read() {
+        return Err(ApiError::Forbidden("This token may not read operations".into()));
+    }
+    let op = state.store.get_operation(&id).await?.ok_or(CoreError::NotFound)?;
+    if let Some(hold_id) = &op.hold_id {
+        state.holds.visible_hold(hold_id, &caller).await?;
+    } else if caller.property_ids.is_some() {
+        return Err(CoreError::NotFound.into());
+    }
+    Ok(Json(json!({
+        "id": op.id,
+        "kind": op.kind,
+        "status": op.status.as_str(),
+        "hold_id": op.hold_id,
+        "error": op.error,
+        "attempts": op.attempts,
+        "created_at": iso_millis(op.created_at.millis()),
+        "updated_at": iso_millis(op.updated_at.millis()),
+    })))
+}

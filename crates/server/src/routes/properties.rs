@@ -1,0 +1,92 @@
+//! `/api/properties`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use chittycharge_api::iso_millis;
+use chittycharge_domain::Currency;
+use chittycharge_store::Property;
+use serde_json::{json, Value};
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::core::properties::{valid_property_id, PropertyInput};
+use crate::core::CoreError;
+use crate::error::ApiError;
+use crate::input::{Fields, JsonBody};
+
+pub fn property_view(p: &Property) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "premium": p.premium,
+        "currency": p.currency,
+        "default_hold_amount": p.default_hold_amount,
+        "claim_window_hours": p.claim_window_hours,
+        "time_zone": p.time_zone,
+        "created_at": iso_millis(p.created_at.millis()),
+        "updated_at": iso_millis(p.updated_at.millis()),
+    })
+}
+
+fn parse(body: Option<serde_json::Map<String, Value>>, state: &AppState) -> Result<PropertyInput, CoreError> {
+    let body = body.unwrap_or_default();
+    let f = Fields(&body);
+    let id = f.id("id")?.ok_or_else(|| CoreError::validation("id", "id is required"))?;
+    if !valid_property_id(&id) {
+        return Err(CoreError::validation("id", "id must be 1 to 100 letters, digits, '-', '_' or '.'"));
+    }
+    let name = f.string("name", 200)?.ok_or_else(|| CoreError::validation("name", "name is required"))?;
+    let currency = match f.string("currency", 10)? {
+        Some(c) => Currency::parse(&c).map_err(|e| CoreError::validation("currency", e.to_string()))?,
+        None => state.config.currency,
+    };
+    let claim_window_hours = f.int("claim_window_hours")?.unwrap_or(48);
+    if !(0..=720).contains(&claim_window_hours) {
+        return Err(CoreError::validation("claim_window_hours", "claim_window_hours must be from 0 to 720"));
+    }
+    let time_zone = f.string("time_zone", 64)?.unwrap_or_else(|| "UTC".into());
+    if time_zone.parse::<chrono_tz::Tz>().is_err() {
+        return Err(CoreError::validation(
+            "time_zone",
+            format!("'{time_zone}' is not an IANA time zone such as America/Chicago"),
+        ));
+    }
+    Ok(PropertyInput {
+        id,
+        name,
+        premium: f.boolean("premium")?.unwrap_or(false),
+        currency,
+        default_hold_amount: f.int("default_hold_amount")?.unwrap_or(state.config.default_hold_amount),
+        claim_window_hours,
+        time_zone,
+    })
+}
+
+pub async fn put_property(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let input = parse(body, &state)?;
+    let (p, created) = state.holds.put_property(input, &caller).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(property_view(&p))))
+}
+
+pub async fn get_property(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(property_view(&state.holds.property(&id, &caller).await?)))
+}
+
+pub async fn list_properties(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    let list = state.holds.properties(&caller).await?;
+    Ok(Json(json!({ "properties": list.iter().map(property_view).collect::<Vec<_>>() })))
+}

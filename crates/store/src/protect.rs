@@ -1,0 +1,201 @@
+//! Idempotency records, rate-limit counters, properties and guest history.
+
+use chittycharge_domain::Timestamp;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::sql::SqlStore;
+use crate::{Backend, IdemBegin, Property, StoreResult};
+
+fn property_from_row(r: &AnyRow) -> StoreResult<Property> {
+    Ok(Property {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        premium: r.try_get::<i64, _>("premium")? != 0,
+        currency: r.try_get("currency")?,
+        default_hold_amount: r.try_get("default_hold_amount")?,
+        claim_window_hours: r.try_get("claim_window_hours")?,
+        time_zone: r.try_get("time_zone")?,
+        created_at: Timestamp::from_millis(r.try_get("created_at")?),
+        updated_at: Timestamp::from_millis(r.try_get("updated_at")?),
+    })
+}
+
+impl SqlStore {
+    pub(crate) async fn idem_begin_impl(
+        &self,
+        scope: &str,
+        key: &str,
+        fp: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<IdemBegin> {
+        for _ in 0..3 {
+            let inserted = sqlx::query(
+                "INSERT INTO api_idempotency (scope, key, fingerprint, state, created_at) VALUES ($1, $2, $3, 'in_flight', $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(scope)
+            .bind(key)
+            .bind(fp)
+            .bind(now.millis())
+            .execute(self.pool())
+            .await?;
+            if inserted.rows_affected() == 1 {
+                return Ok(IdemBegin::Started);
+            }
+            let Some(row) = sqlx::query("SELECT * FROM api_idempotency WHERE scope = $1 AND key = $2")
+                .bind(scope)
+                .bind(key)
+                .fetch_optional(self.pool())
+                .await?
+            else {
+                continue;
+            };
+            let created: i64 = row.try_get("created_at")?;
+            if created < now.millis() - ttl_ms {
+                // Older than the replay window: the key is free again.
+                sqlx::query("DELETE FROM api_idempotency WHERE scope = $1 AND key = $2 AND created_at = $3")
+                    .bind(scope)
+                    .bind(key)
+                    .bind(created)
+                    .execute(self.pool())
+                    .await?;
+                continue;
+            }
+            let fingerprint: String = row.try_get("fingerprint")?;
+            if fingerprint != fp {
+                return Ok(IdemBegin::Mismatch);
+            }
+            let state: String = row.try_get("state")?;
+            if state == "done" {
+                let status: i64 = row.try_get("status")?;
+                return Ok(IdemBegin::Replay {
+                    status: u16::try_from(status).unwrap_or(500),
+                    body: row.try_get::<Option<String>, _>("body")?.unwrap_or_default(),
+                    content_type: row
+                        .try_get::<Option<String>, _>("content_type")?
+                        .unwrap_or_else(|| "application/json".into()),
+                });
+            }
+            if created < now.millis() - lease_ms {
+                // The instance that started it died; take the key over.
+                let r = sqlx::query("UPDATE api_idempotency SET created_at = $1 WHERE scope = $2 AND key = $3 AND created_at = $4 AND state = 'in_flight'")
+                    .bind(now.millis())
+                    .bind(scope)
+                    .bind(key)
+                    .bind(created)
+                    .execute(self.pool())
+                    .await?;
+                if r.rows_affected() == 1 {
+                    return Ok(IdemBegin::Started);
+                }
+            }
+            return Ok(IdemBegin::InFlight);
+        }
+        Ok(IdemBegin::InFlight)
+    }
+
+    pub(crate) async fn idem_finish_impl(
+        &self,
+        scope: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+        ct: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE api_idempotency SET state = 'done', status = $1, body = $2, content_type = $3 WHERE scope = $4 AND key = $5")
+            .bind(i64::from(status))
+            .bind(body)
+            .bind(ct)
+            .bind(scope)
+            .bind(key)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn idem_abandon_impl(&self, scope: &str, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM api_idempotency WHERE scope = $1 AND key = $2 AND state = 'in_flight'")
+            .bind(scope)
+            .bind(key)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn rate_limit_hit_impl(&self, key: &str, window_start: i64) -> StoreResult<i64> {
+        let mut tx = self.pool().begin().await?;
+        if crate::Store::backend(self) == Backend::Postgres {
+            // A counter lost in a crash costs nothing; skip the fsync wait.
+            sqlx::query("SET LOCAL synchronous_commit TO OFF").execute(&mut *tx).await?;
+        }
+        let row = sqlx::query(
+            "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \
+             ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1 RETURNING count",
+        )
+        .bind(key)
+        .bind(window_start)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row.try_get("count")?)
+    }
+
+    pub(crate) async fn purge_expired_impl(&self, rate_before: i64, idem_before: Timestamp) -> StoreResult<()> {
+        sqlx::query("DELETE FROM rate_limits WHERE window_start < $1").bind(rate_before).execute(self.pool()).await?;
+        sqlx::query("DELETE FROM api_idempotency WHERE created_at < $1")
+            .bind(idem_before.millis())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn upsert_property_impl(&self, p: &Property) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO properties (id, name, premium, currency, default_hold_amount, claim_window_hours, time_zone, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (id) DO UPDATE SET name = $2, premium = $3, currency = $4, default_hold_amount = $5, \
+             claim_window_hours = $6, time_zone = $7, updated_at = $9",
+        )
+        .bind(&p.id)
+        .bind(&p.name)
+        .bind(i64::from(p.premium))
+        .bind(&p.currency)
+        .bind(p.default_hold_amount)
+        .bind(p.claim_window_hours)
+        .bind(&p.time_zone)
+        .bind(p.created_at.millis())
+        .bind(p.updated_at.millis())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn get_property_impl(&self, id: &str) -> StoreResult<Option<Property>> {
+        let row = sqlx::query("SELECT * FROM properties WHERE id = $1").bind(id).fetch_optional(self.pool()).await?;
+        row.as_ref().map(property_from_row).transpose()
+    }
+
+    pub(crate) async fn list_properties_impl(&self) -> StoreResult<Vec<Property>> {
+        let rows = sqlx::query("SELECT * FROM properties ORDER BY id").fetch_all(self.pool()).await?;
+        rows.iter().map(property_from_row).collect()
+    }
+
+    pub(crate) async fn count_clean_releases_impl(
+        &self,
+        email: Option<&str>,
+        tenant: Option<&str>,
+    ) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM holds WHERE status = 'canceled' AND amount_captured = 0 AND amount_released > 0 \
+             AND ((customer_email IS NOT NULL AND customer_email = $1) OR (tenant_id IS NOT NULL AND tenant_id = $2))",
+        )
+        .bind(email.map(str::to_ascii_lowercase))
+        .bind(tenant)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+}
