@@ -144,11 +144,10 @@ pub async fn authenticate(store: &dyn Store, headers: &HeaderMap) -> Result<Call
 
 /// Paths anyone may call: health, Stripe's webhook, and the guest-facing
 /// simulator endpoints that stand in for Stripe.js.
-pub fn is_public(path: &str) -> bool {
+pub fn is_public(method: &Method, path: &str) -> bool {
     path == "/health"
         || path == "/webhook"
-        || path == "/_sim/payment_methods"
-        || path.starts_with("/_sim/payment_intents/")
+        || (method == Method::POST && (path == "/_sim/payment_methods" || path.starts_with("/_sim/payment_intents/")))
 }
 
 fn rate_headers(resp: &mut Response, v: &Verdict) {
@@ -178,7 +177,7 @@ pub async fn require_token(
         // empty 200, as the original did, without authentication.
         return Ok(StatusCode::OK.into_response());
     }
-    if is_public(req.uri().path()) {
+    if is_public(req.method(), req.uri().path()) {
         return Ok(next.run(req).await);
     }
     let now = state.holds.now();

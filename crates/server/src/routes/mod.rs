@@ -34,6 +34,8 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/properties", post(properties::put_property).get(properties::list_properties))
         .route("/api/properties/{id}", get(properties::get_property))
         .route("/_sim/payment_methods", post(sim::create_payment_method))
+        .route("/_sim/payment_intents", get(sim::list_intents))
+        .route("/_sim/payment_intents/{id}", get(sim::inspect_intent))
         .route("/_sim/payment_intents/{id}/confirm", post(sim::confirm_intent))
         .route("/_sim/payment_intents/{id}/authenticate", post(sim::authenticate_intent))
         .route("/_sim/clock", get(sim::get_clock).post(sim::advance_clock))

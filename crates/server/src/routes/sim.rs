@@ -123,3 +123,40 @@ pub async fn advance_clock(
     let now = clock.advance_secs(secs);
     Ok(Json(json!({ "now": chittycharge_api::iso_millis(now.millis()), "offset_ms": clock.offset_ms() })))
 }
+
+/// What the simulated processor holds for one PaymentIntent (admin only):
+/// lets tests check what the "processor" saw, such as how many captures.
+pub async fn inspect_intent(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.is_admin() {
+        return Err(ApiError::Forbidden("Inspecting the simulator needs an admin token".into()));
+    }
+    let sim = sim(&state)?;
+    let pi = chittycharge_processor::Processor::retrieve(sim, &id)
+        .await
+        .map_err(|e| CoreError::from_processor(e, Some(&id)))?;
+    Ok(Json(json!({
+        "id": pi.id,
+        "status": format!("{:?}", pi.view.status),
+        "amount": pi.view.amount,
+        "amount_capturable": pi.view.amount_capturable,
+        "amount_received": pi.view.amount_received,
+        "captures": pi.captures,
+        "metadata": pi.metadata,
+    })))
+}
+
+/// The ids of every simulated PaymentIntent (admin only).
+pub async fn list_intents(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.is_admin() {
+        return Err(ApiError::Forbidden("Inspecting the simulator needs an admin token".into()));
+    }
+    let ids = sim(&state)?.intent_ids().await.map_err(|e| CoreError::from_processor(e, None))?;
+    Ok(Json(json!({ "count": ids.len(), "ids": ids })))
+}

@@ -259,6 +259,18 @@ impl Api {
         Resp { status, body, headers, text }
     }
 
+    /// A POST that reports a dropped connection as `None` instead of panicking.
+    pub async fn try_post(&self, path: &str, body: Value) -> Option<(u16, Value)> {
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(t) = &self.token {
+            req = req.header("ChittyID-Token", t);
+        }
+        let resp = req.send().await.ok()?;
+        let status = resp.status().as_u16();
+        let body = resp.json().await.ok()?;
+        Some((status, body))
+    }
+
     pub async fn get(&self, path: &str) -> Resp {
         self.raw("GET", path, None, &[]).await
     }
