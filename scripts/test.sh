@@ -4,7 +4,7 @@
 # It installs and starts what the tests need, on 127.0.0.1 only, and stops
 # everything it started on every exit path:
 #   - a throw-away PostgreSQL cluster (initdb/pg_ctl) on a free port;
-#   - a Python venv with the Stripe emulator (localstripe) and Stripe's SDK;
+#   - a Python venv with the Stripe emulator (localstripe), Stripe's SDK and an SMTP server (aiosmtpd);
 # then runs the quality gates (fmt, clippy) and every test on both stores.
 set -euo pipefail
 
@@ -60,10 +60,10 @@ export CHITTYCHARGE_TEST_PG_URL="postgres://postgres@127.0.0.1:$pg_port/chittych
 export CHITTYCHARGE_REQUIRE_PG=1
 
 venv="$root/target/stripe-emu-venv"
-if ! "$venv/bin/python" -c 'import localstripe, stripe, aiohttp' >/dev/null 2>&1; then
-  log "creating the test venv (localstripe, stripe) in $venv"
+if ! "$venv/bin/python" -c 'import localstripe, stripe, aiohttp, aiosmtpd' >/dev/null 2>&1; then
+  log "creating the test venv (localstripe, stripe, aiosmtpd) in $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'localstripe==1.15.10' 'stripe==16.1.0'
+  "$venv/bin/pip" install -q --disable-pip-version-check 'localstripe==1.15.10' 'stripe==16.1.0' 'aiosmtpd==1.4.6'
 fi
 export CHITTYCHARGE_EMULATOR_PYTHON="$venv/bin/python"
 export CHITTYCHARGE_REQUIRE_EMULATOR=1

@@ -4,6 +4,7 @@
 //! This crate performs no I/O and knows nothing of HTTP, SQL or Stripe's wire
 //! format, so every rule about money and state can be tested in isolation.
 
+pub mod booking;
 pub mod disclosure;
 pub mod fee;
 pub mod hold;
@@ -14,6 +15,6 @@ pub mod time;
 
 pub use hold::{HoldState, HoldStatus};
 pub use money::{Currency, Money, MoneyError};
-pub use record::Hold;
+pub use record::{Booking, Hold};
 pub use tier::GuestTier;
 pub use time::Timestamp;

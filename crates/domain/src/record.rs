@@ -36,3 +36,23 @@ pub struct Hold {
     /// When the authorization lapses (`capture_before`), once known.
     pub expires_at: Option<Timestamp>,
 }
+
+/// A stay at a property, as the operator books it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booking {
+    /// The operator's own booking id.
+    pub id: String,
+    pub property_id: String,
+    pub tenant_id: Option<String>,
+    pub guest_name: String,
+    pub guest_email: Option<String>,
+    /// Local dates at the property, `YYYY-MM-DD`.
+    pub check_in: String,
+    pub check_out: String,
+    pub state: crate::booking::BookingState,
+    /// A card saved for off-session holds (re-authorization, scheduled placement).
+    pub saved_payment_method: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i64,
+}

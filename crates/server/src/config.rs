@@ -65,6 +65,11 @@ pub struct Config {
     pub janitor_schedule: Vec<u64>,
     /// How often background jobs wake up.
     pub jobs_interval_ms: u64,
+    /// `smtp://host:port`, `smtps://user:pass@host` or with `?tls=required`.
+    pub smtp_url: Option<SecretString>,
+    pub smtp_from: String,
+    /// Where operator warnings (holds about to expire) go.
+    pub operator_email: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -104,6 +109,9 @@ pub const KEYS: &[&str] = &[
     "CHITTYCHARGE_STRIPE_MAX_ATTEMPTS",
     "CHITTYCHARGE_JANITOR_SCHEDULE",
     "CHITTYCHARGE_JOBS_INTERVAL_MS",
+    "SMTP_URL",
+    "SMTP_FROM",
+    "OPERATOR_EMAIL",
 ];
 
 pub const DEFAULT_ORIGINS: [&str; 2] = ["https://chitty.cc", "https://*.chitty.cc"];
@@ -262,6 +270,21 @@ impl Config {
         };
         let jobs_interval_ms =
             parse_int(get("CHITTYCHARGE_JOBS_INTERVAL_MS"), "CHITTYCHARGE_JOBS_INTERVAL_MS", 10_000, 10, 3_600_000)?;
+        let smtp_url = secret("SMTP_URL");
+        if let Some(u) = &smtp_url {
+            let u = u.expose_secret();
+            if !(u.starts_with("smtp://") || u.starts_with("smtps://")) {
+                return Err(err("SMTP_URL", "must start with smtp:// or smtps://"));
+            }
+        }
+        let smtp_from = get("SMTP_FROM").unwrap_or_else(|| "ChittyCharge <noreply@chittycharge.local>".into());
+        if !smtp_from.contains('@') {
+            return Err(err("SMTP_FROM", "must be an email address, optionally with a display name"));
+        }
+        let operator_email = get("OPERATOR_EMAIL");
+        if operator_email.as_deref().is_some_and(|e| !e.contains('@')) {
+            return Err(err("OPERATOR_EMAIL", "must be an email address"));
+        }
         let api_token = secret("CHITTYCHARGE_API_TOKEN");
         if let Some(t) = &api_token {
             if t.expose_secret().len() < 24 {
@@ -294,6 +317,9 @@ impl Config {
             stripe_max_attempts: u32::try_from(stripe_max_attempts).unwrap_or(4),
             janitor_schedule,
             jobs_interval_ms: u64::try_from(jobs_interval_ms).unwrap_or(10_000),
+            smtp_url,
+            smtp_from,
+            operator_email,
         })
     }
 

@@ -2,6 +2,7 @@
 //! operations whose processor outcome is unknown.
 
 pub mod janitor;
+pub mod notifier;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,16 @@ use crate::app::AppState;
 /// bounded; work left over waits for the next one.
 pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let interval = Duration::from_millis(state.config.jobs_interval_ms);
+    let mailer = notifier::mailer(&state);
     loop {
+        if let Err(e) = state.holds.release_expired_claim_windows().await {
+            tracing::warn!(error.cause = %e, "claim-window release failed; will retry");
+        }
+        if let Some(m) = &mailer {
+            if let Err(e) = notifier::tick(&state, m).await {
+                tracing::warn!(error.cause = %e, "sending notifications failed; will retry");
+            }
+        }
         if let Err(e) = janitor::tick(&state).await {
             tracing::warn!(error.cause = %e, "janitor tick failed; will retry");
         }

@@ -21,6 +21,12 @@ pub fn disclosure(h: &Hold) -> String {
     hold_disclosure(h.amount, h.expires_at.and_then(human_date).as_deref())
 }
 
+/// The guest's check-in page for this hold. The client secret in the link
+/// is what lets the guest (and only the guest) confirm the hold.
+pub fn checkin_url(base: &str, h: &Hold) -> String {
+    format!("{base}/checkin/{}?cs={}", h.id, h.client_secret.as_deref().unwrap_or(""))
+}
+
 pub fn hold_view(h: &Hold) -> HoldView {
     let a = h.state.amounts();
     HoldView {

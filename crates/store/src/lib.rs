@@ -8,6 +8,7 @@
 //! holds across instances sharing one PostgreSQL.
 
 mod protect;
+mod rental;
 mod rows;
 mod sql;
 mod types;
@@ -16,7 +17,7 @@ pub use sql::SqlStore;
 pub use types::*;
 
 use async_trait::async_trait;
-use chittycharge_domain::{Hold, Timestamp};
+use chittycharge_domain::{Booking, Hold, Timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -144,6 +145,30 @@ pub trait Store: Send + Sync {
     async fn list_properties(&self) -> StoreResult<Vec<Property>>;
     /// Holds of this guest (by email or tenant id) released without capture.
     async fn count_clean_releases(&self, email: Option<&str>, tenant_id: Option<&str>) -> StoreResult<i64>;
+
+    // ---- bookings, damage claims, notifications
+    async fn insert_booking(&self, b: &Booking) -> StoreResult<()>;
+    async fn get_booking(&self, id: &str) -> StoreResult<Option<Booking>>;
+    async fn list_bookings(&self, f: &BookingFilter) -> StoreResult<Vec<Booking>>;
+    /// Compare-and-set on `version`; false when another writer won.
+    async fn save_booking(&self, b: &Booking, expected_version: i64) -> StoreResult<bool>;
+    async fn booking_for_hold(&self, hold_id: &str) -> StoreResult<Option<Booking>>;
+    /// Checked-out bookings whose claim window has ended.
+    async fn bookings_to_release(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<Booking>>;
+    async fn insert_claim(&self, c: &DamageClaim) -> StoreResult<()>;
+    async fn claims_for_booking(&self, booking_id: &str) -> StoreResult<Vec<DamageClaim>>;
+    async fn enqueue_notification(&self, n: &Notification) -> StoreResult<()>;
+    async fn due_notifications(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<Notification>>;
+    /// Records a send attempt (compare-and-set on `attempts`).
+    async fn record_notification_attempt(
+        &self,
+        n: &Notification,
+        status: &str,
+        error: Option<&str>,
+        next: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn list_notifications(&self, limit: i64) -> StoreResult<Vec<Notification>>;
 
     // ---- the simulated processor's objects
     async fn sim_get(&self, ns: &str, key: &str) -> StoreResult<Option<(String, i64)>>;

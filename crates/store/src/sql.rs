@@ -7,15 +7,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chittycharge_domain::{Hold, Timestamp};
+use chittycharge_domain::{Booking, Hold, Timestamp};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::rows::{event_from_row, hold_from_row, operation_from_row, state_columns, token_from_row, HOLD_COLUMNS};
 use crate::{
-    Backend, EventClaim, HoldEvent, HoldFilter, IdemBegin, NewEvent, OpStatus, Operation, Property, Store, StoreError,
-    StoreResult, TokenRecord,
+    Backend, BookingFilter, DamageClaim, EventClaim, HoldEvent, HoldFilter, IdemBegin, NewEvent, Notification,
+    OpStatus, Operation, Property, Store, StoreError, StoreResult, TokenRecord,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -537,6 +537,50 @@ impl Store for SqlStore {
     }
     async fn count_clean_releases(&self, email: Option<&str>, tenant_id: Option<&str>) -> StoreResult<i64> {
         self.count_clean_releases_impl(email, tenant_id).await
+    }
+
+    async fn insert_booking(&self, b: &Booking) -> StoreResult<()> {
+        self.insert_booking_impl(b).await
+    }
+    async fn get_booking(&self, id: &str) -> StoreResult<Option<Booking>> {
+        self.get_booking_impl(id).await
+    }
+    async fn list_bookings(&self, f: &BookingFilter) -> StoreResult<Vec<Booking>> {
+        self.list_bookings_impl(f).await
+    }
+    async fn save_booking(&self, b: &Booking, expected_version: i64) -> StoreResult<bool> {
+        self.save_booking_impl(b, expected_version).await
+    }
+    async fn booking_for_hold(&self, hold_id: &str) -> StoreResult<Option<Booking>> {
+        self.booking_for_hold_impl(hold_id).await
+    }
+    async fn bookings_to_release(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<Booking>> {
+        self.bookings_to_release_impl(now, limit).await
+    }
+    async fn insert_claim(&self, c: &DamageClaim) -> StoreResult<()> {
+        self.insert_claim_impl(c).await
+    }
+    async fn claims_for_booking(&self, booking_id: &str) -> StoreResult<Vec<DamageClaim>> {
+        self.claims_for_booking_impl(booking_id).await
+    }
+    async fn enqueue_notification(&self, n: &Notification) -> StoreResult<()> {
+        self.enqueue_notification_impl(n).await
+    }
+    async fn due_notifications(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<Notification>> {
+        self.due_notifications_impl(now, limit).await
+    }
+    async fn record_notification_attempt(
+        &self,
+        n: &Notification,
+        status: &str,
+        error: Option<&str>,
+        next: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.record_notification_attempt_impl(n, status, error, next, now).await
+    }
+    async fn list_notifications(&self, limit: i64) -> StoreResult<Vec<Notification>> {
+        self.list_notifications_impl(limit).await
     }
 
     async fn sim_get(&self, ns: &str, key: &str) -> StoreResult<Option<(String, i64)>> {

@@ -135,3 +135,41 @@ pub struct Property {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BookingFilter {
+    pub property_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub status: Option<String>,
+    pub property_scope: Option<Vec<String>>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DamageClaim {
+    pub id: String,
+    pub booking_id: String,
+    pub hold_id: String,
+    pub total: i64,
+    pub currency: String,
+    pub lines: serde_json::Value,
+    pub created_by: Option<String>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+    pub hold_id: Option<String>,
+    pub booking_id: Option<String>,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}

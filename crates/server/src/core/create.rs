@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chittycharge_domain::{Currency, GuestTier, Hold, HoldState, Money, MoneyError, Timestamp};
+use chittycharge_domain::{Currency, GuestTier, Hold, HoldState, HoldStatus, Money, MoneyError, Timestamp};
 use chittycharge_processor::{CreateIntent, Intent, ProcessorError};
 use chittycharge_store::{NewEvent, OpStatus};
 use serde::{Deserialize, Serialize};
@@ -278,6 +278,7 @@ impl HoldService {
 
         let (hold, events) = pending.hold.build(&intent, self.processor.name(), &op.id, now)?;
         self.store.insert_hold(&hold, &events, Some(&op.id)).await?;
+        self.follow_up(HoldStatus::RequiresPaymentMethod, &hold).await;
         if let Some(decline) = decline {
             return Err(decline);
         }

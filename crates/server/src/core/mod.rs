@@ -3,9 +3,11 @@
 //! with the record's id as idempotency key, then persist the outcome and its
 //! events in one transaction. Handlers stay thin adapters around these.
 
+pub mod bookings;
 mod create;
 mod error;
 pub mod events;
+mod notify;
 mod operate;
 pub mod properties;
 mod reconcile;

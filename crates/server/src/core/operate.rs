@@ -91,6 +91,7 @@ impl HoldService {
         for _ in 0..5 {
             let current = self.store.get_hold(hold_id).await?.ok_or(CoreError::NotFound)?;
             let version = current.version;
+            let before = current.state.status();
             let (mut next, events) = update(current);
             if next.op_lock.as_deref() == Some(op.id.as_str()) {
                 next.op_lock = None;
@@ -98,6 +99,7 @@ impl HoldService {
             next.updated_at = self.now();
             if self.store.save_hold(&next, version, &events, Some((&op.id, status, error))).await? {
                 next.version = version + 1;
+                self.follow_up(before, &next).await;
                 return Ok(next);
             }
         }

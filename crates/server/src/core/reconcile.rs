@@ -47,6 +47,7 @@ impl HoldService {
             } else {
                 let (hold, events) = pending.hold.build(&intent, self.processor.name(), &op.id, now)?;
                 self.store.insert_hold(&hold, &events, Some(&op.id)).await?;
+                self.follow_up(chittycharge_domain::HoldStatus::RequiresPaymentMethod, &hold).await;
                 tracing::info!(hold.id = %hold.id, operation.id = %op.id, "janitor completed a create whose outcome was unknown");
             }
             return Ok(OpStatus::Succeeded);

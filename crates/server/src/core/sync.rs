@@ -111,6 +111,7 @@ impl HoldService {
                 Err(e) => return Err(CoreError::from_processor(e, Some(hold_id))),
             };
             let version = hold.version;
+            let before = hold.state.status();
             let (updated, events) = fold_intent(hold, &intent, self.now(), ctx);
             if events.is_empty() {
                 return Ok(updated);
@@ -118,10 +119,19 @@ impl HoldService {
             if self.store.save_hold(&updated, version, &events, None).await? {
                 let mut saved = updated;
                 saved.version = version + 1;
+                self.follow_up(before, &saved).await;
                 return Ok(saved);
             }
         }
         Err(CoreError::Busy)
+    }
+
+    /// Runs `after_hold_change`; its failures are logged, never returned,
+    /// because the hold's own change is already committed.
+    pub(crate) async fn follow_up(&self, before: HoldStatus, hold: &Hold) {
+        if let Err(e) = self.after_hold_change(before, hold).await {
+            tracing::warn!(hold.id = %hold.id, error = %e, "follow-up of a hold change failed");
+        }
     }
 
     pub(crate) async fn refresh_if_lapsed(&self, hold: Hold) -> CoreResult<Hold> {

@@ -1,7 +1,8 @@
 //! The route table: every path the service answers, in one place.
 
+mod bookings;
 mod health;
-mod holds;
+pub(crate) mod holds;
 mod operations;
 mod properties;
 mod sim;
@@ -30,6 +31,12 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         // chittycommand's client releases with /release; same as /cancel.
         .route("/api/holds/{id}/release", post(holds::actions::cancel_hold))
         .route("/api/holds/{id}/increment", post(holds::actions::increment_hold))
+        .route("/api/bookings", post(bookings::create_booking).get(bookings::list_bookings))
+        .route("/api/bookings/{id}", get(bookings::get_booking))
+        .route("/api/bookings/{id}/authorize", post(bookings::authorize_booking))
+        .route("/api/bookings/{id}/checkout", post(bookings::checkout_booking))
+        .route("/api/bookings/{id}/claims", post(bookings::claim_booking))
+        .route("/api/notifications", get(bookings::list_notifications))
         .route("/api/operations/{id}", get(operations::get_operation))
         .route("/api/properties", post(properties::put_property).get(properties::list_properties))
         .route("/api/properties/{id}", get(properties::get_property))

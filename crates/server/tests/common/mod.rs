@@ -2,7 +2,7 @@
 //! HTTP to it. Each server gets its own SQLite file or its own PostgreSQL
 //! database (from `CHITTYCHARGE_TEST_PG_URL`), and is killed on drop.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports, reason = "each test binary uses a different part of these helpers")]
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -13,7 +13,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 mod emulator;
+mod smtp;
 pub use emulator::*;
+pub use smtp::Smtp;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_chittycharge");
 
@@ -199,6 +201,11 @@ impl Server {
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// The typed Rust client a rental app would use.
+    pub fn rust_client(&self) -> chittycharge_client::Client {
+        chittycharge_client::Client::new(&self.base, &self.token)
     }
 
     pub fn client(&self) -> Api {

@@ -1,0 +1,355 @@
+//! The rental workflow: bookings, check-in holds, check-out with itemized
+//! damage claims, and the release of deferred check-outs.
+
+use std::collections::BTreeMap;
+
+use chittycharge_domain::booking::{Booked, BookingState, BookingStatus};
+use chittycharge_domain::{Booking, Currency, Hold, HoldStatus};
+use chittycharge_store::{BookingFilter, DamageClaim};
+use serde_json::{json, Value};
+
+use super::{CaptureCommand, CoreError, CoreResult, CreateHold, HoldService};
+use crate::auth::{Caller, SCOPE_ADMIN};
+
+#[derive(Debug, Clone)]
+pub struct NewBooking {
+    pub id: String,
+    pub property_id: String,
+    pub tenant_id: Option<String>,
+    pub guest_name: String,
+    pub guest_email: Option<String>,
+    pub check_in: chrono::NaiveDate,
+    pub check_out: chrono::NaiveDate,
+    pub payment_method: Option<String>,
+}
+
+/// One line of a damage claim, validated.
+#[derive(Debug, Clone)]
+pub struct DamageLine {
+    pub amount: i64,
+    pub description: String,
+    pub evidence_urls: Vec<String>,
+}
+
+impl DamageLine {
+    fn to_json(&self) -> Value {
+        json!({ "amount": self.amount, "description": self.description, "evidence_urls": self.evidence_urls })
+    }
+}
+
+pub enum CheckoutOutcome {
+    Charged { amount: i64, claim_id: String, hold: Hold },
+    Released { hold: Hold },
+    Deferred { booking: Booking },
+}
+
+pub struct Authorized {
+    pub booking: Booking,
+    pub hold: Hold,
+}
+
+fn conflict(status: &str, message: impl Into<String>) -> CoreError {
+    CoreError::InvalidState { status: status.to_string(), message: message.into() }
+}
+
+impl HoldService {
+    pub async fn create_booking(&self, nb: NewBooking, caller: &Caller) -> CoreResult<Booking> {
+        if !caller.can_write() {
+            return Err(CoreError::Forbidden { message: "This token is read-only".into() });
+        }
+        if !caller.sees_property(Some(&nb.property_id)) {
+            return Err(CoreError::Forbidden { message: "This token may not book that property".into() });
+        }
+        if self.store.get_property(&nb.property_id).await?.is_none() {
+            return Err(CoreError::validation(
+                "property_id",
+                format!("unknown property '{}'; create it first", nb.property_id),
+            ));
+        }
+        if nb.check_out <= nb.check_in {
+            return Err(CoreError::validation("check_out", "check_out must be after check_in"));
+        }
+        let now = self.now();
+        let b = Booking {
+            id: nb.id,
+            property_id: nb.property_id,
+            tenant_id: nb.tenant_id,
+            guest_name: nb.guest_name,
+            guest_email: nb.guest_email,
+            check_in: nb.check_in.to_string(),
+            check_out: nb.check_out.to_string(),
+            state: BookingState::Booked(Booked),
+            saved_payment_method: nb.payment_method,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        };
+        match self.store.insert_booking(&b).await {
+            Ok(()) => Ok(b),
+            Err(chittycharge_store::StoreError::Duplicate(_)) => {
+                Err(conflict("exists", format!("booking '{}' already exists", b.id)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn booking(&self, id: &str, caller: &Caller) -> CoreResult<Booking> {
+        let b = self.store.get_booking(id).await?.ok_or(CoreError::NotFound)?;
+        if !caller.sees_property(Some(&b.property_id)) {
+            return Err(CoreError::NotFound);
+        }
+        Ok(b)
+    }
+
+    pub async fn bookings(&self, mut f: BookingFilter, caller: &Caller) -> CoreResult<Vec<Booking>> {
+        f.property_scope = caller.property_ids.clone();
+        Ok(self.store.list_bookings(&f).await?)
+    }
+
+    pub async fn booking_claims(&self, id: &str, caller: &Caller) -> CoreResult<Vec<DamageClaim>> {
+        self.booking(id, caller).await?;
+        Ok(self.store.claims_for_booking(id).await?)
+    }
+
+    /// Check-in: places the booking's hold, or returns the one it has.
+    pub async fn authorize_booking(
+        &self,
+        id: &str,
+        payment_method: Option<String>,
+        caller: &Caller,
+    ) -> CoreResult<Authorized> {
+        let booking = self.booking(id, caller).await?;
+        if let Some(hold_id) = booking.state.hold_id() {
+            let hold = self.get(hold_id, caller).await?;
+            let live = !hold.state.status().is_terminal();
+            match booking.state.status() {
+                BookingStatus::CheckedOut | BookingStatus::Settled => {
+                    return Err(conflict(booking.state.status().as_str(), "This booking has already checked out"))
+                }
+                BookingStatus::HoldPending | BookingStatus::HoldActive if live => {
+                    // Idempotent per booking: the same hold again, confirmed
+                    // now if a card came with this call.
+                    let hold = match (&payment_method, hold.state.status()) {
+                        (Some(pm), HoldStatus::RequiresPaymentMethod) => self.confirm(hold_id, pm, caller).await?,
+                        _ => hold,
+                    };
+                    let booking = self.booking(id, caller).await?;
+                    return Ok(Authorized { booking, hold });
+                }
+                BookingStatus::Booked | BookingStatus::HoldPending | BookingStatus::HoldActive => {}
+            }
+        }
+        let property = self.store.get_property(&booking.property_id).await?.ok_or(CoreError::NotFound)?;
+        let currency =
+            Currency::parse(&property.currency).map_err(|e| CoreError::validation("currency", e.to_string()))?;
+        let mut metadata = BTreeMap::new();
+        metadata.insert("check_in_date".to_string(), booking.check_in.clone());
+        let cmd = CreateHold {
+            amount: property.default_hold_amount,
+            currency,
+            description: format!("Incidentals authorization - {}", property.name),
+            customer_email: booking.guest_email.clone(),
+            property_id: Some(booking.property_id.clone()),
+            tenant_id: booking.tenant_id.clone(),
+            booking_id: Some(booking.id.clone()),
+            metadata,
+            asserted_tier: None,
+            payment_method: payment_method.or_else(|| booking.saved_payment_method.clone()),
+        };
+        let (hold, declined) = match self.create(cmd, caller).await {
+            Ok(c) => (c.hold, None),
+            Err(CoreError::Declined { message, decline_code, hold_id: Some(h) }) => {
+                let hold = self.store.get_hold(&h).await?.ok_or(CoreError::NotFound)?;
+                (hold, Some(CoreError::Declined { message, decline_code, hold_id: Some(h) }))
+            }
+            Err(e) => return Err(e),
+        };
+        let booking = self.attach_hold(&booking.id, &hold).await?;
+        if let Some(d) = declined {
+            return Err(d);
+        }
+        Ok(Authorized { booking, hold })
+    }
+
+    /// Points the booking at `hold` (pending or active by the hold's state).
+    async fn attach_hold(&self, booking_id: &str, hold: &Hold) -> CoreResult<Booking> {
+        for _ in 0..5 {
+            let mut b = self.store.get_booking(booking_id).await?.ok_or(CoreError::NotFound)?;
+            let pending = Booked.hold_placed(hold.id.clone());
+            b.state = if hold.state.status() == HoldStatus::RequiresCapture {
+                BookingState::HoldActive(pending.authorized())
+            } else {
+                BookingState::HoldPending(pending)
+            };
+            b.updated_at = self.now();
+            if self.store.save_booking(&b, b.version).await? {
+                b.version += 1;
+                return Ok(b);
+            }
+        }
+        Err(CoreError::Busy)
+    }
+
+    /// Keeps a booking in step with its hold: pending → active when the card
+    /// is authorized; pending → booked when the pending hold dies.
+    pub(crate) async fn booking_follows_hold(&self, hold: &Hold) -> CoreResult<()> {
+        for _ in 0..5 {
+            let Some(mut b) = self.store.booking_for_hold(&hold.id).await? else { return Ok(()) };
+            let next = match (b.state.clone(), hold.state.status()) {
+                (BookingState::HoldPending(p), HoldStatus::RequiresCapture) => BookingState::HoldActive(p.authorized()),
+                (BookingState::HoldPending(p), HoldStatus::Canceled | HoldStatus::Expired | HoldStatus::Failed) => {
+                    BookingState::Booked(p.hold_lost())
+                }
+                _ => return Ok(()),
+            };
+            b.state = next;
+            b.updated_at = self.now();
+            if self.store.save_booking(&b, b.version).await? {
+                return Ok(());
+            }
+        }
+        Err(CoreError::Busy)
+    }
+
+    /// Check-out. Damages are captured as one itemized claim; without
+    /// damages the hold is released; with `defer` the property's claim
+    /// window opens and a job releases the hold when it ends.
+    pub async fn checkout(
+        &self,
+        id: &str,
+        damages: Vec<DamageLine>,
+        defer: bool,
+        caller: &Caller,
+    ) -> CoreResult<CheckoutOutcome> {
+        let booking = self.booking(id, caller).await?;
+        let active = match booking.state.clone() {
+            BookingState::HoldActive(a) => a,
+            BookingState::Booked(_) | BookingState::HoldPending(_) => {
+                return Err(conflict(
+                    booking.state.status().as_str(),
+                    "Check-out before check-in: this booking has no authorized hold",
+                ))
+            }
+            BookingState::CheckedOut(_) | BookingState::Settled(_) => {
+                return Err(conflict(booking.state.status().as_str(), "This booking has already checked out"))
+            }
+        };
+        if defer {
+            if !damages.is_empty() {
+                return Err(CoreError::validation(
+                    "damages",
+                    "file damages with the check-out or later as a claim, not both with defer_release",
+                ));
+            }
+            let property = self.store.get_property(&booking.property_id).await?.ok_or(CoreError::NotFound)?;
+            let now = self.now();
+            let mut b = booking.clone();
+            b.state =
+                BookingState::CheckedOut(active.check_out(now, now.plus_secs(property.claim_window_hours * 3_600)));
+            b.updated_at = now;
+            if !self.store.save_booking(&b, booking.version).await? {
+                return Err(CoreError::Busy);
+            }
+            b.version += 1;
+            return Ok(CheckoutOutcome::Deferred { booking: b });
+        }
+        self.settle_booking(booking, &active.hold_id, damages, caller).await
+    }
+
+    /// A damage claim inside an open claim window.
+    pub async fn file_claim(&self, id: &str, damages: Vec<DamageLine>, caller: &Caller) -> CoreResult<CheckoutOutcome> {
+        let booking = self.booking(id, caller).await?;
+        let BookingState::CheckedOut(out) = booking.state.clone() else {
+            return Err(conflict(booking.state.status().as_str(), "Claims are filed after a deferred check-out"));
+        };
+        if !out.claim_window_open(self.now()) {
+            return Err(conflict("claim_window_closed", "The claim window for this booking has closed"));
+        }
+        if damages.is_empty() {
+            return Err(CoreError::validation("damages", "a claim needs at least one damage line"));
+        }
+        self.settle_booking(booking, &out.hold_id, damages, caller).await
+    }
+
+    async fn settle_booking(
+        &self,
+        booking: Booking,
+        hold_id: &str,
+        damages: Vec<DamageLine>,
+        caller: &Caller,
+    ) -> CoreResult<CheckoutOutcome> {
+        let total: i64 = damages.iter().map(|d| d.amount).sum();
+        let outcome = if total > 0 {
+            let lines: Vec<Value> = damages.iter().map(DamageLine::to_json).collect();
+            let cmd = CaptureCommand {
+                amount: Some(total),
+                reason: Some("damages".into()),
+                detail: Some(json!({ "lines": lines })),
+            };
+            let captured = self.capture(hold_id, cmd, caller).await?;
+            let claim = DamageClaim {
+                id: format!("clm_{}", uuid::Uuid::new_v4().simple()),
+                booking_id: booking.id.clone(),
+                hold_id: hold_id.to_string(),
+                total,
+                currency: captured.captured.currency().code().to_string(),
+                lines: Value::Array(lines),
+                created_by: Some(caller.actor()),
+                created_at: self.now(),
+            };
+            self.store.insert_claim(&claim).await?;
+            CheckoutOutcome::Charged { amount: total, claim_id: claim.id, hold: captured.hold }
+        } else {
+            let hold = self.cancel(hold_id, Some("checked out with no damage".into()), caller).await?;
+            CheckoutOutcome::Released { hold }
+        };
+        self.mark_settled(&booking.id).await?;
+        Ok(outcome)
+    }
+
+    async fn mark_settled(&self, booking_id: &str) -> CoreResult<()> {
+        for _ in 0..5 {
+            let mut b = self.store.get_booking(booking_id).await?.ok_or(CoreError::NotFound)?;
+            let now = self.now();
+            b.state = match b.state.clone() {
+                BookingState::HoldActive(a) => BookingState::Settled(a.settle(now)),
+                BookingState::CheckedOut(c) => BookingState::Settled(c.settle(now)),
+                BookingState::Settled(_) => return Ok(()),
+                BookingState::Booked(_) | BookingState::HoldPending(_) => {
+                    return Err(conflict("booked", "booking has no active hold"))
+                }
+            };
+            b.updated_at = now;
+            if self.store.save_booking(&b, b.version).await? {
+                return Ok(());
+            }
+        }
+        Err(CoreError::Busy)
+    }
+
+    /// Releases holds of deferred check-outs whose claim window has ended.
+    pub async fn release_expired_claim_windows(&self) -> CoreResult<usize> {
+        let system = Caller {
+            token_id: "system".into(),
+            name: "system".into(),
+            scopes: vec![SCOPE_ADMIN.into()],
+            property_ids: None,
+            rate_limit: None,
+            source: Some("claim-window job".into()),
+        };
+        let mut released = 0;
+        for b in self.store.bookings_to_release(self.now(), 100).await? {
+            let BookingState::CheckedOut(out) = &b.state else { continue };
+            match self.cancel(&out.hold_id, Some("claim window ended with no claim".into()), &system).await {
+                Ok(_) | Err(CoreError::InvalidState { .. }) => {
+                    self.mark_settled(&b.id).await?;
+                    released += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(booking.id = %b.id, error = %e, "could not release a hold after its claim window")
+                }
+            }
+        }
+        Ok(released)
+    }
+}
