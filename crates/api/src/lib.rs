@@ -199,6 +199,9 @@ pub struct PropertyRequest {
     pub claim_window_hours: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    /// Days before check-in that a scheduled hold is placed (default 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_lead_days: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,6 +213,7 @@ pub struct PropertyView {
     pub default_hold_amount: i64,
     pub claim_window_hours: i64,
     pub time_zone: String,
+    pub hold_lead_days: i64,
     pub created_at: String,
     pub updated_at: String,
 }

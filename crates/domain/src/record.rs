@@ -52,6 +52,8 @@ pub struct Booking {
     pub state: crate::booking::BookingState,
     /// A card saved for off-session holds (re-authorization, scheduled placement).
     pub saved_payment_method: Option<String>,
+    /// The processor's customer that the saved card belongs to.
+    pub processor_customer: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: i64,

@@ -15,6 +15,15 @@ pub struct CreateIntent {
     pub metadata: BTreeMap<String, String>,
     /// Confirm server-side at creation with this PaymentMethod.
     pub payment_method: Option<String>,
+    /// The processor's customer, needed to reuse a card later.
+    #[serde(default)]
+    pub customer: Option<String>,
+    /// Save the card for merchant-initiated holds (`setup_future_usage=off_session`).
+    #[serde(default)]
+    pub save_for_off_session: bool,
+    /// A merchant-initiated authorization on a saved card.
+    #[serde(default)]
+    pub off_session: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +37,8 @@ pub struct Intent {
     /// Why the last authorization attempt failed, e.g. `generic_decline`.
     pub last_decline: Option<String>,
     pub cancellation_reason: Option<String>,
+    /// The PaymentMethod used for the last authorization attempt.
+    pub payment_method: Option<String>,
     /// Number of captures the processor performed (the simulator counts them;
     /// Stripe reports it through `amount_received`).
     pub captures: u32,
@@ -107,6 +118,8 @@ pub trait Processor: Send + Sync {
         metadata: &BTreeMap<String, String>,
         key: &IdempotencyKey,
     ) -> Result<Intent, ProcessorError>;
+    /// A customer to attach saved cards to.
+    async fn create_customer(&self, email: Option<&str>, key: &IdempotencyKey) -> Result<String, ProcessorError>;
     /// Cheap reachability probe for `/health`.
     async fn ping(&self) -> Result<(), ProcessorError>;
 }

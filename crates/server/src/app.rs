@@ -132,7 +132,25 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("CHITTYCHARGE_LISTEN: cannot listen on {}", config.listen))?;
-        let holds = HoldService { store: store.clone(), processor, clock, default_currency: config.currency };
+        let chitty = Arc::new(crate::chittyid::ChittyIdClient::new(
+            &config.chitty_id_url,
+            config.chitty_id_token.clone(),
+            config.chitty_id_timeout_ms,
+        ));
+        let automation = crate::core::automation::Automation {
+            chitty_retry: config.chitty_id_retry.clone(),
+            expiry_warning_secs: config.expiry_warning_secs,
+            reauth_margin_secs: config.reauth_margin_secs,
+            operator_email: config.operator_email.clone(),
+        };
+        let holds = HoldService {
+            store: store.clone(),
+            processor,
+            clock,
+            default_currency: config.currency,
+            chitty,
+            automation,
+        };
         let max_body = config.max_body_bytes;
         let limiter = RateLimiter::for_store(store.clone());
         let cors = crate::protect::cors::layer(&config.allowed_origins);

@@ -70,6 +70,13 @@ pub struct Config {
     pub smtp_from: String,
     /// Where operator warnings (holds about to expire) go.
     pub operator_email: Option<String>,
+    /// Back-off for re-minting PENDING ChittyIDs (the last value repeats).
+    pub chitty_id_retry: Vec<u64>,
+    pub chitty_id_timeout_ms: u64,
+    /// Warn the operator this long before a hold's capture deadline.
+    pub expiry_warning_secs: i64,
+    /// Re-authorize a long stay's hold this long before its deadline.
+    pub reauth_margin_secs: i64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -112,6 +119,10 @@ pub const KEYS: &[&str] = &[
     "SMTP_URL",
     "SMTP_FROM",
     "OPERATOR_EMAIL",
+    "CHITTY_ID_RETRY_SCHEDULE",
+    "CHITTY_ID_TIMEOUT_MS",
+    "CHITTYCHARGE_EXPIRY_WARNING",
+    "CHITTYCHARGE_REAUTH_MARGIN",
 ];
 
 pub const DEFAULT_ORIGINS: [&str; 2] = ["https://chitty.cc", "https://*.chitty.cc"];
@@ -285,6 +296,28 @@ impl Config {
         if operator_email.as_deref().is_some_and(|e| !e.contains('@')) {
             return Err(err("OPERATOR_EMAIL", "must be an email address"));
         }
+        let schedule = |key: &'static str, default: Vec<u64>| -> Result<Vec<u64>, ConfigError> {
+            match get(key) {
+                None => Ok(default),
+                Some(s) => s
+                    .split(',')
+                    .map(|part| parse_duration_secs(part.trim()))
+                    .collect::<Option<Vec<u64>>>()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| err(key, format!("'{s}' is not a list of durations such as 10s,1m,5m"))),
+            }
+        };
+        let chitty_id_retry = schedule("CHITTY_ID_RETRY_SCHEDULE", vec![10, 30, 60, 300, 900, 3_600])?;
+        if chitty_id_retry.first().is_some_and(|first| *first > 30) {
+            return Err(err("CHITTY_ID_RETRY_SCHEDULE", "the first retry must come within 30 seconds"));
+        }
+        let chitty_id_timeout_ms = parse_int(get("CHITTY_ID_TIMEOUT_MS"), "CHITTY_ID_TIMEOUT_MS", 2_000, 50, 30_000)?;
+        let one = |key: &'static str, default: u64| -> Result<i64, ConfigError> {
+            let v = schedule(key, vec![default])?;
+            Ok(i64::try_from(v[0]).unwrap_or(i64::MAX))
+        };
+        let expiry_warning_secs = one("CHITTYCHARGE_EXPIRY_WARNING", 86_400)?;
+        let reauth_margin_secs = one("CHITTYCHARGE_REAUTH_MARGIN", 12 * 3_600)?;
         let api_token = secret("CHITTYCHARGE_API_TOKEN");
         if let Some(t) = &api_token {
             if t.expose_secret().len() < 24 {
@@ -320,6 +353,10 @@ impl Config {
             smtp_url,
             smtp_from,
             operator_email,
+            chitty_id_retry,
+            chitty_id_timeout_ms: u64::try_from(chitty_id_timeout_ms).unwrap_or(2_000),
+            expiry_warning_secs,
+            reauth_margin_secs,
         })
     }
 

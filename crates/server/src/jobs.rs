@@ -3,6 +3,7 @@
 
 pub mod janitor;
 pub mod notifier;
+pub mod runner;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,17 @@ pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receive
     let interval = Duration::from_millis(state.config.jobs_interval_ms);
     let mailer = notifier::mailer(&state);
     loop {
+        // Drain due jobs (bounded), so a burst does not wait a tick per batch.
+        for _ in 0..10 {
+            match runner::tick(&state).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error.cause = %e, "job runner failed; will retry");
+                    break;
+                }
+            }
+        }
         if let Err(e) = state.holds.release_expired_claim_windows().await {
             tracing::warn!(error.cause = %e, "claim-window release failed; will retry");
         }

@@ -7,6 +7,7 @@
 //! idempotency, operation records) lives here, not in process memory, so it
 //! holds across instances sharing one PostgreSQL.
 
+mod jobs;
 mod protect;
 mod rental;
 mod rows;
@@ -117,6 +118,8 @@ pub trait Store: Send + Sync {
         finish: Option<(&str, OpStatus, Option<&str>)>,
     ) -> StoreResult<bool>;
     async fn hold_events(&self, hold_id: &str) -> StoreResult<Vec<HoldEvent>>;
+    /// Appends an event without touching the hold (job runs, warnings).
+    async fn append_event(&self, hold_id: &str, event: &NewEvent) -> StoreResult<()>;
 
     // ---- our API's Idempotency-Key records
     async fn idem_begin(
@@ -169,6 +172,24 @@ pub trait Store: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<bool>;
     async fn list_notifications(&self, limit: i64) -> StoreResult<Vec<Notification>>;
+
+    // ---- durable jobs
+    /// Queues a job unless one with the same key exists; true if queued.
+    async fn schedule_job(&self, job: &Job) -> StoreResult<bool>;
+    /// Claims up to `limit` due jobs (and ones whose worker died) for `lease_ms`.
+    async fn claim_jobs(&self, now: Timestamp, lease_ms: i64, limit: i64) -> StoreResult<Vec<Job>>;
+    /// `retry_at` puts the job back in the queue for then.
+    async fn finish_job(
+        &self,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn job_counts(&self, now: Timestamp) -> StoreResult<Vec<JobCount>>;
+    async fn jobs_for_hold(&self, hold_id: &str) -> StoreResult<Vec<Job>>;
+    async fn holds_with_pending_chitty_ids(&self, limit: i64) -> StoreResult<Vec<String>>;
 
     // ---- the simulated processor's objects
     async fn sim_get(&self, ns: &str, key: &str) -> StoreResult<Option<(String, i64)>>;

@@ -16,6 +16,7 @@ fn property_from_row(r: &AnyRow) -> StoreResult<Property> {
         default_hold_amount: r.try_get("default_hold_amount")?,
         claim_window_hours: r.try_get("claim_window_hours")?,
         time_zone: r.try_get("time_zone")?,
+        hold_lead_days: r.try_get("hold_lead_days")?,
         created_at: Timestamp::from_millis(r.try_get("created_at")?),
         updated_at: Timestamp::from_millis(r.try_get("updated_at")?),
     })
@@ -154,10 +155,10 @@ impl SqlStore {
 
     pub(crate) async fn upsert_property_impl(&self, p: &Property) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO properties (id, name, premium, currency, default_hold_amount, claim_window_hours, time_zone, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            "INSERT INTO properties (id, name, premium, currency, default_hold_amount, claim_window_hours, time_zone, created_at, updated_at, hold_lead_days) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (id) DO UPDATE SET name = $2, premium = $3, currency = $4, default_hold_amount = $5, \
-             claim_window_hours = $6, time_zone = $7, updated_at = $9",
+             claim_window_hours = $6, time_zone = $7, updated_at = $9, hold_lead_days = $10",
         )
         .bind(&p.id)
         .bind(&p.name)
@@ -168,6 +169,7 @@ impl SqlStore {
         .bind(&p.time_zone)
         .bind(p.created_at.millis())
         .bind(p.updated_at.millis())
+        .bind(p.hold_lead_days)
         .execute(self.pool())
         .await?;
         Ok(())

@@ -31,6 +31,7 @@ fn booking_from_row(r: &AnyRow) -> StoreResult<Booking> {
             ts(r.try_get("settled_at")?),
         ),
         saved_payment_method: r.try_get("saved_payment_method")?,
+        processor_customer: r.try_get("processor_customer")?,
         created_at: Timestamp::from_millis(r.try_get("created_at")?),
         updated_at: Timestamp::from_millis(r.try_get("updated_at")?),
         version: r.try_get("version")?,
@@ -90,8 +91,8 @@ impl SqlStore {
         let s = state_cols(&b.state);
         sqlx::query(
             "INSERT INTO bookings (id, property_id, tenant_id, guest_name, guest_email, check_in, check_out, status, hold_id, \
-             checked_out_at, claim_until, settled_at, saved_payment_method, created_at, updated_at, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             checked_out_at, claim_until, settled_at, saved_payment_method, created_at, updated_at, version, processor_customer) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(&b.id)
         .bind(&b.property_id)
@@ -109,6 +110,7 @@ impl SqlStore {
         .bind(b.created_at.millis())
         .bind(b.updated_at.millis())
         .bind(b.version)
+        .bind(b.processor_customer.as_deref())
         .execute(self.pool())
         .await?;
         Ok(())
@@ -155,7 +157,7 @@ impl SqlStore {
         let s = state_cols(&b.state);
         let r = sqlx::query(
             "UPDATE bookings SET status = $1, hold_id = $2, checked_out_at = $3, claim_until = $4, settled_at = $5, \
-             saved_payment_method = $6, updated_at = $7, version = version + 1 WHERE id = $8 AND version = $9",
+             saved_payment_method = $6, updated_at = $7, processor_customer = $8, version = version + 1 WHERE id = $9 AND version = $10",
         )
         .bind(b.state.status().as_str())
         .bind(s.hold_id)
@@ -164,6 +166,7 @@ impl SqlStore {
         .bind(s.settled_at)
         .bind(b.saved_payment_method.as_deref())
         .bind(b.updated_at.millis())
+        .bind(b.processor_customer.as_deref())
         .bind(&b.id)
         .bind(expected)
         .execute(self.pool())

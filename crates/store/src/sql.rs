@@ -14,8 +14,8 @@ use sqlx::{AnyPool, Executor, Row};
 
 use crate::rows::{event_from_row, hold_from_row, operation_from_row, state_columns, token_from_row, HOLD_COLUMNS};
 use crate::{
-    Backend, BookingFilter, DamageClaim, EventClaim, HoldEvent, HoldFilter, IdemBegin, NewEvent, Notification,
-    OpStatus, Operation, Property, Store, StoreError, StoreResult, TokenRecord,
+    Backend, BookingFilter, DamageClaim, EventClaim, HoldEvent, HoldFilter, IdemBegin, Job, JobCount, NewEvent,
+    Notification, OpStatus, Operation, Property, Store, StoreError, StoreResult, TokenRecord,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -581,6 +581,36 @@ impl Store for SqlStore {
     }
     async fn list_notifications(&self, limit: i64) -> StoreResult<Vec<Notification>> {
         self.list_notifications_impl(limit).await
+    }
+
+    async fn schedule_job(&self, job: &Job) -> StoreResult<bool> {
+        self.schedule_job_impl(job).await
+    }
+    async fn claim_jobs(&self, now: Timestamp, lease_ms: i64, limit: i64) -> StoreResult<Vec<Job>> {
+        self.claim_jobs_impl(now, lease_ms, limit).await
+    }
+    async fn finish_job(
+        &self,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.finish_job_impl(id, status, error, retry_at, now).await
+    }
+    async fn job_counts(&self, now: Timestamp) -> StoreResult<Vec<JobCount>> {
+        self.job_counts_impl(now).await
+    }
+    async fn jobs_for_hold(&self, hold_id: &str) -> StoreResult<Vec<Job>> {
+        self.jobs_for_hold_impl(hold_id).await
+    }
+    async fn holds_with_pending_chitty_ids(&self, limit: i64) -> StoreResult<Vec<String>> {
+        self.holds_with_pending_chitty_ids_impl(limit).await
+    }
+
+    async fn append_event(&self, hold_id: &str, event: &NewEvent) -> StoreResult<()> {
+        insert_event(&self.pool, hold_id, event).await
     }
 
     async fn sim_get(&self, ns: &str, key: &str) -> StoreResult<Option<(String, i64)>> {

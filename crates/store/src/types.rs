@@ -132,6 +132,8 @@ pub struct Property {
     pub default_hold_amount: i64,
     pub claim_window_hours: i64,
     pub time_zone: String,
+    /// Days before check-in that a scheduled hold is placed.
+    pub hold_lead_days: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -172,4 +174,30 @@ pub struct Notification {
     pub booking_id: Option<String>,
     pub created_at: Timestamp,
     pub sent_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    /// Unique: scheduling the same key again is a no-op.
+    pub key: String,
+    pub hold_id: Option<String>,
+    pub booking_id: Option<String>,
+    pub payload: serde_json::Value,
+    pub run_at: Timestamp,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobCount {
+    pub kind: String,
+    pub status: String,
+    pub count: i64,
+    /// Queued jobs already due.
+    pub due: i64,
 }

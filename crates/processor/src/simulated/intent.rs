@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::cards::CardBehavior;
 use crate::{CreateIntent, Intent, ProcessorError};
 
+/// 4 days 18 hours.
+pub const MIT_HOLD_SECS: i64 = 4 * SECS_PER_DAY + 18 * 3_600;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum SimStatus {
@@ -52,6 +55,8 @@ pub(crate) struct SimIntent {
     pub captures: u32,
     #[serde(default)]
     pub increments: u32,
+    #[serde(default)]
+    pub off_session: bool,
 }
 
 fn unexpected_state(verb: &str, status: SimStatus) -> ProcessorError {
@@ -80,13 +85,17 @@ impl SimIntent {
             cancellation_reason: None,
             captures: 0,
             increments: 0,
+            off_session: req.off_session,
         }
     }
 
     fn authorize(&mut self, now: Timestamp) {
         self.status = SimStatus::RequiresCapture;
         self.amount_capturable = self.amount;
-        self.capture_before = Some(now.plus_secs(DEFAULT_HOLD_DAYS * SECS_PER_DAY).millis());
+        // A merchant-initiated (off-session) Visa authorization lives 4 d 18 h
+        // on Stripe; a customer-initiated one 7 days.
+        let life = if self.off_session { MIT_HOLD_SECS } else { DEFAULT_HOLD_DAYS * SECS_PER_DAY };
+        self.capture_before = Some(now.plus_secs(life).millis());
         self.last_decline = None;
     }
 
@@ -267,6 +276,7 @@ impl SimIntent {
             metadata: self.metadata.clone(),
             last_decline: self.last_decline.clone(),
             cancellation_reason: self.cancellation_reason.clone(),
+            payment_method: self.payment_method.clone(),
             captures: self.captures,
         }
     }

@@ -249,6 +249,7 @@ impl Processor for SimulatedProcessor {
             req.receipt_email.as_deref().unwrap_or(""),
             &meta,
             req.payment_method.as_deref().unwrap_or(""),
+            if req.off_session { "off_session" } else { "" },
         ]);
         self.idempotent(key, fp, async {
             let id = random_id("pi_");
@@ -320,6 +321,10 @@ impl Processor for SimulatedProcessor {
             }),
         )
         .await
+    }
+
+    async fn create_customer(&self, _email: Option<&str>, _key: &IdempotencyKey) -> Result<String, ProcessorError> {
+        Ok(random_id("cus_"))
     }
 
     async fn ping(&self) -> Result<(), ProcessorError> {

@@ -18,6 +18,9 @@ fn req(pm: Option<&str>) -> CreateIntent {
         receipt_email: None,
         metadata: BTreeMap::new(),
         payment_method: pm.map(str::to_string),
+        customer: None,
+        save_for_off_session: false,
+        off_session: false,
     }
 }
 

@@ -169,9 +169,18 @@ impl Processor for StripeProcessor {
         for (k, v) in &req.metadata {
             push(&mut form, &format!("metadata[{k}]"), v.clone());
         }
+        if let Some(c) = &req.customer {
+            push(&mut form, "customer", c.clone());
+        }
+        if req.save_for_off_session {
+            push(&mut form, "setup_future_usage", "off_session");
+        }
         if let Some(pm) = &req.payment_method {
             push(&mut form, "payment_method", pm.clone());
             push(&mut form, "confirm", "true");
+            if req.off_session {
+                push(&mut form, "off_session", "true");
+            }
         }
         self.intent_call(reqwest::Method::POST, "/v1/payment_intents", form, Some(key)).await
     }
@@ -257,6 +266,20 @@ impl Processor for StripeProcessor {
             }
         }
         Ok(out)
+    }
+
+    async fn create_customer(&self, email: Option<&str>, key: &IdempotencyKey) -> Result<String, ProcessorError> {
+        let mut form = Form::new();
+        if let Some(e) = email {
+            push(&mut form, "email", e);
+        }
+        let text = self.call(reqwest::Method::POST, "/v1/customers", &form, Some(key)).await?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| ProcessorError::Unavailable { message: format!("unreadable customer: {e}") })?;
+        v.get("id")
+            .and_then(|i| i.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| ProcessorError::Unavailable { message: "customer without an id".into() })
     }
 
     async fn ping(&self) -> Result<(), ProcessorError> {

@@ -31,6 +31,8 @@ pub struct WireIntent {
     pub last_payment_error: Option<WireError>,
     #[serde(default)]
     pub latest_charge: Option<ChargeRef>,
+    #[serde(default)]
+    pub payment_method: Option<serde_json::Value>,
 }
 
 /// `latest_charge` is an id unless expanded.
@@ -144,6 +146,11 @@ impl WireIntent {
             metadata,
             last_decline: decline,
             cancellation_reason: self.cancellation_reason,
+            payment_method: match self.payment_method {
+                Some(serde_json::Value::String(s)) => Some(s),
+                Some(serde_json::Value::Object(o)) => o.get("id").and_then(|v| v.as_str()).map(str::to_string),
+                _ => None,
+            },
             captures: u32::from(received > 0),
         })
     }

@@ -80,12 +80,16 @@ impl HoldService {
             check_out: nb.check_out.to_string(),
             state: BookingState::Booked(Booked),
             saved_payment_method: nb.payment_method,
+            processor_customer: None,
             created_at: now,
             updated_at: now,
             version: 0,
         };
         match self.store.insert_booking(&b).await {
-            Ok(()) => Ok(b),
+            Ok(()) => {
+                self.schedule_placement(&b).await?;
+                Ok(b)
+            }
             Err(chittycharge_store::StoreError::Duplicate(_)) => {
                 Err(conflict("exists", format!("booking '{}' already exists", b.id)))
             }
@@ -144,6 +148,26 @@ impl HoldService {
             Currency::parse(&property.currency).map_err(|e| CoreError::validation("currency", e.to_string()))?;
         let mut metadata = BTreeMap::new();
         metadata.insert("check_in_date".to_string(), booking.check_in.clone());
+        // The card is saved to a processor customer so that long stays can be
+        // re-authorized off-session.
+        let customer = match &booking.processor_customer {
+            Some(c) => Some(c.clone()),
+            None => {
+                let key = chittycharge_processor::IdempotencyKey::derived(&format!("customer-{}", booking.id));
+                let c = self
+                    .processor
+                    .create_customer(booking.guest_email.as_deref(), &key)
+                    .await
+                    .map_err(|e| CoreError::from_processor(e, None))?;
+                let mut b = booking.clone();
+                b.processor_customer = Some(c.clone());
+                if self.store.save_booking(&b, booking.version).await? {
+                    Some(c)
+                } else {
+                    self.store.get_booking(&booking.id).await?.and_then(|b| b.processor_customer)
+                }
+            }
+        };
         let cmd = CreateHold {
             amount: property.default_hold_amount,
             currency,
@@ -155,6 +179,9 @@ impl HoldService {
             metadata,
             asserted_tier: None,
             payment_method: payment_method.or_else(|| booking.saved_payment_method.clone()),
+            customer,
+            save_card: true,
+            off_session: false,
         };
         let (hold, declined) = match self.create(cmd, caller).await {
             Ok(c) => (c.hold, None),
@@ -176,6 +203,9 @@ impl HoldService {
         for _ in 0..5 {
             let mut b = self.store.get_booking(booking_id).await?.ok_or(CoreError::NotFound)?;
             let pending = Booked.hold_placed(hold.id.clone());
+            if hold.state.status() == HoldStatus::RequiresCapture && b.saved_payment_method.is_none() {
+                b.saved_payment_method = self.processor.retrieve(&hold.id).await.ok().and_then(|i| i.payment_method);
+            }
             b.state = if hold.state.status() == HoldStatus::RequiresCapture {
                 BookingState::HoldActive(pending.authorized())
             } else {
@@ -196,7 +226,14 @@ impl HoldService {
         for _ in 0..5 {
             let Some(mut b) = self.store.booking_for_hold(&hold.id).await? else { return Ok(()) };
             let next = match (b.state.clone(), hold.state.status()) {
-                (BookingState::HoldPending(p), HoldStatus::RequiresCapture) => BookingState::HoldActive(p.authorized()),
+                (BookingState::HoldPending(p), HoldStatus::RequiresCapture) => {
+                    // Remember the card for re-authorization and later stays.
+                    if b.saved_payment_method.is_none() {
+                        b.saved_payment_method =
+                            self.processor.retrieve(&hold.id).await.ok().and_then(|i| i.payment_method);
+                    }
+                    BookingState::HoldActive(p.authorized())
+                }
                 (BookingState::HoldPending(p), HoldStatus::Canceled | HoldStatus::Expired | HoldStatus::Failed) => {
                     BookingState::Booked(p.hold_lost())
                 }

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::sync::{fold_intent, EventContext};
 use super::{key_for, new_operation, CoreError, CoreResult, HoldService};
 use crate::auth::Caller;
+use crate::chittyid::MintRequest;
 
 /// A validated create request.
 #[derive(Debug, Clone)]
@@ -27,6 +28,12 @@ pub struct CreateHold {
     pub asserted_tier: Option<GuestTier>,
     /// Confirm server-side with this PaymentMethod.
     pub payment_method: Option<String>,
+    /// The processor customer the card is (or will be) saved to.
+    pub customer: Option<String>,
+    /// Save the card for later merchant-initiated holds.
+    pub save_card: bool,
+    /// A merchant-initiated hold on a saved card (re-authorization).
+    pub off_session: bool,
 }
 
 /// The hold's own facts, recorded with the create operation.
@@ -136,12 +143,6 @@ pub fn check_metadata(m: &BTreeMap<String, String>) -> CoreResult<()> {
     Ok(())
 }
 
-fn local_chitty_id() -> String {
-    // Until the ChittyID service is configured the id is minted locally and
-    // marked as such, unique per hold (the original shared one FALLBACK id).
-    format!("CHITTY-AUTH-LOCAL-{}", uuid::Uuid::new_v4().simple().to_string().to_uppercase())
-}
-
 fn money_error(e: MoneyError) -> CoreError {
     match e {
         MoneyError::BelowMinimum { min, min_minor } => {
@@ -212,7 +213,12 @@ impl HoldService {
         }
 
         let now = self.now();
-        let chitty_id = local_chitty_id();
+        // With the ChittyID service configured, the hold starts with a unique
+        // PENDING id (the mint needs the PaymentIntent's id); without it the
+        // id is minted locally. Either way it is never shared between holds,
+        // as the original's CHITTY-AUTH-FALLBACK was.
+        let chitty_id =
+            if self.chitty.configured() { crate::chittyid::pending_id() } else { crate::chittyid::local_id() };
         let mut metadata = cmd.metadata.clone();
         for (k, v) in
             [("property_id", &cmd.property_id), ("tenant_id", &cmd.tenant_id), ("booking_id", &cmd.booking_id)]
@@ -234,6 +240,9 @@ impl HoldService {
             receipt_email: cmd.customer_email.clone(),
             metadata: metadata.clone(),
             payment_method: cmd.payment_method.clone(),
+            customer: cmd.customer.clone(),
+            save_for_off_session: cmd.save_card,
+            off_session: cmd.off_session,
         };
         let draft = HoldDraft {
             chitty_id: chitty_id.clone(),
@@ -276,8 +285,34 @@ impl HoldService {
             }
         };
 
-        let (hold, events) = pending.hold.build(&intent, self.processor.name(), &op.id, now)?;
+        let mut draft = pending.hold.clone();
+        let mut minted = false;
+        if self.chitty.configured() {
+            let req = MintRequest {
+                payment_intent: &intent.id,
+                amount: amount.minor(),
+                property_id: draft.property_id.as_deref(),
+                tenant_id: draft.tenant_id.as_deref(),
+            };
+            match self.chitty.mint(&req).await {
+                Ok(id) => {
+                    draft.chitty_id = id;
+                    minted = true;
+                }
+                Err(e) => {
+                    tracing::warn!(hold.id = %intent.id, error = %e, "ChittyID mint failed; the hold keeps a PENDING id for the reconciler")
+                }
+            }
+        }
+        let (hold, events) = draft.build(&intent, self.processor.name(), &op.id, now)?;
         self.store.insert_hold(&hold, &events, Some(&op.id)).await?;
+        if self.chitty.configured() {
+            // Puts the minted id into the processor's metadata, or keeps
+            // re-minting a PENDING one, in the background.
+            if let Err(e) = self.schedule_chitty_id_now(&hold, minted, 0).await {
+                tracing::warn!(hold.id = %hold.id, error = %e, "could not schedule ChittyID reconciliation");
+            }
+        }
         self.follow_up(HoldStatus::RequiresPaymentMethod, &hold).await;
         if let Some(decline) = decline {
             return Err(decline);

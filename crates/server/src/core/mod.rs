@@ -3,6 +3,7 @@
 //! with the record's id as idempotency key, then persist the outcome and its
 //! events in one transaction. Handlers stay thin adapters around these.
 
+pub mod automation;
 pub mod bookings;
 mod create;
 mod error;
@@ -36,6 +37,8 @@ pub struct HoldService {
     pub processor: Arc<dyn Processor>,
     pub clock: Arc<dyn Clock>,
     pub default_currency: Currency,
+    pub chitty: Arc<crate::chittyid::ChittyIdClient>,
+    pub automation: automation::Automation,
 }
 
 pub(crate) fn new_operation(

@@ -122,7 +122,14 @@ impl HoldService {
             return Ok(());
         }
         let now = self.now();
-        if let Some(to) = hold.customer_email.as_deref() {
+        if after == HoldStatus::RequiresCapture {
+            self.schedule_hold_timers(hold).await?;
+        }
+        // A re-authorization swap is invisible to the guest: no "placed" mail
+        // for the new hold, no "released" mail for the old one.
+        let swap = hold.metadata.contains_key("reauthorizes")
+            || hold.state.reason().is_some_and(|r| r.starts_with("re-authorized as"));
+        if let Some(to) = hold.customer_email.as_deref().filter(|_| !swap) {
             let msg = match after {
                 HoldStatus::RequiresCapture => Some(placed(hold, to, now)),
                 HoldStatus::Captured => {

@@ -16,6 +16,7 @@ pub struct PropertyInput {
     pub default_hold_amount: i64,
     pub claim_window_hours: i64,
     pub time_zone: String,
+    pub hold_lead_days: i64,
 }
 
 pub fn valid_property_id(id: &str) -> bool {
@@ -41,6 +42,7 @@ impl HoldService {
             default_hold_amount: input.default_hold_amount,
             claim_window_hours: input.claim_window_hours,
             time_zone: input.time_zone,
+            hold_lead_days: input.hold_lead_days,
             created_at: existing.as_ref().map_or(now, |e| e.created_at),
             updated_at: now,
         };

@@ -38,6 +38,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/bookings/{id}/claims", post(bookings::claim_booking))
         .route("/api/notifications", get(bookings::list_notifications))
         .route("/api/operations/{id}", get(operations::get_operation))
+        .route("/api/jobs", get(operations::job_counts))
         .route("/api/properties", post(properties::put_property).get(properties::list_properties))
         .route("/api/properties/{id}", get(properties::get_property))
         .route("/_sim/payment_methods", post(sim::create_payment_method))

@@ -38,3 +38,19 @@ pub async fn get_operation(
         "updated_at": iso_millis(op.updated_at.millis()),
     })))
 }
+
+/// `GET /api/jobs`: counts of durable jobs by kind and status.
+pub async fn job_counts(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.can_read() {
+        return Err(ApiError::Forbidden("This token may not read jobs".into()));
+    }
+    let counts = state.store.job_counts(state.holds.now()).await?;
+    let due: i64 = counts.iter().map(|c| c.due).sum();
+    Ok(Json(json!({
+        "due": due,
+        "jobs": counts.iter().map(|c| json!({"kind": c.kind, "status": c.status, "count": c.count, "due": c.due})).collect::<Vec<_>>(),
+    })))
+}

@@ -26,6 +26,7 @@ pub fn property_view(p: &Property) -> Value {
         "default_hold_amount": p.default_hold_amount,
         "claim_window_hours": p.claim_window_hours,
         "time_zone": p.time_zone,
+        "hold_lead_days": p.hold_lead_days,
         "created_at": iso_millis(p.created_at.millis()),
         "updated_at": iso_millis(p.updated_at.millis()),
     })
@@ -54,7 +55,12 @@ fn parse(body: Option<serde_json::Map<String, Value>>, state: &AppState) -> Resu
             format!("'{time_zone}' is not an IANA time zone such as America/Chicago"),
         ));
     }
+    let hold_lead_days = f.int("hold_lead_days")?.unwrap_or(2);
+    if !(0..=365).contains(&hold_lead_days) {
+        return Err(CoreError::validation("hold_lead_days", "hold_lead_days must be from 0 to 365"));
+    }
     Ok(PropertyInput {
+        hold_lead_days,
         id,
         name,
         premium: f.boolean("premium")?.unwrap_or(false),

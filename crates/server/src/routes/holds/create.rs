@@ -127,6 +127,9 @@ pub fn parse_create(
         metadata,
         asserted_tier,
         payment_method,
+        customer: None,
+        save_card: false,
+        off_session: false,
     })
 }
 

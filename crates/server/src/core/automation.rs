@@ -1,0 +1,480 @@
+//! The hold's life on a timer: ChittyID reconciliation, expiry warnings and
+//! expiry, re-authorization of long stays, and scheduled placement. Each is
+//! a durable job (see `jobs::runner`), scheduled with a unique key so that
+//! scheduling twice is harmless.
+
+use std::collections::BTreeMap;
+
+use chittycharge_domain::booking::BookingState;
+use chittycharge_domain::{Booking, Hold, HoldState, HoldStatus, Timestamp};
+use chittycharge_store::{Job, NewEvent};
+use serde_json::{json, Value};
+
+use super::notify::message;
+use super::sync::EventContext;
+use super::{CoreError, CoreResult, CreateHold, HoldService};
+use crate::auth::{Caller, SCOPE_ADMIN, SCOPE_TIER_OVERRIDE};
+use crate::chittyid::{MintRequest, PENDING_PREFIX};
+
+/// What a job run came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    Done(String),
+    RetryAt(Timestamp, String),
+    Failed(String),
+}
+
+/// Settings for the automation jobs.
+#[derive(Debug, Clone, Default)]
+pub struct Automation {
+    pub chitty_retry: Vec<u64>,
+    pub expiry_warning_secs: i64,
+    pub reauth_margin_secs: i64,
+    pub operator_email: Option<String>,
+}
+
+pub(crate) fn system_caller(source: &str) -> Caller {
+    Caller {
+        token_id: "system".into(),
+        name: "system".into(),
+        scopes: vec![SCOPE_ADMIN.into(), SCOPE_TIER_OVERRIDE.into()],
+        property_ids: None,
+        rate_limit: None,
+        source: Some(source.into()),
+    }
+}
+
+/// Local noon of `date` in `tz`, as an instant: when a guest checks out.
+fn local_instant(date: &str, tz: &str, hour: u32) -> Option<Timestamp> {
+    use chrono::TimeZone;
+    let tz: chrono_tz::Tz = tz.parse().ok()?;
+    let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let local = tz.from_local_datetime(&d.and_hms_opt(hour, 0, 0)?).earliest()?;
+    Some(Timestamp::from_millis(local.timestamp_millis()))
+}
+
+/// When a booking stops needing its hold: check-out (local noon) plus the
+/// property's claim window.
+pub(crate) fn hold_needed_until(b: &Booking, tz: &str, claim_window_hours: i64) -> Option<Timestamp> {
+    local_instant(&b.check_out, tz, 12).map(|t| t.plus_secs(claim_window_hours * 3_600))
+}
+
+/// Local midnight `lead_days` before check-in: when a scheduled hold is placed.
+pub(crate) fn placement_time(b: &Booking, tz: &str, lead_days: i64) -> Option<Timestamp> {
+    let d = chrono::NaiveDate::parse_from_str(&b.check_in, "%Y-%m-%d").ok()?;
+    let day = d.checked_sub_days(chrono::Days::new(u64::try_from(lead_days).ok()?))?;
+    local_instant(&day.to_string(), tz, 0)
+}
+
+fn secs_to(t: Timestamp, secs: u64) -> Timestamp {
+    t.plus_secs(i64::try_from(secs).unwrap_or(i64::MAX / 2000))
+}
+
+impl HoldService {
+    pub(crate) async fn schedule(
+        &self,
+        kind: &str,
+        key: String,
+        hold_id: Option<&str>,
+        booking_id: Option<&str>,
+        payload: Value,
+        run_at: Timestamp,
+    ) -> CoreResult<()> {
+        let now = self.now();
+        let job = Job {
+            id: format!("job_{}", uuid::Uuid::new_v4().simple()),
+            kind: kind.to_string(),
+            key,
+            hold_id: hold_id.map(str::to_string),
+            booking_id: booking_id.map(str::to_string),
+            payload,
+            run_at,
+            status: "queued".into(),
+            attempts: 0,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.schedule_job(&job).await?;
+        Ok(())
+    }
+
+    /// A PENDING ChittyID gets a reconciliation job; the first retry comes
+    /// after the first step of `CHITTY_ID_RETRY_SCHEDULE` (at most 30 s).
+    pub(crate) async fn schedule_chitty_id(&self, hold: &Hold, attempt: usize) -> CoreResult<()> {
+        let delay =
+            self.automation.chitty_retry.get(attempt).or(self.automation.chitty_retry.last()).copied().unwrap_or(30);
+        self.schedule(
+            "chitty_id",
+            format!("chitty_id:{}:{attempt}", hold.id),
+            Some(&hold.id),
+            None,
+            json!({ "attempt": attempt }),
+            secs_to(self.now(), delay),
+        )
+        .await
+    }
+
+    /// After a create: a minted id only needs copying into the processor's
+    /// metadata (at once); a PENDING one is re-minted on the back-off.
+    pub(crate) async fn schedule_chitty_id_now(&self, hold: &Hold, minted: bool, attempt: usize) -> CoreResult<()> {
+        if minted {
+            self.schedule(
+                "chitty_id",
+                format!("chitty_id:{}:meta", hold.id),
+                Some(&hold.id),
+                None,
+                json!({ "attempt": attempt }),
+                self.now(),
+            )
+            .await
+        } else {
+            self.schedule_chitty_id(hold, attempt).await
+        }
+    }
+
+    /// Timers that start when a hold is authorized.
+    pub(crate) async fn schedule_hold_timers(&self, hold: &Hold) -> CoreResult<()> {
+        let HoldState::RequiresCapture(a) = &hold.state else { return Ok(()) };
+        let deadline = a.capture_before();
+        let cb = deadline.millis();
+        let warn_at = deadline.plus_secs(-self.automation.expiry_warning_secs);
+        self.schedule(
+            "expiry_warning",
+            format!("expiry_warning:{}:{cb}", hold.id),
+            Some(&hold.id),
+            None,
+            json!({ "capture_before": cb }),
+            warn_at,
+        )
+        .await?;
+        self.schedule(
+            "expire",
+            format!("expire:{}:{cb}", hold.id),
+            Some(&hold.id),
+            None,
+            json!({ "capture_before": cb }),
+            deadline,
+        )
+        .await?;
+        if let Some(booking_id) = &hold.booking_id {
+            let (Some(b), Some(p)) = (
+                self.store.get_booking(booking_id).await?,
+                self.store.get_property(&hold.property_id.clone().unwrap_or_default()).await?,
+            ) else {
+                return Ok(());
+            };
+            if let Some(until) = hold_needed_until(&b, &p.time_zone, p.claim_window_hours) {
+                if until > deadline {
+                    let at = deadline.plus_secs(-self.automation.reauth_margin_secs).max(self.now());
+                    self.schedule(
+                        "reauthorize",
+                        format!("reauthorize:{}", hold.id),
+                        Some(&hold.id),
+                        Some(booking_id),
+                        json!({}),
+                        at,
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A booking with a saved card gets its hold placed automatically.
+    pub(crate) async fn schedule_placement(&self, b: &Booking) -> CoreResult<()> {
+        if b.saved_payment_method.is_none() {
+            return Ok(());
+        }
+        let Some(p) = self.store.get_property(&b.property_id).await? else { return Ok(()) };
+        let Some(at) = placement_time(b, &p.time_zone, p.hold_lead_days) else { return Ok(()) };
+        self.schedule("place_hold", format!("place_hold:{}", b.id), None, Some(&b.id), json!({}), at.max(self.now()))
+            .await
+    }
+
+    pub async fn run_job(&self, job: &Job) -> JobOutcome {
+        let result = match job.kind.as_str() {
+            "chitty_id" => self.job_chitty_id(job).await,
+            "expiry_warning" => self.job_expiry_warning(job).await,
+            "expire" => self.job_expire(job).await,
+            "reauthorize" => self.job_reauthorize(job).await,
+            "place_hold" => self.job_place_hold(job).await,
+            other => Ok(JobOutcome::Failed(format!("unknown job kind {other}"))),
+        };
+        result.unwrap_or_else(|e| JobOutcome::Failed(e.to_string()))
+    }
+
+    async fn job_chitty_id(&self, job: &Job) -> CoreResult<JobOutcome> {
+        let Some(hold_id) = &job.hold_id else { return Ok(JobOutcome::Failed("no hold".into())) };
+        let attempt =
+            job.payload.get("attempt").and_then(Value::as_u64).and_then(|a| usize::try_from(a).ok()).unwrap_or(0);
+        let mut hold = self.store.get_hold(hold_id).await?.ok_or(CoreError::NotFound)?;
+        if hold.chitty_id.starts_with(PENDING_PREFIX) {
+            let req = MintRequest {
+                payment_intent: &hold.id,
+                amount: hold.amount.minor(),
+                property_id: hold.property_id.as_deref(),
+                tenant_id: hold.tenant_id.as_deref(),
+            };
+            match self.chitty.mint(&req).await {
+                Ok(id) => {
+                    let version = hold.version;
+                    let old = std::mem::replace(&mut hold.chitty_id, id.clone());
+                    let ev = NewEvent {
+                        kind: "chitty_id_minted".into(),
+                        actor: Some("system: ChittyID reconciler".into()),
+                        reason: Some(format!("replaced {old}")),
+                        data: Some(json!({ "chitty_id": id, "pending": old })),
+                        at: self.now(),
+                        ..NewEvent::default()
+                    };
+                    if !self.store.save_hold(&hold, version, &[ev], None).await? {
+                        return Ok(JobOutcome::RetryAt(self.now().plus_secs(1), "hold changed; retrying".into()));
+                    }
+                }
+                Err(e) => {
+                    self.schedule_chitty_id(&hold, attempt + 1).await?;
+                    return Ok(JobOutcome::Done(format!("mint failed ({e}); next attempt scheduled")));
+                }
+            }
+        }
+        // The processor's metadata must carry the real id too.
+        let mut meta = BTreeMap::new();
+        meta.insert("chitty_id".to_string(), hold.chitty_id.clone());
+        let key = chittycharge_processor::IdempotencyKey::derived(&format!("meta-{}-{}", hold.id, hold.chitty_id));
+        match self.processor.update_metadata(&hold.id, &meta, &key).await {
+            Ok(_) => Ok(JobOutcome::Done(format!("chitty_id {} is in the store and the processor", hold.chitty_id))),
+            Err(e) => {
+                self.schedule_chitty_id(&hold, attempt + 1).await?;
+                Ok(JobOutcome::Done(format!("processor metadata not updated ({e}); next attempt scheduled")))
+            }
+        }
+    }
+
+    async fn job_expiry_warning(&self, job: &Job) -> CoreResult<JobOutcome> {
+        let Some(hold_id) = &job.hold_id else { return Ok(JobOutcome::Failed("no hold".into())) };
+        let hold = self.store.get_hold(hold_id).await?.ok_or(CoreError::NotFound)?;
+        let cb = job.payload.get("capture_before").and_then(Value::as_i64);
+        let HoldState::RequiresCapture(a) = &hold.state else {
+            return Ok(JobOutcome::Done("no longer authorized".into()));
+        };
+        if Some(a.capture_before().millis()) != cb {
+            return Ok(JobOutcome::Done("deadline moved".into()));
+        }
+        let when = chittycharge_api::iso_millis(a.capture_before().millis());
+        self.store
+            .append_event(
+                &hold.id,
+                &NewEvent {
+                    kind: "expiry_warning".into(),
+                    actor: Some("system: expiry tracker".into()),
+                    to_status: Some("requires_capture".into()),
+                    amount: Some(a.capturable()),
+                    reason: Some(format!("authorization lapses at {when}")),
+                    at: self.now(),
+                    ..NewEvent::default()
+                },
+            )
+            .await?;
+        if let Some(to) = &self.automation.operator_email {
+            let body = format!(
+                "The authorization hold {} ({}, {}) lapses at {when}.\nCapture damages before then, or it will be released.\nBooking: {}\n",
+                hold.id,
+                hold.description,
+                hold.amount,
+                hold.booking_id.as_deref().unwrap_or("-")
+            );
+            let m = message(
+                "expiry_warning",
+                &format!("_{}", a.capture_before().millis()),
+                to,
+                format!("Hold {} expires soon", hold.id),
+                body,
+                &hold,
+                self.now(),
+            );
+            self.store.enqueue_notification(&m).await?;
+        }
+        Ok(JobOutcome::Done("warned".into()))
+    }
+
+    async fn job_expire(&self, job: &Job) -> CoreResult<JobOutcome> {
+        let Some(hold_id) = &job.hold_id else { return Ok(JobOutcome::Failed("no hold".into())) };
+        let hold = self.sync_from_processor(hold_id, &EventContext::actor("system: expiry tracker")).await?;
+        match hold.state.status() {
+            HoldStatus::RequiresCapture if hold.state.capture_before().is_some_and(|cb| cb <= self.now()) => {
+                // The processor has not cancelled it yet; captures are already
+                // refused by the deadline check. Look again shortly.
+                Ok(JobOutcome::RetryAt(self.now().plus_secs(600), "processor has not released it yet".into()))
+            }
+            s => Ok(JobOutcome::Done(format!("hold is {s}"))),
+        }
+    }
+
+    async fn job_reauthorize(&self, job: &Job) -> CoreResult<JobOutcome> {
+        let (Some(old_id), Some(booking_id)) = (&job.hold_id, &job.booking_id) else {
+            return Ok(JobOutcome::Failed("no hold".into()));
+        };
+        let booking = self.store.get_booking(booking_id).await?.ok_or(CoreError::NotFound)?;
+        let BookingState::HoldActive(active) = booking.state.clone() else {
+            return Ok(JobOutcome::Done("booking no longer holds".into()));
+        };
+        if active.hold_id != *old_id {
+            return Ok(JobOutcome::Done("booking moved to another hold".into()));
+        }
+        let old = self.store.get_hold(old_id).await?.ok_or(CoreError::NotFound)?;
+        if old.state.status() != HoldStatus::RequiresCapture {
+            return Ok(JobOutcome::Done(format!("hold is {}", old.state.status())));
+        }
+        let Some(pm) = booking.saved_payment_method.clone() else {
+            self.warn_operator(
+                &old,
+                "Re-authorization impossible: no saved card",
+                "This booking has no saved card, so its hold cannot be renewed before it lapses.",
+            )
+            .await?;
+            return Ok(JobOutcome::Done("no saved card; operator notified".into()));
+        };
+        let system = system_caller("re-authorization job");
+        let mut metadata = old.metadata.clone();
+        metadata.insert("reauthorizes".into(), old.id.clone());
+        metadata.insert("check_in_date".into(), booking.check_in.clone());
+        let cmd = CreateHold {
+            amount: old.amount.minor(),
+            currency: old.amount.currency(),
+            description: old.description.clone(),
+            customer_email: old.customer_email.clone(),
+            property_id: old.property_id.clone(),
+            tenant_id: old.tenant_id.clone(),
+            booking_id: Some(booking.id.clone()),
+            metadata,
+            asserted_tier: Some(old.tier),
+            payment_method: Some(pm),
+            customer: booking.processor_customer.clone(),
+            save_card: false,
+            off_session: true,
+        };
+        let new = match self.create(cmd, &system).await {
+            Ok(c) => c.hold,
+            Err(CoreError::Declined { message, decline_code, hold_id }) => {
+                if let Some(h) = hold_id {
+                    let _ = self.cancel(&h, Some("abandoned".into()), &system).await;
+                }
+                let why = format!("{message} ({})", decline_code.unwrap_or_default());
+                self.store
+                    .append_event(
+                        &old.id,
+                        &NewEvent {
+                            kind: "reauthorization_failed".into(),
+                            actor: Some("system: re-authorization job".into()),
+                            reason: Some(why.clone()),
+                            at: self.now(),
+                            ..NewEvent::default()
+                        },
+                    )
+                    .await?;
+                self.warn_operator(
+                    &old,
+                    "Re-authorization declined",
+                    &format!("Renewing the hold was declined: {why}. The current hold is kept until it lapses."),
+                )
+                .await?;
+                return Ok(JobOutcome::Done(format!("declined: {why}; old hold kept")));
+            }
+            Err(e) => return Err(e),
+        };
+        if new.state.status() != HoldStatus::RequiresCapture {
+            let _ = self.cancel(&new.id, Some("abandoned".into()), &system).await;
+            return Ok(JobOutcome::RetryAt(
+                self.now().plus_secs(600),
+                format!("new hold ended {}", new.state.status()),
+            ));
+        }
+        // Swap only now that the new hold is authorized, then release the old.
+        let mut b = booking.clone();
+        b.state = BookingState::HoldActive(active.swap_hold(new.id.clone()));
+        b.updated_at = self.now();
+        if !self.store.save_booking(&b, booking.version).await? {
+            let _ = self.cancel(&new.id, Some("duplicate".into()), &system).await;
+            return Ok(JobOutcome::Done("booking changed meanwhile; new hold released".into()));
+        }
+        let link = |kind: &str, other: &str| NewEvent {
+            kind: kind.into(),
+            actor: Some("system: re-authorization job".into()),
+            reason: Some(format!("booking {} moved from {} to {}", booking.id, old.id, new.id)),
+            data: Some(json!({ "other_hold": other, "booking_id": booking.id })),
+            at: self.now(),
+            ..NewEvent::default()
+        };
+        self.store.append_event(&new.id, &link("reauthorized_from", &old.id)).await?;
+        self.store.append_event(&old.id, &link("reauthorized_to", &new.id)).await?;
+        self.cancel(&old.id, Some(format!("re-authorized as {}", new.id)), &system).await?;
+        Ok(JobOutcome::Done(format!("re-authorized as {}", new.id)))
+    }
+
+    async fn job_place_hold(&self, job: &Job) -> CoreResult<JobOutcome> {
+        let Some(booking_id) = &job.booking_id else { return Ok(JobOutcome::Failed("no booking".into())) };
+        let b = self.store.get_booking(booking_id).await?.ok_or(CoreError::NotFound)?;
+        if !matches!(b.state, BookingState::Booked(_)) {
+            return Ok(JobOutcome::Done(format!("booking is {}", b.state.status())));
+        }
+        let system = system_caller("scheduled placement");
+        match self.authorize_booking(booking_id, b.saved_payment_method.clone(), &system).await {
+            Ok(a) => Ok(JobOutcome::Done(format!("placed hold {} ({})", a.hold.id, a.hold.state.status()))),
+            Err(CoreError::Declined { message, .. }) => Ok(JobOutcome::Done(format!("declined: {message}"))),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn warn_operator(&self, hold: &Hold, subject: &str, text: &str) -> CoreResult<()> {
+        if let Some(to) = &self.automation.operator_email {
+            let body = format!(
+                "{text}\n\nHold: {} ({})\nBooking: {}\n",
+                hold.id,
+                hold.amount,
+                hold.booking_id.as_deref().unwrap_or("-")
+            );
+            let m = message(
+                "operator_warning",
+                &format!("_{}", self.now().millis()),
+                to,
+                subject.to_string(),
+                body,
+                hold,
+                self.now(),
+            );
+            self.store.enqueue_notification(&m).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_is_at_local_midnight_two_days_before_check_in() {
+        let b = Booking {
+            id: "b".into(),
+            property_id: "p".into(),
+            tenant_id: None,
+            guest_name: "g".into(),
+            guest_email: None,
+            check_in: "2026-12-10".into(),
+            check_out: "2026-12-30".into(),
+            state: BookingState::Booked(chittycharge_domain::booking::Booked),
+            saved_payment_method: None,
+            processor_customer: None,
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+            version: 0,
+        };
+        // Chicago is UTC-6 in December.
+        let at = placement_time(&b, "America/Chicago", 2).unwrap();
+        assert_eq!(chittycharge_api::iso_millis(at.millis()), "2026-12-08T06:00:00.000Z");
+        let until = hold_needed_until(&b, "America/Chicago", 48).unwrap();
+        assert_eq!(chittycharge_api::iso_millis(until.millis()), "2027-01-01T18:00:00.000Z");
+    }
+}
