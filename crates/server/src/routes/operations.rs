@@ -49,8 +49,10 @@ pub async fn job_counts(
     }
     let counts = state.store.job_counts(state.holds.now()).await?;
     let due: i64 = counts.iter().map(|c| c.due).sum();
+    let running: i64 = counts.iter().filter(|c| c.status == "running").map(|c| c.count).sum();
     Ok(Json(json!({
         "due": due,
+        "running": running,
         "jobs": counts.iter().map(|c| json!({"kind": c.kind, "status": c.status, "count": c.count, "due": c.due})).collect::<Vec<_>>(),
     })))
 }

@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+mod chittyid;
 mod emulator;
 mod smtp;
+pub use chittyid::{ChittyIdStandIn, MintMode};
 pub use emulator::*;
 pub use smtp::Smtp;
 
@@ -276,6 +278,28 @@ impl Api {
         let status = resp.status().as_u16();
         let body = resp.json().await.ok()?;
         Some((status, body))
+    }
+
+    /// Waits until the server has no due jobs (after moving the test clock).
+    pub async fn settle_jobs(&self) {
+        for _ in 0..300 {
+            let idle = |b: &Value| b["due"] == 0 && b["running"] == 0;
+            if idle(&self.get("/api/jobs").await.body) {
+                // One more tick for work the finished jobs triggered.
+                tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+                if idle(&self.get("/api/jobs").await.body) {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("jobs never settled");
+    }
+
+    pub async fn advance(&self, secs: i64) {
+        let r = self.post("/_sim/clock", serde_json::json!({ "advance_secs": secs })).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        self.settle_jobs().await;
     }
 
     pub async fn get(&self, path: &str) -> Resp {
