@@ -147,6 +147,7 @@ pub async fn authenticate(store: &dyn Store, headers: &HeaderMap) -> Result<Call
 pub fn is_public(method: &Method, path: &str) -> bool {
     path == "/health"
         || path == "/webhook"
+        || crate::web::is_web_path(path)
         || (method == Method::POST && (path == "/_sim/payment_methods" || path.starts_with("/_sim/payment_intents/")))
 }
 

@@ -16,3 +16,4 @@ pub(crate) mod routes;
 pub mod signature;
 mod sim_backend;
 mod views;
+pub mod web;

@@ -59,7 +59,7 @@ pub fn hold_view(h: &Hold) -> HoldView {
     }
 }
 
-pub fn create_response(c: &Created) -> CreateHoldResponse {
+pub fn create_response(c: &Created, base_url: &str) -> CreateHoldResponse {
     let h = &c.hold;
     CreateHoldResponse {
         id: h.id.clone(),
@@ -76,7 +76,7 @@ pub fn create_response(c: &Created) -> CreateHoldResponse {
         expires_at: iso(h.expires_at),
         capture_before: iso(h.state.capture_before()),
         disclosure: disclosure(h),
-        checkin_url: None,
+        checkin_url: Some(checkin_url(base_url, h)),
     }
 }
 

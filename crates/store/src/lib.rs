@@ -71,6 +71,12 @@ pub trait Store: Send + Sync {
     /// Returns false when no active token has that id.
     async fn revoke_token(&self, id: &str, at: Timestamp) -> StoreResult<bool>;
     async fn count_tokens(&self) -> StoreResult<i64>;
+    async fn get_token(&self, id: &str) -> StoreResult<Option<TokenRecord>>;
+
+    // ---- console sessions: (token id, csrf secret, expiry)
+    async fn insert_session(&self, id_hash: &str, token_id: &str, csrf: &str, now: Timestamp, expires: Timestamp) -> StoreResult<()>;
+    async fn get_session(&self, id_hash: &str) -> StoreResult<Option<(String, String, Timestamp)>>;
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
 
     // ---- operations (written before every mutating processor call)
     async fn insert_operation(&self, op: &Operation) -> StoreResult<()>;

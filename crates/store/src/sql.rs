@@ -186,6 +186,37 @@ impl Store for SqlStore {
         Ok(row.try_get::<i64, _>("n")?)
     }
 
+    async fn get_token(&self, id: &str) -> StoreResult<Option<TokenRecord>> {
+        let row = sqlx::query("SELECT * FROM api_tokens WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn insert_session(&self, id_hash: &str, token_id: &str, csrf: &str, now: Timestamp, expires: Timestamp) -> StoreResult<()> {
+        sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1").bind(now.millis()).execute(&self.pool).await?;
+        sqlx::query("INSERT INTO console_sessions (id_hash, token_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id_hash)
+            .bind(token_id)
+            .bind(csrf)
+            .bind(now.millis())
+            .bind(expires.millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_session(&self, id_hash: &str) -> StoreResult<Option<(String, String, Timestamp)>> {
+        let row = sqlx::query("SELECT token_id, csrf, expires_at FROM console_sessions WHERE id_hash = $1").bind(id_hash).fetch_optional(&self.pool).await?;
+        match row {
+            Some(r) => Ok(Some((r.try_get("token_id")?, r.try_get("csrf")?, Timestamp::from_millis(r.try_get("expires_at")?)))),
+            None => Ok(None),
+        }
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn insert_operation(&self, op: &Operation) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO operations (id, hold_id, kind, status, request, error, attempts, next_attempt_at, created_at, updated_at) \

@@ -47,6 +47,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/_sim/payment_intents/{id}/confirm", post(sim::confirm_intent))
         .route("/_sim/payment_intents/{id}/authenticate", post(sim::authenticate_intent))
         .route("/_sim/clock", get(sim::get_clock).post(sim::advance_clock))
+        .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
 }

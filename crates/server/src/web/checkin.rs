@@ -1,0 +1,57 @@
+//! `GET /checkin/{hold_id}?cs=<client_secret>`: the guest's page. The client
+//! secret in the link is the guest's credential; without it the page is 404.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::render;
+use crate::app::AppState;
+use crate::config::ProcessorKind;
+use crate::error::ApiError;
+use crate::views::disclosure;
+
+#[derive(Deserialize)]
+pub struct Q {
+    cs: Option<String>,
+}
+
+pub async fn page(State(state): State<Arc<AppState>>, Path(id): Path<String>, Query(q): Query<Q>) -> Response {
+    let Ok(Some(hold)) = state.store.get_hold(&id).await else { return ApiError::RouteNotFound.into_response() };
+    let expected = hold.client_secret.clone().unwrap_or_default();
+    let given = q.cs.unwrap_or_default();
+    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+        return ApiError::RouteNotFound.into_response();
+    }
+    let hold = state.holds.refresh_if_lapsed(hold.clone()).await.unwrap_or(hold);
+    let place = match &hold.property_id {
+        Some(p) => state.store.get_property(p).await.ok().flatten().map(|p| p.name).unwrap_or_else(|| hold.description.clone()),
+        None => hold.description.clone(),
+    };
+    let expiry = match hold.state.capture_before().or(hold.expires_at) {
+        Some(t) => format!(
+            "This hold ends by {} unless it is used for costs of your stay.",
+            chrono::DateTime::from_timestamp_millis(t.millis()).map(|d| d.format("%b %-d, %Y %H:%M UTC").to_string()).unwrap_or_default()
+        ),
+        None => "Once authorized, the hold ends automatically within 5-7 days unless it is used for costs of your stay.".into(),
+    };
+    let stripe = state.config.processor == ProcessorKind::Stripe;
+    render(
+        "checkin.html",
+        minijinja::context! {
+            console => false,
+            hold_id => hold.id,
+            client_secret => given,
+            place => place,
+            amount => hold.amount.to_string(),
+            disclosure => disclosure(&hold),
+            expiry => expiry,
+            status => hold.state.status().as_str(),
+            mode => if stripe { "stripe" } else { "simulated" },
+            stripe_key => if stripe { state.config.stripe_publishable_key.clone().unwrap_or_default() } else { String::new() },
+        },
+    )
+}

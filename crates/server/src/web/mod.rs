@@ -1,0 +1,95 @@
+//! The pages people use: the guest check-in page and the manager console.
+//! Server-rendered minijinja templates and two small scripts, all embedded
+//! in the binary; nothing is loaded from a CDN except Stripe.js in Stripe
+//! mode.
+
+mod checkin;
+mod console;
+
+use std::sync::{Arc, OnceLock};
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use minijinja::Environment;
+
+use crate::app::AppState;
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, src) in [
+            ("base.html", include_str!("templates/base.html")),
+            ("checkin.html", include_str!("templates/checkin.html")),
+            ("login.html", include_str!("templates/login.html")),
+            ("holds.html", include_str!("templates/holds.html")),
+            ("hold.html", include_str!("templates/hold.html")),
+            ("table.html", include_str!("templates/table.html")),
+        ] {
+            if let Err(e) = env.add_template(name, src) {
+                tracing::error!(template = name, error = %e, "template does not compile");
+            }
+        }
+        env
+    })
+}
+
+/// Renders a template; a rendering failure is a logged, opaque 500.
+pub(crate) fn render(name: &str, ctx: minijinja::Value) -> Response {
+    match env().get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => {
+            let mut r = Html(html).into_response();
+            let h = r.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+            h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+            r
+        }
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "template failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Internal server error").into_response()
+        }
+    }
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    r
+}
+
+async fn css() -> Response {
+    asset(include_str!("assets/app.css"), "text/css; charset=utf-8")
+}
+async fn checkin_js() -> Response {
+    asset(include_str!("assets/checkin.js"), "application/javascript; charset=utf-8")
+}
+async fn console_js() -> Response {
+    asset(include_str!("assets/console.js"), "application/javascript; charset=utf-8")
+}
+
+/// True for the paths these pages own; they authenticate on their own.
+pub fn is_web_path(path: &str) -> bool {
+    path.starts_with("/checkin/") || path == "/console" || path.starts_with("/console/") || path.starts_with("/assets/")
+}
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/assets/app.css", get(css))
+        .route("/assets/checkin.js", get(checkin_js))
+        .route("/assets/console.js", get(console_js))
+        .route("/checkin/{id}", get(checkin::page))
+        .route("/console", get(console::home))
+        .route("/console/login", post(console::login))
+        .route("/console/logout", post(console::logout))
+        .route("/console/holds", get(console::holds))
+        .route("/console/holds/{id}", get(console::hold))
+        .route("/console/holds/{id}/capture", post(console::capture))
+        .route("/console/holds/{id}/release", post(console::release))
+        .route("/console/holds/{id}/increment", post(console::increment))
+        .route("/console/bookings", get(console::bookings))
+        .route("/console/notifications", get(console::notifications))
+}
