@@ -5,6 +5,7 @@
 # everything it started on every exit path:
 #   - a throw-away PostgreSQL cluster (initdb/pg_ctl) on a free port;
 #   - a Python venv with the Stripe emulator (localstripe), Stripe's SDK and an SMTP server (aiosmtpd);
+#   - Debian's Chromium and playwright-core (npm) for the browser tests;
 # then runs the quality gates (fmt, clippy) and every test on both stores.
 set -euo pipefail
 
@@ -67,6 +68,18 @@ if ! "$venv/bin/python" -c 'import localstripe, stripe, aiohttp, aiosmtpd' >/dev
 fi
 export CHITTYCHARGE_EMULATOR_PYTHON="$venv/bin/python"
 export CHITTYCHARGE_REQUIRE_EMULATOR=1
+
+if [ ! -x /usr/bin/chromium ]; then
+  log "installing Chromium (Debian package)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  log "installing playwright-core for the browser tests"
+  (cd tests/browser && npm install --no-package-lock --no-audit --no-fund --silent)
+fi
+export CHROMIUM=/usr/bin/chromium
+export CHITTYCHARGE_REQUIRE_BROWSER=1
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -35,6 +35,9 @@ pub struct AppState {
     pub test_clock: Option<Arc<TestClock>>,
     pub limiter: RateLimiter,
     pub auth_blocks: AuthBlocks,
+    /// Base of links handed to guests: `CHITTYCHARGE_PUBLIC_URL`, or the
+    /// address actually bound (so port 0 becomes the real port).
+    pub base_url: String,
 }
 
 static BODY_LIMIT: OnceLock<usize> = OnceLock::new();
@@ -154,8 +157,18 @@ impl Application {
         let max_body = config.max_body_bytes;
         let limiter = RateLimiter::for_store(store.clone());
         let cors = crate::protect::cors::layer(&config.allowed_origins);
-        let state =
-            Arc::new(AppState { config, store, holds, sim, test_clock, limiter, auth_blocks: AuthBlocks::default() });
+        let bound = listener.local_addr().context("reading the bound address")?;
+        let base_url = config.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+        let state = Arc::new(AppState {
+            config,
+            store,
+            holds,
+            sim,
+            test_clock,
+            limiter,
+            auth_blocks: AuthBlocks::default(),
+            base_url,
+        });
         if let Some(sim) = &state.sim {
             sim.set_event_sink(Arc::new(SimEvents(Arc::downgrade(&state))));
         }

@@ -226,3 +226,22 @@ async fn audit_is_clean_after_normal_use_and_reports_an_orphan() {
     assert!(!out.status.success());
     assert!(stdout.contains("has no hold (orphan)"), "{stdout}");
 }
+
+#[tokio::test]
+async fn the_check_in_page_uses_stripe_js_and_never_takes_a_card_number_in_stripe_mode() {
+    let Some(emu) = Emulator::start() else { return };
+    let mut env = stripe_env(emu.url());
+    env.push(("STRIPE_PUBLISHABLE_KEY", "pk_test_chittycharge".into()));
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start_with(sqlite_db(), &pairs);
+    let r = server.client().post("/api/holds", json!({"amount": 5000, "description": "x"})).await;
+    let url = r.body["checkin_url"].as_str().unwrap().to_string();
+    let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(page.contains("https://js.stripe.com/v3/"));
+    assert!(page.contains("pk_test_chittycharge"));
+    assert!(page.contains("id=\"card-element\""));
+    assert!(!page.contains("id=\"number\""), "no card-number field of ours in Stripe mode");
+    assert!(!page.contains("/_sim/"), "no simulator endpoints in Stripe mode");
+    let wrong = reqwest::get(url.replace("cs=", "cs=x")).await.unwrap();
+    assert_eq!(wrong.status(), 404, "the client secret is required");
+}

@@ -74,7 +74,14 @@ pub trait Store: Send + Sync {
     async fn get_token(&self, id: &str) -> StoreResult<Option<TokenRecord>>;
 
     // ---- console sessions: (token id, csrf secret, expiry)
-    async fn insert_session(&self, id_hash: &str, token_id: &str, csrf: &str, now: Timestamp, expires: Timestamp) -> StoreResult<()>;
+    async fn insert_session(
+        &self,
+        id_hash: &str,
+        token_id: &str,
+        csrf: &str,
+        now: Timestamp,
+        expires: Timestamp,
+    ) -> StoreResult<()>;
     async fn get_session(&self, id_hash: &str) -> StoreResult<Option<(String, String, Timestamp)>>;
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
 

@@ -191,8 +191,18 @@ impl Store for SqlStore {
         row.as_ref().map(token_from_row).transpose()
     }
 
-    async fn insert_session(&self, id_hash: &str, token_id: &str, csrf: &str, now: Timestamp, expires: Timestamp) -> StoreResult<()> {
-        sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1").bind(now.millis()).execute(&self.pool).await?;
+    async fn insert_session(
+        &self,
+        id_hash: &str,
+        token_id: &str,
+        csrf: &str,
+        now: Timestamp,
+        expires: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1")
+            .bind(now.millis())
+            .execute(&self.pool)
+            .await?;
         sqlx::query("INSERT INTO console_sessions (id_hash, token_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id_hash)
             .bind(token_id)
@@ -205,9 +215,14 @@ impl Store for SqlStore {
     }
 
     async fn get_session(&self, id_hash: &str) -> StoreResult<Option<(String, String, Timestamp)>> {
-        let row = sqlx::query("SELECT token_id, csrf, expires_at FROM console_sessions WHERE id_hash = $1").bind(id_hash).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT token_id, csrf, expires_at FROM console_sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .fetch_optional(&self.pool)
+            .await?;
         match row {
-            Some(r) => Ok(Some((r.try_get("token_id")?, r.try_get("csrf")?, Timestamp::from_millis(r.try_get("expires_at")?)))),
+            Some(r) => {
+                Ok(Some((r.try_get("token_id")?, r.try_get("csrf")?, Timestamp::from_millis(r.try_get("expires_at")?))))
+            }
             None => Ok(None),
         }
     }

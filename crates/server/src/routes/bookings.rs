@@ -206,7 +206,7 @@ pub async fn authorize_booking(
         "client_secret": h.client_secret,
         "amount": h.amount.minor(),
         "currency": h.amount.currency().code(),
-        "checkin_url": checkin_url(&state.config.base_url(), h),
+        "checkin_url": checkin_url(&state.base_url, h),
         "disclosure": disclosure(h),
         "status": h.state.status().as_str(),
         "booking_status": a.booking.state.status().as_str(),

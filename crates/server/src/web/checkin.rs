@@ -28,15 +28,22 @@ pub async fn page(State(state): State<Arc<AppState>>, Path(id): Path<String>, Qu
     }
     let hold = state.holds.refresh_if_lapsed(hold.clone()).await.unwrap_or(hold);
     let place = match &hold.property_id {
-        Some(p) => state.store.get_property(p).await.ok().flatten().map(|p| p.name).unwrap_or_else(|| hold.description.clone()),
+        Some(p) => {
+            state.store.get_property(p).await.ok().flatten().map(|p| p.name).unwrap_or_else(|| hold.description.clone())
+        }
         None => hold.description.clone(),
     };
     let expiry = match hold.state.capture_before().or(hold.expires_at) {
         Some(t) => format!(
             "This hold ends by {} unless it is used for costs of your stay.",
-            chrono::DateTime::from_timestamp_millis(t.millis()).map(|d| d.format("%b %-d, %Y %H:%M UTC").to_string()).unwrap_or_default()
+            chrono::DateTime::from_timestamp_millis(t.millis())
+                .map(|d| d.format("%b %-d, %Y %H:%M UTC").to_string())
+                .unwrap_or_default()
         ),
-        None => "Once authorized, the hold ends automatically within 5-7 days unless it is used for costs of your stay.".into(),
+        None => {
+            "Once authorized, the hold ends automatically within 5-7 days unless it is used for costs of your stay."
+                .into()
+        }
     };
     let stripe = state.config.processor == ProcessorKind::Stripe;
     render(

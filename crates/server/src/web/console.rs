@@ -117,13 +117,29 @@ pub struct Login {
     token: String,
 }
 
-pub async fn login(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, axum::Form(form): axum::Form<Login>) -> Response {
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::Form(form): axum::Form<Login>,
+) -> Response {
     let now = state.holds.now();
     let ip = peer.ip().to_string();
-    let record = state.store.find_token_by_hash(&hash_token(form.token.trim())).await.ok().flatten().filter(|t| t.revoked_at.is_none());
+    let record = state
+        .store
+        .find_token_by_hash(&hash_token(form.token.trim()))
+        .await
+        .ok()
+        .flatten()
+        .filter(|t| t.revoked_at.is_none());
     let Some(t) = record else {
-        let limited = state.limiter.hit(&format!("authfail:{ip}"), state.config.auth_failures_per_minute, now).await.map(|v| !v.allowed).unwrap_or(false);
-        let msg = if limited { "Too many failed sign-ins; wait a minute and try again." } else { "That token is not valid." };
+        let limited = state
+            .limiter
+            .hit(&format!("authfail:{ip}"), state.config.auth_failures_per_minute, now)
+            .await
+            .map(|v| !v.allowed)
+            .unwrap_or(false);
+        let msg =
+            if limited { "Too many failed sign-ins; wait a minute and try again." } else { "That token is not valid." };
         let mut r = render("login.html", context! { console => false, error => msg });
         *r.status_mut() = if limited { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::UNAUTHORIZED };
         return r;
@@ -133,9 +149,11 @@ pub async fn login(State(state): State<Arc<AppState>>, ConnectInfo(peer): Connec
     if let Err(e) = state.store.insert_session(&hash_token(&id), &t.id, &csrf, now, now.plus_secs(SESSION_SECS)).await {
         return ApiError::from(e).into_response();
     }
-    let secure = if state.config.base_url().starts_with("https://") { "; Secure" } else { "" };
+    let secure = if state.base_url.starts_with("https://") { "; Secure" } else { "" };
     let mut r = Redirect::to("/console/holds").into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("{COOKIE}={id}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}{secure}")) {
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{COOKIE}={id}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}{secure}"
+    )) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
@@ -162,7 +180,10 @@ pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap, body
         }
     }
     let mut r = Redirect::to("/console").into_response();
-    r.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_static("cc_session=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0"));
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("cc_session=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
     r
 }
 
@@ -177,7 +198,12 @@ pub async fn holds(State(state): State<Arc<AppState>>, headers: HeaderMap, Query
     let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
     let status = q.status.as_deref().filter(|v| !v.is_empty()).and_then(|v| v.parse::<HoldStatus>().ok());
     let expiring = q.expiring.is_some();
-    let filter = HoldFilter { property_id: q.property_id.clone().filter(|p| !p.is_empty()), status, limit: 200, ..HoldFilter::default() };
+    let filter = HoldFilter {
+        property_id: q.property_id.clone().filter(|p| !p.is_empty()),
+        status,
+        limit: 200,
+        ..HoldFilter::default()
+    };
     let (list, error) = match state.holds.list(filter, &s.caller).await {
         Ok(l) => (l, None),
         Err(e) => (Vec::new(), Some(describe(&e))),
@@ -199,7 +225,7 @@ pub async fn holds(State(state): State<Arc<AppState>>, headers: HeaderMap, Query
     render(
         "holds.html",
         context! { console => true, csrf => s.csrf, holds => rows, statuses => statuses, status => q.status.unwrap_or_default(),
-                   property_id => q.property_id.unwrap_or_default(), expiring => expiring, error => error },
+        property_id => q.property_id.unwrap_or_default(), expiring => expiring, error => error },
     )
 }
 
@@ -207,7 +233,12 @@ async fn hold_page(state: &AppState, s: &Session, id: &str, error: Option<String
     let hold = match state.holds.get(id, &s.caller).await {
         Ok(h) => h,
         Err(CoreError::NotFound) => return ApiError::RouteNotFound.into_response(),
-        Err(e) => return render("holds.html", context! { console => true, csrf => s.csrf.clone(), holds => Vec::<Value>::new(), error => describe(&e) }),
+        Err(e) => {
+            return render(
+                "holds.html",
+                context! { console => true, csrf => s.csrf.clone(), holds => Vec::<Value>::new(), error => describe(&e) },
+            )
+        }
     };
     let events = state.holds.events(id, &s.caller).await.unwrap_or_default();
     let timeline: Vec<Value> = events
@@ -242,7 +273,10 @@ async fn hold_page(state: &AppState, s: &Session, id: &str, error: Option<String
         "customer_email": hold.customer_email, "property_id": hold.property_id, "booking_id": hold.booking_id,
         "chitty_id": hold.chitty_id, "currency": hold.amount.currency().code().to_uppercase(),
     });
-    render("hold.html", context! { console => true, csrf => s.csrf.clone(), hold => view, events => timeline, error => error, notice => notice })
+    render(
+        "hold.html",
+        context! { console => true, csrf => s.csrf.clone(), hold => view, events => timeline, error => error, notice => notice },
+    )
 }
 
 pub async fn hold(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -258,7 +292,9 @@ where
     let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
     let pairs = form_pairs(&body);
     if !csrf_ok(&s, &pairs) {
-        let mut r = hold_page(&state, &s, &id, Some("This form has expired; reload the page and try again.".into()), None).await;
+        let mut r =
+            hold_page(&state, &s, &id, Some("This form has expired; reload the page and try again.".into()), None)
+                .await;
         *r.status_mut() = StatusCode::FORBIDDEN;
         return r;
     }
@@ -276,7 +312,12 @@ where
     }
 }
 
-pub async fn capture(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+pub async fn capture(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     action(state, headers, id, body, |state, caller, hold, pairs| async move {
         let exp = hold.amount.currency().exponent();
         let descs: Vec<&str> = pairs.iter().filter(|(k, _)| k == "description").map(|(_, v)| v.as_str()).collect();
@@ -312,7 +353,12 @@ pub async fn capture(State(state): State<Arc<AppState>>, headers: HeaderMap, Pat
     .await
 }
 
-pub async fn release(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+pub async fn release(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     action(state, headers, id, body, |state, caller, hold, pairs| async move {
         let reason = field(&pairs, "reason").map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
         let reason = reason.ok_or_else(|| CoreError::validation("reason", "Give a reason for the release"))?;
@@ -322,7 +368,12 @@ pub async fn release(State(state): State<Arc<AppState>>, headers: HeaderMap, Pat
     .await
 }
 
-pub async fn increment(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+pub async fn increment(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     action(state, headers, id, body, |state, caller, hold, pairs| async move {
         let raw = field(&pairs, "amount").unwrap_or("");
         let total = parse_major(raw, hold.amount.currency().exponent())
@@ -335,7 +386,11 @@ pub async fn increment(State(state): State<Arc<AppState>>, headers: HeaderMap, P
 
 pub async fn bookings(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
-    let list = state.holds.bookings(BookingFilter { limit: 200, ..BookingFilter::default() }, &s.caller).await.unwrap_or_default();
+    let list = state
+        .holds
+        .bookings(BookingFilter { limit: 200, ..BookingFilter::default() }, &s.caller)
+        .await
+        .unwrap_or_default();
     let rows: Vec<Value> = list
         .iter()
         .map(|b| {
@@ -344,20 +399,29 @@ pub async fn bookings(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
                 format!("{} → {}", b.check_in, b.check_out), b.state.status().as_str()] })
         })
         .collect();
-    render("table.html", context! { console => true, csrf => s.csrf, heading => "Bookings", columns => ["Hold", "Booking", "Property", "Guest", "Stay", "Status"], rows => rows })
+    render(
+        "table.html",
+        context! { console => true, csrf => s.csrf, heading => "Bookings", columns => ["Hold", "Booking", "Property", "Guest", "Stay", "Status"], rows => rows },
+    )
 }
 
 pub async fn notifications(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
     if !s.caller.is_admin() {
-        return render("table.html", context! { console => true, csrf => s.csrf, heading => "Outbox", columns => Vec::<String>::new(), rows => Vec::<Value>::new(), error => "The outbox needs an admin token." });
+        return render(
+            "table.html",
+            context! { console => true, csrf => s.csrf, heading => "Outbox", columns => Vec::<String>::new(), rows => Vec::<Value>::new(), error => "The outbox needs an admin token." },
+        );
     }
     let list = state.store.list_notifications(200).await.unwrap_or_default();
     let rows: Vec<Value> = list
         .iter()
         .map(|n| serde_json::json!({ "href": n.hold_id.as_ref().map(|h| format!("/console/holds/{h}")), "cells": [n.hold_id.clone().unwrap_or_default(), n.kind.clone(), n.recipient.clone(), n.subject.clone(), n.status.clone(), chittycharge_api::iso_millis(n.created_at.millis())] }))
         .collect();
-    render("table.html", context! { console => true, csrf => s.csrf, heading => "Outbox", columns => ["Hold", "Kind", "To", "Subject", "Status", "Created"], rows => rows })
+    render(
+        "table.html",
+        context! { console => true, csrf => s.csrf, heading => "Outbox", columns => ["Hold", "Kind", "To", "Subject", "Status", "Created"], rows => rows },
+    )
 }
 
 #[cfg(test)]

@@ -140,7 +140,7 @@ pub async fn create_hold(
 ) -> Result<(StatusCode, Json<CreateHoldResponse>), ApiError> {
     let cmd = parse_create(body, state.config.currency)?;
     let created = state.holds.create(cmd, &caller).await?;
-    Ok((StatusCode::CREATED, Json(create_response(&created, &state.config.base_url()))))
+    Ok((StatusCode::CREATED, Json(create_response(&created, &state.base_url))))
 }
 
 #[cfg(test)]

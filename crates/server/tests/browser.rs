@@ -1,0 +1,53 @@
+//! Runs the browser tests (tests/browser, playwright-core driving Debian's
+//! Chromium) against the real binary. Screenshots land in
+//! target/screenshots.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{sqlite_db, Server};
+
+fn repo() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn ready() -> Result<(), String> {
+    if Command::new("node").arg("--version").output().is_err() {
+        return Err("node is not installed".into());
+    }
+    if !PathBuf::from(std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())).exists() {
+        return Err("chromium is not installed".into());
+    }
+    if !repo().join("tests/browser/node_modules/playwright-core").exists() {
+        return Err("playwright-core is not installed in tests/browser (run scripts/test.sh)".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn guest_and_manager_pages_work_in_headless_chromium() {
+    if let Err(why) = ready() {
+        assert!(std::env::var("CHITTYCHARGE_REQUIRE_BROWSER").is_err(), "browser tests required but {why}");
+        eprintln!("SKIPPING browser tests: {why}");
+        return;
+    }
+    let server = Server::start(sqlite_db());
+    let shots = repo().join("target/screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let out = Command::new("node")
+        .args(["--test", "--test-concurrency=1", "tests/browser/"])
+        .current_dir(repo())
+        .env("CC_BASE", &server.base)
+        .env("CC_TOKEN", &server.token)
+        .env("SCREENSHOT_DIR", &shots)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(out.status.success(), "browser tests failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for shot in ["checkin.png", "checkin-3ds.png", "console-holds.png", "console-hold.png"] {
+        assert!(shots.join(shot).exists(), "{shot} was saved");
+    }
+}
