@@ -12,6 +12,16 @@ use crate::app::{open_store, Application};
 use crate::auth::{create_token, ALL_SCOPES, SCOPE_ADMIN};
 use crate::config::{Config, LogFormat};
 
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "chittycharge", version, about = "Authorization holds for property rentals")]
 pub struct Cli {
@@ -33,6 +43,27 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Holds, through the HTTP API.
+    Holds {
+        #[command(flatten)]
+        remote: crate::cli_client::Remote,
+        #[command(subcommand)]
+        cmd: crate::cli_client::HoldsCmd,
+    },
+    /// Bookings, through the HTTP API.
+    Bookings {
+        #[command(flatten)]
+        remote: crate::cli_client::Remote,
+        #[command(subcommand)]
+        cmd: crate::cli_client::BookingsCmd,
+    },
+    /// Properties, through the HTTP API.
+    Properties {
+        #[command(flatten)]
+        remote: crate::cli_client::Remote,
+        #[command(subcommand)]
+        cmd: crate::cli_client::PropertiesCmd,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +124,13 @@ async fn shutdown_signal() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // The HTTP-client commands need no server configuration.
+    match cli.command {
+        Command::Holds { remote, cmd } => return crate::cli_client::holds(&remote, cmd).await,
+        Command::Bookings { remote, cmd } => return crate::cli_client::bookings(&remote, cmd).await,
+        Command::Properties { remote, cmd } => return crate::cli_client::properties(&remote, cmd).await,
+        _ => {}
+    }
     let config = Config::load(cli.config.as_deref())?;
     init_logging(config.log_format);
     match cli.command {
@@ -111,6 +149,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(cmd) => token_command(&config, cmd).await,
+        Command::Holds { .. } | Command::Bookings { .. } | Command::Properties { .. } => Ok(()),
         Command::Audit => {
             let store = open_store(&config).await?;
             let processor: std::sync::Arc<dyn chittycharge_processor::Processor> = match config.processor {

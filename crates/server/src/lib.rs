@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod chittyid;
 pub mod cli;
+mod cli_client;
 pub mod config;
 pub mod core;
 pub mod error;

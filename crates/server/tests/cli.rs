@@ -85,3 +85,83 @@ async fn tokens_are_created_listed_scoped_and_revoked_from_the_cli() {
     assert_eq!(reader.get("/api/holds").await.status, 401);
     assert!(!run(&db, &["token", "create", "--scope", "root"], &[]).status.success());
 }
+
+fn cli(server: &Server, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--json")
+        .env_clear()
+        .env("CHITTYCHARGE_URL", &server.base)
+        .env("CHITTYCHARGE_TOKEN", &server.token)
+        .output()
+        .expect("run the CLI");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+#[tokio::test]
+async fn the_cli_drives_the_readme_walkthrough_over_http() {
+    let server = Server::start(sqlite_db());
+    let created = cli(
+        &server,
+        &[
+            "holds",
+            "create",
+            "--amount",
+            "25000",
+            "--description",
+            "Incidentals - Unit 4B",
+            "--email",
+            "guest@example.com",
+        ],
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["status"], "requires_payment_method");
+    assert_eq!(
+        cli(&server, &["holds", "confirm", &id, "--payment-method", "pm_card_visa"])["status"],
+        "requires_capture"
+    );
+    let cap = cli(&server, &["holds", "capture", &id, "--amount", "5000", "--reason", "broken lamp"]);
+    assert_eq!((cap["amount_captured"].as_i64(), cap["amount_released"].as_i64()), (Some(5000), Some(20000)));
+    let other = cli(
+        &server,
+        &["holds", "create", "--amount", "10000", "--description", "Unit 7", "--payment-method", "pm_card_visa"],
+    );
+    let other_id = other["id"].as_str().unwrap();
+    assert_eq!(cli(&server, &["holds", "cancel", other_id, "--reason", "checked out clean"])["status"], "canceled");
+    let list = cli(&server, &["holds", "list", "--limit", "10"]);
+    assert_eq!(list["holds"].as_array().unwrap().len(), 2);
+    // Table output is the default.
+    let out = Command::new(BIN)
+        .args(["holds", "list", "--url", &server.base, "--token", &server.token])
+        .env_clear()
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.lines().next().unwrap().starts_with("id"), "{table}");
+    assert!(table.contains(&id) && table.contains("captured") && table.contains("canceled"), "{table}");
+    // Properties and bookings too.
+    cli(&server, &["properties", "create", "4b", "--name", "Unit 4B"]);
+    cli(
+        &server,
+        &[
+            "bookings",
+            "create",
+            "bk-9",
+            "--property",
+            "4b",
+            "--guest",
+            "Pat",
+            "--check-in",
+            "2026-12-01",
+            "--check-out",
+            "2026-12-03",
+        ],
+    );
+    assert_eq!(
+        cli(&server, &["bookings", "authorize", "bk-9", "--payment-method", "pm_card_visa"])["booking_status"],
+        "hold_active"
+    );
+    let out = cli(&server, &["bookings", "checkout", "bk-9", "--damage", "1500:Towel"]);
+    assert_eq!(out["amount_charged"], 1500);
+}
