@@ -6,6 +6,7 @@
 #   - a throw-away PostgreSQL cluster (initdb/pg_ctl) on a free port;
 #   - a Python venv with the Stripe emulator (localstripe), Stripe's SDK and an SMTP server (aiosmtpd);
 #   - Debian's Chromium and playwright-core (npm) for the browser tests;
+#   - schemathesis (PyPI) in its own venv for schema fuzzing;
 # then runs the quality gates (fmt, clippy) and every test on both stores.
 set -euo pipefail
 
@@ -78,6 +79,15 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
   log "installing playwright-core for the browser tests"
   (cd tests/browser && npm install --no-package-lock --no-audit --no-fund --silent)
 fi
+stvenv="$root/target/st-venv"
+if ! "$stvenv/bin/st" --version 2>/dev/null | grep -q '4.32.5'; then
+  log "creating the schemathesis venv in $stvenv"
+  python3 -m venv "$stvenv"
+  "$stvenv/bin/pip" install -q --disable-pip-version-check 'schemathesis==4.32.5'
+fi
+export CHITTYCHARGE_SCHEMATHESIS="$stvenv/bin/st"
+export CHITTYCHARGE_REQUIRE_SCHEMATHESIS=1
+
 export CHROMIUM=/usr/bin/chromium
 export CHITTYCHARGE_REQUIRE_BROWSER=1
 

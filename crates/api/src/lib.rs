@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Milliseconds since the epoch as ISO-8601 with milliseconds and `Z`,
 /// the original's `created_at` format (`2025-10-18T00:00:00.000Z`).
@@ -14,16 +15,17 @@ pub fn iso_millis(ms: i64) -> String {
 }
 
 /// `{"error": …, "code": …, "details": …}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub error: String,
     #[serde(default)]
     pub code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CreateHoldRequest {
     pub amount: i64,
     pub description: String,
@@ -36,6 +38,7 @@ pub struct CreateHoldRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<BTreeMap<String, serde_json::Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_method: Option<String>,
@@ -43,7 +46,7 @@ pub struct CreateHoldRequest {
     pub confirm: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CreateHoldResponse {
     pub id: String,
     pub chitty_id: String,
@@ -65,7 +68,7 @@ pub struct CreateHoldResponse {
     pub checkin_url: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HoldView {
     pub id: String,
     pub chitty_id: String,
@@ -97,13 +100,13 @@ pub struct HoldView {
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HoldList {
     pub holds: Vec<HoldView>,
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CaptureRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amount_to_capture: Option<i64>,
@@ -111,7 +114,7 @@ pub struct CaptureRequest {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CaptureResponse {
     pub id: String,
     pub status: String,
@@ -124,7 +127,7 @@ pub struct CaptureResponse {
     pub currency: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CancelResponse {
     pub id: String,
     pub status: String,
@@ -133,7 +136,7 @@ pub struct CancelResponse {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EventView {
     pub id: i64,
     pub kind: String,
@@ -142,17 +145,18 @@ pub struct EventView {
     pub to_status: Option<String>,
     pub amount: Option<i64>,
     pub reason: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EventList {
     pub hold_id: String,
     pub events: Vec<EventView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,
     pub service: String,
@@ -165,7 +169,7 @@ pub struct Health {
     pub chittyid_connected: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ComponentHealth {
     pub status: String,
     pub kind: String,
@@ -185,7 +189,7 @@ mod tests {
 
 // ---- properties and bookings -------------------------------------------------
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PropertyRequest {
     pub id: String,
     pub name: String,
@@ -204,7 +208,7 @@ pub struct PropertyRequest {
     pub hold_lead_days: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PropertyView {
     pub id: String,
     pub name: String,
@@ -218,12 +222,12 @@ pub struct PropertyView {
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PropertyList {
     pub properties: Vec<PropertyView>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BookingRequest {
     pub id: String,
     pub property_id: String,
@@ -240,16 +244,17 @@ pub struct BookingRequest {
     pub payment_method: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ClaimView {
     pub id: String,
     pub total: i64,
     pub currency: String,
+    #[schema(value_type = Vec<Object>)]
     pub lines: serde_json::Value,
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BookingView {
     pub id: String,
     pub property_id: String,
@@ -269,12 +274,12 @@ pub struct BookingView {
     pub claims: Vec<ClaimView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BookingList {
     pub bookings: Vec<BookingView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AuthorizeResponse {
     pub hold_id: String,
     pub client_secret: Option<String>,
@@ -287,7 +292,7 @@ pub struct AuthorizeResponse {
     pub tier: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DamageLine {
     /// Minor units (the seeds' example used dollars; this API never does).
     pub amount: i64,
@@ -296,7 +301,7 @@ pub struct DamageLine {
     pub evidence_urls: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CheckoutRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub damages: Vec<DamageLine>,
@@ -304,7 +309,7 @@ pub struct CheckoutRequest {
     pub defer_release: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CheckoutResponse {
     pub message: String,
     pub hold_released: bool,
@@ -316,4 +321,157 @@ pub struct CheckoutResponse {
     pub amount_released: Option<i64>,
     #[serde(default)]
     pub claim_window_ends_at: Option<String>,
+}
+
+// ---- smaller request and response bodies --------------------------------------
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConfirmRequest {
+    pub payment_method: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CancelRequest {
+    /// Stripe's own reasons are passed on; other text stays in the event log.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IncrementRequest {
+    /// The new total, in minor units.
+    pub amount: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuthorizeRequest {
+    pub payment_method: Option<String>,
+    pub confirm: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ClaimRequest {
+    pub damages: Vec<DamageLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OperationView {
+    pub id: String,
+    pub kind: String,
+    /// pending, succeeded, failed or unknown.
+    pub status: String,
+    pub hold_id: Option<String>,
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobCount {
+    pub kind: String,
+    pub status: String,
+    pub count: i64,
+    pub due: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobCounts {
+    pub due: i64,
+    pub running: i64,
+    pub jobs: Vec<JobCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationView {
+    pub id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub hold_id: Option<String>,
+    pub booking_id: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationList {
+    pub notifications: Vec<NotificationView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookAck {
+    pub received: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ClockRequest {
+    pub advance_secs: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ClockView {
+    pub now: String,
+    pub offset_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SimCard {
+    pub number: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SimPaymentMethodRequest {
+    pub card: SimCard,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SimPaymentMethod {
+    pub id: String,
+    pub object: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SimConfirmRequest {
+    pub client_secret: String,
+    pub payment_method: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SimAuthenticateRequest {
+    pub client_secret: String,
+    pub success: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SimIntentStatus {
+    pub id: String,
+    pub status: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SimIntentView {
+    pub id: String,
+    pub status: String,
+    pub amount: i64,
+    pub amount_capturable: i64,
+    pub amount_received: i64,
+    pub captures: u32,
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SimIntentList {
+    pub count: usize,
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LoginForm {
+    pub token: String,
 }

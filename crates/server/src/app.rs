@@ -146,6 +146,8 @@ impl Application {
             reauth_margin_secs: config.reauth_margin_secs,
             operator_email: config.operator_email.clone(),
         };
+        crate::observe::recorder();
+        let processor: Arc<dyn Processor> = Arc::new(crate::observe::Metered(processor));
         let holds = HoldService {
             store: store.clone(),
             processor,
@@ -177,6 +179,13 @@ impl Application {
             .layer(middleware::from_fn_with_state(state.clone(), require_token))
             .layer(DefaultBodyLimit::max(max_body))
             .layer(cors)
+            .route_layer(middleware::from_fn(crate::observe::track_http))
+            .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+            }))
+            .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+            .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid))
             .with_state(state.clone());
         Ok(Self { listener, router, state, first_token })
     }

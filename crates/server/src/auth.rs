@@ -146,6 +146,7 @@ pub async fn authenticate(store: &dyn Store, headers: &HeaderMap) -> Result<Call
 /// simulator endpoints that stand in for Stripe.js.
 pub fn is_public(method: &Method, path: &str) -> bool {
     path == "/health"
+        || path == "/metrics"
         || path == "/webhook"
         || crate::web::is_web_path(path)
         || (method == Method::POST && (path == "/_sim/payment_methods" || path.starts_with("/_sim/payment_intents/")))
@@ -192,6 +193,7 @@ pub async fn require_token(
             let limit = state.config.auth_failures_per_minute;
             let v = state.limiter.hit(&format!("authfail:{ip}"), limit, now).await?;
             if !v.allowed {
+                metrics::counter!("chittycharge_rate_limit_rejections_total", "kind" => "failed_auth").increment(1);
                 state.auth_blocks.block(&ip, v);
                 tracing::warn!(client.ip = %ip, "too many failed authentications; blocking for the window");
             }
@@ -202,6 +204,7 @@ pub async fn require_token(
     let limit = caller.rate_limit.and_then(|l| u32::try_from(l).ok()).unwrap_or(state.config.rate_limit_per_minute);
     let verdict = state.limiter.hit(&format!("token:{}", caller.token_id), limit, now).await?;
     if !verdict.allowed {
+        metrics::counter!("chittycharge_rate_limit_rejections_total", "kind" => "token").increment(1);
         let mut resp = ApiError::RateLimited { limit, retry_after: verdict.retry_after }.into_response();
         rate_headers(&mut resp, &verdict);
         return Ok(resp);

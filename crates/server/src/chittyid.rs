@@ -44,6 +44,11 @@ impl ChittyIdClient {
         Self { http, url: url.trim_end_matches('/').to_string(), token }
     }
 
+    /// Reachability for `/health`: any HTTP answer counts.
+    pub async fn probe(&self) -> Result<(), String> {
+        self.http.get(format!("{}/health", self.url)).send().await.map(|_| ()).map_err(|e| e.to_string())
+    }
+
     pub fn configured(&self) -> bool {
         self.token.is_some()
     }

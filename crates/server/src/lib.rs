@@ -12,6 +12,8 @@ pub mod core;
 pub mod error;
 mod input;
 pub mod jobs;
+pub mod observe;
+pub mod openapi;
 pub mod protect;
 pub(crate) mod routes;
 pub mod signature;

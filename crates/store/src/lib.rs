@@ -131,6 +131,8 @@ pub trait Store: Send + Sync {
         finish: Option<(&str, OpStatus, Option<&str>)>,
     ) -> StoreResult<bool>;
     async fn hold_events(&self, hold_id: &str) -> StoreResult<Vec<HoldEvent>>;
+    /// (status, count) for the `holds by state` gauge.
+    async fn count_holds_by_status(&self) -> StoreResult<Vec<(String, i64)>>;
     /// Appends an event without touching the hold (job runs, warnings).
     async fn append_event(&self, hold_id: &str, event: &NewEvent) -> StoreResult<()>;
 

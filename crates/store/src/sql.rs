@@ -655,6 +655,11 @@ impl Store for SqlStore {
         self.holds_with_pending_chitty_ids_impl(limit).await
     }
 
+    async fn count_holds_by_status(&self) -> StoreResult<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM holds GROUP BY status").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get::<String, _>("status")?, r.try_get::<i64, _>("n")?))).collect()
+    }
+
     async fn append_event(&self, hold_id: &str, event: &NewEvent) -> StoreResult<()> {
         insert_event(&self.pool, hold_id, event).await
     }

@@ -30,6 +30,7 @@ pub async fn tick(state: &AppState) -> CoreResult<usize> {
         };
         let error = (status != "done").then_some(message.as_str());
         state.store.finish_job(&job.id, status, error, retry, now).await?;
+        metrics::counter!("chittycharge_job_runs_total", "kind" => job.kind.clone(), "status" => status).increment(1);
         if let Some(hold_id) = &job.hold_id {
             let ev = NewEvent {
                 kind: "job".into(),

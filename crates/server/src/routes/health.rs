@@ -21,7 +21,14 @@ pub async fn health(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Hea
     let store_ok = store.is_ok();
     let status = if store_ok && processor.is_ok() { "healthy" } else { "degraded" };
     let chitty = match &state.config.chitty_id_token {
-        Some(_) => component(true, "chittyid", Some(state.config.chitty_id_url.clone())),
+        Some(_) => match state.holds.chitty.probe().await {
+            Ok(()) => component(true, "chittyid", Some(state.config.chitty_id_url.clone())),
+            Err(_) => component(
+                false,
+                "chittyid",
+                Some(format!("{} unreachable; new holds get PENDING ids", state.config.chitty_id_url)),
+            ),
+        },
         None => ComponentHealth {
             status: "local".into(),
             kind: "chittyid".into(),

@@ -40,6 +40,8 @@ pub async fn stripe_webhook(
     let signed_at = match verify(&body, header, &secrets, now.secs(), state.config.webhook_tolerance_secs) {
         Ok(t) => t,
         Err(e) => {
+            metrics::counter!("chittycharge_webhook_events_total", "type" => "unverified", "result" => "bad_signature")
+                .increment(1);
             tracing::warn!(error = %e, "rejected a webhook with a bad signature");
             return Ok(reject(StatusCode::BAD_REQUEST, "webhook_signature_invalid", &e.to_string()));
         }
@@ -81,6 +83,7 @@ pub async fn process_event(state: &AppState, event: &Value, signed_at: i64) -> R
         }
     }
     let result = state.holds.ingest_event(event).await?;
+    metrics::counter!("chittycharge_webhook_events_total", "type" => kind.to_string(), "result" => result).increment(1);
     state.store.finish_webhook_event(id, result).await?;
     tracing::info!(event.id = %id, event.kind = %kind, result, "processor event processed");
     Ok(Processed::Done)

@@ -27,6 +27,7 @@ fn env() -> &'static Environment<'static> {
             ("holds.html", include_str!("templates/holds.html")),
             ("hold.html", include_str!("templates/hold.html")),
             ("table.html", include_str!("templates/table.html")),
+            ("docs.html", include_str!("templates/docs.html")),
         ] {
             if let Err(e) = env.add_template(name, src) {
                 tracing::error!(template = name, error = %e, "template does not compile");
@@ -54,6 +55,10 @@ pub(crate) fn render(name: &str, ctx: minijinja::Value) -> Response {
     }
 }
 
+pub(crate) fn render_docs(ctx: minijinja::Value) -> Response {
+    render("docs.html", ctx)
+}
+
 fn asset(body: &'static str, content_type: &'static str) -> Response {
     let mut r = body.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -73,7 +78,12 @@ async fn console_js() -> Response {
 
 /// True for the paths these pages own; they authenticate on their own.
 pub fn is_web_path(path: &str) -> bool {
-    path.starts_with("/checkin/") || path == "/console" || path.starts_with("/console/") || path.starts_with("/assets/")
+    path.starts_with("/checkin/")
+        || path == "/console"
+        || path.starts_with("/console/")
+        || path.starts_with("/assets/")
+        || path == "/openapi.json"
+        || path == "/docs"
 }
 
 pub fn router() -> Router<Arc<AppState>> {
@@ -82,6 +92,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/assets/checkin.js", get(checkin_js))
         .route("/assets/console.js", get(console_js))
         .route("/checkin/{id}", get(checkin::page))
+        .route("/openapi.json", get(crate::openapi::openapi_json))
+        .route("/docs", get(crate::openapi::docs_page))
         .route("/console", get(console::home))
         .route("/console/login", post(console::login))
         .route("/console/logout", post(console::logout))

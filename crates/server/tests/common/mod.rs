@@ -166,6 +166,20 @@ impl Server {
     }
 
     pub fn spawn(db: Db, env: Vec<(String, String)>, token: String) -> Server {
+        Self::spawn_inner(db, env, token, None)
+    }
+
+    /// Like `start_with`, with the server's stderr (its logs) sent to `log`.
+    pub fn start_logged(db: Db, extra: &[(&str, &str)], log: &std::path::Path) -> Server {
+        let mut env: Vec<(String, String)> = vec![
+            ("CHITTYCHARGE_API_TOKEN".into(), TEST_TOKEN.into()),
+            ("RATE_LIMIT_PER_MINUTE".into(), "100000".into()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())));
+        Self::spawn_inner(db, env, TEST_TOKEN.into(), Some(log))
+    }
+
+    fn spawn_inner(db: Db, env: Vec<(String, String)>, token: String, log: Option<&std::path::Path>) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .env_clear()
@@ -174,7 +188,10 @@ impl Server {
             .env("CHITTYCHARGE_LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(match log {
+                Some(p) => Stdio::from(std::fs::File::create(p).expect("log file")),
+                None => Stdio::inherit(),
+            });
         for (k, v) in &env {
             cmd.env(k, v);
         }

@@ -1,0 +1,152 @@
+//! Metrics (Prometheus text at `/metrics`) and per-request tracing.
+//!
+//! Counters and histograms are recorded where things happen: HTTP requests
+//! in a middleware, processor calls in a decorator around the processor,
+//! webhooks, jobs and rate limits at their call sites. `holds by state` is
+//! read from the store at scrape time, so it is right across instances.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chittycharge_domain::HoldStatus;
+use chittycharge_processor::{CreateIntent, IdempotencyKey, Intent, Processor, ProcessorError};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::app::AppState;
+
+/// The process-wide recorder; installed once.
+pub fn recorder() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed");
+                None
+            }
+        })
+        .as_ref()
+}
+
+pub async fn track_http(req: Request, next: Next) -> Response {
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("chittycharge_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status).increment(1);
+    metrics::histogram!("chittycharge_http_request_duration_seconds", "route" => route, "method" => method)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+pub async fn metrics_endpoint(State(state): State<Arc<AppState>>) -> Response {
+    if let Ok(counts) = state.store.count_holds_by_status().await {
+        let mut by: BTreeMap<&str, i64> = HoldStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        for (s, n) in &counts {
+            if let Some(v) = by.get_mut(s.as_str()) {
+                *v = *n;
+            }
+        }
+        for (s, n) in by {
+            #[expect(
+                clippy::cast_precision_loss,
+                reason = "a gauge of hold counts; f64 is exact far beyond any real count"
+            )]
+            metrics::gauge!("chittycharge_holds", "state" => s).set(n as f64);
+        }
+    }
+    let body = recorder().map(PrometheusHandle::render).unwrap_or_default();
+    let mut r = body.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    r
+}
+
+fn outcome<T>(r: &Result<T, ProcessorError>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(ProcessorError::Declined { .. }) => "declined",
+        Err(ProcessorError::NotFound { .. }) => "not_found",
+        Err(ProcessorError::InvalidState { .. }) => "invalid_state",
+        Err(ProcessorError::InvalidRequest { .. }) => "invalid_request",
+        Err(ProcessorError::IdempotencyConflict { .. }) => "idempotency_conflict",
+        Err(ProcessorError::Unavailable { .. }) => "unknown_outcome",
+        Err(ProcessorError::Misconfigured { .. }) => "misconfigured",
+    }
+}
+
+/// Wraps a processor and records every call's operation, outcome and latency.
+pub struct Metered(pub Arc<dyn Processor>);
+
+async fn timed<T>(
+    op: &'static str,
+    name: &'static str,
+    f: impl std::future::Future<Output = Result<T, ProcessorError>>,
+) -> Result<T, ProcessorError> {
+    let start = Instant::now();
+    let r = f.await;
+    metrics::counter!("chittycharge_processor_calls_total", "processor" => name, "operation" => op, "outcome" => outcome(&r)).increment(1);
+    metrics::histogram!("chittycharge_processor_call_duration_seconds", "processor" => name, "operation" => op)
+        .record(start.elapsed().as_secs_f64());
+    r
+}
+
+#[async_trait]
+impl Processor for Metered {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    async fn create(&self, req: &CreateIntent, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
+        timed("create", self.0.name(), self.0.create(req, key)).await
+    }
+    async fn confirm(&self, id: &str, payment_method: &str, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
+        timed("confirm", self.0.name(), self.0.confirm(id, payment_method, key)).await
+    }
+    async fn retrieve(&self, id: &str) -> Result<Intent, ProcessorError> {
+        timed("retrieve", self.0.name(), self.0.retrieve(id)).await
+    }
+    async fn capture(&self, id: &str, amount: Option<i64>, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
+        timed("capture", self.0.name(), self.0.capture(id, amount, key)).await
+    }
+    async fn cancel(&self, id: &str, reason: Option<&str>, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
+        timed("cancel", self.0.name(), self.0.cancel(id, reason, key)).await
+    }
+    async fn increment(&self, id: &str, new_total: i64, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
+        timed("increment", self.0.name(), self.0.increment(id, new_total, key)).await
+    }
+    async fn list_by_source(&self, source: &str) -> Result<Vec<Intent>, ProcessorError> {
+        timed("list", self.0.name(), self.0.list_by_source(source)).await
+    }
+    async fn update_metadata(
+        &self,
+        id: &str,
+        metadata: &BTreeMap<String, String>,
+        key: &IdempotencyKey,
+    ) -> Result<Intent, ProcessorError> {
+        timed("update_metadata", self.0.name(), self.0.update_metadata(id, metadata, key)).await
+    }
+    async fn create_customer(&self, email: Option<&str>, key: &IdempotencyKey) -> Result<String, ProcessorError> {
+        timed("create_customer", self.0.name(), self.0.create_customer(email, key)).await
+    }
+    async fn ping(&self) -> Result<(), ProcessorError> {
+        self.0.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counters_show_up_in_the_rendered_text() {
+        let h = super::recorder().expect("recorder");
+        metrics::counter!("chittycharge_test_total", "k" => "v").increment(2);
+        let text = h.render();
+        assert!(text.contains("chittycharge_test_total{k=\"v\"} 2"), "{text}");
+    }
+}
