@@ -14,51 +14,18 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 log() { printf '\n== %s\n' "$*"; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-
-pg_bin=""
-find_pg() {
-  if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
-    pg_bin="$(dirname "$(command -v initdb)")"; return 0
-  fi
-  local d
-  for d in /usr/lib/postgresql/*/bin; do
-    if [ -x "$d/initdb" ]; then pg_bin="$d"; return 0; fi
-  done
-  return 1
-}
-
-if ! find_pg; then
-  log "installing PostgreSQL (Debian package)"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-  find_pg || { echo "PostgreSQL server binaries not found after install" >&2; exit 1; }
-fi
-command -v psql >/dev/null 2>&1 || { as_root apt-get update -qq; as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >/dev/null; }
-
-pg_dir="$(mktemp -d /tmp/chittycharge-pg.XXXXXX)"
-pg_port="$(free_port)"
-run_pg() {
-  # initdb refuses to run as root; use the postgres account then.
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
+# shellcheck source=scripts/pg.sh
+. "$root/scripts/pg.sh"
 cleanup() {
   local rc=$?
-  if [ -f "$pg_dir/data/postmaster.pid" ]; then run_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1 || true; fi
-  rm -rf "$pg_dir"
+  pg_stop
   exit $rc
 }
 trap cleanup EXIT INT TERM
 
-log "starting a throw-away PostgreSQL on 127.0.0.1:$pg_port"
-if [ "$(id -u)" = 0 ]; then chown postgres "$pg_dir"; fi
-run_pg "$pg_bin/initdb" -D "$pg_dir/data" -U postgres --auth=trust -E UTF8 >/dev/null
-run_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -w -l "$pg_dir/log" \
-  -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on" start >/dev/null
-psql "postgres://postgres@127.0.0.1:$pg_port/postgres" -q -c "CREATE DATABASE chittycharge_admin" >/dev/null
-export CHITTYCHARGE_TEST_PG_URL="postgres://postgres@127.0.0.1:$pg_port/chittycharge_admin"
+log "starting a throw-away PostgreSQL on 127.0.0.1"
+pg_start
+export CHITTYCHARGE_TEST_PG_URL="$PG_ADMIN_URL"
 export CHITTYCHARGE_REQUIRE_PG=1
 
 venv="$root/target/stripe-emu-venv"

@@ -75,6 +75,15 @@ impl EventSink for SimEvents {
     }
 }
 
+/// The benchmark's floor: a static JSON answer on a router with no
+/// middleware at all, merged in only when `CHITTYCHARGE_BENCH_FLOOR` is set.
+fn bench_floor(enabled: bool) -> Router<Arc<AppState>> {
+    if !enabled {
+        return Router::new();
+    }
+    Router::new().route("/_bench/floor", axum::routing::get(|| async { axum::Json(serde_json::json!({ "ok": true })) }))
+}
+
 pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
@@ -186,6 +195,7 @@ impl Application {
             }))
             .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
             .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid))
+            .merge(bench_floor(state.config.bench_floor))
             .with_state(state.clone());
         Ok(Self { listener, router, state, first_token })
     }

@@ -77,6 +77,9 @@ pub struct Config {
     pub expiry_warning_secs: i64,
     /// Re-authorize a long stay's hold this long before its deadline.
     pub reauth_margin_secs: i64,
+    /// Serves `/_bench/floor`, a static endpoint outside every middleware,
+    /// as the benchmark's baseline.
+    pub bench_floor: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -123,6 +126,7 @@ pub const KEYS: &[&str] = &[
     "CHITTY_ID_TIMEOUT_MS",
     "CHITTYCHARGE_EXPIRY_WARNING",
     "CHITTYCHARGE_REAUTH_MARGIN",
+    "CHITTYCHARGE_BENCH_FLOOR",
 ];
 
 pub const DEFAULT_ORIGINS: [&str; 2] = ["https://chitty.cc", "https://*.chitty.cc"];
@@ -219,7 +223,8 @@ impl Config {
             parse_int(get("DEFAULT_HOLD_AMOUNT_CENTS"), "DEFAULT_HOLD_AMOUNT_CENTS", 25_000, 1, i64::MAX)?;
         Money::chargeable(default_hold_amount, currency)
             .map_err(|e| err("DEFAULT_HOLD_AMOUNT_CENTS", e.to_string()))?;
-        let rate_limit_per_minute = parse_int(get("RATE_LIMIT_PER_MINUTE"), "RATE_LIMIT_PER_MINUTE", 10, 1, 1_000_000)?;
+        let rate_limit_per_minute =
+            parse_int(get("RATE_LIMIT_PER_MINUTE"), "RATE_LIMIT_PER_MINUTE", 10, 1, 1_000_000_000)?;
         let rate_limit_per_minute = u32::try_from(rate_limit_per_minute).unwrap_or(u32::MAX);
         let auth_failures = parse_int(
             get("CHITTYCHARGE_AUTH_FAILURES_PER_MINUTE"),
@@ -357,6 +362,7 @@ impl Config {
             chitty_id_timeout_ms: u64::try_from(chitty_id_timeout_ms).unwrap_or(2_000),
             expiry_warning_secs,
             reauth_margin_secs,
+            bench_floor: matches!(get("CHITTYCHARGE_BENCH_FLOOR").as_deref(), Some("1") | Some("true")),
         })
     }
 
@@ -454,7 +460,7 @@ mod tests {
         assert_eq!(load(&[("DEFAULT_HOLD_AMOUNT_CENTS", "ten")]).unwrap_err().key, "DEFAULT_HOLD_AMOUNT_CENTS");
         assert_eq!(load(&[("ALLOWED_ORIGINS", "https://evil*.com")]).unwrap_err().key, "ALLOWED_ORIGINS");
         let e = load(&[("RATE_LIMIT_PER_MINUTE", "0")]).unwrap_err();
-        assert_eq!(e.to_string(), "invalid configuration: RATE_LIMIT_PER_MINUTE: 0 is outside 1..=1000000");
+        assert_eq!(e.to_string(), "invalid configuration: RATE_LIMIT_PER_MINUTE: 0 is outside 1..=1000000000");
     }
 
     #[test]

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Measures ChittyCharge on this machine, in one run, as ratios to baselines
+# measured in the same run (absolute numbers across runs mean little on a
+# shared 2-core box). Prints a table and writes bench/results.md.
+#
+#   (a) GET /api/holds/{id} at 64 connections vs a static endpoint in the
+#       same binary on a middleware-free router (wrk);
+#   (b) full hold flows/s (create + confirm + partial capture, simulated
+#       processor) vs the store's raw durable single-row insert rate, on
+#       SQLite and PostgreSQL;
+#   (c) webhook ingest (verify + dedupe + apply) events/s;
+#   (d) peak RSS after loading 1,000,000 holds, and list-query latency.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+. "$root/scripts/pg.sh"
+
+work="$(mktemp -d /tmp/chittycharge-bench.XXXXXX)"
+server_pid=""
+stop_server() { if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""; fi; }
+cleanup() { local rc=$?; stop_server; pg_stop; rm -rf "$work"; exit $rc; }
+trap cleanup EXIT INT TERM
+
+DURATION="${BENCH_SECONDS:-8}"
+TOKEN="cc_bench_token_000000000000000000000001"
+
+echo "== building the release binaries"
+cargo build --release -q --bin chittycharge --bin cc-bench
+BIN="$root/target/release/chittycharge"
+CCB="$root/target/release/cc-bench"
+command -v wrk >/dev/null 2>&1 || { echo "== installing wrk"; as_root apt-get update -qq; as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+pg_start
+
+# start_server DATABASE_URL [KEY=VALUE ...]: starts the release binary, sets URL.
+start_server() {
+  local db="$1"; shift
+  env -i PATH="$PATH" DATABASE_URL="$db" CHITTYCHARGE_LISTEN=127.0.0.1:0 CHITTYCHARGE_API_TOKEN="$TOKEN" \
+    RATE_LIMIT_PER_MINUTE=1000000000 RUST_LOG=error "$@" "$BIN" serve > "$work/banner" 2> "$work/server.log" &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    if grep -q "listening on" "$work/banner" 2>/dev/null; then break; fi
+    sleep 0.05
+  done
+  grep -q "listening on" "$work/banner" || { echo "server did not start:"; cat "$work/server.log"; return 1; }
+  URL="http://$(sed -E 's/.*listening on http:\/\/([^ ]+).*/\1/' "$work/banner")"
+}
+
+wrk_run() { # URL -> "rps p50_ms p99_ms"
+  wrk -t2 -c64 -d"${DURATION}s" --latency -H "ChittyID-Token: $TOKEN" "$1" > "$work/wrk.txt"
+  python3 - "$work/wrk.txt" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+def ms(v, u): return float(v) * {"us": 0.001, "ms": 1, "s": 1000}[u]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+p = {k: ms(v, u) for k, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)", t, re.M)}
+errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+print(rps, p["50"], p["99"], errs.group(1) if errs else 0)
+PY
+}
+
+json() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
+
+echo "== (a) read path vs static floor"
+start_server "sqlite://$work/a.db" CHITTYCHARGE_BENCH_FLOOR=1
+HOLD=$(curl -s -X POST "$URL/api/holds" -H "ChittyID-Token: $TOKEN" -d '{"amount":25000,"description":"bench","payment_method":"pm_card_visa","confirm":true}' | json id)
+read -r floor_rps floor_p50 floor_p99 floor_err < <(wrk_run "$URL/_bench/floor")
+read -r get_rps get_p50 get_p99 get_err < <(wrk_run "$URL/api/holds/$HOLD")
+stop_server
+
+echo "== (b) hold flows vs raw durable inserts"
+insert_sqlite=$("$CCB" inserts --database-url "sqlite://$work/raw.db" --seconds "$DURATION" | json inserts_per_sec)
+start_server "sqlite://$work/b.db"
+flows_sqlite=$("$CCB" flows --url "$URL" --token "$TOKEN" --seconds "$DURATION" | json flows_per_sec)
+stop_server
+psql "$PG_ADMIN_URL" -q -c "CREATE DATABASE bench_raw" -c "CREATE DATABASE bench_flows" >/dev/null
+insert_pg=$("$CCB" inserts --database-url "$PG_BASE_URL/bench_raw" --seconds "$DURATION" | json inserts_per_sec)
+start_server "$PG_BASE_URL/bench_flows"
+flows_pg=$("$CCB" flows --url "$URL" --token "$TOKEN" --seconds "$DURATION" | json flows_per_sec)
+stop_server
+
+echo "== (c) webhook ingest"
+start_server "sqlite://$work/c.db" STRIPE_WEBHOOK_SECRET=whsec_bench
+events=$("$CCB" webhooks --url "$URL" --token "$TOKEN" --secret whsec_bench --seconds "$DURATION" | json events_per_sec)
+stop_server
+
+echo "== (d) 1,000,000 holds: peak RSS and list latency"
+"$CCB" load --database-url "sqlite://$work/d.db" --count "${BENCH_HOLDS:-1000000}" > "$work/load.json"
+start_server "sqlite://$work/d.db"
+"$CCB" lists --url "$URL" --token "$TOKEN" --rounds 60 > "$work/lists.json"
+list_p50=$(json list_p50_ms < "$work/lists.json")
+list_p99=$(json list_p99_ms < "$work/lists.json")
+rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
+stop_server
+
+cpu=$(awk -F: '/model name/ {gsub(/^ +/, "", $2); print $2; exit}' /proc/cpuinfo)
+export floor_rps floor_p50 floor_p99 floor_err get_rps get_p50 get_p99 get_err insert_sqlite flows_sqlite insert_pg flows_pg events rss_kb list_p50 list_p99 cpu DURATION
+export holds_loaded="${BENCH_HOLDS:-1000000}" today="$(date -u +%Y-%m-%d)"
+# A quoted heredoc: nothing in the report text is expanded by the shell.
+python3 - > "$root/bench/results.md" <<'PY'
+import os
+e = {k: os.environ[k] for k in os.environ}
+f = lambda k: float(e[k])
+floor, get = f("floor_rps"), f("get_rps")
+rows = [
+    ("(a) GET /api/holds/{id}, 64 connections", f"{get:,.0f} req/s (p50 {f('get_p50'):.2f} ms, p99 {f('get_p99'):.2f} ms)",
+     f"static floor {floor:,.0f} req/s (p50 {f('floor_p50'):.2f} ms, p99 {f('floor_p99'):.2f} ms)", get / floor, "≥ 0.5, p99 < 5 ms"),
+    ("(b) hold flows, SQLite", f"{f('flows_sqlite'):,.1f} flows/s", f"raw durable inserts {f('insert_sqlite'):,.1f}/s", f("flows_sqlite") / f("insert_sqlite"), "≥ 0.3"),
+    ("(b) hold flows, PostgreSQL", f"{f('flows_pg'):,.1f} flows/s", f"raw durable inserts {f('insert_pg'):,.1f}/s", f("flows_pg") / f("insert_pg"), "≥ 0.3"),
+    ("(c) webhook ingest", f"{f('events'):,.0f} events/s", "-", None, "≥ 5,000 events/s"),
+    (f"(d) {int(e['holds_loaded']):,} holds", f"peak RSS {f('rss_kb') / 1024:,.1f} MB; list p50 {f('list_p50'):.2f} ms, p99 {f('list_p99'):.2f} ms", "-", None, "< 150 MB, list < 20 ms"),
+]
+print("# Benchmark results\n")
+print(f"Measured by `bench/run.sh` on {e['today']}: {os.cpu_count()} cores ({e['cpu'].strip()}), loopback, release build, "
+      f"simulated processor; wrk -t2 -c64 for {e['DURATION']} s per run. Non-2xx responses: floor {e['floor_err']}, read {e['get_err']}.\n")
+print("| measurement | result | baseline in the same run | ratio | target |")
+print("|---|---|---|---|---|")
+for name, res, base, ratio, target in rows:
+    print(f"| {name} | {res} | {base} | {'-' if ratio is None else f'{ratio:.2f}'} | {target} |")
+PY
+cat "$root/bench/results.md"
