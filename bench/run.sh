@@ -117,4 +117,5 @@ print("|---|---|---|---|---|")
 for name, res, base, ratio, target in rows:
     print(f"| {name} | {res} | {base} | {'-' if ratio is None else f'{ratio:.2f}'} | {target} |")
 PY
+cat "$root/bench/findings.md" >> "$root/bench/results.md"
 cat "$root/bench/results.md"

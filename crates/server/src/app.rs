@@ -35,6 +35,7 @@ pub struct AppState {
     pub test_clock: Option<Arc<TestClock>>,
     pub limiter: RateLimiter,
     pub auth_blocks: AuthBlocks,
+    pub token_cache: crate::auth::TokenCache,
     /// Base of links handed to guests: `CHITTYCHARGE_PUBLIC_URL`, or the
     /// address actually bound (so port 0 becomes the real port).
     pub base_url: String,
@@ -178,6 +179,7 @@ impl Application {
             test_clock,
             limiter,
             auth_blocks: AuthBlocks::default(),
+            token_cache: crate::auth::TokenCache::default(),
             base_url,
         });
         if let Some(sim) = &state.sim {

@@ -118,10 +118,55 @@ fn presented_token(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
+/// Token records by hash for a few seconds, so the hot read path does not
+/// query the store for the token on every request. A revocation takes
+/// effect within `TOKEN_CACHE_MS` on every instance. Bounded in size.
+#[derive(Default)]
+pub struct TokenCache(std::sync::Mutex<std::collections::HashMap<String, (i64, TokenRecord)>>);
+
+const TOKEN_CACHE_MS: i64 = 2_000;
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+impl TokenCache {
+    fn get(&self, hash: &str, now: i64) -> Option<TokenRecord> {
+        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(hash).filter(|(at, _)| now - at < TOKEN_CACHE_MS).map(|(_, r)| r.clone())
+    }
+    fn put(&self, hash: String, record: TokenRecord, now: i64) {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= TOKEN_CACHE_MAX {
+            map.retain(|_, (at, _)| now - *at < TOKEN_CACHE_MS);
+            if map.len() >= TOKEN_CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(hash, (now, record));
+    }
+}
+
 pub async fn authenticate(store: &dyn Store, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    authenticate_cached(store, None, headers).await
+}
+
+pub async fn authenticate_cached(
+    store: &dyn Store,
+    cache: Option<&TokenCache>,
+    headers: &HeaderMap,
+) -> Result<Caller, ApiError> {
     let token = presented_token(headers).filter(|t| !t.is_empty() && t.len() <= 512).ok_or(ApiError::Unauthorized)?;
     let hash = hash_token(token);
-    let record = store.find_token_by_hash(&hash).await?.ok_or(ApiError::Unauthorized)?;
+    let now = chittycharge_processor::Clock::now(&chittycharge_processor::SystemClock).millis();
+    let cached = cache.and_then(|c| c.get(&hash, now));
+    let record = match cached {
+        Some(r) => r,
+        None => {
+            let r = store.find_token_by_hash(&hash).await?.ok_or(ApiError::Unauthorized)?;
+            if let Some(c) = cache {
+                c.put(hash.clone(), r.clone(), now);
+            }
+            r
+        }
+    };
     // The lookup matched on the hash already; compare again in constant time
     // so no branch depends on how much of a guessed value was right.
     if !bool::from(record.token_hash.as_bytes().ct_eq(hash.as_bytes())) || record.revoked_at.is_some() {
@@ -187,7 +232,7 @@ pub async fn require_token(
     if let Some(retry_after) = state.auth_blocks.blocked(&ip, now) {
         return Err(ApiError::RateLimited { limit: state.config.auth_failures_per_minute, retry_after });
     }
-    let caller = match authenticate(state.store.as_ref(), req.headers()).await {
+    let caller = match authenticate_cached(state.store.as_ref(), Some(&state.token_cache), req.headers()).await {
         Ok(c) => c,
         Err(ApiError::Unauthorized) => {
             let limit = state.config.auth_failures_per_minute;

@@ -82,6 +82,8 @@ async fn tokens_are_created_listed_scoped_and_revoked_from_the_cli() {
         listing.lines().find(|l| l.contains("reader")).and_then(|l| l.split_whitespace().next()).unwrap().to_string();
 
     assert!(run(&db, &["token", "revoke", &id], &[]).status.success());
+    // Token records are cached for 2 s; a revocation takes effect within that.
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
     assert_eq!(reader.get("/api/holds").await.status, 401);
     assert!(!run(&db, &["token", "create", "--scope", "root"], &[]).status.success());
 }

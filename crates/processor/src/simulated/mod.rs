@@ -270,6 +270,13 @@ impl Processor for SimulatedProcessor {
     }
 
     async fn retrieve(&self, id: &str) -> Result<Intent, ProcessorError> {
+        // A read writes only when the authorization has lapsed meanwhile.
+        let (mut pi, _) = self.load(id).await?;
+        let before = pi.status;
+        pi.expire_if_due(self.clock.now());
+        if pi.status == before {
+            return Ok(pi.to_intent());
+        }
         self.mutate(id, |_| Ok(())).await
     }
 
