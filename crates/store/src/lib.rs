@@ -7,6 +7,8 @@
 //! idempotency, operation records) lives here, not in process memory, so it
 //! holds across instances sharing one PostgreSQL.
 
+mod accounts;
+mod holds;
 mod jobs;
 mod protect;
 mod rental;

@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chittycharge_domain::{Booking, Hold, Timestamp};
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 
-use crate::rows::{event_from_row, hold_from_row, operation_from_row, state_columns, token_from_row, HOLD_COLUMNS};
 use crate::{
     Backend, BookingFilter, DamageClaim, EventClaim, HoldEvent, HoldFilter, IdemBegin, Job, JobCount, NewEvent,
     Notification, OpStatus, Operation, Property, Store, StoreError, StoreResult, TokenRecord,
@@ -82,11 +81,11 @@ impl SqlStore {
     }
 }
 
-fn opt_str(v: &Option<String>) -> Option<&str> {
+pub(crate) fn opt_str(v: &Option<String>) -> Option<&str> {
     v.as_deref()
 }
 
-async fn insert_event<'c, E>(exec: E, hold_id: &str, e: &NewEvent) -> StoreResult<()>
+pub(crate) async fn insert_event<'c, E>(exec: E, hold_id: &str, e: &NewEvent) -> StoreResult<()>
 where
     E: Executor<'c, Database = sqlx::Any>,
 {
@@ -109,7 +108,13 @@ where
     Ok(())
 }
 
-async fn finish_op<'c, E>(exec: E, id: &str, status: OpStatus, error: Option<&str>, at: Timestamp) -> StoreResult<()>
+pub(crate) async fn finish_op<'c, E>(
+    exec: E,
+    id: &str,
+    status: OpStatus,
+    error: Option<&str>,
+    at: Timestamp,
+) -> StoreResult<()>
 where
     E: Executor<'c, Database = sqlx::Any>,
 {
@@ -121,15 +126,6 @@ where
         .execute(exec)
         .await?;
     Ok(())
-}
-
-enum Bind {
-    Str(String),
-    Int(i64),
-}
-
-fn rows_to_holds(rows: Vec<AnyRow>) -> StoreResult<Vec<Hold>> {
-    rows.iter().map(hold_from_row).collect()
 }
 
 #[async_trait]
@@ -144,51 +140,27 @@ impl Store for SqlStore {
     }
 
     async fn insert_token(&self, t: &TokenRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO api_tokens (id, name, token_hash, scopes, property_ids, rate_limit, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&t.id)
-        .bind(&t.name)
-        .bind(&t.token_hash)
-        .bind(t.scopes.join(","))
-        .bind(t.property_ids.as_ref().map(|p| p.join(",")))
-        .bind(t.rate_limit)
-        .bind(t.created_at.millis())
-        .bind(t.revoked_at.map(Timestamp::millis))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.insert_token_impl(t).await
     }
 
     async fn find_token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
-        let row =
-            sqlx::query("SELECT * FROM api_tokens WHERE token_hash = $1").bind(hash).fetch_optional(&self.pool).await?;
-        row.as_ref().map(token_from_row).transpose()
+        self.find_token_by_hash_impl(hash).await
     }
 
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
-        let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY created_at, id").fetch_all(&self.pool).await?;
-        rows.iter().map(token_from_row).collect()
+        self.list_tokens_impl().await
     }
 
     async fn revoke_token(&self, id: &str, at: Timestamp) -> StoreResult<bool> {
-        let r = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(at.millis())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        self.revoke_token_impl(id, at).await
     }
 
     async fn count_tokens(&self) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM api_tokens").fetch_one(&self.pool).await?;
-        Ok(row.try_get::<i64, _>("n")?)
+        self.count_tokens_impl().await
     }
 
     async fn get_token(&self, id: &str) -> StoreResult<Option<TokenRecord>> {
-        let row = sqlx::query("SELECT * FROM api_tokens WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(token_from_row).transpose()
+        self.get_token_impl(id).await
     }
 
     async fn insert_session(
@@ -199,57 +171,19 @@ impl Store for SqlStore {
         now: Timestamp,
         expires: Timestamp,
     ) -> StoreResult<()> {
-        sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1")
-            .bind(now.millis())
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("INSERT INTO console_sessions (id_hash, token_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id_hash)
-            .bind(token_id)
-            .bind(csrf)
-            .bind(now.millis())
-            .bind(expires.millis())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.insert_session_impl(id_hash, token_id, csrf, now, expires).await
     }
 
     async fn get_session(&self, id_hash: &str) -> StoreResult<Option<(String, String, Timestamp)>> {
-        let row = sqlx::query("SELECT token_id, csrf, expires_at FROM console_sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(r) => {
-                Ok(Some((r.try_get("token_id")?, r.try_get("csrf")?, Timestamp::from_millis(r.try_get("expires_at")?))))
-            }
-            None => Ok(None),
-        }
+        self.get_session_impl(id_hash).await
     }
 
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await?;
-        Ok(())
+        self.delete_session_impl(id_hash).await
     }
 
     async fn insert_operation(&self, op: &Operation) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO operations (id, hold_id, kind, status, request, error, attempts, next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&op.id)
-        .bind(opt_str(&op.hold_id))
-        .bind(&op.kind)
-        .bind(op.status.as_str())
-        .bind(op.request.to_string())
-        .bind(opt_str(&op.error))
-        .bind(op.attempts)
-        .bind(op.next_attempt_at.map(Timestamp::millis))
-        .bind(op.created_at.millis())
-        .bind(op.updated_at.millis())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.insert_operation_impl(op).await
     }
 
     async fn finish_operation(
@@ -259,49 +193,23 @@ impl Store for SqlStore {
         error: Option<&str>,
         at: Timestamp,
     ) -> StoreResult<()> {
-        finish_op(&self.pool, id, status, error, at).await
+        self.finish_operation_impl(id, status, error, at).await
     }
 
     async fn get_operation(&self, id: &str) -> StoreResult<Option<Operation>> {
-        let row = sqlx::query("SELECT * FROM operations WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(operation_from_row).transpose()
+        self.get_operation_impl(id).await
     }
 
     async fn due_operations(&self, now: Timestamp, stale_before: Timestamp, limit: i64) -> StoreResult<Vec<Operation>> {
-        let rows = sqlx::query(
-            "SELECT * FROM operations WHERE (status = 'unknown' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)) \
-             OR (status = 'pending' AND updated_at < $2 AND (next_attempt_at IS NULL OR next_attempt_at <= $3)) \
-             ORDER BY created_at LIMIT $4",
-        )
-        .bind(now.millis())
-        .bind(stale_before.millis())
-        .bind(now.millis())
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(operation_from_row).collect()
+        self.due_operations_impl(now, stale_before, limit).await
     }
 
     async fn claim_operation(&self, op: &Operation, next: Timestamp, now: Timestamp) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "UPDATE operations SET attempts = attempts + 1, next_attempt_at = $1, updated_at = $2 \
-             WHERE id = $3 AND attempts = $4 AND status IN ('pending', 'unknown')",
-        )
-        .bind(next.millis())
-        .bind(now.millis())
-        .bind(&op.id)
-        .bind(op.attempts)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        self.claim_operation_impl(op, next, now).await
     }
 
     async fn count_operations(&self, status: OpStatus) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM operations WHERE status = $1")
-            .bind(status.as_str())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get::<i64, _>("n")?)
+        self.count_operations_impl(status).await
     }
 
     async fn claim_webhook_event(
@@ -311,178 +219,31 @@ impl Store for SqlStore {
         signed_at: i64,
         now: Timestamp,
     ) -> StoreResult<EventClaim> {
-        let r = sqlx::query(
-            "INSERT INTO webhook_events (id, kind, signed_at, received_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(kind)
-        .bind(signed_at)
-        .bind(now.millis())
-        .execute(&self.pool)
-        .await?;
-        if r.rows_affected() == 1 {
-            return Ok(EventClaim::New);
-        }
-        let row =
-            sqlx::query("SELECT signed_at FROM webhook_events WHERE id = $1").bind(id).fetch_one(&self.pool).await?;
-        let first: i64 = row.try_get("signed_at")?;
-        Ok(if first == signed_at { EventClaim::Replay } else { EventClaim::Duplicate })
+        self.claim_webhook_event_impl(id, kind, signed_at, now).await
     }
 
     async fn finish_webhook_event(&self, id: &str, result: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE webhook_events SET result = $1 WHERE id = $2")
-            .bind(result)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.finish_webhook_event_impl(id, result).await
     }
 
     async fn insert_hold(&self, h: &Hold, events: &[NewEvent], op_id: Option<&str>) -> StoreResult<()> {
-        let s = state_columns(h);
-        let metadata = serde_json::to_string(&h.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(&format!(
-            "INSERT INTO holds ({HOLD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-             $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
-        ))
-        .bind(&h.id)
-        .bind(&h.chitty_id)
-        .bind(&h.processor)
-        .bind(opt_str(&h.client_secret))
-        .bind(s.status)
-        .bind(h.amount.minor())
-        .bind(s.capturable)
-        .bind(s.captured)
-        .bind(s.released)
-        .bind(h.amount.currency().code())
-        .bind(&h.description)
-        .bind(opt_str(&h.customer_email))
-        .bind(opt_str(&h.property_id))
-        .bind(opt_str(&h.tenant_id))
-        .bind(opt_str(&h.booking_id))
-        .bind(h.tier.as_str())
-        .bind(&h.tier_reason)
-        .bind(h.processing_fee)
-        .bind(metadata)
-        .bind(s.reason)
-        .bind(s.expires_at)
-        .bind(s.captured_at)
-        .bind(s.canceled_at)
-        .bind(h.created_at.millis())
-        .bind(h.updated_at.millis())
-        .bind(opt_str(&h.created_by))
-        .bind(h.version)
-        .bind(opt_str(&h.op_lock))
-        .execute(&mut *tx)
-        .await?;
-        for event in events {
-            insert_event(&mut *tx, &h.id, event).await?;
-        }
-        if let Some(op) = op_id {
-            sqlx::query("UPDATE operations SET hold_id = $1 WHERE id = $2")
-                .bind(&h.id)
-                .bind(op)
-                .execute(&mut *tx)
-                .await?;
-            finish_op(&mut *tx, op, OpStatus::Succeeded, None, h.created_at).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.insert_hold_impl(h, events, op_id).await
     }
 
     async fn get_hold(&self, id: &str) -> StoreResult<Option<Hold>> {
-        let row = sqlx::query(&format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(hold_from_row).transpose()
+        self.get_hold_impl(id).await
     }
 
     async fn get_hold_by_chitty_id(&self, chitty_id: &str) -> StoreResult<Option<Hold>> {
-        let row = sqlx::query(&format!("SELECT {HOLD_COLUMNS} FROM holds WHERE chitty_id = $1"))
-            .bind(chitty_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(hold_from_row).transpose()
+        self.get_hold_by_chitty_id_impl(chitty_id).await
     }
 
     async fn list_holds(&self, f: &HoldFilter) -> StoreResult<Vec<Hold>> {
-        // Built by hand: the `Any` QueryBuilder emits `?` placeholders, which
-        // PostgreSQL rejects; `$n` works on both back-ends.
-        let mut sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE 1 = 1");
-        let mut binds: Vec<Bind> = Vec::new();
-        let mut push = |sql: &mut String, fragment: &str, b: Bind| {
-            binds.push(b);
-            sql.push_str(&fragment.replace("{}", &format!("${}", binds.len())));
-        };
-        if let Some(p) = &f.property_id {
-            push(&mut sql, " AND property_id = {}", Bind::Str(p.clone()));
-        }
-        if let Some(t) = &f.tenant_id {
-            push(&mut sql, " AND tenant_id = {}", Bind::Str(t.clone()));
-        }
-        if let Some(s) = f.status {
-            push(&mut sql, " AND status = {}", Bind::Str(s.as_str().to_string()));
-        }
-        if let Some(scope) = &f.property_scope {
-            sql.push_str(" AND property_id IN (NULL");
-            for p in scope {
-                push(&mut sql, ", {}", Bind::Str(p.clone()));
-            }
-            sql.push(')');
-        }
-        if let Some((at, id)) = &f.before {
-            push(&mut sql, " AND (created_at < {}", Bind::Int(at.millis()));
-            push(&mut sql, " OR (created_at = {}", Bind::Int(at.millis()));
-            push(&mut sql, " AND id < {}))", Bind::Str(id.clone()));
-        }
-        push(&mut sql, " ORDER BY created_at DESC, id DESC LIMIT {}", Bind::Int(f.limit.clamp(1, 1000)));
-        let mut q = sqlx::query(&sql);
-        for b in binds {
-            q = match b {
-                Bind::Str(s) => q.bind(s),
-                Bind::Int(i) => q.bind(i),
-            };
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        rows_to_holds(rows)
+        self.list_holds_impl(f).await
     }
 
     async fn lock_hold(&self, hold_id: &str, expected_version: i64, op: &Operation) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
-        let r = sqlx::query(
-            "UPDATE holds SET op_lock = $1, version = version + 1, updated_at = $2 \
-             WHERE id = $3 AND version = $4 AND op_lock IS NULL",
-        )
-        .bind(&op.id)
-        .bind(op.created_at.millis())
-        .bind(hold_id)
-        .bind(expected_version)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO operations (id, hold_id, kind, status, request, error, attempts, next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&op.id)
-        .bind(hold_id)
-        .bind(&op.kind)
-        .bind(op.status.as_str())
-        .bind(op.request.to_string())
-        .bind(opt_str(&op.error))
-        .bind(op.attempts)
-        .bind(op.next_attempt_at.map(Timestamp::millis))
-        .bind(op.created_at.millis())
-        .bind(op.updated_at.millis())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+        self.lock_hold_impl(hold_id, expected_version, op).await
     }
 
     async fn save_hold(
@@ -492,54 +253,11 @@ impl Store for SqlStore {
         events: &[NewEvent],
         finish: Option<(&str, OpStatus, Option<&str>)>,
     ) -> StoreResult<bool> {
-        let s = state_columns(h);
-        let metadata = serde_json::to_string(&h.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut tx = self.pool.begin().await?;
-        let r = sqlx::query(
-            "UPDATE holds SET chitty_id = $1, status = $2, amount = $3, amount_capturable = $4, amount_captured = $5, \
-             amount_released = $6, processing_fee = $7, metadata = $8, reason = $9, expires_at = $10, captured_at = $11, \
-             canceled_at = $12, updated_at = $13, op_lock = $14, booking_id = $15, version = version + 1 \
-             WHERE id = $16 AND version = $17",
-        )
-        .bind(&h.chitty_id)
-        .bind(s.status)
-        .bind(h.amount.minor())
-        .bind(s.capturable)
-        .bind(s.captured)
-        .bind(s.released)
-        .bind(h.processing_fee)
-        .bind(metadata)
-        .bind(s.reason)
-        .bind(s.expires_at)
-        .bind(s.captured_at)
-        .bind(s.canceled_at)
-        .bind(h.updated_at.millis())
-        .bind(opt_str(&h.op_lock))
-        .bind(opt_str(&h.booking_id))
-        .bind(&h.id)
-        .bind(expected_version)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        for e in events {
-            insert_event(&mut *tx, &h.id, e).await?;
-        }
-        if let Some((op, status, error)) = finish {
-            finish_op(&mut *tx, op, status, error, h.updated_at).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        self.save_hold_impl(h, expected_version, events, finish).await
     }
 
     async fn hold_events(&self, hold_id: &str) -> StoreResult<Vec<HoldEvent>> {
-        let rows = sqlx::query("SELECT * FROM hold_events WHERE hold_id = $1 ORDER BY id")
-            .bind(hold_id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(event_from_row).collect()
+        self.hold_events_impl(hold_id).await
     }
 
     async fn idem_begin(
@@ -665,48 +383,15 @@ impl Store for SqlStore {
     }
 
     async fn sim_get(&self, ns: &str, key: &str) -> StoreResult<Option<(String, i64)>> {
-        let row = sqlx::query("SELECT value, version FROM sim_objects WHERE ns = $1 AND key = $2")
-            .bind(ns)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(r) => Ok(Some((r.try_get("value")?, r.try_get("version")?))),
-            None => Ok(None),
-        }
+        self.sim_get_impl(ns, key).await
     }
 
     async fn sim_put(&self, ns: &str, key: &str, value: &str, expected: Option<i64>) -> StoreResult<bool> {
-        let r = match expected {
-            None => {
-                sqlx::query(
-                    "INSERT INTO sim_objects (ns, key, value, version) VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING",
-                )
-                .bind(ns)
-                .bind(key)
-                .bind(value)
-                .execute(&self.pool)
-                .await?
-            }
-            Some(v) => sqlx::query(
-                "UPDATE sim_objects SET value = $1, version = version + 1 WHERE ns = $2 AND key = $3 AND version = $4",
-            )
-            .bind(value)
-            .bind(ns)
-            .bind(key)
-            .bind(v)
-            .execute(&self.pool)
-            .await?,
-        };
-        Ok(r.rows_affected() == 1)
+        self.sim_put_impl(ns, key, value, expected).await
     }
 
     async fn sim_keys(&self, ns: &str) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query("SELECT key FROM sim_objects WHERE ns = $1 ORDER BY key")
-            .bind(ns)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| r.try_get::<String, _>("key").map_err(StoreError::from)).collect()
+        self.sim_keys_impl(ns).await
     }
 }
 
