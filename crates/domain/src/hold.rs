@@ -71,30 +71,9 @@ impl fmt::Display for HoldStatus {
     }
 }
 
-/// A PaymentIntent status in domain terms; adapters map wire strings to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProcessorStatus {
-    RequiresPaymentMethod,
-    RequiresConfirmation,
-    RequiresAction,
-    Processing,
-    RequiresCapture,
-    Succeeded,
-    Canceled,
-}
-
-/// What the processor reports about a PaymentIntent at one moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IntentView {
-    pub status: ProcessorStatus,
-    pub amount: i64,
-    pub amount_capturable: i64,
-    pub amount_received: i64,
-    pub capture_before: Option<Timestamp>,
-    /// The processor canceled it because the authorization lapsed.
-    pub canceled_by_expiry: bool,
-    pub last_error: Option<String>,
-}
+mod view;
+use view::processor_status_name;
+pub use view::{IntentView, ProcessorStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CaptureError {
@@ -498,18 +477,6 @@ fn captured_from(a: Authorized, v: &IntentView, at: Timestamp) -> Result<HoldSta
     a.captured(v.amount_received, at)
         .map(HoldState::Captured)
         .map_err(|_| IllegalTransition { from, to: "captured (amount outside the authorization)" })
-}
-
-fn processor_status_name(s: ProcessorStatus) -> &'static str {
-    match s {
-        ProcessorStatus::RequiresPaymentMethod => "requires_payment_method",
-        ProcessorStatus::RequiresConfirmation => "requires_confirmation",
-        ProcessorStatus::RequiresAction => "requires_action",
-        ProcessorStatus::Processing => "processing",
-        ProcessorStatus::RequiresCapture => "requires_capture",
-        ProcessorStatus::Succeeded => "succeeded",
-        ProcessorStatus::Canceled => "canceled",
-    }
 }
 
 mod stored;

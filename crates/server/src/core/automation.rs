@@ -242,7 +242,8 @@ impl HoldService {
         // The processor's metadata must carry the real id too.
         let mut meta = BTreeMap::new();
         meta.insert("chitty_id".to_string(), hold.chitty_id.clone());
-        let key = chittycharge_processor::IdempotencyKey::derived(&format!("meta-{}-{}", hold.id, hold.chitty_id));
+        // The job row was written before this call; its id keys the request.
+        let key = chittycharge_processor::IdempotencyKey::derived(&format!("{}-{}", job.id, hold.chitty_id));
         match self.processor.update_metadata(&hold.id, &meta, &key).await {
             Ok(_) => Ok(JobOutcome::Done(format!("chitty_id {} is in the store and the processor", hold.chitty_id))),
             Err(e) => {
