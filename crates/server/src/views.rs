@@ -3,7 +3,7 @@
 use chittycharge_api::{iso_millis, CancelResponse, CaptureResponse, CreateHoldResponse, EventView, HoldView};
 use chittycharge_domain::disclosure::hold_disclosure;
 use chittycharge_domain::fee::PROCESSING_FEE_NOTE;
-use chittycharge_domain::{Hold, Timestamp};
+use chittycharge_domain::{Hold, Money, Timestamp};
 use chittycharge_store::HoldEvent;
 
 use crate::core::{CaptureOutcome, Created};
@@ -15,6 +15,11 @@ fn iso(t: Option<Timestamp>) -> Option<String> {
 /// "Nov 29, 2026" for the guest disclosure.
 fn human_date(t: Timestamp) -> Option<String> {
     chrono::DateTime::from_timestamp_millis(t.millis()).map(|d| d.format("%b %-d, %Y").to_string())
+}
+
+/// `minor` units in the currency of `like`, formatted ("$50.00", "¥2,500").
+pub(crate) fn money(minor: i64, like: Money) -> String {
+    Money::new(minor, like.currency()).map(|m| m.to_string()).unwrap_or_else(|_| minor.to_string())
 }
 
 pub fn disclosure(h: &Hold) -> String {

@@ -113,22 +113,4 @@ impl SqlStore {
             })
             .collect()
     }
-
-    pub(crate) async fn jobs_for_hold_impl(&self, hold_id: &str) -> StoreResult<Vec<Job>> {
-        let rows = sqlx::query("SELECT * FROM jobs WHERE hold_id = $1 ORDER BY run_at")
-            .bind(hold_id)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(job_from_row).collect()
-    }
-
-    pub(crate) async fn holds_with_pending_chitty_ids_impl(&self, limit: i64) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT id FROM holds WHERE chitty_id LIKE 'CHITTY-AUTH-PENDING-%' ORDER BY created_at LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(|r| r.try_get::<String, _>("id").map_err(StoreError::from)).collect()
-    }
 }

@@ -205,8 +205,6 @@ pub trait Store: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<()>;
     async fn job_counts(&self, now: Timestamp) -> StoreResult<Vec<JobCount>>;
-    async fn jobs_for_hold(&self, hold_id: &str) -> StoreResult<Vec<Job>>;
-    async fn holds_with_pending_chitty_ids(&self, limit: i64) -> StoreResult<Vec<String>>;
 
     // ---- the simulated processor's objects
     async fn sim_get(&self, ns: &str, key: &str) -> StoreResult<Option<(String, i64)>>;

@@ -5,12 +5,9 @@ use chittycharge_domain::{Booking, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::rows::ts;
 use crate::sql::SqlStore;
 use crate::{BookingFilter, DamageClaim, Notification, StoreError, StoreResult};
-
-fn ts(v: Option<i64>) -> Option<Timestamp> {
-    v.map(Timestamp::from_millis)
-}
 
 fn booking_from_row(r: &AnyRow) -> StoreResult<Booking> {
     let status: String = r.try_get("status")?;

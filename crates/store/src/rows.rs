@@ -14,7 +14,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-fn ts(v: Option<i64>) -> Option<Timestamp> {
+pub(crate) fn ts(v: Option<i64>) -> Option<Timestamp> {
     v.map(Timestamp::from_millis)
 }
 

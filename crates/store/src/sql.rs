@@ -3,7 +3,6 @@
 //! both without dialect-specific date types.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -366,12 +365,6 @@ impl Store for SqlStore {
     async fn job_counts(&self, now: Timestamp) -> StoreResult<Vec<JobCount>> {
         self.job_counts_impl(now).await
     }
-    async fn jobs_for_hold(&self, hold_id: &str) -> StoreResult<Vec<Job>> {
-        self.jobs_for_hold_impl(hold_id).await
-    }
-    async fn holds_with_pending_chitty_ids(&self, limit: i64) -> StoreResult<Vec<String>> {
-        self.holds_with_pending_chitty_ids_impl(limit).await
-    }
 
     async fn count_holds_by_status(&self) -> StoreResult<Vec<(String, i64)>> {
         let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM holds GROUP BY status").fetch_all(&self.pool).await?;
@@ -392,16 +385,5 @@ impl Store for SqlStore {
 
     async fn sim_keys(&self, ns: &str) -> StoreResult<Vec<String>> {
         self.sim_keys_impl(ns).await
-    }
-}
-
-impl FromStr for Backend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "sqlite" => Ok(Backend::Sqlite),
-            "postgres" => Ok(Backend::Postgres),
-            other => Err(format!("unknown backend '{other}'")),
-        }
     }
 }

@@ -25,11 +25,6 @@ pub use error::{CoreError, CoreResult};
 pub use operate::{CaptureCommand, CaptureOutcome};
 pub use sync::EventContext;
 
-/// An event context naming only the actor.
-pub fn sync_context(actor: &str) -> EventContext {
-    EventContext::actor(actor)
-}
-
 use crate::auth::Caller;
 
 pub struct HoldService {

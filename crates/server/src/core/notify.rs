@@ -9,10 +9,7 @@ use chittycharge_store::Notification;
 use serde_json::Value;
 
 use super::{CoreResult, HoldService};
-
-fn money(minor: i64, like: Money) -> String {
-    Money::new(minor, like.currency()).map(|m| m.to_string()).unwrap_or_else(|_| minor.to_string())
-}
+use crate::views::money;
 
 pub(crate) fn message(
     kind: &str,

@@ -12,7 +12,6 @@ use subtle::ConstantTimeEq;
 
 use crate::app::AppState;
 use crate::auth::{Caller, SCOPE_WRITE};
-use crate::core::sync_context;
 use crate::core::CoreError;
 use crate::error::ApiError;
 use crate::input::{Fields, JsonBody};
@@ -87,7 +86,7 @@ pub async fn authenticate_intent(
     check_secret(&state, &id, &body).await?;
     let success = Fields(&body).boolean("success")?.unwrap_or(true);
     sim.authenticate(&id, success).await.map_err(|e| CoreError::from_processor(e, Some(&id)))?;
-    let hold = state.holds.sync_from_processor(&id, &sync_context("guest (3-D Secure)")).await?;
+    let hold = state.holds.sync_from_processor(&id, &crate::core::EventContext::actor("guest (3-D Secure)")).await?;
     Ok(Json(json!({ "id": hold.id, "status": hold.state.status().as_str(), "reason": hold_view(&hold).reason })))
 }
 

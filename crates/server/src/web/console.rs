@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
-use chittycharge_domain::{Hold, HoldStatus, Money};
+use chittycharge_domain::{Hold, HoldStatus};
 use chittycharge_store::{BookingFilter, HoldFilter};
 use minijinja::context;
 use rand::RngCore;
@@ -25,6 +25,7 @@ use crate::auth::{hash_token, Caller};
 use crate::core::bookings::DamageLine;
 use crate::core::{CaptureCommand, CoreError};
 use crate::error::ApiError;
+use crate::views::money;
 
 const COOKIE: &str = "cc_session";
 const SESSION_SECS: i64 = 12 * 3_600;
@@ -95,10 +96,6 @@ pub fn parse_major(s: &str, exponent: u32) -> Option<i64> {
     let whole: i64 = whole.parse().ok()?;
     let frac: i64 = if exp == 0 { 0 } else { format!("{frac:0<exp$}").parse().ok()? };
     whole.checked_mul(10_i64.pow(exponent))?.checked_add(frac)
-}
-
-fn money(minor: i64, like: Money) -> String {
-    Money::new(minor, like.currency()).map(|m| m.to_string()).unwrap_or_else(|_| minor.to_string())
 }
 
 fn iso(t: Option<chittycharge_domain::Timestamp>) -> Option<String> {
