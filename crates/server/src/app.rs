@@ -21,7 +21,6 @@ use secrecy::ExposeSecret;
 use crate::auth::{create_token, hash_token, require_token, AuthBlocks, SCOPE_ADMIN};
 use crate::config::{Config, ProcessorKind};
 use crate::core::HoldService;
-use crate::protect::idempotency::idempotency;
 use crate::protect::ratelimit::RateLimiter;
 use crate::routes;
 use crate::sim_backend::StoreSimBackend;
@@ -185,18 +184,14 @@ impl Application {
         if let Some(sim) = &state.sim {
             sim.set_event_sink(Arc::new(SimEvents(Arc::downgrade(&state))));
         }
+        // Outermost first when reading bottom-up: `observe::http` (request id,
+        // span, metrics), CORS, the body limit, then authentication, which
+        // also runs `Idempotency-Key` handling for authenticated POSTs.
         let router = routes::router(state.clone())
-            .layer(middleware::from_fn_with_state(state.clone(), idempotency))
             .layer(middleware::from_fn_with_state(state.clone(), require_token))
             .layer(DefaultBodyLimit::max(max_body))
             .layer(cors)
-            .route_layer(middleware::from_fn(crate::observe::track_http))
-            .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-            }))
-            .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
-            .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid))
+            .layer(middleware::from_fn(crate::observe::http))
             .merge(bench_floor(state.config.bench_floor))
             .with_state(state.clone());
         Ok(Self { listener, router, state, first_token })

@@ -255,7 +255,7 @@ pub async fn require_token(
         return Ok(resp);
     }
     req.extensions_mut().insert(caller);
-    let mut resp = next.run(req).await;
+    let mut resp = crate::protect::idempotency::idempotency(&state, req, next).await?;
     rate_headers(&mut resp, &verdict);
     Ok(resp)
 }

@@ -72,6 +72,9 @@ impl SqlStore {
     }
 
     pub(crate) async fn get_hold_impl(&self, id: &str) -> StoreResult<Option<Hold>> {
+        if let Some(answer) = self.fast().and_then(|f| f.hold(id)) {
+            return answer;
+        }
         let row = sqlx::query(&format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())

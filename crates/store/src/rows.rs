@@ -10,6 +10,41 @@ use sqlx::Row;
 
 use crate::{HoldEvent, OpStatus, Operation, StoreError, StoreResult, TokenRecord};
 
+/// One column value, readable from an sqlx row or from a rusqlite row (the
+/// hold fast path in `fast.rs`), so both share one mapping to `Hold`.
+pub(crate) trait Column: Sized {
+    fn from_any(row: &AnyRow, name: &str) -> StoreResult<Self>;
+    fn from_lite(row: &rusqlite::Row<'_>, name: &str) -> StoreResult<Self>;
+}
+
+impl<T> Column for T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql,
+{
+    fn from_any(row: &AnyRow, name: &str) -> StoreResult<Self> {
+        Ok(row.try_get(name)?)
+    }
+    fn from_lite(row: &rusqlite::Row<'_>, name: &str) -> StoreResult<Self> {
+        row.get(name).map_err(|e| corrupt(name, e))
+    }
+}
+
+pub(crate) trait Columns {
+    fn col<T: Column>(&self, name: &str) -> StoreResult<T>;
+}
+
+impl Columns for AnyRow {
+    fn col<T: Column>(&self, name: &str) -> StoreResult<T> {
+        T::from_any(self, name)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn col<T: Column>(&self, name: &str) -> StoreResult<T> {
+        T::from_lite(self, name)
+    }
+}
+
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
@@ -23,53 +58,53 @@ pub(crate) const HOLD_COLUMNS: &str = "id, chitty_id, processor, client_secret, 
     tier, tier_reason, processing_fee, metadata, reason, expires_at, captured_at, canceled_at, created_at, \
     updated_at, created_by, version, op_lock";
 
-pub(crate) fn hold_from_row(row: &AnyRow) -> StoreResult<Hold> {
-    let status: String = row.try_get("status")?;
+pub(crate) fn hold_from_row<R: Columns>(row: &R) -> StoreResult<Hold> {
+    let status: String = row.col("status")?;
     let status: HoldStatus = status.parse().map_err(|e| corrupt("status", e))?;
-    let currency: String = row.try_get("currency")?;
+    let currency: String = row.col("currency")?;
     let currency = Currency::parse(&currency).map_err(|e| corrupt("currency", e))?;
-    let amount: i64 = row.try_get("amount")?;
+    let amount: i64 = row.col("amount")?;
     let amount = Money::new(amount, currency).map_err(|e| corrupt("amount", e))?;
-    let tier: String = row.try_get("tier")?;
+    let tier: String = row.col("tier")?;
     let tier: GuestTier = tier.parse().map_err(|e| corrupt("tier", e))?;
-    let metadata: String = row.try_get("metadata")?;
+    let metadata: String = row.col("metadata")?;
     let metadata: BTreeMap<String, String> = serde_json::from_str(&metadata).map_err(|e| corrupt("metadata", e))?;
-    let reason: Option<String> = row.try_get("reason")?;
-    let expires_at = ts(row.try_get("expires_at")?);
+    let reason: Option<String> = row.col("reason")?;
+    let expires_at = ts(row.col("expires_at")?);
     let state = StoredState {
         status: Some(status),
         amount: amount.minor(),
-        capturable: row.try_get("amount_capturable")?,
-        captured: row.try_get("amount_captured")?,
-        released: row.try_get("amount_released")?,
+        capturable: row.col("amount_capturable")?,
+        captured: row.col("amount_captured")?,
+        released: row.col("amount_released")?,
         capture_before: expires_at,
-        captured_at: ts(row.try_get("captured_at")?),
-        canceled_at: ts(row.try_get("canceled_at")?),
+        captured_at: ts(row.col("captured_at")?),
+        canceled_at: ts(row.col("canceled_at")?),
         reason: reason.clone(),
         last_error: reason,
     }
     .into_state();
     Ok(Hold {
-        id: row.try_get("id")?,
-        chitty_id: row.try_get("chitty_id")?,
-        processor: row.try_get("processor")?,
-        client_secret: row.try_get("client_secret")?,
+        id: row.col("id")?,
+        chitty_id: row.col("chitty_id")?,
+        processor: row.col("processor")?,
+        client_secret: row.col("client_secret")?,
         state,
         amount,
-        description: row.try_get("description")?,
-        customer_email: row.try_get("customer_email")?,
-        property_id: row.try_get("property_id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        booking_id: row.try_get("booking_id")?,
+        description: row.col("description")?,
+        customer_email: row.col("customer_email")?,
+        property_id: row.col("property_id")?,
+        tenant_id: row.col("tenant_id")?,
+        booking_id: row.col("booking_id")?,
         tier,
-        tier_reason: row.try_get("tier_reason")?,
-        processing_fee: row.try_get("processing_fee")?,
+        tier_reason: row.col("tier_reason")?,
+        processing_fee: row.col("processing_fee")?,
         metadata,
-        created_at: Timestamp::from_millis(row.try_get("created_at")?),
-        updated_at: Timestamp::from_millis(row.try_get("updated_at")?),
-        created_by: row.try_get("created_by")?,
-        version: row.try_get("version")?,
-        op_lock: row.try_get("op_lock")?,
+        created_at: Timestamp::from_millis(row.col("created_at")?),
+        updated_at: Timestamp::from_millis(row.col("updated_at")?),
+        created_by: row.col("created_by")?,
+        version: row.col("version")?,
+        op_lock: row.col("op_lock")?,
         expires_at,
     })
 }

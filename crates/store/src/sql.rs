@@ -11,6 +11,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 
+use crate::fast::FastReads;
 use crate::{
     Backend, BookingFilter, DamageClaim, EventClaim, HoldEvent, HoldFilter, IdemBegin, Job, JobCount, NewEvent,
     Notification, OpStatus, Operation, Property, Store, StoreError, StoreResult, TokenRecord,
@@ -22,6 +23,8 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite files only: hold reads without the worker-thread hand-off.
+    fast: Option<FastReads>,
 }
 
 impl SqlStore {
@@ -29,6 +32,7 @@ impl SqlStore {
     /// and runs the migrations.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
+        let mut fast_path = None;
         let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             let file = path.split('?').next().unwrap_or(path);
             if file != ":memory:" {
@@ -36,6 +40,7 @@ impl SqlStore {
                     std::fs::create_dir_all(parent)
                         .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
                 }
+                fast_path = Some(Path::new(file).to_path_buf());
             }
             let sep = if path.contains('?') { '&' } else { '?' };
             let url = if path.contains("mode=") {
@@ -72,11 +77,16 @@ impl SqlStore {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
-        Ok(Self { pool, backend })
+        let fast = fast_path.filter(|_| backend == Backend::Sqlite).map(FastReads::new);
+        Ok(Self { pool, backend, fast })
     }
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub(crate) fn fast(&self) -> Option<&FastReads> {
+        self.fast.as_ref()
     }
 }
 

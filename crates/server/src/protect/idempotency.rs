@@ -5,10 +5,8 @@
 //! and nothing is stored for the second. Records live in the store, so this
 //! holds across instances.
 
-use std::sync::Arc;
-
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -41,7 +39,9 @@ fn keep(status: StatusCode, body: &[u8]) -> bool {
         || (status == StatusCode::SERVICE_UNAVAILABLE && body.windows(25).any(|w| w == b"processor_outcome_unknown"))
 }
 
-pub async fn idempotency(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Result<Response, ApiError> {
+/// Runs after authentication (from `require_token`, so it is not a layer of
+/// its own): requests without a key pass straight through.
+pub async fn idempotency(state: &AppState, req: Request, next: Next) -> Result<Response, ApiError> {
     let key = match req.headers().get("idempotency-key") {
         Some(k) if req.method() == Method::POST => k.to_str().unwrap_or("").trim().to_string(),
         _ => return Ok(next.run(req).await),

@@ -1,0 +1,90 @@
+//! Point reads of a hold on SQLite, answered on the calling thread.
+//!
+//! sqlx runs every SQLite statement on a per-connection worker thread and
+//! sends the rows back over a channel. For a primary-key read that costs two
+//! thread wake-ups, and `perf` put about 45% of the read path's samples in
+//! the kernel's context-switch code while SQLite itself was under 1%
+//! (bench/results.md). A read by primary key on a WAL database takes a few
+//! microseconds and never waits for the writer, so it is cheaper to run it
+//! right here on a connection owned by this thread than to hand it off.
+//!
+//! Each thread keeps its own read connection per store (rusqlite
+//! connections are not `Sync`). Anything unexpected — the database busy in
+//! recovery, a connection that will not open — returns `None`, and the
+//! caller reads through the pool as before, so this path can only be
+//! faster, never less correct: it reads committed data like any other
+//! connection.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chittycharge_domain::Hold;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use crate::rows::{hold_from_row, HOLD_COLUMNS};
+use crate::StoreResult;
+
+/// Per-thread connections are few: one per open store.
+const MAX_PER_THREAD: usize = 8;
+
+thread_local! {
+    static READERS: RefCell<Vec<(u64, Connection)>> = const { RefCell::new(Vec::new()) };
+}
+
+pub(crate) struct FastReads {
+    path: PathBuf,
+    /// Tells this store's connections from another store's on the same thread.
+    id: u64,
+    sql: String,
+}
+
+impl FastReads {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self {
+            path,
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            sql: format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = ?1"),
+        }
+    }
+
+    fn open(&self) -> rusqlite::Result<Connection> {
+        // Read-write flags without CREATE: a read-only open of a WAL database
+        // needs its -shm file to exist already; `query_only` keeps it a reader.
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        // Short: a reader only waits during WAL recovery, and then the pool
+        // (which may wait longer, off this thread) answers instead.
+        conn.busy_timeout(Duration::from_millis(20))?;
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(conn)
+    }
+
+    /// The hold with this id, or `None` when this path cannot answer.
+    pub(crate) fn hold(&self, id: &str) -> Option<StoreResult<Option<Hold>>> {
+        READERS.with(|readers| {
+            let mut readers = readers.try_borrow_mut().ok()?;
+            let idx = match readers.iter().position(|(owner, _)| *owner == self.id) {
+                Some(i) => i,
+                None => {
+                    let conn = self.open().ok()?;
+                    if readers.len() >= MAX_PER_THREAD {
+                        readers.remove(0);
+                    }
+                    readers.push((self.id, conn));
+                    readers.len() - 1
+                }
+            };
+            let mut stmt = readers[idx].1.prepare_cached(&self.sql).ok()?;
+            match stmt.query_row([id], |row| Ok(hold_from_row(row))).optional() {
+                Ok(Some(mapped)) => Some(mapped.map(Some)),
+                Ok(None) => Some(Ok(None)),
+                Err(_) => None,
+            }
+        })
+    }
+}
