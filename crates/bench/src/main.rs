@@ -110,6 +110,29 @@ where
     (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed), start.elapsed().as_secs_f64())
 }
 
+/// The baseline: the database's own durable single-row insert, one commit
+/// each. On SQLite that is `synchronous=FULL` (an fsync per commit), not the
+/// store's group commit, so the flows are compared with what the engine
+/// offers on its own; on PostgreSQL it is the default `synchronous_commit`.
+async fn baseline_pool(url: &str) -> anyhow::Result<sqlx::AnyPool> {
+    connect(url).await?; // creates the file and runs the migrations
+    let sqlite = url.starts_with("sqlite:");
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(if sqlite { 8 } else { 16 })
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if sqlite {
+                    conn.execute("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=FULL;")
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?;
+    Ok(pool)
+}
+
 async fn connect(url: &str) -> anyhow::Result<chittycharge_store::SqlStore> {
     Ok(chittycharge_store::SqlStore::connect(url).await?)
 }
@@ -118,9 +141,9 @@ async fn connect(url: &str) -> anyhow::Result<chittycharge_store::SqlStore> {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Inserts { database_url, concurrency, seconds } => {
-            let store = Arc::new(connect(&database_url).await?);
-            store.pool().execute("CREATE TABLE IF NOT EXISTS bench_rows (id TEXT PRIMARY KEY, payload TEXT NOT NULL, created_at BIGINT NOT NULL)").await?;
-            let s = store.clone();
+            let pool = Arc::new(baseline_pool(&database_url).await?);
+            pool.execute("CREATE TABLE IF NOT EXISTS bench_rows (id TEXT PRIMARY KEY, payload TEXT NOT NULL, created_at BIGINT NOT NULL)").await?;
+            let s = pool.clone();
             let (ok, failed, secs) = run_for(concurrency, seconds, move |n| {
                 let s = s.clone();
                 async move {
@@ -128,7 +151,7 @@ async fn main() -> anyhow::Result<()> {
                         .bind(format!("{}-{n}", uuid::Uuid::new_v4().simple()))
                         .bind("{\"amount\":25000,\"currency\":\"usd\"}")
                         .bind(i64::try_from(n).unwrap_or(0))
-                        .execute(s.pool())
+                        .execute(&*s)
                         .await
                         .is_ok()
                 }

@@ -11,6 +11,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 
+use crate::durable::WriteGate;
 use crate::fast::FastReads;
 use crate::{
     Backend, BookingFilter, DamageClaim, EventClaim, HoldEvent, HoldFilter, IdemBegin, Job, JobCount, NewEvent,
@@ -25,6 +26,8 @@ pub struct SqlStore {
     backend: Backend,
     /// SQLite files only: hold reads without the worker-thread hand-off.
     fast: Option<FastReads>,
+    /// SQLite files only: serialized writes and group commit (durable.rs).
+    gate: Option<WriteGate>,
 }
 
 impl SqlStore {
@@ -57,19 +60,26 @@ impl SqlStore {
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         let pool = match backend {
             // WAL lets readers run beside the single writer; busy_timeout makes
-            // writers queue instead of failing; synchronous=FULL makes every
-            // acknowledged commit survive power loss.
-            Backend::Sqlite => options
-                .max_connections(8)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+            // writers queue instead of failing. A file database commits with
+            // synchronous=NORMAL and every write is flushed before it returns
+            // (group commit, durable.rs); an in-memory one has nothing to flush.
+            Backend::Sqlite => {
+                let sync = if fast_path.is_some() { "NORMAL" } else { "FULL" };
+                options
+                    .max_connections(8)
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                format!("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;")
+                                    .as_str(),
+                            )
                             .await?;
-                        Ok(())
+                            Ok(())
+                        })
                     })
-                })
-                .connect(&url)
-                .await?,
+                    .connect(&url)
+                    .await?
+            }
             Backend::Postgres => options.max_connections(16).connect(&url).await?,
         };
         let migrator = match backend {
@@ -77,8 +87,10 @@ impl SqlStore {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
-        let fast = fast_path.filter(|_| backend == Backend::Sqlite).map(FastReads::new);
-        Ok(Self { pool, backend, fast })
+        let fast_path = fast_path.filter(|_| backend == Backend::Sqlite);
+        let gate = fast_path.as_deref().map(WriteGate::new);
+        let fast = fast_path.map(FastReads::new);
+        Ok(Self { pool, backend, fast, gate })
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -87,6 +99,15 @@ impl SqlStore {
 
     pub(crate) fn fast(&self) -> Option<&FastReads> {
         self.fast.as_ref()
+    }
+
+    /// Runs one write transaction; on a SQLite file, serialized with the
+    /// other writes and acknowledged only once flushed (durable.rs).
+    async fn write<T>(&self, f: impl std::future::Future<Output = StoreResult<T>>) -> StoreResult<T> {
+        match &self.gate {
+            Some(gate) => gate.durable(f).await,
+            None => f.await,
+        }
     }
 }
 
@@ -149,7 +170,7 @@ impl Store for SqlStore {
     }
 
     async fn insert_token(&self, t: &TokenRecord) -> StoreResult<()> {
-        self.insert_token_impl(t).await
+        self.write(self.insert_token_impl(t)).await
     }
 
     async fn find_token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
@@ -161,7 +182,7 @@ impl Store for SqlStore {
     }
 
     async fn revoke_token(&self, id: &str, at: Timestamp) -> StoreResult<bool> {
-        self.revoke_token_impl(id, at).await
+        self.write(self.revoke_token_impl(id, at)).await
     }
 
     async fn count_tokens(&self) -> StoreResult<i64> {
@@ -180,7 +201,7 @@ impl Store for SqlStore {
         now: Timestamp,
         expires: Timestamp,
     ) -> StoreResult<()> {
-        self.insert_session_impl(id_hash, token_id, csrf, now, expires).await
+        self.write(self.insert_session_impl(id_hash, token_id, csrf, now, expires)).await
     }
 
     async fn get_session(&self, id_hash: &str) -> StoreResult<Option<(String, String, Timestamp)>> {
@@ -188,11 +209,11 @@ impl Store for SqlStore {
     }
 
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
-        self.delete_session_impl(id_hash).await
+        self.write(self.delete_session_impl(id_hash)).await
     }
 
     async fn insert_operation(&self, op: &Operation) -> StoreResult<()> {
-        self.insert_operation_impl(op).await
+        self.write(self.insert_operation_impl(op)).await
     }
 
     async fn finish_operation(
@@ -202,7 +223,7 @@ impl Store for SqlStore {
         error: Option<&str>,
         at: Timestamp,
     ) -> StoreResult<()> {
-        self.finish_operation_impl(id, status, error, at).await
+        self.write(self.finish_operation_impl(id, status, error, at)).await
     }
 
     async fn get_operation(&self, id: &str) -> StoreResult<Option<Operation>> {
@@ -214,7 +235,7 @@ impl Store for SqlStore {
     }
 
     async fn claim_operation(&self, op: &Operation, next: Timestamp, now: Timestamp) -> StoreResult<bool> {
-        self.claim_operation_impl(op, next, now).await
+        self.write(self.claim_operation_impl(op, next, now)).await
     }
 
     async fn count_operations(&self, status: OpStatus) -> StoreResult<i64> {
@@ -228,15 +249,15 @@ impl Store for SqlStore {
         signed_at: i64,
         now: Timestamp,
     ) -> StoreResult<EventClaim> {
-        self.claim_webhook_event_impl(id, kind, signed_at, now).await
+        self.write(self.claim_webhook_event_impl(id, kind, signed_at, now)).await
     }
 
     async fn finish_webhook_event(&self, id: &str, result: &str) -> StoreResult<()> {
-        self.finish_webhook_event_impl(id, result).await
+        self.write(self.finish_webhook_event_impl(id, result)).await
     }
 
     async fn insert_hold(&self, h: &Hold, events: &[NewEvent], op_id: Option<&str>) -> StoreResult<()> {
-        self.insert_hold_impl(h, events, op_id).await
+        self.write(self.insert_hold_impl(h, events, op_id)).await
     }
 
     async fn get_hold(&self, id: &str) -> StoreResult<Option<Hold>> {
@@ -252,7 +273,7 @@ impl Store for SqlStore {
     }
 
     async fn lock_hold(&self, hold_id: &str, expected_version: i64, op: &Operation) -> StoreResult<bool> {
-        self.lock_hold_impl(hold_id, expected_version, op).await
+        self.write(self.lock_hold_impl(hold_id, expected_version, op)).await
     }
 
     async fn save_hold(
@@ -262,7 +283,7 @@ impl Store for SqlStore {
         events: &[NewEvent],
         finish: Option<(&str, OpStatus, Option<&str>)>,
     ) -> StoreResult<bool> {
-        self.save_hold_impl(h, expected_version, events, finish).await
+        self.write(self.save_hold_impl(h, expected_version, events, finish)).await
     }
 
     async fn hold_events(&self, hold_id: &str) -> StoreResult<Vec<HoldEvent>> {
@@ -278,7 +299,7 @@ impl Store for SqlStore {
         lease_ms: i64,
         ttl_ms: i64,
     ) -> StoreResult<IdemBegin> {
-        self.idem_begin_impl(scope, key, fingerprint, now, lease_ms, ttl_ms).await
+        self.write(self.idem_begin_impl(scope, key, fingerprint, now, lease_ms, ttl_ms)).await
     }
     async fn idem_finish(
         &self,
@@ -288,19 +309,19 @@ impl Store for SqlStore {
         body: &str,
         content_type: &str,
     ) -> StoreResult<()> {
-        self.idem_finish_impl(scope, key, status, body, content_type).await
+        self.write(self.idem_finish_impl(scope, key, status, body, content_type)).await
     }
     async fn idem_abandon(&self, scope: &str, key: &str) -> StoreResult<()> {
-        self.idem_abandon_impl(scope, key).await
+        self.write(self.idem_abandon_impl(scope, key)).await
     }
     async fn rate_limit_hit(&self, key: &str, window_start: i64) -> StoreResult<i64> {
-        self.rate_limit_hit_impl(key, window_start).await
+        self.write(self.rate_limit_hit_impl(key, window_start)).await
     }
     async fn purge_expired(&self, rate_before: i64, idem_before: Timestamp) -> StoreResult<()> {
-        self.purge_expired_impl(rate_before, idem_before).await
+        self.write(self.purge_expired_impl(rate_before, idem_before)).await
     }
     async fn upsert_property(&self, p: &Property) -> StoreResult<()> {
-        self.upsert_property_impl(p).await
+        self.write(self.upsert_property_impl(p)).await
     }
     async fn get_property(&self, id: &str) -> StoreResult<Option<Property>> {
         self.get_property_impl(id).await
@@ -313,7 +334,7 @@ impl Store for SqlStore {
     }
 
     async fn insert_booking(&self, b: &Booking) -> StoreResult<()> {
-        self.insert_booking_impl(b).await
+        self.write(self.insert_booking_impl(b)).await
     }
     async fn get_booking(&self, id: &str) -> StoreResult<Option<Booking>> {
         self.get_booking_impl(id).await
@@ -322,7 +343,7 @@ impl Store for SqlStore {
         self.list_bookings_impl(f).await
     }
     async fn save_booking(&self, b: &Booking, expected_version: i64) -> StoreResult<bool> {
-        self.save_booking_impl(b, expected_version).await
+        self.write(self.save_booking_impl(b, expected_version)).await
     }
     async fn booking_for_hold(&self, hold_id: &str) -> StoreResult<Option<Booking>> {
         self.booking_for_hold_impl(hold_id).await
@@ -331,13 +352,13 @@ impl Store for SqlStore {
         self.bookings_to_release_impl(now, limit).await
     }
     async fn insert_claim(&self, c: &DamageClaim) -> StoreResult<()> {
-        self.insert_claim_impl(c).await
+        self.write(self.insert_claim_impl(c)).await
     }
     async fn claims_for_booking(&self, booking_id: &str) -> StoreResult<Vec<DamageClaim>> {
         self.claims_for_booking_impl(booking_id).await
     }
     async fn enqueue_notification(&self, n: &Notification) -> StoreResult<()> {
-        self.enqueue_notification_impl(n).await
+        self.write(self.enqueue_notification_impl(n)).await
     }
     async fn due_notifications(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<Notification>> {
         self.due_notifications_impl(now, limit).await
@@ -350,17 +371,17 @@ impl Store for SqlStore {
         next: Timestamp,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        self.record_notification_attempt_impl(n, status, error, next, now).await
+        self.write(self.record_notification_attempt_impl(n, status, error, next, now)).await
     }
     async fn list_notifications(&self, limit: i64) -> StoreResult<Vec<Notification>> {
         self.list_notifications_impl(limit).await
     }
 
     async fn schedule_job(&self, job: &Job) -> StoreResult<bool> {
-        self.schedule_job_impl(job).await
+        self.write(self.schedule_job_impl(job)).await
     }
     async fn claim_jobs(&self, now: Timestamp, lease_ms: i64, limit: i64) -> StoreResult<Vec<Job>> {
-        self.claim_jobs_impl(now, lease_ms, limit).await
+        self.write(self.claim_jobs_impl(now, lease_ms, limit)).await
     }
     async fn finish_job(
         &self,
@@ -370,7 +391,7 @@ impl Store for SqlStore {
         retry_at: Option<Timestamp>,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.finish_job_impl(id, status, error, retry_at, now).await
+        self.write(self.finish_job_impl(id, status, error, retry_at, now)).await
     }
     async fn job_counts(&self, now: Timestamp) -> StoreResult<Vec<JobCount>> {
         self.job_counts_impl(now).await
@@ -382,7 +403,7 @@ impl Store for SqlStore {
     }
 
     async fn append_event(&self, hold_id: &str, event: &NewEvent) -> StoreResult<()> {
-        insert_event(&self.pool, hold_id, event).await
+        self.write(insert_event(&self.pool, hold_id, event)).await
     }
 
     async fn sim_get(&self, ns: &str, key: &str) -> StoreResult<Option<(String, i64)>> {
@@ -390,7 +411,7 @@ impl Store for SqlStore {
     }
 
     async fn sim_put(&self, ns: &str, key: &str, value: &str, expected: Option<i64>) -> StoreResult<bool> {
-        self.sim_put_impl(ns, key, value, expected).await
+        self.write(self.sim_put_impl(ns, key, value, expected)).await
     }
 
     async fn sim_keys(&self, ns: &str) -> StoreResult<Vec<String>> {
