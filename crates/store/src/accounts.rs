@@ -181,37 +181,45 @@ impl SqlStore {
         Ok(row.try_get::<i64, _>("n")?)
     }
 
-    pub(crate) async fn claim_webhook_event_impl(
+    pub(crate) async fn webhook_event_seen_impl(&self, id: &str, signed_at: i64) -> StoreResult<EventClaim> {
+        let first = match self.fast().and_then(|f| f.webhook_signed_at(id)) {
+            Some(answer) => answer?,
+            None => sqlx::query("SELECT signed_at FROM webhook_events WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?
+                .map(|row| row.try_get::<i64, _>("signed_at"))
+                .transpose()?,
+        };
+        Ok(match first {
+            None => EventClaim::New,
+            Some(first) if first == signed_at => EventClaim::Replay,
+            Some(_) => EventClaim::Duplicate,
+        })
+    }
+
+    pub(crate) async fn record_webhook_event_impl(
         &self,
         id: &str,
         kind: &str,
         signed_at: i64,
         now: Timestamp,
+        result: &str,
     ) -> StoreResult<EventClaim> {
         let r = sqlx::query(
-            "INSERT INTO webhook_events (id, kind, signed_at, received_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            "INSERT INTO webhook_events (id, kind, signed_at, received_at, result) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(id)
         .bind(kind)
         .bind(signed_at)
         .bind(now.millis())
+        .bind(result)
         .execute(self.pool())
         .await?;
         if r.rows_affected() == 1 {
             return Ok(EventClaim::New);
         }
-        let row =
-            sqlx::query("SELECT signed_at FROM webhook_events WHERE id = $1").bind(id).fetch_one(self.pool()).await?;
-        let first: i64 = row.try_get("signed_at")?;
-        Ok(if first == signed_at { EventClaim::Replay } else { EventClaim::Duplicate })
-    }
-
-    pub(crate) async fn finish_webhook_event_impl(&self, id: &str, result: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE webhook_events SET result = $1 WHERE id = $2")
-            .bind(result)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.webhook_event_seen_impl(id, signed_at).await
     }
 }

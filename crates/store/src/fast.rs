@@ -1,4 +1,5 @@
-//! Point reads of a hold on SQLite, answered on the calling thread.
+//! Point reads by primary key on SQLite (holds, simulator objects, webhook
+//! event ids), answered on the calling thread.
 //!
 //! sqlx runs every SQLite statement on a per-connection worker thread and
 //! sends the rows back over a channel. For a primary-key read that costs two
@@ -23,7 +24,7 @@ use std::time::Duration;
 use chittycharge_domain::Hold;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use crate::rows::{hold_from_row, HOLD_COLUMNS};
+use crate::rows::{hold_from_row, Columns, HOLD_COLUMNS};
 use crate::StoreResult;
 
 /// Per-thread connections are few: one per open store.
@@ -37,7 +38,7 @@ pub(crate) struct FastReads {
     path: PathBuf,
     /// Tells this store's connections from another store's on the same thread.
     id: u64,
-    sql: String,
+    hold_sql: String,
 }
 
 impl FastReads {
@@ -46,7 +47,7 @@ impl FastReads {
         Self {
             path,
             id: NEXT.fetch_add(1, Ordering::Relaxed),
-            sql: format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = ?1"),
+            hold_sql: format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = ?1"),
         }
     }
 
@@ -64,8 +65,15 @@ impl FastReads {
         Ok(conn)
     }
 
-    /// The hold with this id, or `None` when this path cannot answer.
-    pub(crate) fn hold(&self, id: &str) -> Option<StoreResult<Option<Hold>>> {
+    /// Runs `sql` with `params` on this thread's connection and maps the
+    /// first row; `None` when this path cannot answer (the caller then uses
+    /// the pool).
+    fn one<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnOnce(&rusqlite::Row<'_>) -> StoreResult<T>,
+    ) -> Option<StoreResult<Option<T>>> {
         READERS.with(|readers| {
             let mut readers = readers.try_borrow_mut().ok()?;
             let idx = match readers.iter().position(|(owner, _)| *owner == self.id) {
@@ -79,12 +87,29 @@ impl FastReads {
                     readers.len() - 1
                 }
             };
-            let mut stmt = readers[idx].1.prepare_cached(&self.sql).ok()?;
-            match stmt.query_row([id], |row| Ok(hold_from_row(row))).optional() {
+            let mut stmt = readers[idx].1.prepare_cached(sql).ok()?;
+            match stmt.query_row(params, |row| Ok(map(row))).optional() {
                 Ok(Some(mapped)) => Some(mapped.map(Some)),
                 Ok(None) => Some(Ok(None)),
                 Err(_) => None,
             }
         })
+    }
+
+    /// The hold with this id.
+    pub(crate) fn hold(&self, id: &str) -> Option<StoreResult<Option<Hold>>> {
+        self.one(&self.hold_sql, [id], |row| hold_from_row(row))
+    }
+
+    /// A simulator object and its version.
+    pub(crate) fn sim_object(&self, ns: &str, key: &str) -> Option<StoreResult<Option<(String, i64)>>> {
+        self.one("SELECT value, version FROM sim_objects WHERE ns = ?1 AND key = ?2", [ns, key], |row| {
+            Ok((row.col("value")?, row.col("version")?))
+        })
+    }
+
+    /// When a webhook event with this id was signed, if it was recorded.
+    pub(crate) fn webhook_signed_at(&self, id: &str) -> Option<StoreResult<Option<i64>>> {
+        self.one("SELECT signed_at FROM webhook_events WHERE id = ?1", [id], |row| row.col("signed_at"))
     }
 }

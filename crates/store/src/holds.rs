@@ -231,6 +231,9 @@ impl SqlStore {
     }
 
     pub(crate) async fn sim_get_impl(&self, ns: &str, key: &str) -> StoreResult<Option<(String, i64)>> {
+        if let Some(answer) = self.fast().and_then(|f| f.sim_object(ns, key)) {
+            return answer;
+        }
         let row = sqlx::query("SELECT value, version FROM sim_objects WHERE ns = $1 AND key = $2")
             .bind(ns)
             .bind(key)

@@ -104,14 +104,20 @@ pub trait Store: Send + Sync {
     async fn count_operations(&self, status: OpStatus) -> StoreResult<i64>;
 
     // ---- inbound processor events
-    async fn claim_webhook_event(
+    /// Whether a webhook event id was recorded, and if so whether this is
+    /// the very same delivery again (same signature time: a replay) or a
+    /// redelivery. Reads only.
+    async fn webhook_event_seen(&self, id: &str, signed_at: i64) -> StoreResult<EventClaim>;
+    /// Records an applied event and its result; `New` if this call recorded
+    /// it, otherwise what [`Store::webhook_event_seen`] would say.
+    async fn record_webhook_event(
         &self,
         id: &str,
         kind: &str,
         signed_at: i64,
         now: Timestamp,
+        result: &str,
     ) -> StoreResult<EventClaim>;
-    async fn finish_webhook_event(&self, id: &str, result: &str) -> StoreResult<()>;
 
     // ---- holds
     /// Inserts a new hold with its first events and settles the create

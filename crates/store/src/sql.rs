@@ -242,18 +242,19 @@ impl Store for SqlStore {
         self.count_operations_impl(status).await
     }
 
-    async fn claim_webhook_event(
+    async fn webhook_event_seen(&self, id: &str, signed_at: i64) -> StoreResult<EventClaim> {
+        self.webhook_event_seen_impl(id, signed_at).await
+    }
+
+    async fn record_webhook_event(
         &self,
         id: &str,
         kind: &str,
         signed_at: i64,
         now: Timestamp,
+        result: &str,
     ) -> StoreResult<EventClaim> {
-        self.write(self.claim_webhook_event_impl(id, kind, signed_at, now)).await
-    }
-
-    async fn finish_webhook_event(&self, id: &str, result: &str) -> StoreResult<()> {
-        self.write(self.finish_webhook_event_impl(id, result)).await
+        self.write(self.record_webhook_event_impl(id, kind, signed_at, now, result)).await
     }
 
     async fn insert_hold(&self, h: &Hold, events: &[NewEvent], op_id: Option<&str>) -> StoreResult<()> {

@@ -272,3 +272,49 @@ async fn data_survives_reopening_the_sqlite_file() {
     assert!(store.get_hold("pi_keep").await.unwrap().is_some());
     assert_eq!(store.hold_events("pi_keep").await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_webhook_event_is_recorded_once_and_redeliveries_are_told_from_replays() {
+    use chittycharge_store::EventClaim;
+    for (name, store) in stores().await {
+        assert_eq!(store.webhook_event_seen("evt_1", 100).await.unwrap(), EventClaim::New, "{name}");
+        assert_eq!(
+            store.record_webhook_event("evt_1", "charge.captured", 100, T0, "applied").await.unwrap(),
+            EventClaim::New
+        );
+        assert_eq!(store.webhook_event_seen("evt_1", 160).await.unwrap(), EventClaim::Duplicate, "{name}: redelivery");
+        assert_eq!(store.webhook_event_seen("evt_1", 100).await.unwrap(), EventClaim::Replay, "{name}: same bytes");
+        assert_eq!(
+            store.record_webhook_event("evt_1", "charge.captured", 160, T0, "applied").await.unwrap(),
+            EventClaim::Duplicate,
+            "{name}: a racing redelivery is not recorded twice"
+        );
+    }
+}
+
+#[tokio::test]
+async fn many_concurrent_writes_all_return_and_are_all_readable() {
+    for (name, store) in stores().await {
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .insert_hold(&hold(&format!("pi_many_{i}"), T0.plus_secs(i), "p-9"), &[created_event(T0)], None)
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        for i in 0..40 {
+            assert!(store.get_hold(&format!("pi_many_{i}")).await.unwrap().is_some(), "{name}: pi_many_{i}");
+        }
+        let page = store
+            .list_holds(&HoldFilter { property_id: Some("p-9".into()), limit: 100, ..HoldFilter::default() })
+            .await
+            .unwrap();
+        assert_eq!(page.len(), 40, "{name}");
+    }
+}
