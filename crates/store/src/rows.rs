@@ -15,6 +15,7 @@ use crate::{HoldEvent, OpStatus, Operation, StoreError, StoreResult, TokenRecord
 pub(crate) trait Column: Sized {
     fn from_any(row: &AnyRow, name: &str) -> StoreResult<Self>;
     fn from_lite(row: &rusqlite::Row<'_>, name: &str) -> StoreResult<Self>;
+    fn from_lite_at(row: &rusqlite::Row<'_>, index: usize, name: &str) -> StoreResult<Self>;
 }
 
 impl<T> Column for T
@@ -26,6 +27,9 @@ where
     }
     fn from_lite(row: &rusqlite::Row<'_>, name: &str) -> StoreResult<Self> {
         row.get(name).map_err(|e| corrupt(name, e))
+    }
+    fn from_lite_at(row: &rusqlite::Row<'_>, index: usize, name: &str) -> StoreResult<Self> {
+        row.get(index).map_err(|e| corrupt(name, e))
     }
 }
 
