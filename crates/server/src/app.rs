@@ -103,7 +103,14 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let _ = BODY_LIMIT.set(config.max_body_bytes);
-        let store = open_store(&config).await?;
+        let store = SqlStore::connect(&config.database_url)
+            .await
+            .with_context(|| format!("cannot open the store at {}", config.database_display()))?;
+        // On SQLite this server becomes the file's only writer (waiting a
+        // little for a previous server that is still shutting down), which
+        // also lets the store cache hold reads.
+        store.become_sole_writer(Duration::from_secs(10)).await.context("DATABASE_URL")?;
+        let store: Arc<dyn Store> = Arc::new(store);
         let (clock, test_clock): (Arc<dyn Clock>, Option<Arc<TestClock>>) = if config.test_clock {
             let c = Arc::new(TestClock::default());
             (c.clone(), Some(c))

@@ -228,8 +228,8 @@ pub async fn require_token(
         return Ok(next.run(req).await);
     }
     let now = state.holds.now();
-    let ip = peer.ip().to_string();
-    if let Some(retry_after) = state.auth_blocks.blocked(&ip, now) {
+    let ip = peer.ip();
+    if let Some(retry_after) = state.auth_blocks.blocked(ip, now) {
         return Err(ApiError::RateLimited { limit: state.config.auth_failures_per_minute, retry_after });
     }
     let caller = match authenticate_cached(state.store.as_ref(), Some(&state.token_cache), req.headers()).await {
@@ -239,7 +239,7 @@ pub async fn require_token(
             let v = state.limiter.hit(&format!("authfail:{ip}"), limit, now).await?;
             if !v.allowed {
                 metrics::counter!("chittycharge_rate_limit_rejections_total", "kind" => "failed_auth").increment(1);
-                state.auth_blocks.block(&ip, v);
+                state.auth_blocks.block(ip, v);
                 tracing::warn!(client.ip = %ip, "too many failed authentications; blocking for the window");
             }
             return Err(ApiError::Unauthorized);
@@ -263,22 +263,22 @@ pub async fn require_token(
 /// IPs refused for the rest of a window after too many failed logins.
 /// Bounded: expired entries are dropped as new ones arrive.
 #[derive(Default)]
-pub struct AuthBlocks(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+pub struct AuthBlocks(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, i64>>);
 
 impl AuthBlocks {
-    fn blocked(&self, ip: &str, now: Timestamp) -> Option<u64> {
+    fn blocked(&self, ip: std::net::IpAddr, now: Timestamp) -> Option<u64> {
         let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let until = *map.get(ip)?;
+        let until = *map.get(&ip)?;
         let secs = until - now.secs();
         (secs > 0).then(|| u64::try_from(secs).unwrap_or(1))
     }
 
-    fn block(&self, ip: &str, v: Verdict) {
+    fn block(&self, ip: std::net::IpAddr, v: Verdict) {
         let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() > 10_000 {
             let horizon = v.reset_epoch - 60;
             map.retain(|_, until| *until > horizon);
         }
-        map.insert(ip.to_string(), v.reset_epoch);
+        map.insert(ip, v.reset_epoch);
     }
 }

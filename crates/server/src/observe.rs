@@ -55,18 +55,22 @@ fn method_label(m: &Method) -> &'static str {
 /// read path's profile. Bounded, because routes are the router's templates
 /// (or "unmatched"), methods are [`method_label`] and statuses are numbers.
 fn http_handles(route: &str, method: &'static str, status: u16) -> (metrics::Counter, metrics::Histogram) {
-    type Handles = HashMap<(String, &'static str, u16), (metrics::Counter, metrics::Histogram)>;
+    // Keyed by route first so a hit borrows `route` instead of allocating.
+    type Handles = HashMap<String, HashMap<(&'static str, u16), (metrics::Counter, metrics::Histogram)>>;
     static CACHE: OnceLock<RwLock<Handles>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let key = (route.to_string(), method, status);
-    if let Some(h) = cache.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
+    if let Some(h) = cache
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(route)
+        .and_then(|by| by.get(&(method, status)))
+    {
         return h.clone();
     }
-    let counter = metrics::counter!("chittycharge_http_requests_total", "route" => key.0.clone(), "method" => method, "status" => status.to_string());
-    let histogram =
-        metrics::histogram!("chittycharge_http_request_duration_seconds", "route" => key.0.clone(), "method" => method);
+    let counter = metrics::counter!("chittycharge_http_requests_total", "route" => route.to_string(), "method" => method, "status" => status.to_string());
+    let histogram = metrics::histogram!("chittycharge_http_request_duration_seconds", "route" => route.to_string(), "method" => method);
     let mut w = cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-    w.entry(key).or_insert((counter, histogram)).clone()
+    w.entry(route.to_string()).or_default().entry((method, status)).or_insert((counter, histogram)).clone()
 }
 
 /// A request id from the client if it is reasonable (1–128 visible ASCII
@@ -95,7 +99,7 @@ const REQUEST_ID: &str = "x-request-id";
 pub async fn http(mut req: Request, next: Next) -> Response {
     let id = request_id(req.headers());
     req.headers_mut().insert(REQUEST_ID, id.clone());
-    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_string();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let method = method_label(req.method());
     let span = tracing::info_span!("request", request_id = %String::from_utf8_lossy(id.as_bytes()), method = %method, path = %req.uri().path());
     let start = Instant::now();
@@ -109,7 +113,8 @@ pub async fn http(mut req: Request, next: Next) -> Response {
             tracing::debug!(status = status.as_u16(), latency_ms = elapsed.as_millis(), "request finished");
         }
     });
-    let (requests, duration) = http_handles(&route, method, status.as_u16());
+    let (requests, duration) =
+        http_handles(route.as_ref().map_or("unmatched", MatchedPath::as_str), method, status.as_u16());
     requests.increment(1);
     duration.record(elapsed.as_secs_f64());
     resp.headers_mut().insert(REQUEST_ID, id);

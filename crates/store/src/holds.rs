@@ -72,6 +72,19 @@ impl SqlStore {
     }
 
     pub(crate) async fn get_hold_impl(&self, id: &str) -> StoreResult<Option<Hold>> {
+        let Some(cache) = self.cache() else { return self.read_hold(id).await };
+        let epoch = match cache.get(id) {
+            Ok(hold) => return Ok(Some(hold)),
+            Err(epoch) => epoch,
+        };
+        let hold = self.read_hold(id).await?;
+        if let Some(h) = &hold {
+            cache.offer(h, epoch);
+        }
+        Ok(hold)
+    }
+
+    async fn read_hold(&self, id: &str) -> StoreResult<Option<Hold>> {
         if let Some(answer) = self.fast().and_then(|f| f.hold(id)) {
             return answer;
         }

@@ -8,6 +8,7 @@
 //! holds across instances sharing one PostgreSQL.
 
 mod accounts;
+mod cache;
 mod durable;
 mod fast;
 mod holds;

@@ -11,6 +11,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 
+use crate::cache::HoldCache;
 use crate::durable::WriteGate;
 use crate::fast::FastReads;
 use crate::{
@@ -28,6 +29,12 @@ pub struct SqlStore {
     fast: Option<FastReads>,
     /// SQLite files only: serialized writes and group commit (durable.rs).
     gate: Option<WriteGate>,
+    /// The database file, for SQLite files.
+    file: Option<std::path::PathBuf>,
+    /// Set by [`SqlStore::become_sole_writer`]: the file lock it holds.
+    sole_writer: std::sync::OnceLock<std::fs::File>,
+    /// Only while this process is the sole writer (cache.rs).
+    cache: std::sync::OnceLock<HoldCache>,
 }
 
 impl SqlStore {
@@ -89,12 +96,64 @@ impl SqlStore {
         migrator.run(&pool).await.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
         let fast_path = fast_path.filter(|_| backend == Backend::Sqlite);
         let gate = fast_path.as_deref().map(WriteGate::new);
-        let fast = fast_path.map(FastReads::new);
-        Ok(Self { pool, backend, fast, gate })
+        let fast = fast_path.clone().map(FastReads::new);
+        Ok(Self {
+            pool,
+            backend,
+            fast,
+            gate,
+            file: fast_path,
+            sole_writer: std::sync::OnceLock::new(),
+            cache: std::sync::OnceLock::new(),
+        })
     }
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// For the serving process on a SQLite file: takes an exclusive lock on
+    /// the database file (waiting up to `wait` for a previous server that is
+    /// still shutting down) and turns on the hold read cache, which is only
+    /// right while no other process writes. Command-line tools that open the
+    /// same file do not call this. A no-op on PostgreSQL.
+    pub async fn become_sole_writer(&self, wait: std::time::Duration) -> StoreResult<()> {
+        let Some(path) = &self.file else { return Ok(()) };
+        let file = std::fs::File::open(path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {} to lock it: {e}", path.display())))?;
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "{} is in use by another ChittyCharge server; a SQLite database serves one instance \
+                         (use PostgreSQL to run several)",
+                        path.display()
+                    )))
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(StoreError::Unavailable(format!("cannot lock {}: {e}", path.display())))
+                }
+            }
+        }
+        let _ = self.sole_writer.set(file);
+        let _ = self.cache.set(HoldCache::default());
+        Ok(())
+    }
+
+    pub(crate) fn cache(&self) -> Option<&HoldCache> {
+        self.cache.get()
+    }
+
+    /// After any write of a hold, committed or not.
+    fn forget(&self, id: &str) {
+        if let Some(c) = self.cache() {
+            c.forget(id);
+        }
     }
 
     pub(crate) fn fast(&self) -> Option<&FastReads> {
@@ -258,7 +317,9 @@ impl Store for SqlStore {
     }
 
     async fn insert_hold(&self, h: &Hold, events: &[NewEvent], op_id: Option<&str>) -> StoreResult<()> {
-        self.write(self.insert_hold_impl(h, events, op_id)).await
+        let r = self.write(self.insert_hold_impl(h, events, op_id)).await;
+        self.forget(&h.id);
+        r
     }
 
     async fn get_hold(&self, id: &str) -> StoreResult<Option<Hold>> {
@@ -274,7 +335,9 @@ impl Store for SqlStore {
     }
 
     async fn lock_hold(&self, hold_id: &str, expected_version: i64, op: &Operation) -> StoreResult<bool> {
-        self.write(self.lock_hold_impl(hold_id, expected_version, op)).await
+        let r = self.write(self.lock_hold_impl(hold_id, expected_version, op)).await;
+        self.forget(hold_id);
+        r
     }
 
     async fn save_hold(
@@ -284,7 +347,9 @@ impl Store for SqlStore {
         events: &[NewEvent],
         finish: Option<(&str, OpStatus, Option<&str>)>,
     ) -> StoreResult<bool> {
-        self.write(self.save_hold_impl(h, expected_version, events, finish)).await
+        let r = self.write(self.save_hold_impl(h, expected_version, events, finish)).await;
+        self.forget(&h.id);
+        r
     }
 
     async fn hold_events(&self, hold_id: &str) -> StoreResult<Vec<HoldEvent>> {

@@ -45,6 +45,12 @@ impl RateLimiter {
             RateLimiter::Shared(store) => store.rate_limit_hit(key, window).await?,
             RateLimiter::Local(map) => {
                 let mut map = map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                // The common case, a key already counting in this window,
+                // without allocating the key again.
+                if let Some(entry) = map.get_mut(key).filter(|e| e.0 == window) {
+                    entry.1 += 1;
+                    return Ok(verdict(entry.1, limit, window, now));
+                }
                 if map.len() >= MAX_KEYS {
                     map.retain(|_, (w, _)| *w == window);
                 }
@@ -61,15 +67,19 @@ impl RateLimiter {
                 }
             }
         };
-        let reset_ms = window + WINDOW_MS;
-        let used = u32::try_from(count).unwrap_or(u32::MAX);
-        Ok(Verdict {
-            allowed: used <= limit,
-            limit,
-            remaining: limit.saturating_sub(used),
-            reset_epoch: reset_ms.div_euclid(1000),
-            retry_after: u64::try_from((reset_ms - now.millis() + 999) / 1000).unwrap_or(1).max(1),
-        })
+        Ok(verdict(count, limit, window, now))
+    }
+}
+
+fn verdict(count: i64, limit: u32, window: i64, now: Timestamp) -> Verdict {
+    let reset_ms = window + WINDOW_MS;
+    let used = u32::try_from(count).unwrap_or(u32::MAX);
+    Verdict {
+        allowed: used <= limit,
+        limit,
+        remaining: limit.saturating_sub(used),
+        reset_epoch: reset_ms.div_euclid(1000),
+        retry_after: u64::try_from((reset_ms - now.millis() + 999) / 1000).unwrap_or(1).max(1),
     }
 }
 
