@@ -167,3 +167,15 @@ async fn the_cli_drives_the_readme_walkthrough_over_http() {
     let out = cli(&server, &["bookings", "checkout", "bk-9", "--damage", "1500:Towel"]);
     assert_eq!(out["amount_charged"], 1500);
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_sqlite_file_refuses_to_start_naming_the_key() {
+    let server = Server::start(sqlite_db());
+    let started = std::time::Instant::now();
+    let out = run(&server.db, &["serve"], &[("CHITTYCHARGE_LISTEN", "127.0.0.1:0")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the second server must not run: {err}");
+    assert!(err.contains("DATABASE_URL") && err.contains("in use by another ChittyCharge server"), "{err}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(9), "it waits for a previous server to exit first");
+    assert_eq!(server.client().get("/api/holds").await.status, 200, "the first server is unaffected");
+}

@@ -70,6 +70,8 @@ async fn logs_are_json_carry_request_ids_and_never_secrets_or_card_numbers() {
         "chittycharge_processor_calls_total",
         "chittycharge_webhook_events_total",
         "chittycharge_job_runs_total",
+        "chittycharge_store_writes_total",
+        "chittycharge_store_wal_flushes_total",
     ] {
         assert!(metrics.contains(m), "{m} in /metrics:\n{metrics}");
     }

@@ -61,6 +61,7 @@ impl WriteGate {
             let _one_writer = self.writer.lock().await;
             write.await
         };
+        metrics::counter!("chittycharge_store_writes_total").increment(1);
         // Taken after the commit finished: any flush that reads the ticket
         // counter from now on started after this commit.
         let mine = self.tickets.fetch_add(1, Ordering::SeqCst) + 1;
@@ -81,6 +82,7 @@ impl WriteGate {
             .map_err(|e| StoreError::Unavailable(format!("cannot flush the SQLite WAL: {e}")))?;
         *flushed = target;
         self.flushes.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("chittycharge_store_wal_flushes_total").increment(1);
         Ok(())
     }
 }
