@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chittycharge_processor::simulated::SimBackend;
+use chittycharge_processor::simulated::{SimBackend, SimWrite};
 use chittycharge_store::Store;
 
 pub struct StoreSimBackend(pub Arc<dyn Store>);
@@ -16,6 +16,10 @@ impl SimBackend for StoreSimBackend {
     }
     async fn put(&self, ns: &str, key: &str, value: &str, expected: Option<i64>) -> Result<bool, String> {
         self.0.sim_put(ns, key, value, expected).await.map_err(|e| e.to_string())
+    }
+    async fn put_all(&self, writes: &[SimWrite<'_>]) -> Result<bool, String> {
+        let writes: Vec<_> = writes.iter().map(|w| (w.ns, w.key, w.value, w.expected)).collect();
+        self.0.sim_put_all(&writes).await.map_err(|e| e.to_string())
     }
     async fn keys(&self, ns: &str) -> Result<Vec<String>, String> {
         self.0.sim_keys(ns).await.map_err(|e| e.to_string())

@@ -56,12 +56,16 @@ impl WriteGate {
 
     /// Runs one write (a whole transaction), then returns only once what it
     /// committed is on disk.
-    pub(crate) async fn durable<T>(&self, write: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    pub(crate) async fn durable<T>(
+        &self,
+        op: &'static str,
+        write: impl Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
         let result = {
             let _one_writer = self.writer.lock().await;
             write.await
         };
-        metrics::counter!("chittycharge_store_writes_total").increment(1);
+        metrics::counter!("chittycharge_store_writes_total", "op" => op).increment(1);
         // Taken after the commit finished: any flush that reads the ticket
         // counter from now on started after this commit.
         let mine = self.tickets.fetch_add(1, Ordering::SeqCst) + 1;
@@ -109,7 +113,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cc-gate-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let gate = WriteGate::new(&dir.join("x.db"));
-        let r: StoreResult<()> = gate.durable(async { Err(StoreError::Duplicate("k".into())) }).await;
+        let r: StoreResult<()> = gate.durable("test", async { Err(StoreError::Duplicate("k".into())) }).await;
         assert!(matches!(r, Err(StoreError::Duplicate(_))));
         assert_eq!(*gate.flushed.lock().await, 1, "even a failed write is flushed past");
     }
@@ -123,7 +127,7 @@ mod tests {
         let tasks: Vec<_> = (0..64)
             .map(|i| {
                 let g = gate.clone();
-                tokio::spawn(async move { g.durable(async move { Ok(i) }).await })
+                tokio::spawn(async move { g.durable("test", async move { Ok(i) }).await })
             })
             .collect();
         for (i, t) in tasks.into_iter().enumerate() {

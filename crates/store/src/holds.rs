@@ -265,28 +265,19 @@ impl SqlStore {
         value: &str,
         expected: Option<i64>,
     ) -> StoreResult<bool> {
-        let r = match expected {
-            None => {
-                sqlx::query(
-                    "INSERT INTO sim_objects (ns, key, value, version) VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING",
-                )
-                .bind(ns)
-                .bind(key)
-                .bind(value)
-                .execute(self.pool())
-                .await?
+        sim_put_on(self.pool(), ns, key, value, expected).await
+    }
+
+    pub(crate) async fn sim_put_all_impl(&self, writes: &[(&str, &str, &str, Option<i64>)]) -> StoreResult<bool> {
+        let mut tx = self.pool().begin().await?;
+        for (ns, key, value, expected) in writes {
+            if !sim_put_on(&mut *tx, ns, key, value, *expected).await? {
+                tx.rollback().await?;
+                return Ok(false);
             }
-            Some(v) => sqlx::query(
-                "UPDATE sim_objects SET value = $1, version = version + 1 WHERE ns = $2 AND key = $3 AND version = $4",
-            )
-            .bind(value)
-            .bind(ns)
-            .bind(key)
-            .bind(v)
-            .execute(self.pool())
-            .await?,
-        };
-        Ok(r.rows_affected() == 1)
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub(crate) async fn sim_keys_impl(&self, ns: &str) -> StoreResult<Vec<String>> {
@@ -296,4 +287,35 @@ impl SqlStore {
             .await?;
         rows.iter().map(|r| r.try_get::<String, _>("key").map_err(StoreError::from)).collect()
     }
+}
+
+/// Inserts when `expected` is `None` (false if the key exists), otherwise
+/// replaces only at that version.
+async fn sim_put_on<'c, E>(exec: E, ns: &str, key: &str, value: &str, expected: Option<i64>) -> StoreResult<bool>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let r =
+        match expected {
+            None => {
+                sqlx::query(
+                    "INSERT INTO sim_objects (ns, key, value, version) VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING",
+                )
+                .bind(ns)
+                .bind(key)
+                .bind(value)
+                .execute(exec)
+                .await?
+            }
+            Some(v) => sqlx::query(
+                "UPDATE sim_objects SET value = $1, version = version + 1 WHERE ns = $2 AND key = $3 AND version = $4",
+            )
+            .bind(value)
+            .bind(ns)
+            .bind(key)
+            .bind(v)
+            .execute(exec)
+            .await?,
+        };
+    Ok(r.rows_affected() == 1)
 }

@@ -218,5 +218,8 @@ pub trait Store: Send + Sync {
     // ---- the simulated processor's objects
     async fn sim_get(&self, ns: &str, key: &str) -> StoreResult<Option<(String, i64)>>;
     async fn sim_put(&self, ns: &str, key: &str, value: &str, expected: Option<i64>) -> StoreResult<bool>;
+    /// Several conditional puts (`(ns, key, value, expected)`, each as in
+    /// `sim_put`) in one transaction: all or none; false if any condition failed.
+    async fn sim_put_all(&self, writes: &[(&str, &str, &str, Option<i64>)]) -> StoreResult<bool>;
     async fn sim_keys(&self, ns: &str) -> StoreResult<Vec<String>>;
 }

@@ -74,6 +74,9 @@ impl SqlStore {
                 let sync = if fast_path.is_some() { "NORMAL" } else { "FULL" };
                 options
                     .max_connections(8)
+                    // A local file cannot drop the connection; the default ping before
+                    // every acquire is one more worker-thread round trip per query.
+                    .test_before_acquire(false)
                     .after_connect(move |conn, _| {
                         Box::pin(async move {
                             conn.execute(
@@ -162,9 +165,9 @@ impl SqlStore {
 
     /// Runs one write transaction; on a SQLite file, serialized with the
     /// other writes and acknowledged only once flushed (durable.rs).
-    async fn write<T>(&self, f: impl std::future::Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    async fn write<T>(&self, op: &'static str, f: impl std::future::Future<Output = StoreResult<T>>) -> StoreResult<T> {
         match &self.gate {
-            Some(gate) => gate.durable(f).await,
+            Some(gate) => gate.durable(op, f).await,
             None => f.await,
         }
     }
@@ -229,7 +232,7 @@ impl Store for SqlStore {
     }
 
     async fn insert_token(&self, t: &TokenRecord) -> StoreResult<()> {
-        self.write(self.insert_token_impl(t)).await
+        self.write("insert_token", self.insert_token_impl(t)).await
     }
 
     async fn find_token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
@@ -241,7 +244,7 @@ impl Store for SqlStore {
     }
 
     async fn revoke_token(&self, id: &str, at: Timestamp) -> StoreResult<bool> {
-        self.write(self.revoke_token_impl(id, at)).await
+        self.write("revoke_token", self.revoke_token_impl(id, at)).await
     }
 
     async fn count_tokens(&self) -> StoreResult<i64> {
@@ -260,7 +263,7 @@ impl Store for SqlStore {
         now: Timestamp,
         expires: Timestamp,
     ) -> StoreResult<()> {
-        self.write(self.insert_session_impl(id_hash, token_id, csrf, now, expires)).await
+        self.write("insert_session", self.insert_session_impl(id_hash, token_id, csrf, now, expires)).await
     }
 
     async fn get_session(&self, id_hash: &str) -> StoreResult<Option<(String, String, Timestamp)>> {
@@ -268,11 +271,11 @@ impl Store for SqlStore {
     }
 
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
-        self.write(self.delete_session_impl(id_hash)).await
+        self.write("delete_session", self.delete_session_impl(id_hash)).await
     }
 
     async fn insert_operation(&self, op: &Operation) -> StoreResult<()> {
-        self.write(self.insert_operation_impl(op)).await
+        self.write("insert_operation", self.insert_operation_impl(op)).await
     }
 
     async fn finish_operation(
@@ -282,7 +285,7 @@ impl Store for SqlStore {
         error: Option<&str>,
         at: Timestamp,
     ) -> StoreResult<()> {
-        self.write(self.finish_operation_impl(id, status, error, at)).await
+        self.write("finish_operation", self.finish_operation_impl(id, status, error, at)).await
     }
 
     async fn get_operation(&self, id: &str) -> StoreResult<Option<Operation>> {
@@ -294,7 +297,7 @@ impl Store for SqlStore {
     }
 
     async fn claim_operation(&self, op: &Operation, next: Timestamp, now: Timestamp) -> StoreResult<bool> {
-        self.write(self.claim_operation_impl(op, next, now)).await
+        self.write("claim_operation", self.claim_operation_impl(op, next, now)).await
     }
 
     async fn count_operations(&self, status: OpStatus) -> StoreResult<i64> {
@@ -313,11 +316,11 @@ impl Store for SqlStore {
         now: Timestamp,
         result: &str,
     ) -> StoreResult<EventClaim> {
-        self.write(self.record_webhook_event_impl(id, kind, signed_at, now, result)).await
+        self.write("record_webhook_event", self.record_webhook_event_impl(id, kind, signed_at, now, result)).await
     }
 
     async fn insert_hold(&self, h: &Hold, events: &[NewEvent], op_id: Option<&str>) -> StoreResult<()> {
-        let r = self.write(self.insert_hold_impl(h, events, op_id)).await;
+        let r = self.write("insert_hold", self.insert_hold_impl(h, events, op_id)).await;
         self.forget(&h.id);
         r
     }
@@ -335,7 +338,7 @@ impl Store for SqlStore {
     }
 
     async fn lock_hold(&self, hold_id: &str, expected_version: i64, op: &Operation) -> StoreResult<bool> {
-        let r = self.write(self.lock_hold_impl(hold_id, expected_version, op)).await;
+        let r = self.write("lock_hold", self.lock_hold_impl(hold_id, expected_version, op)).await;
         self.forget(hold_id);
         r
     }
@@ -347,7 +350,7 @@ impl Store for SqlStore {
         events: &[NewEvent],
         finish: Option<(&str, OpStatus, Option<&str>)>,
     ) -> StoreResult<bool> {
-        let r = self.write(self.save_hold_impl(h, expected_version, events, finish)).await;
+        let r = self.write("save_hold", self.save_hold_impl(h, expected_version, events, finish)).await;
         self.forget(&h.id);
         r
     }
@@ -365,7 +368,7 @@ impl Store for SqlStore {
         lease_ms: i64,
         ttl_ms: i64,
     ) -> StoreResult<IdemBegin> {
-        self.write(self.idem_begin_impl(scope, key, fingerprint, now, lease_ms, ttl_ms)).await
+        self.write("idem_begin", self.idem_begin_impl(scope, key, fingerprint, now, lease_ms, ttl_ms)).await
     }
     async fn idem_finish(
         &self,
@@ -375,19 +378,19 @@ impl Store for SqlStore {
         body: &str,
         content_type: &str,
     ) -> StoreResult<()> {
-        self.write(self.idem_finish_impl(scope, key, status, body, content_type)).await
+        self.write("idem_finish", self.idem_finish_impl(scope, key, status, body, content_type)).await
     }
     async fn idem_abandon(&self, scope: &str, key: &str) -> StoreResult<()> {
-        self.write(self.idem_abandon_impl(scope, key)).await
+        self.write("idem_abandon", self.idem_abandon_impl(scope, key)).await
     }
     async fn rate_limit_hit(&self, key: &str, window_start: i64) -> StoreResult<i64> {
-        self.write(self.rate_limit_hit_impl(key, window_start)).await
+        self.write("rate_limit_hit", self.rate_limit_hit_impl(key, window_start)).await
     }
     async fn purge_expired(&self, rate_before: i64, idem_before: Timestamp) -> StoreResult<()> {
-        self.write(self.purge_expired_impl(rate_before, idem_before)).await
+        self.write("purge_expired", self.purge_expired_impl(rate_before, idem_before)).await
     }
     async fn upsert_property(&self, p: &Property) -> StoreResult<()> {
-        self.write(self.upsert_property_impl(p)).await
+        self.write("upsert_property", self.upsert_property_impl(p)).await
     }
     async fn get_property(&self, id: &str) -> StoreResult<Option<Property>> {
         self.get_property_impl(id).await
@@ -400,7 +403,7 @@ impl Store for SqlStore {
     }
 
     async fn insert_booking(&self, b: &Booking) -> StoreResult<()> {
-        self.write(self.insert_booking_impl(b)).await
+        self.write("insert_booking", self.insert_booking_impl(b)).await
     }
     async fn get_booking(&self, id: &str) -> StoreResult<Option<Booking>> {
         self.get_booking_impl(id).await
@@ -409,7 +412,7 @@ impl Store for SqlStore {
         self.list_bookings_impl(f).await
     }
     async fn save_booking(&self, b: &Booking, expected_version: i64) -> StoreResult<bool> {
-        self.write(self.save_booking_impl(b, expected_version)).await
+        self.write("save_booking", self.save_booking_impl(b, expected_version)).await
     }
     async fn booking_for_hold(&self, hold_id: &str) -> StoreResult<Option<Booking>> {
         self.booking_for_hold_impl(hold_id).await
@@ -418,13 +421,13 @@ impl Store for SqlStore {
         self.bookings_to_release_impl(now, limit).await
     }
     async fn insert_claim(&self, c: &DamageClaim) -> StoreResult<()> {
-        self.write(self.insert_claim_impl(c)).await
+        self.write("insert_claim", self.insert_claim_impl(c)).await
     }
     async fn claims_for_booking(&self, booking_id: &str) -> StoreResult<Vec<DamageClaim>> {
         self.claims_for_booking_impl(booking_id).await
     }
     async fn enqueue_notification(&self, n: &Notification) -> StoreResult<()> {
-        self.write(self.enqueue_notification_impl(n)).await
+        self.write("enqueue_notification", self.enqueue_notification_impl(n)).await
     }
     async fn due_notifications(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<Notification>> {
         self.due_notifications_impl(now, limit).await
@@ -437,17 +440,18 @@ impl Store for SqlStore {
         next: Timestamp,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        self.write(self.record_notification_attempt_impl(n, status, error, next, now)).await
+        self.write("record_notification_attempt", self.record_notification_attempt_impl(n, status, error, next, now))
+            .await
     }
     async fn list_notifications(&self, limit: i64) -> StoreResult<Vec<Notification>> {
         self.list_notifications_impl(limit).await
     }
 
     async fn schedule_job(&self, job: &Job) -> StoreResult<bool> {
-        self.write(self.schedule_job_impl(job)).await
+        self.write("schedule_job", self.schedule_job_impl(job)).await
     }
     async fn claim_jobs(&self, now: Timestamp, lease_ms: i64, limit: i64) -> StoreResult<Vec<Job>> {
-        self.write(self.claim_jobs_impl(now, lease_ms, limit)).await
+        self.write("claim_jobs", self.claim_jobs_impl(now, lease_ms, limit)).await
     }
     async fn finish_job(
         &self,
@@ -457,7 +461,7 @@ impl Store for SqlStore {
         retry_at: Option<Timestamp>,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.write(self.finish_job_impl(id, status, error, retry_at, now)).await
+        self.write("finish_job", self.finish_job_impl(id, status, error, retry_at, now)).await
     }
     async fn job_counts(&self, now: Timestamp) -> StoreResult<Vec<JobCount>> {
         self.job_counts_impl(now).await
@@ -469,7 +473,7 @@ impl Store for SqlStore {
     }
 
     async fn append_event(&self, hold_id: &str, event: &NewEvent) -> StoreResult<()> {
-        self.write(insert_event(&self.pool, hold_id, event)).await
+        self.write("append_event", insert_event(&self.pool, hold_id, event)).await
     }
 
     async fn sim_get(&self, ns: &str, key: &str) -> StoreResult<Option<(String, i64)>> {
@@ -477,7 +481,11 @@ impl Store for SqlStore {
     }
 
     async fn sim_put(&self, ns: &str, key: &str, value: &str, expected: Option<i64>) -> StoreResult<bool> {
-        self.write(self.sim_put_impl(ns, key, value, expected)).await
+        self.write("sim_put", self.sim_put_impl(ns, key, value, expected)).await
+    }
+
+    async fn sim_put_all(&self, writes: &[(&str, &str, &str, Option<i64>)]) -> StoreResult<bool> {
+        self.write("sim_put_all", self.sim_put_all_impl(writes)).await
     }
 
     async fn sim_keys(&self, ns: &str) -> StoreResult<Vec<String>> {

@@ -318,3 +318,14 @@ async fn many_concurrent_writes_all_return_and_are_all_readable() {
         assert_eq!(page.len(), 40, "{name}");
     }
 }
+
+#[tokio::test]
+async fn simulator_puts_in_one_call_are_all_or_nothing() {
+    for (name, store) in stores().await {
+        assert!(store.sim_put_all(&[("pi", "a", "a1", None), ("idem", "k", "r1", None)]).await.unwrap(), "{name}");
+        // the second write's condition fails, so the first must not happen either
+        assert!(!store.sim_put_all(&[("pi", "a", "a2", Some(1)), ("idem", "k", "r2", None)]).await.unwrap(), "{name}");
+        assert_eq!(store.sim_get("pi", "a").await.unwrap(), Some(("a1".to_string(), 1)), "{name}");
+        assert_eq!(store.sim_get("idem", "k").await.unwrap(), Some(("r1".to_string(), 1)), "{name}");
+    }
+}

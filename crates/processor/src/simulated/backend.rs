@@ -18,6 +18,18 @@ pub trait SimBackend: Send + Sync {
     /// otherwise replaces only when the stored version equals `expected`.
     async fn put(&self, ns: &str, key: &str, value: &str, expected: Option<i64>) -> Result<bool, String>;
     async fn keys(&self, ns: &str) -> Result<Vec<String>, String>;
+    /// Several `put`s as one atomic write: all happen, or (when any one's
+    /// condition fails) none, and the answer is false.
+    async fn put_all(&self, writes: &[SimWrite<'_>]) -> Result<bool, String>;
+}
+
+/// One conditional write for [`SimBackend::put_all`], with `put`'s rules.
+#[derive(Debug, Clone, Copy)]
+pub struct SimWrite<'a> {
+    pub ns: &'a str,
+    pub key: &'a str,
+    pub value: &'a str,
+    pub expected: Option<i64>,
 }
 
 #[derive(Default)]
@@ -33,19 +45,23 @@ impl SimBackend for MemoryBackend {
     }
 
     async fn put(&self, ns: &str, key: &str, value: &str, expected: Option<i64>) -> Result<bool, String> {
+        self.put_all(&[SimWrite { ns, key, value, expected }]).await
+    }
+
+    async fn put_all(&self, writes: &[SimWrite<'_>]) -> Result<bool, String> {
         let mut map = self.map.lock().map_err(|e| e.to_string())?;
-        let k = (ns.to_string(), key.to_string());
-        match (map.get(&k), expected) {
-            (None, None) => {
-                map.insert(k, (value.to_string(), 1));
-                Ok(true)
-            }
-            (Some((_, v)), Some(e)) if *v == e => {
-                map.insert(k, (value.to_string(), e + 1));
-                Ok(true)
-            }
-            _ => Ok(false),
+        let applies = |w: &SimWrite<'_>| match (map.get(&(w.ns.to_string(), w.key.to_string())), w.expected) {
+            (None, None) => true,
+            (Some((_, v)), Some(e)) => *v == e,
+            _ => false,
+        };
+        if !writes.iter().all(applies) {
+            return Ok(false);
         }
+        for w in writes {
+            map.insert((w.ns.to_string(), w.key.to_string()), (w.value.to_string(), w.expected.map_or(1, |e| e + 1)));
+        }
+        Ok(true)
     }
 
     async fn keys(&self, ns: &str) -> Result<Vec<String>, String> {

@@ -18,7 +18,7 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-pub use backend::{MemoryBackend, SimBackend};
+pub use backend::{MemoryBackend, SimBackend, SimWrite};
 use cards::{card_number_behavior, luhn_valid, payment_method_behavior, CardBehavior};
 use intent::SimIntent;
 
@@ -128,6 +128,41 @@ impl SimulatedProcessor {
         Ok((pi, version))
     }
 
+    /// Loads an intent and applies `f` to it, without storing anything.
+    async fn step<F>(&self, id: &str, f: &F) -> Result<Step, ProcessorError>
+    where
+        F: Fn(&mut SimIntent) -> Result<(), ProcessorError> + Send + Sync,
+    {
+        let (mut pi, version) = self.load(id).await?;
+        let before = pi.clone();
+        pi.expire_if_due(self.clock.now());
+        let outcome = f(&mut pi);
+        Ok(Step { pi, expected: Some(version), before: Some(before), outcome })
+    }
+
+    /// Stores a step's intent (compare-and-set) and, for an idempotent
+    /// request, the record of its answer, in one atomic write. False when
+    /// another writer got to the intent or the key first.
+    async fn commit(&self, step: &Step, idem: Option<(&IdempotencyKey, &str)>) -> Result<bool, ProcessorError> {
+        let intent_json = serde_json::to_string(&step.pi).map_err(|e| unavailable(e.to_string()))?;
+        let record = match idem {
+            Some((_, fingerprint)) => Some(record_json(fingerprint, step.outcome.clone().map(|()| step.pi.clone()))?),
+            None => None,
+        };
+        let mut writes =
+            vec![SimWrite { ns: NS_INTENT, key: &step.pi.id, value: &intent_json, expected: step.expected }];
+        if let (Some((key, _)), Some(record)) = (idem, &record) {
+            writes.push(SimWrite { ns: NS_IDEM, key: key.as_str(), value: record, expected: None });
+        }
+        if !self.backend.put_all(&writes).await.map_err(unavailable)? {
+            return Ok(false);
+        }
+        if let Some(before) = &step.before {
+            self.emit(Some(before), &step.pi, matches!(step.outcome, Err(ProcessorError::Declined { .. })));
+        }
+        Ok(true)
+    }
+
     /// Load, apply `f`, save with compare-and-set; retried on a lost race so
     /// concurrent callers serialize exactly as they would at Stripe.
     async fn mutate<F>(&self, id: &str, f: F) -> Result<Intent, ProcessorError>
@@ -135,70 +170,114 @@ impl SimulatedProcessor {
         F: Fn(&mut SimIntent) -> Result<(), ProcessorError> + Send + Sync,
     {
         for _ in 0..50 {
-            let (mut pi, version) = self.load(id).await?;
-            let before = pi.clone();
-            pi.expire_if_due(self.clock.now());
-            let outcome = f(&mut pi);
-            let json = serde_json::to_string(&pi).map_err(|e| unavailable(e.to_string()))?;
-            if self.backend.put(NS_INTENT, id, &json, Some(version)).await.map_err(unavailable)? {
-                self.emit(Some(&before), &pi, matches!(outcome, Err(ProcessorError::Declined { .. })));
-                return outcome.map(|()| pi.to_intent());
+            let step = self.step(id, &f).await?;
+            if self.commit(&step, None).await? {
+                return step.result();
             }
         }
-        Err(ProcessorError::Unavailable { message: "simulator: too much contention on one intent".into() })
+        Err(contention())
     }
 
-    /// Runs `op` at most once per idempotency key, replaying its first
-    /// result (success or error) for the same parameters.
-    async fn idempotent<Fut>(
+    /// The answer stored for `key`, if there is one.
+    async fn replay(
+        &self,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+    ) -> Result<Option<Result<Intent, ProcessorError>>, ProcessorError> {
+        let Some((json, _)) = self.backend.get(NS_IDEM, key.as_str()).await.map_err(unavailable)? else {
+            return Ok(None);
+        };
+        let rec: IdemRecord = serde_json::from_str(&json).map_err(|e| unavailable(e.to_string()))?;
+        if rec.fingerprint != fingerprint {
+            return Ok(Some(Err(ProcessorError::IdempotencyConflict {
+                message:
+                    "Keys for idempotent requests can only be used with the same parameters they were first used with."
+                        .into(),
+            })));
+        }
+        Ok(Some(match rec.result {
+            Some(Ok(pi)) => Ok(pi.to_intent()),
+            Some(Err(e)) => Err(e),
+            // A claim without an answer, as earlier versions wrote them.
+            None => Err(ProcessorError::IdempotencyConflict {
+                message: "There is currently another in-progress request using this Idempotent Key.".into(),
+            }),
+        }))
+    }
+
+    /// Runs the request `plan` describes at most once per idempotency key,
+    /// replaying its first answer (success or error) for the same
+    /// parameters. The change and the key's record are stored in one atomic
+    /// write, so a request either happened with its record or not at all:
+    /// two racing requests with one key cannot both take effect, and the
+    /// loser replays the winner's answer.
+    async fn idempotent<P, Fut>(
         &self,
         key: &IdempotencyKey,
         fingerprint: String,
-        op: Fut,
+        plan: P,
     ) -> Result<Intent, ProcessorError>
     where
-        Fut: std::future::Future<Output = Result<Intent, ProcessorError>> + Send,
+        P: Fn() -> Fut + Send + Sync,
+        Fut: std::future::Future<Output = Result<Step, ProcessorError>> + Send,
     {
-        let claim = IdemRecord { fingerprint: fingerprint.clone(), result: None };
-        let claim_json = serde_json::to_string(&claim).map_err(|e| unavailable(e.to_string()))?;
-        if !self.backend.put(NS_IDEM, key.as_str(), &claim_json, None).await.map_err(unavailable)? {
-            let (json, _) = self.backend.get(NS_IDEM, key.as_str()).await.map_err(unavailable)?.unwrap_or_default();
-            let rec: IdemRecord = serde_json::from_str(&json).map_err(|e| unavailable(e.to_string()))?;
-            if rec.fingerprint != fingerprint {
-                return Err(ProcessorError::IdempotencyConflict {
-                    message: "Keys for idempotent requests can only be used with the same parameters they were first used with.".into(),
-                });
+        for _ in 0..50 {
+            if let Some(earlier) = self.replay(key, &fingerprint).await? {
+                return earlier;
             }
-            return match rec.result {
-                Some(Ok(pi)) => Ok(pi.to_intent()),
-                Some(Err(e)) => Err(e),
-                None => Err(ProcessorError::IdempotencyConflict {
-                    message: "There is currently another in-progress request using this Idempotent Key.".into(),
-                }),
-            };
+            match plan().await {
+                Ok(step) => {
+                    if self.commit(&step, Some((key, &fingerprint))).await? {
+                        return step.result();
+                    }
+                }
+                // An unknown outcome is not stored, so a retry under the same key runs again.
+                Err(e @ ProcessorError::Unavailable { .. }) => return Err(e),
+                // Refused before touching an intent: the refusal is the answer.
+                Err(e) => {
+                    let record = record_json(&fingerprint, Err(e.clone()))?;
+                    let write = SimWrite { ns: NS_IDEM, key: key.as_str(), value: &record, expected: None };
+                    if self.backend.put_all(&[write]).await.map_err(unavailable)? {
+                        return Err(e);
+                    }
+                }
+            }
+            // Lost a race on the intent or on the key: look again.
         }
-        let result = op.await;
-        // An unknown outcome is not stored, so a retry under the same key runs again.
-        if matches!(result, Err(ProcessorError::Unavailable { .. })) {
-            return result;
-        }
-        let stored = match &result {
-            Ok(intent) => Ok(self.load(&intent.id).await?.0),
-            Err(e) => Err(e.clone()),
-        };
-        let rec = IdemRecord { fingerprint, result: Some(stored) };
-        let json = serde_json::to_string(&rec).map_err(|e| unavailable(e.to_string()))?;
-        let (_, version) = self.backend.get(NS_IDEM, key.as_str()).await.map_err(unavailable)?.unwrap_or_default();
-        self.backend.put(NS_IDEM, key.as_str(), &json, Some(version)).await.map_err(unavailable)?;
-        result
+        Err(contention())
     }
 
-    async fn confirm_inner(&self, id: &str, pm: &str) -> Result<Intent, ProcessorError> {
+    /// The step of confirming `id` with `pm`.
+    async fn confirm_step(&self, id: &str, pm: &str) -> Result<Step, ProcessorError> {
         let behavior = self.behavior(pm).await?;
         let now = self.clock.now();
-        let pm = pm.to_string();
-        self.mutate(id, move |pi| pi.confirm(&pm, behavior, now)).await
+        self.step(id, &|pi: &mut SimIntent| pi.confirm(pm, behavior, now)).await
     }
+}
+
+/// One change to one intent, worked out but not yet stored.
+struct Step {
+    pi: SimIntent,
+    /// The stored version it replaces; `None` for a new intent.
+    expected: Option<i64>,
+    /// The intent before, for the events; `None` announces nothing.
+    before: Option<SimIntent>,
+    outcome: Result<(), ProcessorError>,
+}
+
+impl Step {
+    fn result(&self) -> Result<Intent, ProcessorError> {
+        self.outcome.clone().map(|()| self.pi.to_intent())
+    }
+}
+
+fn record_json(fingerprint: &str, result: Result<SimIntent, ProcessorError>) -> Result<String, ProcessorError> {
+    serde_json::to_string(&IdemRecord { fingerprint: fingerprint.to_string(), result: Some(result) })
+        .map_err(|e| unavailable(e.to_string()))
+}
+
+fn contention() -> ProcessorError {
+    ProcessorError::Unavailable { message: "simulator: too much contention on one intent".into() }
 }
 
 fn fingerprint(parts: &[&str]) -> String {
@@ -251,22 +330,25 @@ impl Processor for SimulatedProcessor {
             req.payment_method.as_deref().unwrap_or(""),
             if req.off_session { "off_session" } else { "" },
         ]);
-        self.idempotent(key, fp, async {
+        let now = self.clock.now();
+        self.idempotent(key, fp, || async {
             let id = random_id("pi_");
-            let pi = SimIntent::new(&id, random_id(&format!("{id}_secret_")), req, self.clock.now());
-            let json = serde_json::to_string(&pi).map_err(|e| unavailable(e.to_string()))?;
-            self.backend.put(NS_INTENT, &id, &json, None).await.map_err(unavailable)?;
-            match &req.payment_method {
-                Some(pm) => self.confirm_inner(&id, pm).await,
-                None => Ok(pi.to_intent()),
-            }
+            let mut pi = SimIntent::new(&id, random_id(&format!("{id}_secret_")), req, now);
+            let Some(pm) = &req.payment_method else {
+                return Ok(Step { pi, expected: None, before: None, outcome: Ok(()) });
+            };
+            // Created and confirmed in one step, so one write stores both.
+            let behavior = self.behavior(pm).await?;
+            let before = pi.clone();
+            let outcome = pi.confirm(pm, behavior, now);
+            Ok(Step { pi, expected: None, before: Some(before), outcome })
         })
         .await
     }
 
     async fn confirm(&self, id: &str, payment_method: &str, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
         let fp = fingerprint(&["confirm", id, payment_method]);
-        self.idempotent(key, fp, self.confirm_inner(id, payment_method)).await
+        self.idempotent(key, fp, || self.confirm_step(id, payment_method)).await
     }
 
     async fn retrieve(&self, id: &str) -> Result<Intent, ProcessorError> {
@@ -284,19 +366,22 @@ impl Processor for SimulatedProcessor {
         let amt = amount.map(|a| a.to_string()).unwrap_or_default();
         let fp = fingerprint(&["capture", id, &amt]);
         let now = self.clock.now();
-        self.idempotent(key, fp, self.mutate(id, move |pi| pi.capture(amount, now))).await
+        let f = move |pi: &mut SimIntent| pi.capture(amount, now);
+        self.idempotent(key, fp, || self.step(id, &f)).await
     }
 
     async fn cancel(&self, id: &str, reason: Option<&str>, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
         let fp = fingerprint(&["cancel", id, reason.unwrap_or("")]);
         let now = self.clock.now();
         let reason = reason.map(str::to_string);
-        self.idempotent(key, fp, self.mutate(id, move |pi| pi.cancel(reason.clone(), now))).await
+        let f = move |pi: &mut SimIntent| pi.cancel(reason.clone(), now);
+        self.idempotent(key, fp, || self.step(id, &f)).await
     }
 
     async fn increment(&self, id: &str, new_total: i64, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
         let fp = fingerprint(&["increment", id, &new_total.to_string()]);
-        self.idempotent(key, fp, self.mutate(id, move |pi| pi.increment(new_total))).await
+        let f = move |pi: &mut SimIntent| pi.increment(new_total);
+        self.idempotent(key, fp, || self.step(id, &f)).await
     }
 
     async fn list_by_source(&self, source: &str) -> Result<Vec<Intent>, ProcessorError> {
@@ -319,15 +404,11 @@ impl Processor for SimulatedProcessor {
         let meta = serde_json::to_string(metadata).unwrap_or_default();
         let fp = fingerprint(&["update", id, &meta]);
         let m = metadata.clone();
-        self.idempotent(
-            key,
-            fp,
-            self.mutate(id, move |pi| {
-                pi.metadata.extend(m.clone());
-                Ok(())
-            }),
-        )
-        .await
+        let f = move |pi: &mut SimIntent| {
+            pi.metadata.extend(m.clone());
+            Ok(())
+        };
+        self.idempotent(key, fp, || self.step(id, &f)).await
     }
 
     async fn create_customer(&self, _email: Option<&str>, _key: &IdempotencyKey) -> Result<String, ProcessorError> {

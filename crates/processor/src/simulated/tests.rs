@@ -104,3 +104,45 @@ async fn over_capture_is_amount_too_large() {
     let err = p.capture(&pi.id, Some(25_001), &key("o1")).await.unwrap_err();
     assert!(matches!(err, ProcessorError::InvalidRequest { code: Some(ref c), .. } if c == "amount_too_large"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_requests_with_one_key_take_effect_once_and_answer_alike() {
+    let (p, _) = sim();
+    let p = Arc::new(p);
+    let pi = p.create(&req(Some("pm_card_visa")), &key("auth")).await.unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (p, id) = (p.clone(), pi.id.clone());
+            tokio::spawn(async move { p.capture(&id, Some(5_000), &key("one-capture")).await })
+        })
+        .collect();
+    for t in tasks {
+        let got = t.await.unwrap().expect("every racer gets the one answer");
+        assert_eq!((got.view.status, got.view.amount_received), (ProcessorStatus::Succeeded, 5_000));
+    }
+    let creates: Vec<_> = (0..16)
+        .map(|_| {
+            let p = p.clone();
+            tokio::spawn(async move { p.create(&req(None), &key("one-create")).await.unwrap().id })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for t in creates {
+        ids.insert(t.await.unwrap());
+    }
+    assert_eq!(ids.len(), 1, "one PaymentIntent for one key: {ids:?}");
+    assert_eq!(p.intent_ids().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_refusal_before_any_change_is_replayed_for_its_key() {
+    let (p, _) = sim();
+    let err = p.confirm("pi_missing", "pm_card_visa", &key("k-missing")).await.unwrap_err();
+    assert!(matches!(err, ProcessorError::NotFound { .. }));
+    let again = p.confirm("pi_missing", "pm_card_visa", &key("k-missing")).await.unwrap_err();
+    assert!(matches!(again, ProcessorError::NotFound { .. }));
+    assert!(matches!(
+        p.confirm("pi_other", "pm_card_visa", &key("k-missing")).await,
+        Err(ProcessorError::IdempotencyConflict { .. })
+    ));
+}
