@@ -4,7 +4,7 @@ use chittycharge_domain::Timestamp;
 use sqlx::Row;
 
 use crate::rows::{operation_from_row, token_from_row};
-use crate::sql::{finish_op, opt_str, SqlStore};
+use crate::sql::SqlStore;
 use crate::{EventClaim, OpStatus, Operation, StoreResult, TokenRecord};
 
 impl SqlStore {
@@ -99,36 +99,6 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(crate) async fn insert_operation_impl(&self, op: &Operation) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO operations (id, hold_id, kind, status, request, error, attempts, next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&op.id)
-        .bind(opt_str(&op.hold_id))
-        .bind(&op.kind)
-        .bind(op.status.as_str())
-        .bind(op.request.to_string())
-        .bind(opt_str(&op.error))
-        .bind(op.attempts)
-        .bind(op.next_attempt_at.map(Timestamp::millis))
-        .bind(op.created_at.millis())
-        .bind(op.updated_at.millis())
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    pub(crate) async fn finish_operation_impl(
-        &self,
-        id: &str,
-        status: OpStatus,
-        error: Option<&str>,
-        at: Timestamp,
-    ) -> StoreResult<()> {
-        finish_op(self.pool(), id, status, error, at).await
-    }
-
     pub(crate) async fn get_operation_impl(&self, id: &str) -> StoreResult<Option<Operation>> {
         let row = sqlx::query("SELECT * FROM operations WHERE id = $1").bind(id).fetch_optional(self.pool()).await?;
         row.as_ref().map(operation_from_row).transpose()
@@ -196,30 +166,5 @@ impl SqlStore {
             Some(first) if first == signed_at => EventClaim::Replay,
             Some(_) => EventClaim::Duplicate,
         })
-    }
-
-    pub(crate) async fn record_webhook_event_impl(
-        &self,
-        id: &str,
-        kind: &str,
-        signed_at: i64,
-        now: Timestamp,
-        result: &str,
-    ) -> StoreResult<EventClaim> {
-        let r = sqlx::query(
-            "INSERT INTO webhook_events (id, kind, signed_at, received_at, result) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(kind)
-        .bind(signed_at)
-        .bind(now.millis())
-        .bind(result)
-        .execute(self.pool())
-        .await?;
-        if r.rows_affected() == 1 {
-            return Ok(EventClaim::New);
-        }
-        self.webhook_event_seen_impl(id, signed_at).await
     }
 }

@@ -26,11 +26,13 @@ use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::writes::Done;
 use crate::{StoreError, StoreResult};
 
 pub(crate) struct WriteGate {
-    /// One writer at a time: SQLite has a single write lock anyway.
-    writer: tokio::sync::Mutex<()>,
+    /// One writer at a time: SQLite has a single write lock anyway. The
+    /// holder also gets the connection the hot writes run on (exec.rs).
+    writer: tokio::sync::Mutex<rusqlite::Connection>,
     /// `<database>-wal`.
     wal: PathBuf,
     /// Tickets handed to finished writes, in order.
@@ -42,16 +44,23 @@ pub(crate) struct WriteGate {
 }
 
 impl WriteGate {
-    pub(crate) fn new(database: &std::path::Path) -> Self {
+    pub(crate) fn new(database: &std::path::Path) -> StoreResult<Self> {
         let mut wal = database.as_os_str().to_owned();
         wal.push("-wal");
-        Self {
-            writer: tokio::sync::Mutex::new(()),
+        let conn = rusqlite::Connection::open(database)?;
+        // Writes wait for each other on the gate, not here; the timeout only
+        // covers another process (a command-line tool) holding the lock.
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        Ok(Self {
+            writer: tokio::sync::Mutex::new(conn),
             wal: PathBuf::from(wal),
             tickets: AtomicU64::new(0),
             flushed: tokio::sync::Mutex::new(0),
             flushes: AtomicU64::new(0),
-        }
+        })
     }
 
     /// Runs one write (a whole transaction), then returns only once what it
@@ -65,6 +74,40 @@ impl WriteGate {
             let _one_writer = self.writer.lock().await;
             write.await
         };
+        self.acknowledge(op, result).await
+    }
+
+    /// Takes the write lock and opens a transaction on its connection, for
+    /// a hot write (exec.rs). `BEGIN IMMEDIATE` takes SQLite's write lock at
+    /// once, so nothing inside can fail for want of it.
+    pub(crate) async fn begin(&self) -> StoreResult<tokio::sync::MutexGuard<'_, rusqlite::Connection>> {
+        let conn = self.writer.lock().await;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(conn)
+    }
+
+    /// Ends what [`WriteGate::begin`] started as the write asked, releases
+    /// the lock, and returns once the commit is on disk.
+    pub(crate) async fn end<T>(
+        &self,
+        op: &'static str,
+        conn: tokio::sync::MutexGuard<'_, rusqlite::Connection>,
+        done: StoreResult<Done<T>>,
+    ) -> StoreResult<T> {
+        let ended = match done {
+            Ok(Done::Commit(v)) => conn.execute_batch("COMMIT").map(|()| v).map_err(StoreError::from),
+            Ok(Done::Rollback(v)) => conn.execute_batch("ROLLBACK").map(|()| v).map_err(StoreError::from),
+            Err(e) => Err(e),
+        };
+        if !conn.is_autocommit() {
+            // A failed statement or COMMIT: leave no transaction open.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        drop(conn);
+        self.acknowledge(op, ended).await
+    }
+
+    async fn acknowledge<T>(&self, op: &'static str, result: StoreResult<T>) -> StoreResult<T> {
         metrics::counter!("chittycharge_store_writes_total", "op" => op).increment(1);
         // Taken after the commit finished: any flush that reads the ticket
         // counter from now on started after this commit.
@@ -112,7 +155,7 @@ mod tests {
     async fn a_write_error_is_returned_after_the_flush() {
         let dir = std::env::temp_dir().join(format!("cc-gate-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let gate = WriteGate::new(&dir.join("x.db"));
+        let gate = WriteGate::new(&dir.join("x.db")).unwrap();
         let r: StoreResult<()> = gate.durable("test", async { Err(StoreError::Duplicate("k".into())) }).await;
         assert!(matches!(r, Err(StoreError::Duplicate(_))));
         assert_eq!(*gate.flushed.lock().await, 1, "even a failed write is flushed past");
@@ -122,8 +165,7 @@ mod tests {
     async fn concurrent_writes_are_all_covered_by_far_fewer_flushes() {
         let dir = std::env::temp_dir().join(format!("cc-gate2-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("x.db-wal"), b"frames").unwrap();
-        let gate = std::sync::Arc::new(WriteGate::new(&dir.join("x.db")));
+        let gate = std::sync::Arc::new(WriteGate::new(&dir.join("x.db")).unwrap());
         let tasks: Vec<_> = (0..64)
             .map(|i| {
                 let g = gate.clone();

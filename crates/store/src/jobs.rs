@@ -28,25 +28,6 @@ fn job_from_row(r: &AnyRow) -> StoreResult<Job> {
 }
 
 impl SqlStore {
-    pub(crate) async fn schedule_job_impl(&self, j: &Job) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "INSERT INTO jobs (id, kind, key, hold_id, booking_id, payload, run_at, status, attempts, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $9) ON CONFLICT DO NOTHING",
-        )
-        .bind(&j.id)
-        .bind(&j.kind)
-        .bind(&j.key)
-        .bind(j.hold_id.as_deref())
-        .bind(j.booking_id.as_deref())
-        .bind(j.payload.to_string())
-        .bind(j.run_at.millis())
-        .bind(j.created_at.millis())
-        .bind(j.updated_at.millis())
-        .execute(self.pool())
-        .await?;
-        Ok(r.rows_affected() == 1)
-    }
-
     pub(crate) async fn claim_jobs_impl(&self, now: Timestamp, lease_ms: i64, limit: i64) -> StoreResult<Vec<Job>> {
         let lock = match crate::Store::backend(self) {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",

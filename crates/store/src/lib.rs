@@ -10,6 +10,7 @@
 mod accounts;
 mod cache;
 mod durable;
+mod exec;
 mod fast;
 mod holds;
 mod jobs;
@@ -18,6 +19,7 @@ mod rental;
 mod rows;
 mod sql;
 mod types;
+mod writes;
 
 pub use sql::SqlStore;
 pub use types::*;

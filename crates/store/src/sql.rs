@@ -13,7 +13,9 @@ use sqlx::{AnyPool, Executor, Row};
 
 use crate::cache::HoldCache;
 use crate::durable::WriteGate;
+use crate::exec::Exec;
 use crate::fast::FastReads;
+use crate::writes::{self, Done};
 use crate::{
     Backend, BookingFilter, DamageClaim, EventClaim, HoldEvent, HoldFilter, IdemBegin, Job, JobCount, NewEvent,
     Notification, OpStatus, Operation, Property, Store, StoreError, StoreResult, TokenRecord,
@@ -98,7 +100,7 @@ impl SqlStore {
         };
         migrator.run(&pool).await.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
         let fast_path = fast_path.filter(|_| backend == Backend::Sqlite);
-        let gate = fast_path.as_deref().map(WriteGate::new);
+        let gate = fast_path.as_deref().map(WriteGate::new).transpose()?;
         let fast = fast_path.clone().map(FastReads::new);
         Ok(Self {
             pool,
@@ -173,51 +175,39 @@ impl SqlStore {
     }
 }
 
-pub(crate) fn opt_str(v: &Option<String>) -> Option<&str> {
-    v.as_deref()
-}
-
-pub(crate) async fn insert_event<'c, E>(exec: E, hold_id: &str, e: &NewEvent) -> StoreResult<()>
-where
-    E: Executor<'c, Database = sqlx::Any>,
-{
-    let data = e.data.as_ref().map(|d| d.to_string());
-    sqlx::query(
-        "INSERT INTO hold_events (hold_id, kind, actor, from_status, to_status, amount, reason, data, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(hold_id)
-    .bind(&e.kind)
-    .bind(opt_str(&e.actor))
-    .bind(opt_str(&e.from_status))
-    .bind(opt_str(&e.to_status))
-    .bind(e.amount)
-    .bind(opt_str(&e.reason))
-    .bind(data)
-    .bind(e.at.millis())
-    .execute(exec)
-    .await?;
-    Ok(())
-}
-
-pub(crate) async fn finish_op<'c, E>(
-    exec: E,
-    id: &str,
-    status: OpStatus,
-    error: Option<&str>,
-    at: Timestamp,
-) -> StoreResult<()>
-where
-    E: Executor<'c, Database = sqlx::Any>,
-{
-    sqlx::query("UPDATE operations SET status = $1, error = $2, updated_at = $3 WHERE id = $4")
-        .bind(status.as_str())
-        .bind(error)
-        .bind(at.millis())
-        .bind(id)
-        .execute(exec)
-        .await?;
-    Ok(())
+/// Runs one hot write (writes.rs) as a transaction: on a SQLite file, on
+/// the write gate's own connection (exec.rs, durable.rs); otherwise in an
+/// sqlx transaction.
+macro_rules! transact {
+    ($store:ident, $op:literal, |$ex:ident| $body:expr) => {{
+        match &$store.gate {
+            Some(gate) => {
+                let mut conn = gate.begin().await?;
+                let done = {
+                    let $ex = &mut Exec::Lite(&mut conn);
+                    $body.await
+                };
+                gate.end($op, conn, done).await
+            }
+            None => {
+                let mut tx = $store.pool.begin().await?;
+                let done = {
+                    let $ex = &mut Exec::Sqlx(&mut tx);
+                    $body.await
+                };
+                match done? {
+                    Done::Commit(v) => {
+                        tx.commit().await?;
+                        Ok(v)
+                    }
+                    Done::Rollback(v) => {
+                        tx.rollback().await?;
+                        Ok(v)
+                    }
+                }
+            }
+        }
+    }};
 }
 
 #[async_trait]
@@ -275,7 +265,7 @@ impl Store for SqlStore {
     }
 
     async fn insert_operation(&self, op: &Operation) -> StoreResult<()> {
-        self.write("insert_operation", self.insert_operation_impl(op)).await
+        transact!(self, "insert_operation", |ex| writes::insert_operation(ex, op))
     }
 
     async fn finish_operation(
@@ -285,7 +275,9 @@ impl Store for SqlStore {
         error: Option<&str>,
         at: Timestamp,
     ) -> StoreResult<()> {
-        self.write("finish_operation", self.finish_operation_impl(id, status, error, at)).await
+        transact!(self, "finish_operation", |ex| async {
+            writes::finish_op(ex, id, status, error, at).await.map(Done::Commit)
+        })
     }
 
     async fn get_operation(&self, id: &str) -> StoreResult<Option<Operation>> {
@@ -316,11 +308,18 @@ impl Store for SqlStore {
         now: Timestamp,
         result: &str,
     ) -> StoreResult<EventClaim> {
-        self.write("record_webhook_event", self.record_webhook_event_impl(id, kind, signed_at, now, result)).await
+        let recorded = transact!(self, "record_webhook_event", |ex| {
+            writes::record_webhook_event(ex, id, kind, signed_at, now, result)
+        })?;
+        if recorded {
+            Ok(EventClaim::New)
+        } else {
+            self.webhook_event_seen_impl(id, signed_at).await
+        }
     }
 
     async fn insert_hold(&self, h: &Hold, events: &[NewEvent], op_id: Option<&str>) -> StoreResult<()> {
-        let r = self.write("insert_hold", self.insert_hold_impl(h, events, op_id)).await;
+        let r = transact!(self, "insert_hold", |ex| writes::insert_hold(ex, h, events, op_id));
         self.forget(&h.id);
         r
     }
@@ -338,7 +337,7 @@ impl Store for SqlStore {
     }
 
     async fn lock_hold(&self, hold_id: &str, expected_version: i64, op: &Operation) -> StoreResult<bool> {
-        let r = self.write("lock_hold", self.lock_hold_impl(hold_id, expected_version, op)).await;
+        let r = transact!(self, "lock_hold", |ex| writes::lock_hold(ex, hold_id, expected_version, op));
         self.forget(hold_id);
         r
     }
@@ -350,7 +349,7 @@ impl Store for SqlStore {
         events: &[NewEvent],
         finish: Option<(&str, OpStatus, Option<&str>)>,
     ) -> StoreResult<bool> {
-        let r = self.write("save_hold", self.save_hold_impl(h, expected_version, events, finish)).await;
+        let r = transact!(self, "save_hold", |ex| writes::save_hold(ex, h, expected_version, events, finish));
         self.forget(&h.id);
         r
     }
@@ -448,7 +447,7 @@ impl Store for SqlStore {
     }
 
     async fn schedule_job(&self, job: &Job) -> StoreResult<bool> {
-        self.write("schedule_job", self.schedule_job_impl(job)).await
+        transact!(self, "schedule_job", |ex| writes::schedule_job(ex, job))
     }
     async fn claim_jobs(&self, now: Timestamp, lease_ms: i64, limit: i64) -> StoreResult<Vec<Job>> {
         self.write("claim_jobs", self.claim_jobs_impl(now, lease_ms, limit)).await
@@ -473,7 +472,7 @@ impl Store for SqlStore {
     }
 
     async fn append_event(&self, hold_id: &str, event: &NewEvent) -> StoreResult<()> {
-        self.write("append_event", insert_event(&self.pool, hold_id, event)).await
+        transact!(self, "append_event", |ex| async { writes::insert_event(ex, hold_id, event).await.map(Done::Commit) })
     }
 
     async fn sim_get(&self, ns: &str, key: &str) -> StoreResult<Option<(String, i64)>> {
@@ -481,11 +480,11 @@ impl Store for SqlStore {
     }
 
     async fn sim_put(&self, ns: &str, key: &str, value: &str, expected: Option<i64>) -> StoreResult<bool> {
-        self.write("sim_put", self.sim_put_impl(ns, key, value, expected)).await
+        transact!(self, "sim_put", |ex| writes::sim_put_all(ex, &[(ns, key, value, expected)]))
     }
 
     async fn sim_put_all(&self, writes: &[(&str, &str, &str, Option<i64>)]) -> StoreResult<bool> {
-        self.write("sim_put_all", self.sim_put_all_impl(writes)).await
+        transact!(self, "sim_put_all", |ex| writes::sim_put_all(ex, writes))
     }
 
     async fn sim_keys(&self, ns: &str) -> StoreResult<Vec<String>> {
