@@ -110,6 +110,9 @@ impl Application {
         // little for a previous server that is still shutting down), which
         // also lets the store cache hold reads.
         store.become_sole_writer(Duration::from_secs(10)).await.context("DATABASE_URL")?;
+        // Writes return at commit; every response, processor call, email and
+        // ChittyID request passes `Store::sync` first (store/src/durable.rs).
+        store.defer_flushes_to_barriers();
         let store: Arc<dyn Store> = Arc::new(store);
         let (clock, test_clock): (Arc<dyn Clock>, Option<Arc<TestClock>>) = if config.test_clock {
             let c = Arc::new(TestClock::default());
@@ -122,7 +125,13 @@ impl Application {
                 let sim = Arc::new(SimulatedProcessor::new(Arc::new(StoreSimBackend(store.clone())), clock.clone()));
                 (sim.clone(), Some(sim))
             }
-            ProcessorKind::Stripe => (stripe_processor(&config)?, None),
+            // Stripe is outside this process: what we recorded before a call
+            // must be on disk before the call goes out. (The simulator shares
+            // our write-ahead log, which orders its writes after ours.)
+            ProcessorKind::Stripe => (
+                Arc::new(crate::observe::AfterBarrier { inner: stripe_processor(&config)?, store: store.clone() }),
+                None,
+            ),
         };
 
         let now = clock.now();
@@ -198,7 +207,7 @@ impl Application {
             .layer(middleware::from_fn_with_state(state.clone(), require_token))
             .layer(DefaultBodyLimit::max(max_body))
             .layer(cors)
-            .layer(middleware::from_fn(crate::observe::http))
+            .layer(middleware::from_fn_with_state(state.clone(), crate::observe::http))
             .merge(bench_floor(state.config.bench_floor))
             .with_state(state.clone());
         Ok(Self { listener, router, state, first_token })

@@ -96,7 +96,7 @@ const REQUEST_ID: &str = "x-request-id";
 /// request's metrics and echoes the id. One middleware instead of four
 /// (request id, propagation, trace, metrics): each layer is a boxed future
 /// and a service clone per request, which the read-path benchmark measured.
-pub async fn http(mut req: Request, next: Next) -> Response {
+pub async fn http(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let id = request_id(req.headers());
     req.headers_mut().insert(REQUEST_ID, id.clone());
     let route = req.extensions().get::<MatchedPath>().cloned();
@@ -104,6 +104,12 @@ pub async fn http(mut req: Request, next: Next) -> Response {
     let span = tracing::info_span!("request", request_id = %String::from_utf8_lossy(id.as_bytes()), method = %method, path = %req.uri().path());
     let start = Instant::now();
     let mut resp = next.run(req).instrument(span.clone()).await;
+    // The durability barrier: nothing this request (or any other) wrote is
+    // shown to the client before it is on disk (store/src/durable.rs).
+    if let Err(e) = state.store.sync().await {
+        span.in_scope(|| tracing::error!(error = %e, "the store could not flush; the response is withheld"));
+        resp = crate::error::ApiError::from(e).into_response();
+    }
     let elapsed = start.elapsed();
     let status = resp.status();
     span.in_scope(|| {
@@ -153,6 +159,70 @@ fn outcome<T>(r: &Result<T, ProcessorError>) -> &'static str {
         Err(ProcessorError::IdempotencyConflict { .. }) => "idempotency_conflict",
         Err(ProcessorError::Unavailable { .. }) => "unknown_outcome",
         Err(ProcessorError::Misconfigured { .. }) => "misconfigured",
+    }
+}
+
+/// Passes the store's durability barrier before every mutating call, for a
+/// processor outside this process: the operation record written before the
+/// call must be on disk before the call leaves. A failed barrier is an
+/// unknown outcome, so the janitor takes the operation from there.
+pub struct AfterBarrier {
+    pub inner: Arc<dyn Processor>,
+    pub store: Arc<dyn chittycharge_store::Store>,
+}
+
+impl AfterBarrier {
+    async fn barrier(&self) -> Result<(), ProcessorError> {
+        self.store.sync().await.map_err(|e| ProcessorError::Unavailable { message: format!("local store: {e}") })
+    }
+}
+
+#[async_trait]
+impl Processor for AfterBarrier {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    async fn create(&self, req: &CreateIntent, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
+        self.barrier().await?;
+        self.inner.create(req, key).await
+    }
+    async fn confirm(&self, id: &str, payment_method: &str, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
+        self.barrier().await?;
+        self.inner.confirm(id, payment_method, key).await
+    }
+    async fn retrieve(&self, id: &str) -> Result<Intent, ProcessorError> {
+        self.inner.retrieve(id).await
+    }
+    async fn capture(&self, id: &str, amount: Option<i64>, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
+        self.barrier().await?;
+        self.inner.capture(id, amount, key).await
+    }
+    async fn cancel(&self, id: &str, reason: Option<&str>, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
+        self.barrier().await?;
+        self.inner.cancel(id, reason, key).await
+    }
+    async fn increment(&self, id: &str, new_total: i64, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
+        self.barrier().await?;
+        self.inner.increment(id, new_total, key).await
+    }
+    async fn list_by_source(&self, source: &str) -> Result<Vec<Intent>, ProcessorError> {
+        self.inner.list_by_source(source).await
+    }
+    async fn update_metadata(
+        &self,
+        id: &str,
+        metadata: &BTreeMap<String, String>,
+        key: &IdempotencyKey,
+    ) -> Result<Intent, ProcessorError> {
+        self.barrier().await?;
+        self.inner.update_metadata(id, metadata, key).await
+    }
+    async fn create_customer(&self, email: Option<&str>, key: &IdempotencyKey) -> Result<String, ProcessorError> {
+        self.barrier().await?;
+        self.inner.create_customer(email, key).await
+    }
+    async fn ping(&self) -> Result<(), ProcessorError> {
+        self.inner.ping().await
     }
 }
 

@@ -70,6 +70,10 @@ pub trait Store: Send + Sync {
     fn backend(&self) -> Backend;
     /// A round trip to the database, for `/health`.
     async fn ping(&self) -> StoreResult<()>;
+    /// A durability barrier: returns once every write acknowledged so far is
+    /// on disk. Free on PostgreSQL and wherever writes flush as they commit;
+    /// on a SQLite file in deferred mode (durable.rs) it is the flush.
+    async fn sync(&self) -> StoreResult<()>;
 
     // ---- API tokens
     async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()>;

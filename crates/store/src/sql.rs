@@ -74,6 +74,8 @@ impl SqlStore {
             // (group commit, durable.rs); an in-memory one has nothing to flush.
             Backend::Sqlite => {
                 let sync = if fast_path.is_some() { "NORMAL" } else { "FULL" };
+                // A file database checkpoints beside the writes (durable.rs).
+                let autockpt = if fast_path.is_some() { 0 } else { 1000 };
                 options
                     .max_connections(8)
                     // A local file cannot drop the connection; the default ping before
@@ -82,7 +84,7 @@ impl SqlStore {
                     .after_connect(move |conn, _| {
                         Box::pin(async move {
                             conn.execute(
-                                format!("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;")
+                                format!("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint={autockpt};")
                                     .as_str(),
                             )
                             .await?;
@@ -150,6 +152,15 @@ impl SqlStore {
         Ok(())
     }
 
+    /// For the serving process: writes return at commit and are flushed by
+    /// [`Store::sync`], which the caller must pass before anything leaves
+    /// the process (durable.rs). No effect on PostgreSQL.
+    pub fn defer_flushes_to_barriers(&self) {
+        if let Some(gate) = &self.gate {
+            gate.defer();
+        }
+    }
+
     pub(crate) fn cache(&self) -> Option<&HoldCache> {
         self.cache.get()
     }
@@ -214,6 +225,13 @@ macro_rules! transact {
 impl Store for SqlStore {
     fn backend(&self) -> Backend {
         self.backend
+    }
+
+    async fn sync(&self) -> StoreResult<()> {
+        match &self.gate {
+            Some(gate) => gate.sync().await,
+            None => Ok(()),
+        }
     }
 
     async fn ping(&self) -> StoreResult<()> {

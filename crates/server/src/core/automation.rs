@@ -217,6 +217,8 @@ impl HoldService {
                 property_id: hold.property_id.as_deref(),
                 tenant_id: hold.tenant_id.as_deref(),
             };
+            // The hold's records must be on disk before its id leaves.
+            self.store.sync().await?;
             match self.chitty.mint(&req).await {
                 Ok(id) => {
                     let version = hold.version;

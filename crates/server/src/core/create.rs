@@ -294,6 +294,8 @@ impl HoldService {
                 property_id: draft.property_id.as_deref(),
                 tenant_id: draft.tenant_id.as_deref(),
             };
+            // The hold's records must be on disk before its id leaves.
+            self.store.sync().await?;
             match self.chitty.mint(&req).await {
                 Ok(id) => {
                     draft.chitty_id = id;

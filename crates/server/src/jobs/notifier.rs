@@ -35,7 +35,12 @@ pub async fn tick(state: &AppState, mailer: &Mailer) -> CoreResult<usize> {
         }
     };
     let mut sent = 0;
-    for n in state.store.due_notifications(now, 50).await? {
+    let due = state.store.due_notifications(now, 50).await?;
+    if !due.is_empty() {
+        // What made these messages must be on disk before they leave.
+        state.store.sync().await?;
+    }
+    for n in due {
         let built = n.recipient.parse::<Mailbox>().map_err(|e| e.to_string()).and_then(|to| {
             Message::builder()
                 .from(from.clone())
