@@ -79,6 +79,8 @@ impl WriteGate {
         // a COMMIT on an async worker thread.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        // Room for every hot statement (writes.rs), so none is re-prepared.
+        conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
             checkpointer: std::sync::Arc::new(std::sync::Mutex::new(rusqlite::Connection::open(database)?)),
             checkpointed_at: AtomicU64::new(0),
@@ -113,6 +115,10 @@ impl WriteGate {
     /// once, so nothing inside can fail for want of it.
     pub(crate) async fn begin(&self) -> StoreResult<tokio::sync::MutexGuard<'_, rusqlite::Connection>> {
         let conn = self.writer.lock().await;
+        if !conn.is_autocommit() {
+            // Left open by a write that panicked: it never committed.
+            conn.execute_batch("ROLLBACK")?;
+        }
         conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(conn)
     }
