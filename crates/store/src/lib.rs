@@ -208,6 +208,8 @@ pub trait Store: Send + Sync {
     // ---- durable jobs
     /// Queues a job unless one with the same key exists; true if queued.
     async fn schedule_job(&self, job: &Job) -> StoreResult<bool>;
+    /// Several jobs in one transaction; each is skipped if its key exists.
+    async fn schedule_jobs(&self, jobs: &[Job]) -> StoreResult<()>;
     /// Claims up to `limit` due jobs (and ones whose worker died) for `lease_ms`.
     async fn claim_jobs(&self, now: Timestamp, lease_ms: i64, limit: i64) -> StoreResult<Vec<Job>>;
     /// `retry_at` puts the job back in the queue for then.

@@ -467,6 +467,9 @@ impl Store for SqlStore {
     async fn schedule_job(&self, job: &Job) -> StoreResult<bool> {
         transact!(self, "schedule_job", |ex| writes::schedule_job(ex, job))
     }
+    async fn schedule_jobs(&self, jobs: &[Job]) -> StoreResult<()> {
+        transact!(self, "schedule_jobs", |ex| writes::schedule_jobs(ex, jobs))
+    }
     async fn claim_jobs(&self, now: Timestamp, lease_ms: i64, limit: i64) -> StoreResult<Vec<Job>> {
         self.write("claim_jobs", self.claim_jobs_impl(now, lease_ms, limit)).await
     }

@@ -240,6 +240,13 @@ pub(crate) async fn schedule_job(ex: &mut Exec<'_>, j: &Job) -> StoreResult<Done
     Ok(Done::Commit(n == 1))
 }
 
+pub(crate) async fn schedule_jobs(ex: &mut Exec<'_>, jobs: &[Job]) -> StoreResult<Done<()>> {
+    for j in jobs {
+        schedule_job(ex, j).await?;
+    }
+    Ok(Done::Commit(()))
+}
+
 /// Inserts when `expected` is `None` (false if the key exists), otherwise
 /// replaces only at that version.
 async fn sim_put_one(ex: &mut Exec<'_>, ns: &str, key: &str, value: &str, expected: Option<i64>) -> StoreResult<bool> {

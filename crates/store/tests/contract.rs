@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chittycharge_domain::hold::{Authorization, AwaitingPaymentMethod};
 use chittycharge_domain::{Currency, GuestTier, Hold, HoldState, HoldStatus, Money, Timestamp};
-use chittycharge_store::{HoldFilter, NewEvent, OpStatus, Operation, SqlStore, Store, TokenRecord};
+use chittycharge_store::{HoldFilter, Job, NewEvent, OpStatus, Operation, SqlStore, Store, TokenRecord};
 use sqlx::Executor;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
@@ -327,5 +327,36 @@ async fn simulator_puts_in_one_call_are_all_or_nothing() {
         assert!(!store.sim_put_all(&[("pi", "a", "a2", Some(1)), ("idem", "k", "r2", None)]).await.unwrap(), "{name}");
         assert_eq!(store.sim_get("pi", "a").await.unwrap(), Some(("a1".to_string(), 1)), "{name}");
         assert_eq!(store.sim_get("idem", "k").await.unwrap(), Some(("r1".to_string(), 1)), "{name}");
+    }
+}
+
+fn job(id: &str, key: &str, run_at: Timestamp) -> Job {
+    Job {
+        id: id.into(),
+        kind: "expire".into(),
+        key: key.into(),
+        hold_id: Some("pi_timers".into()),
+        booking_id: None,
+        payload: serde_json::json!({ "capture_before": 1 }),
+        run_at,
+        status: "queued".into(),
+        attempts: 0,
+        last_error: None,
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+#[tokio::test]
+async fn jobs_scheduled_together_are_claimed_once_each_and_a_repeated_key_is_skipped() {
+    for (name, store) in stores().await {
+        store.schedule_jobs(&[job("job_a", "warn:1", T0), job("job_b", "expire:1", T0.plus_secs(1))]).await.unwrap();
+        // the same keys again (a retried authorization) add nothing
+        store.schedule_jobs(&[job("job_c", "warn:1", T0), job("job_d", "expire:1", T0)]).await.unwrap();
+        let claimed = store.claim_jobs(T0.plus_secs(5), 60_000, 10).await.unwrap();
+        let mut ids: Vec<_> = claimed.iter().map(|j| j.id.as_str()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["job_a", "job_b"], "{name}");
+        assert!(store.claim_jobs(T0.plus_secs(5), 60_000, 10).await.unwrap().is_empty(), "{name}: leased");
     }
 }

@@ -80,8 +80,22 @@ impl HoldService {
         payload: Value,
         run_at: Timestamp,
     ) -> CoreResult<()> {
+        let job = self.job(kind, key, hold_id, booking_id, payload, run_at);
+        self.store.schedule_job(&job).await?;
+        Ok(())
+    }
+
+    fn job(
+        &self,
+        kind: &str,
+        key: String,
+        hold_id: Option<&str>,
+        booking_id: Option<&str>,
+        payload: Value,
+        run_at: Timestamp,
+    ) -> Job {
         let now = self.now();
-        let job = Job {
+        Job {
             id: format!("job_{}", uuid::Uuid::new_v4().simple()),
             kind: kind.to_string(),
             key,
@@ -94,9 +108,7 @@ impl HoldService {
             last_error: None,
             created_at: now,
             updated_at: now,
-        };
-        self.store.schedule_job(&job).await?;
-        Ok(())
+        }
     }
 
     /// A PENDING ChittyID gets a reconciliation job; the first retry comes
@@ -139,24 +151,26 @@ impl HoldService {
         let deadline = a.capture_before();
         let cb = deadline.millis();
         let warn_at = deadline.plus_secs(-self.automation.expiry_warning_secs);
-        self.schedule(
-            "expiry_warning",
-            format!("expiry_warning:{}:{cb}", hold.id),
-            Some(&hold.id),
-            None,
-            json!({ "capture_before": cb }),
-            warn_at,
-        )
-        .await?;
-        self.schedule(
-            "expire",
-            format!("expire:{}:{cb}", hold.id),
-            Some(&hold.id),
-            None,
-            json!({ "capture_before": cb }),
-            deadline,
-        )
-        .await?;
+        // Both timers in one write: a hold never has one without the other.
+        let timers = [
+            self.job(
+                "expiry_warning",
+                format!("expiry_warning:{}:{cb}", hold.id),
+                Some(&hold.id),
+                None,
+                json!({ "capture_before": cb }),
+                warn_at,
+            ),
+            self.job(
+                "expire",
+                format!("expire:{}:{cb}", hold.id),
+                Some(&hold.id),
+                None,
+                json!({ "capture_before": cb }),
+                deadline,
+            ),
+        ];
+        self.store.schedule_jobs(&timers).await?;
         if let Some(booking_id) = &hold.booking_id {
             let (Some(b), Some(p)) = (
                 self.store.get_booking(booking_id).await?,
