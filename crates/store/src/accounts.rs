@@ -4,7 +4,7 @@ use chittycharge_domain::Timestamp;
 use sqlx::Row;
 
 use crate::rows::{operation_from_row, token_from_row};
-use crate::sql::SqlStore;
+use crate::sqlstore::SqlStore;
 use crate::{EventClaim, OpStatus, Operation, StoreResult, TokenRecord};
 
 impl SqlStore {

@@ -7,30 +7,33 @@
 //! a dozen of them. PostgreSQL avoids this with group commit: concurrent
 //! transactions share one WAL flush. This module does the same for SQLite:
 //!
-//! 1. connections run with `synchronous=NORMAL`, so a commit writes its WAL
-//!    frames without flushing them;
-//! 2. before a write returns to its caller, [`WriteGate::durable`] flushes
-//!    the WAL file with `fdatasync`. A flush that *started* after a commit
-//!    finished covers that commit, so whoever is waiting when a flush starts
-//!    is covered by it: one flush acknowledges a whole group.
+//! 1. Writers queue on one in-process lock ([`WriteGate`]) instead of meeting
+//!    in SQLite's busy handler, which sleeps for milliseconds at a time. The
+//!    lock owns the connection the hot writes run on (exec.rs, writes.rs).
+//! 2. Connections commit with `synchronous=NORMAL`: a commit writes its WAL
+//!    frames without flushing them.
+//! 3. A flush is an `fdatasync` of the `-wal` file. A flush that *started*
+//!    after a commit finished covers that commit, so everyone waiting when a
+//!    flush starts is covered by it: one flush acknowledges a whole group.
 //!
-//! Nothing is acknowledged before its WAL frames are on disk, which is the
-//! guarantee `synchronous=FULL` gives.
+//! By default a write returns only after such a flush. The serving process
+//! uses deferred mode instead: a write returns at commit, and the flush
+//! happens at a *barrier* ([`crate::Store::sync`]) that the server passes
+//! before anything leaves the process — every HTTP response, every call to
+//! Stripe, every email and ChittyID request — so a request's writes share
+//! one flush with each other and with concurrent requests. Nothing
+//! unflushed is shown to anyone: a response that reveals another request's
+//! write comes after its own barrier, which covers everything committed
+//! before it. The simulated processor keeps its state in the same WAL, a
+//! sequential log, so its writes cannot survive a crash without the
+//! operation records committed before them. Either way nothing is
+//! acknowledged before its WAL frames are on disk, which is the guarantee
+//! `synchronous=FULL` gives.
 //!
-//! The serving process goes one step further (deferred mode): a write
-//! returns at commit, and the flush happens at a *barrier*
-//! ([`crate::Store::sync`]) that the server passes before anything leaves the
-//! process — every HTTP response, every call to Stripe, every email and
-//! ChittyID request. A request's several writes then share one flush, and
-//! concurrent requests share it too. Nothing unflushed is ever shown to
-//! anyone: a response that reveals another request's write comes after its
-//! own barrier, which flushes everything committed before it. The simulated
-//! processor keeps its state in the same WAL, which is a sequential log, so
-//! its writes can never survive a crash without the operation records
-//! committed before them. (SQLite's own checkpoints still flush
-//! the WAL before copying it into the database file, as documented for
-//! `NORMAL`.) Writers also queue on an in-process lock instead of meeting
-//! in SQLite's busy handler, which sleeps for milliseconds at a time.
+//! Checkpoints (copying the WAL into the database file; SQLite flushes the
+//! WAL first) run every few hundred writes on a blocking thread, with the
+//! write lock held, so they can reach the end of the log (see
+//! [`WriteGate::checkpoint_if_due`]).
 
 use std::fs::File;
 use std::future::Future;

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::rows::{event_from_row, hold_from_row, HOLD_COLUMNS};
-use crate::sql::SqlStore;
+use crate::sqlstore::SqlStore;
 use crate::{HoldEvent, HoldFilter, StoreError, StoreResult};
 
 enum Bind {

@@ -6,7 +6,7 @@ use chittycharge_domain::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::sql::SqlStore;
+use crate::sqlstore::SqlStore;
 use crate::{Backend, Job, JobCount, StoreError, StoreResult};
 
 fn job_from_row(r: &AnyRow) -> StoreResult<Job> {

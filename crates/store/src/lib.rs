@@ -18,10 +18,11 @@ mod protect;
 mod rental;
 mod rows;
 mod sql;
+mod sqlstore;
 mod types;
 mod writes;
 
-pub use sql::SqlStore;
+pub use sqlstore::SqlStore;
 pub use types::*;
 
 use async_trait::async_trait;

@@ -4,7 +4,7 @@ use chittycharge_domain::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::sql::SqlStore;
+use crate::sqlstore::SqlStore;
 use crate::{Backend, IdemBegin, Property, StoreResult};
 
 fn property_from_row(r: &AnyRow) -> StoreResult<Property> {

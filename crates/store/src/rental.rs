@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::rows::ts;
-use crate::sql::SqlStore;
+use crate::sqlstore::SqlStore;
 use crate::{BookingFilter, DamageClaim, Notification, StoreError, StoreResult};
 
 fn booking_from_row(r: &AnyRow) -> StoreResult<Booking> {

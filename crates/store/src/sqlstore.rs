@@ -1,0 +1,185 @@
+//! [`SqlStore`]: opening the database (SQLite file or PostgreSQL), its
+//! migrations, and the modes a serving SQLite process switches on (sole
+//! writer with the hold cache, flushes deferred to barriers). The `Store`
+//! trait's implementation is in sql.rs.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+
+use crate::cache::HoldCache;
+use crate::durable::WriteGate;
+use crate::fast::FastReads;
+use crate::{Backend, StoreError, StoreResult};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+pub struct SqlStore {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    /// SQLite files only: hold reads without the worker-thread hand-off.
+    fast: Option<FastReads>,
+    /// SQLite files only: serialized writes and group commit (durable.rs).
+    pub(crate) gate: Option<WriteGate>,
+    /// The database file, for SQLite files.
+    file: Option<std::path::PathBuf>,
+    /// Set by [`SqlStore::become_sole_writer`]: the file lock it holds.
+    sole_writer: std::sync::OnceLock<std::fs::File>,
+    /// Only while this process is the sole writer (cache.rs).
+    cache: std::sync::OnceLock<HoldCache>,
+}
+
+impl SqlStore {
+    /// Connects to `sqlite://path` (created if missing) or `postgres://…`
+    /// and runs the migrations.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let mut fast_path = None;
+        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            let file = path.split('?').next().unwrap_or(path);
+            if file != ":memory:" {
+                if let Some(parent) = Path::new(file).parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
+                }
+                fast_path = Some(Path::new(file).to_path_buf());
+            }
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let url = if path.contains("mode=") {
+                format!("sqlite://{path}")
+            } else {
+                format!("sqlite://{path}{sep}mode=rwc")
+            };
+            (Backend::Sqlite, url)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            return Err(StoreError::Unavailable("DATABASE_URL must start with sqlite:// or postgres://".into()));
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let pool = match backend {
+            // WAL lets readers run beside the single writer; busy_timeout makes
+            // writers queue instead of failing. A file database commits with
+            // synchronous=NORMAL and every write is flushed before it returns
+            // (group commit, durable.rs); an in-memory one has nothing to flush.
+            Backend::Sqlite => {
+                let sync = if fast_path.is_some() { "NORMAL" } else { "FULL" };
+                // A file database checkpoints beside the writes (durable.rs).
+                let autockpt = if fast_path.is_some() { 0 } else { 1000 };
+                options
+                    .max_connections(8)
+                    // A local file cannot drop the connection; the default ping before
+                    // every acquire is one more worker-thread round trip per query.
+                    .test_before_acquire(false)
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                format!("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint={autockpt};")
+                                    .as_str(),
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
+            Backend::Postgres => options.max_connections(16).connect(&url).await?,
+        };
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+        let fast_path = fast_path.filter(|_| backend == Backend::Sqlite);
+        let gate = fast_path.as_deref().map(WriteGate::new).transpose()?;
+        let fast = fast_path.clone().map(FastReads::new);
+        Ok(Self {
+            pool,
+            backend,
+            fast,
+            gate,
+            file: fast_path,
+            sole_writer: std::sync::OnceLock::new(),
+            cache: std::sync::OnceLock::new(),
+        })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// For the serving process on a SQLite file: takes an exclusive lock on
+    /// the database file (waiting up to `wait` for a previous server that is
+    /// still shutting down) and turns on the hold read cache, which is only
+    /// right while no other process writes. Command-line tools that open the
+    /// same file do not call this. A no-op on PostgreSQL.
+    pub async fn become_sole_writer(&self, wait: std::time::Duration) -> StoreResult<()> {
+        let Some(path) = &self.file else { return Ok(()) };
+        let file = std::fs::File::open(path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {} to lock it: {e}", path.display())))?;
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "{} is in use by another ChittyCharge server; a SQLite database serves one instance \
+                         (use PostgreSQL to run several)",
+                        path.display()
+                    )))
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(StoreError::Unavailable(format!("cannot lock {}: {e}", path.display())))
+                }
+            }
+        }
+        let _ = self.sole_writer.set(file);
+        let _ = self.cache.set(HoldCache::default());
+        Ok(())
+    }
+
+    /// For the serving process: writes return at commit and are flushed by
+    /// [`Store::sync`], which the caller must pass before anything leaves
+    /// the process (durable.rs). No effect on PostgreSQL.
+    pub fn defer_flushes_to_barriers(&self) {
+        if let Some(gate) = &self.gate {
+            gate.defer();
+        }
+    }
+
+    pub(crate) fn cache(&self) -> Option<&HoldCache> {
+        self.cache.get()
+    }
+
+    /// After any write of a hold, committed or not.
+    pub(crate) fn forget(&self, id: &str) {
+        if let Some(c) = self.cache() {
+            c.forget(id);
+        }
+    }
+
+    pub(crate) fn fast(&self) -> Option<&FastReads> {
+        self.fast.as_ref()
+    }
+
+    /// Runs one write transaction; on a SQLite file, serialized with the
+    /// other writes and acknowledged only once flushed (durable.rs).
+    pub(crate) async fn write<T>(
+        &self,
+        op: &'static str,
+        f: impl std::future::Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
+        match &self.gate {
+            Some(gate) => gate.durable(op, f).await,
+            None => f.await,
+        }
+    }
+}
