@@ -54,8 +54,14 @@ pub(crate) struct WriteGate {
     checkpointer: std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>,
     /// The ticket count at the last checkpoint.
     checkpointed_at: AtomicU64,
-    /// Tickets handed to finished writes, in order.
+    /// Writes whose commit may have begun: counted before COMMIT, because
+    /// other connections can see a commit before it returns to us.
+    pending: AtomicU64,
+    /// Writes whose commit (or rollback) has finished; catches up with
+    /// `pending` when the write ends, whatever way it ends ([`Committing`]).
     tickets: AtomicU64,
+    /// Woken whenever `tickets` moves.
+    advanced: tokio::sync::Notify,
     /// The highest ticket known to be on disk; held while flushing.
     flushed: tokio::sync::Mutex<u64>,
     /// WAL flushes so far (for tests and the benchmark's notes).
@@ -89,7 +95,9 @@ impl WriteGate {
             checkpointed_at: AtomicU64::new(0),
             writer: tokio::sync::Mutex::new(conn),
             wal: PathBuf::from(wal),
+            pending: AtomicU64::new(0),
             tickets: AtomicU64::new(0),
+            advanced: tokio::sync::Notify::new(),
             flushed: tokio::sync::Mutex::new(0),
             flushes: AtomicU64::new(0),
             flushed_hint: AtomicU64::new(0),
@@ -106,11 +114,19 @@ impl WriteGate {
     ) -> StoreResult<T> {
         let result = {
             let _one_writer = self.writer.lock().await;
+            let committing = self.committing();
             let r = write.await;
+            drop(committing);
             self.checkpoint_if_due().await;
             r
         };
         self.acknowledge(op, result).await
+    }
+
+    /// Counts a write as possibly visible until the guard drops.
+    fn committing(&self) -> Committing<'_> {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        Committing(self)
     }
 
     /// Takes the write lock and opens a transaction on its connection, for
@@ -134,6 +150,7 @@ impl WriteGate {
         conn: tokio::sync::MutexGuard<'_, rusqlite::Connection>,
         done: StoreResult<Done<T>>,
     ) -> StoreResult<T> {
+        let committing = self.committing();
         let ended = match done {
             Ok(Done::Commit(v)) => conn.execute_batch("COMMIT").map(|()| v).map_err(StoreError::from),
             Ok(Done::Rollback(v)) => conn.execute_batch("ROLLBACK").map(|()| v).map_err(StoreError::from),
@@ -143,6 +160,7 @@ impl WriteGate {
             // A failed statement or COMMIT: leave no transaction open.
             let _ = conn.execute_batch("ROLLBACK");
         }
+        drop(committing);
         self.checkpoint_if_due().await;
         drop(conn);
         self.acknowledge(op, ended).await
@@ -150,11 +168,9 @@ impl WriteGate {
 
     async fn acknowledge<T>(&self, op: &'static str, result: StoreResult<T>) -> StoreResult<T> {
         metrics::counter!("chittycharge_store_writes_total", "op" => op).increment(1);
-        // Taken after the commit finished: any flush that reads the ticket
-        // counter from now on started after this commit.
-        let mine = self.tickets.fetch_add(1, Ordering::SeqCst) + 1;
         if !self.deferred.load(Ordering::Relaxed) {
-            self.flush_through(mine).await?;
+            // Read after this write's ticket was taken: at least that far.
+            self.flush_through(self.tickets.load(Ordering::SeqCst)).await?;
         }
         result
     }
@@ -188,10 +204,20 @@ impl WriteGate {
         self.deferred.store(true, Ordering::Relaxed);
     }
 
-    /// Returns once every write committed so far is on disk: free when
+    /// Returns once every write that anyone could have seen so far is on
+    /// disk: a commit in progress is waited for, then flushed. Free when
     /// nothing was written since the last flush.
     pub(crate) async fn sync(&self) -> StoreResult<()> {
-        let target = self.tickets.load(Ordering::SeqCst);
+        let target = self.pending.load(Ordering::SeqCst);
+        loop {
+            let advanced = self.advanced.notified();
+            tokio::pin!(advanced);
+            advanced.as_mut().enable();
+            if self.tickets.load(Ordering::SeqCst) >= target {
+                break;
+            }
+            advanced.await;
+        }
         if self.flushed_hint.load(Ordering::SeqCst) >= target {
             return Ok(());
         }
@@ -214,6 +240,20 @@ impl WriteGate {
         self.flushes.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("chittycharge_store_wal_flushes_total").increment(1);
         Ok(())
+    }
+}
+
+/// Ends a write's [`WriteGate::committing`] span: its ticket is taken even
+/// if the write failed, panicked or was cancelled, so a barrier waiting for
+/// it is never left waiting.
+struct Committing<'a>(&'a WriteGate);
+
+impl Drop for Committing<'_> {
+    fn drop(&mut self) {
+        // Taken after the commit finished: any flush that reads the ticket
+        // counter from now on started after this commit.
+        self.0.tickets.fetch_add(1, Ordering::SeqCst);
+        self.0.advanced.notify_waiters();
     }
 }
 
@@ -278,5 +318,34 @@ mod tests {
         assert_eq!(*gate.flushed.lock().await, 10, "the barrier covers every write before it");
         gate.sync().await.unwrap();
         assert_eq!(gate.flushes.load(Ordering::Relaxed), 1, "a barrier with nothing new is free");
+    }
+
+    #[tokio::test]
+    async fn a_barrier_waits_for_a_commit_in_progress_and_then_covers_it() {
+        let dir = std::env::temp_dir().join(format!("cc-gate4-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let gate = std::sync::Arc::new(WriteGate::new(&dir.join("x.db")).unwrap());
+        gate.defer();
+        let (commit, committed) = tokio::sync::oneshot::channel::<()>();
+        let writer = {
+            let g = gate.clone();
+            tokio::spawn(async move {
+                g.durable("test", async move { committed.await.map_err(|e| StoreError::Unavailable(e.to_string())) })
+                    .await
+            })
+        };
+        tokio::task::yield_now().await; // the write is now "committing"
+        let barrier = {
+            let g = gate.clone();
+            tokio::spawn(async move { g.sync().await })
+        };
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!barrier.is_finished(), "a reader may already see the commit, so the barrier must wait for it");
+        commit.send(()).unwrap();
+        writer.await.unwrap().unwrap();
+        barrier.await.unwrap().unwrap();
+        assert!(*gate.flushed.lock().await >= 1, "and then flush it");
     }
 }
