@@ -71,20 +71,12 @@ fn secs_to(t: Timestamp, secs: u64) -> Timestamp {
 }
 
 impl HoldService {
-    pub(crate) async fn schedule(
-        &self,
-        kind: &str,
-        key: String,
-        hold_id: Option<&str>,
-        booking_id: Option<&str>,
-        payload: Value,
-        run_at: Timestamp,
-    ) -> CoreResult<()> {
-        let job = self.job(kind, key, hold_id, booking_id, payload, run_at);
+    pub(crate) async fn schedule(&self, job: Job) -> CoreResult<()> {
         self.store.schedule_job(&job).await?;
         Ok(())
     }
 
+    /// A queued job; `key` makes scheduling it again a no-op.
     fn job(
         &self,
         kind: &str,
@@ -116,14 +108,14 @@ impl HoldService {
     pub(crate) async fn schedule_chitty_id(&self, hold: &Hold, attempt: usize) -> CoreResult<()> {
         let delay =
             self.automation.chitty_retry.get(attempt).or(self.automation.chitty_retry.last()).copied().unwrap_or(30);
-        self.schedule(
+        self.schedule(self.job(
             "chitty_id",
             format!("chitty_id:{}:{attempt}", hold.id),
             Some(&hold.id),
             None,
             json!({ "attempt": attempt }),
             secs_to(self.now(), delay),
-        )
+        ))
         .await
     }
 
@@ -131,14 +123,14 @@ impl HoldService {
     /// metadata (at once); a PENDING one is re-minted on the back-off.
     pub(crate) async fn schedule_chitty_id_now(&self, hold: &Hold, minted: bool, attempt: usize) -> CoreResult<()> {
         if minted {
-            self.schedule(
+            self.schedule(self.job(
                 "chitty_id",
                 format!("chitty_id:{}:meta", hold.id),
                 Some(&hold.id),
                 None,
                 json!({ "attempt": attempt }),
                 self.now(),
-            )
+            ))
             .await
         } else {
             self.schedule_chitty_id(hold, attempt).await
@@ -181,14 +173,14 @@ impl HoldService {
             if let Some(until) = hold_needed_until(&b, &p.time_zone, p.claim_window_hours) {
                 if until > deadline {
                     let at = deadline.plus_secs(-self.automation.reauth_margin_secs).max(self.now());
-                    self.schedule(
+                    self.schedule(self.job(
                         "reauthorize",
                         format!("reauthorize:{}", hold.id),
                         Some(&hold.id),
                         Some(booking_id),
                         json!({}),
                         at,
-                    )
+                    ))
                     .await?;
                 }
             }
@@ -203,8 +195,15 @@ impl HoldService {
         }
         let Some(p) = self.store.get_property(&b.property_id).await? else { return Ok(()) };
         let Some(at) = placement_time(b, &p.time_zone, p.hold_lead_days) else { return Ok(()) };
-        self.schedule("place_hold", format!("place_hold:{}", b.id), None, Some(&b.id), json!({}), at.max(self.now()))
-            .await
+        self.schedule(self.job(
+            "place_hold",
+            format!("place_hold:{}", b.id),
+            None,
+            Some(&b.id),
+            json!({}),
+            at.max(self.now()),
+        ))
+        .await
     }
 
     pub async fn run_job(&self, job: &Job) -> JobOutcome {
