@@ -16,29 +16,33 @@ struct CurrencyInfo {
     /// Stripe's minimum charge amount, in minor units.
     min_charge: i64,
     symbol: &'static str,
+    /// Units of this currency per US dollar, times 1,000: a fixed rate,
+    /// reviewed by hand, used only to scale the USD tier limits (holds are
+    /// never converted). Figures of late 2026, rounded.
+    usd_rate_milli: i64,
 }
 
 /// The currencies a hold may be placed in. Amount minimums follow Stripe's
 /// published per-currency minimum charge table; currencies Stripe does not
 /// list (KWD, BHD) use the equivalent of roughly USD 0.50.
 static CURRENCIES: &[CurrencyInfo] = &[
-    CurrencyInfo { code: "usd", exponent: 2, min_charge: 50, symbol: "$" },
-    CurrencyInfo { code: "eur", exponent: 2, min_charge: 50, symbol: "€" },
-    CurrencyInfo { code: "gbp", exponent: 2, min_charge: 30, symbol: "£" },
-    CurrencyInfo { code: "cad", exponent: 2, min_charge: 50, symbol: "CA$" },
-    CurrencyInfo { code: "aud", exponent: 2, min_charge: 50, symbol: "A$" },
-    CurrencyInfo { code: "nzd", exponent: 2, min_charge: 50, symbol: "NZ$" },
-    CurrencyInfo { code: "chf", exponent: 2, min_charge: 50, symbol: "CHF " },
-    CurrencyInfo { code: "sek", exponent: 2, min_charge: 300, symbol: "SEK " },
-    CurrencyInfo { code: "nok", exponent: 2, min_charge: 300, symbol: "NOK " },
-    CurrencyInfo { code: "dkk", exponent: 2, min_charge: 250, symbol: "DKK " },
-    CurrencyInfo { code: "mxn", exponent: 2, min_charge: 1000, symbol: "MX$" },
-    CurrencyInfo { code: "sgd", exponent: 2, min_charge: 50, symbol: "S$" },
-    CurrencyInfo { code: "hkd", exponent: 2, min_charge: 400, symbol: "HK$" },
-    CurrencyInfo { code: "jpy", exponent: 0, min_charge: 50, symbol: "¥" },
-    CurrencyInfo { code: "krw", exponent: 0, min_charge: 700, symbol: "₩" },
-    CurrencyInfo { code: "kwd", exponent: 3, min_charge: 200, symbol: "KWD " },
-    CurrencyInfo { code: "bhd", exponent: 3, min_charge: 200, symbol: "BHD " },
+    CurrencyInfo { code: "usd", exponent: 2, min_charge: 50, symbol: "$", usd_rate_milli: 1_000 },
+    CurrencyInfo { code: "eur", exponent: 2, min_charge: 50, symbol: "€", usd_rate_milli: 900 },
+    CurrencyInfo { code: "gbp", exponent: 2, min_charge: 30, symbol: "£", usd_rate_milli: 780 },
+    CurrencyInfo { code: "cad", exponent: 2, min_charge: 50, symbol: "CA$", usd_rate_milli: 1_370 },
+    CurrencyInfo { code: "aud", exponent: 2, min_charge: 50, symbol: "A$", usd_rate_milli: 1_520 },
+    CurrencyInfo { code: "nzd", exponent: 2, min_charge: 50, symbol: "NZ$", usd_rate_milli: 1_680 },
+    CurrencyInfo { code: "chf", exponent: 2, min_charge: 50, symbol: "CHF ", usd_rate_milli: 880 },
+    CurrencyInfo { code: "sek", exponent: 2, min_charge: 300, symbol: "SEK ", usd_rate_milli: 10_500 },
+    CurrencyInfo { code: "nok", exponent: 2, min_charge: 300, symbol: "NOK ", usd_rate_milli: 10_700 },
+    CurrencyInfo { code: "dkk", exponent: 2, min_charge: 250, symbol: "DKK ", usd_rate_milli: 6_800 },
+    CurrencyInfo { code: "mxn", exponent: 2, min_charge: 1000, symbol: "MX$", usd_rate_milli: 18_500 },
+    CurrencyInfo { code: "sgd", exponent: 2, min_charge: 50, symbol: "S$", usd_rate_milli: 1_330 },
+    CurrencyInfo { code: "hkd", exponent: 2, min_charge: 400, symbol: "HK$", usd_rate_milli: 7_800 },
+    CurrencyInfo { code: "jpy", exponent: 0, min_charge: 50, symbol: "¥", usd_rate_milli: 150_000 },
+    CurrencyInfo { code: "krw", exponent: 0, min_charge: 700, symbol: "₩", usd_rate_milli: 1_380_000 },
+    CurrencyInfo { code: "kwd", exponent: 3, min_charge: 200, symbol: "KWD ", usd_rate_milli: 307 },
+    CurrencyInfo { code: "bhd", exponent: 3, min_charge: 200, symbol: "BHD ", usd_rate_milli: 376 },
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,6 +95,19 @@ impl Currency {
     /// Minor units in one major unit (100 for USD, 1 for JPY, 1000 for KWD).
     pub fn minor_per_major(self) -> i64 {
         10_i64.pow(self.0.exponent)
+    }
+    /// `usd_minor` US cents in this currency's minor units at the fixed rate,
+    /// rounded down to what the currency can charge (a multiple of ten for
+    /// three-decimal currencies). Integer arithmetic, saturating.
+    pub fn from_usd_minor(self, usd_minor: i64) -> i64 {
+        let scaled = i128::from(usd_minor) * i128::from(self.0.usd_rate_milli) * i128::from(self.minor_per_major())
+            / (1_000 * 100);
+        let minor = i64::try_from(scaled).unwrap_or(i64::MAX);
+        if self.0.exponent == 3 {
+            minor - minor % 10
+        } else {
+            minor
+        }
     }
     pub fn supported_codes() -> impl Iterator<Item = &'static str> {
         CURRENCIES.iter().map(|c| c.code)

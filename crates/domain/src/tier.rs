@@ -34,19 +34,20 @@ impl GuestTier {
         }
     }
 
-    /// The limit in whole major units; `limit` scales it to the currency.
-    fn major_limit(self) -> i64 {
+    /// The limit in US cents, as the original set it.
+    fn usd_limit(self) -> i64 {
         match self {
-            Self::NewGuest => 2_500,
-            Self::VerifiedGuest => 5_000,
-            Self::PremiumProperty => 10_000,
+            Self::NewGuest => 250_000,
+            Self::VerifiedGuest => 500_000,
+            Self::PremiumProperty => 1_000_000,
         }
     }
 
     /// The largest hold for this tier in `currency`: 250000 / 500000 /
-    /// 1000000 USD cents, and the same number of major units elsewhere.
+    /// 1000000 USD cents, converted at the currency's fixed rate (money.rs),
+    /// so a tier means the same value in every currency.
     pub fn limit(self, currency: Currency) -> Money {
-        let minor = self.major_limit().saturating_mul(currency.minor_per_major());
+        let minor = currency.from_usd_minor(self.usd_limit());
         Money::new(minor, currency).unwrap_or_else(|_| Money::zero(currency))
     }
 }
@@ -82,9 +83,20 @@ mod tests {
     }
 
     #[test]
-    fn tier_limits_scale_with_the_currency_exponent() {
-        assert_eq!(GuestTier::NewGuest.limit(Currency::parse("jpy").unwrap()).minor(), 2_500);
-        assert_eq!(GuestTier::NewGuest.limit(Currency::parse("kwd").unwrap()).minor(), 2_500_000);
+    fn tier_limits_mean_the_same_value_in_every_currency() {
+        // USD 2,500 at the fixed rates: ¥375,000 and KWD 767.500, not
+        // ¥2,500 (USD 17) and KWD 2,500 (USD 8,100).
+        assert_eq!(GuestTier::NewGuest.limit(Currency::parse("jpy").unwrap()).minor(), 375_000);
+        assert_eq!(GuestTier::NewGuest.limit(Currency::parse("kwd").unwrap()).minor(), 767_500);
+        assert_eq!(GuestTier::PremiumProperty.limit(Currency::parse("krw").unwrap()).minor(), 13_800_000);
+        for code in Currency::supported_codes() {
+            let c = Currency::parse(code).unwrap();
+            for t in GuestTier::ALL {
+                let l = t.limit(c);
+                assert!(l.minor() > c.min_charge() * 100, "{t} in {code} is {l}");
+                assert!(Money::chargeable(l.minor(), c).is_ok(), "{t} in {code} must itself be chargeable");
+            }
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crate::app::{open_store, Application};
-use crate::auth::{create_token, ALL_SCOPES, SCOPE_ADMIN};
+use crate::auth::{create_token, ALL_SCOPES, SCOPE_ADMIN, SCOPE_READ};
 use crate::config::{Config, LogFormat};
 
 #[cfg(test)]
@@ -72,8 +72,8 @@ enum TokenCommand {
     Create {
         #[arg(long, default_value = "cli")]
         name: String,
-        /// holds:read, holds:write or admin; repeat for several.
-        #[arg(long = "scope", default_values_t = [SCOPE_ADMIN.to_string()])]
+        /// holds:read, holds:write, admin or tiers:override; repeat for several. Read-only when omitted.
+        #[arg(long = "scope", default_values_t = [SCOPE_READ.to_string()])]
         scopes: Vec<String>,
         /// Restrict the token to these property ids; repeat for several.
         #[arg(long = "property")]
@@ -189,6 +189,12 @@ async fn token_command(config: &Config, cmd: TokenCommand) -> anyhow::Result<()>
                 if !ALL_SCOPES.contains(&s.as_str()) {
                     anyhow::bail!("--scope: '{s}' is not one of {}", ALL_SCOPES.join(", "));
                 }
+            }
+            if scopes.iter().any(|s| s == SCOPE_ADMIN) && !properties.is_empty() {
+                anyhow::bail!(
+                    "--scope admin cannot be combined with --property: an admin token manages every property; \
+                     give a property's token holds:read or holds:write"
+                );
             }
             if let Some(r) = rate_limit {
                 if r < 1 {

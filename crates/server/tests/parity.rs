@@ -99,9 +99,11 @@ async fn create_success_normalises_metadata_and_echoes_the_tier() {
     let api = server.client();
     // §18.21 — divergence: the tier is derived by the server; the caller may
     // assert VERIFIED_GUEST only for a guest with three clean releases.
+    // (Three earlier stays at the same property, each held for a night.)
     for _ in 0..3 {
-        let r = api.post("/api/holds", json!({"amount": 1000, "description": "earlier stay", "customer_email": "G@example.com", "payment_method": "pm_card_visa", "confirm": true})).await;
+        let r = api.post("/api/holds", json!({"amount": 10000, "description": "earlier stay", "customer_email": "G@example.com", "property_id": "123", "payment_method": "pm_card_visa", "confirm": true})).await;
         let id = r.body["id"].as_str().unwrap().to_string();
+        api.advance(13 * 3600).await;
         assert_eq!(api.post(&format!("/api/holds/{id}/cancel"), json!({})).await.status, 200);
     }
     let r = api

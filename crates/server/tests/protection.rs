@@ -231,20 +231,25 @@ async fn tiers_are_derived_by_the_server_and_callers_cannot_raise_them() {
     assert_eq!(r.body["details"]["derived_tier"], "NEW_GUEST");
 
     for _ in 0..3 {
-        let id = create(api.clone(), json!({"amount": 2000, "description": "stay", "customer_email": "regular@example.com", "payment_method": "pm_card_visa", "confirm": true}))
+        let id = create(api.clone(), json!({"amount": 20000, "description": "stay", "customer_email": "regular@example.com", "property_id": "lakeside", "payment_method": "pm_card_visa", "confirm": true}))
             .await
             .body["id"]
             .as_str()
             .unwrap()
             .to_string();
+        api.advance(13 * 3600).await;
         assert_eq!(api.post(&format!("/api/holds/{id}/cancel"), json!({})).await.status, 200);
     }
-    let r = create(api.clone(), json!({"amount": 500000, "description": "x", "customer_email": "regular@example.com"}))
+    // History is per property: elsewhere the same guest is new.
+    let r = create(api.clone(), json!({"amount": 500000, "description": "x", "customer_email": "regular@example.com", "property_id": "elsewhere"}))
+        .await;
+    assert_eq!((r.status, r.body["code"].as_str()), (400, Some("tier_limit_exceeded")), "{}", r.text);
+    let r = create(api.clone(), json!({"amount": 500000, "description": "x", "customer_email": "regular@example.com", "property_id": "lakeside"}))
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!((r.body["tier"].as_str(), r.body["tier_limit"].as_i64()), (Some("VERIFIED_GUEST"), Some(500000)));
     assert!(r.body["tier_reason"].as_str().unwrap().contains("3 earlier holds"));
-    let lowered = create(api.clone(), json!({"amount": 1000, "description": "x", "customer_email": "regular@example.com", "metadata": {"guest_tier": "NEW_GUEST"}})).await;
+    let lowered = create(api.clone(), json!({"amount": 1000, "description": "x", "customer_email": "regular@example.com", "property_id": "lakeside", "metadata": {"guest_tier": "NEW_GUEST"}})).await;
     assert_eq!((lowered.status, lowered.body["tier"].as_str()), (201, Some("NEW_GUEST")));
 
     let r = api.post("/api/properties", json!({"id": "penthouse", "name": "Penthouse", "premium": true})).await;

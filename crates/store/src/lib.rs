@@ -179,8 +179,9 @@ pub trait Store: Send + Sync {
     async fn upsert_property(&self, p: &Property) -> StoreResult<()>;
     async fn get_property(&self, id: &str) -> StoreResult<Option<Property>>;
     async fn list_properties(&self) -> StoreResult<Vec<Property>>;
-    /// Holds of this guest (by email or tenant id) released without capture.
-    async fn count_clean_releases(&self, email: Option<&str>, tenant_id: Option<&str>) -> StoreResult<i64>;
+    /// Holds of this guest (by email or tenant id) at this property that the
+    /// processor authorized and released without capture.
+    async fn count_clean_releases(&self, q: &CleanReleases<'_>) -> StoreResult<i64>;
 
     // ---- bookings, damage claims, notifications
     async fn insert_booking(&self, b: &Booking) -> StoreResult<()>;

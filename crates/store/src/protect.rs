@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::sqlstore::SqlStore;
-use crate::{Backend, IdemBegin, Property, StoreResult};
+use crate::{Backend, CleanReleases, IdemBegin, Property, StoreResult};
 
 fn property_from_row(r: &AnyRow) -> StoreResult<Property> {
     Ok(Property {
@@ -185,17 +185,21 @@ impl SqlStore {
         rows.iter().map(property_from_row).collect()
     }
 
-    pub(crate) async fn count_clean_releases_impl(
-        &self,
-        email: Option<&str>,
-        tenant: Option<&str>,
-    ) -> StoreResult<i64> {
+    pub(crate) async fn count_clean_releases_impl(&self, q: &CleanReleases<'_>) -> StoreResult<i64> {
+        // amount_released > 0 only when the processor reported an authorized
+        // amount released; the age is the time the hold stood authorized.
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM holds WHERE status = 'canceled' AND amount_captured = 0 AND amount_released > 0 \
-             AND ((customer_email IS NOT NULL AND customer_email = $1) OR (tenant_id IS NOT NULL AND tenant_id = $2))",
+            "SELECT COUNT(*) AS n FROM holds WHERE status = 'canceled' AND amount_captured = 0 \
+             AND amount_released >= $1 AND currency = $2 AND property_id = $3 \
+             AND canceled_at IS NOT NULL AND canceled_at - created_at >= $4 \
+             AND ((customer_email IS NOT NULL AND customer_email = $5) OR (tenant_id IS NOT NULL AND tenant_id = $6))",
         )
-        .bind(email.map(str::to_ascii_lowercase))
-        .bind(tenant)
+        .bind(q.min_amount.max(1))
+        .bind(q.currency)
+        .bind(q.property_id)
+        .bind(q.min_age_ms)
+        .bind(q.email.map(str::to_ascii_lowercase))
+        .bind(q.tenant_id)
         .fetch_one(self.pool())
         .await?;
         Ok(row.try_get("n")?)

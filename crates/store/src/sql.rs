@@ -10,7 +10,7 @@ use crate::exec::Exec;
 use crate::sqlstore::SqlStore;
 use crate::writes::{self, Done};
 use crate::{
-    Backend, BookingFilter, DamageClaim, EventClaim, HoldEvent, HoldFilter, IdemBegin, Job, JobCount, NewEvent,
+    Backend, BookingFilter, CleanReleases, DamageClaim, EventClaim, HoldEvent, HoldFilter, IdemBegin, Job, JobCount, NewEvent,
     Notification, OpStatus, Operation, Property, Store, StoreResult, TokenRecord,
 };
 
@@ -243,8 +243,8 @@ impl Store for SqlStore {
     async fn list_properties(&self) -> StoreResult<Vec<Property>> {
         self.list_properties_impl().await
     }
-    async fn count_clean_releases(&self, email: Option<&str>, tenant_id: Option<&str>) -> StoreResult<i64> {
-        self.count_clean_releases_impl(email, tenant_id).await
+    async fn count_clean_releases(&self, q: &CleanReleases<'_>) -> StoreResult<i64> {
+        self.count_clean_releases_impl(q).await
     }
 
     async fn insert_booking(&self, b: &Booking) -> StoreResult<()> {

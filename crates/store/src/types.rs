@@ -201,3 +201,17 @@ pub struct JobCount {
     /// Queued jobs already due.
     pub due: i64,
 }
+
+/// Which earlier holds count toward a guest's history (see
+/// [`crate::Store::count_clean_releases`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CleanReleases<'a> {
+    pub email: Option<&'a str>,
+    pub tenant_id: Option<&'a str>,
+    pub property_id: &'a str,
+    pub currency: &'a str,
+    /// Smallest released amount that counts, in the currency's minor units.
+    pub min_amount: i64,
+    /// Shortest time from placement to release that counts.
+    pub min_age_ms: i64,
+}

@@ -32,9 +32,37 @@ pub struct DamageLine {
 }
 
 impl DamageLine {
-    fn to_json(&self) -> Value {
+    pub fn to_json(&self) -> Value {
         json!({ "amount": self.amount, "description": self.description, "evidence_urls": self.evidence_urls })
     }
+}
+
+/// An evidence link we will render: http(s) with a host, nothing else.
+pub fn is_http_url(s: &str) -> bool {
+    s.len() <= 2000
+        && url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        && (s.starts_with("https://") || s.starts_with("http://"))
+}
+
+/// The total of itemized lines, checked: no line above what the hold can
+/// capture, and no sum that overflows (400 instead of a wrapped amount).
+pub fn claim_total(lines: &[DamageLine], capturable: i64) -> CoreResult<i64> {
+    let mut total: i64 = 0;
+    for (i, l) in lines.iter().enumerate() {
+        if l.amount <= 0 {
+            return Err(CoreError::validation(&format!("damages[{i}].amount"), "amount must be positive"));
+        }
+        if l.amount > capturable {
+            return Err(CoreError::validation(
+                &format!("damages[{i}].amount"),
+                format!("a damage line cannot exceed the hold's capturable amount ({capturable})"),
+            ));
+        }
+        total = total.checked_add(l.amount).ok_or_else(|| {
+            CoreError::validation("damages", "the damage lines add up to more than any hold can capture")
+        })?;
+    }
+    Ok(total)
 }
 
 pub enum CheckoutOutcome {
@@ -54,12 +82,8 @@ fn conflict(status: &str, message: impl Into<String>) -> CoreError {
 
 impl HoldService {
     pub async fn create_booking(&self, nb: NewBooking, caller: &Caller) -> CoreResult<Booking> {
-        if !caller.can_write() {
-            return Err(CoreError::Forbidden { message: "This token is read-only".into() });
-        }
-        if !caller.sees_property(Some(&nb.property_id)) {
-            return Err(CoreError::Forbidden { message: "This token may not book that property".into() });
-        }
+        caller.require_write()?;
+        caller.require_property(Some(&nb.property_id), "book")?;
         if self.store.get_property(&nb.property_id).await?.is_none() {
             return Err(CoreError::validation(
                 "property_id",
@@ -98,6 +122,7 @@ impl HoldService {
     }
 
     pub async fn booking(&self, id: &str, caller: &Caller) -> CoreResult<Booking> {
+        caller.require_read()?;
         let b = self.store.get_booking(id).await?.ok_or(CoreError::NotFound)?;
         if !caller.sees_property(Some(&b.property_id)) {
             return Err(CoreError::NotFound);
@@ -106,6 +131,7 @@ impl HoldService {
     }
 
     pub async fn bookings(&self, mut f: BookingFilter, caller: &Caller) -> CoreResult<Vec<Booking>> {
+        caller.require_read()?;
         f.property_scope = caller.property_ids.clone();
         Ok(self.store.list_bookings(&f).await?)
     }
@@ -122,6 +148,7 @@ impl HoldService {
         payment_method: Option<String>,
         caller: &Caller,
     ) -> CoreResult<Authorized> {
+        caller.require_write()?;
         let booking = self.booking(id, caller).await?;
         if let Some(hold_id) = booking.state.hold_id() {
             let hold = self.get(hold_id, caller).await?;
@@ -258,6 +285,7 @@ impl HoldService {
         defer: bool,
         caller: &Caller,
     ) -> CoreResult<CheckoutOutcome> {
+        caller.require_write()?;
         let booking = self.booking(id, caller).await?;
         let active = match booking.state.clone() {
             BookingState::HoldActive(a) => a,
@@ -295,6 +323,7 @@ impl HoldService {
 
     /// A damage claim inside an open claim window.
     pub async fn file_claim(&self, id: &str, damages: Vec<DamageLine>, caller: &Caller) -> CoreResult<CheckoutOutcome> {
+        caller.require_write()?;
         let booking = self.booking(id, caller).await?;
         let BookingState::CheckedOut(out) = booking.state.clone() else {
             return Err(conflict(booking.state.status().as_str(), "Claims are filed after a deferred check-out"));
@@ -315,7 +344,12 @@ impl HoldService {
         damages: Vec<DamageLine>,
         caller: &Caller,
     ) -> CoreResult<CheckoutOutcome> {
-        let total: i64 = damages.iter().map(|d| d.amount).sum();
+        let capturable = match self.get(hold_id, caller).await?.state {
+            chittycharge_domain::HoldState::RequiresCapture(a) => a.capturable(),
+            // The capture below answers with the hold's real state.
+            _ => i64::MAX,
+        };
+        let total = claim_total(&damages, capturable)?;
         let outcome = if total > 0 {
             let lines: Vec<Value> = damages.iter().map(DamageLine::to_json).collect();
             let cmd = CaptureCommand {

@@ -155,37 +155,59 @@ fn money_error(e: MoneyError) -> CoreError {
 
 /// Clean releases that make a guest VERIFIED_GUEST.
 pub const VERIFIED_AFTER_CLEAN_RELEASES: i64 = 3;
+/// A release counts only if the hold was at least this much (USD 100 at
+/// the currency's fixed rate) ...
+pub const CLEAN_RELEASE_MIN_USD_MINOR: i64 = 10_000;
+/// ... and stood authorized for at least this long: a stay, not a test.
+pub const CLEAN_RELEASE_MIN_AGE_SECS: i64 = 12 * 3_600;
 
 impl HoldService {
     /// The tier the server derives from its own records, and why.
+    /// History counts only holds the processor authorized and released at
+    /// the same property, in the same currency, of a real size and age, so a
+    /// caller cannot raise a guest's tier with a few small holds of its own.
     pub async fn derive_tier(
         &self,
         property_id: Option<&str>,
         email: Option<&str>,
         tenant_id: Option<&str>,
+        currency: Currency,
     ) -> CoreResult<(GuestTier, String)> {
         if let Some(p) = property_id {
             if self.store.get_property(p).await?.is_some_and(|p| p.premium) {
                 return Ok((GuestTier::PremiumProperty, format!("property {p} is marked premium")));
             }
         }
-        if email.is_some() || tenant_id.is_some() {
-            let clean = self.store.count_clean_releases(email, tenant_id).await?;
+        if let (Some(property_id), true) = (property_id, email.is_some() || tenant_id.is_some()) {
+            let q = chittycharge_store::CleanReleases {
+                email,
+                tenant_id,
+                property_id,
+                currency: currency.code(),
+                min_amount: currency.from_usd_minor(CLEAN_RELEASE_MIN_USD_MINOR),
+                min_age_ms: CLEAN_RELEASE_MIN_AGE_SECS * 1_000,
+            };
+            let clean = self.store.count_clean_releases(&q).await?;
             if clean >= VERIFIED_AFTER_CLEAN_RELEASES {
                 return Ok((
                     GuestTier::VerifiedGuest,
-                    format!("guest has {clean} earlier holds released with no damage capture"),
+                    format!("guest has {clean} earlier holds at property {property_id} released with no damage capture"),
                 ));
             }
         }
-        Ok((GuestTier::NewGuest, "no premium property and fewer than 3 clean releases".into()))
+        Ok((GuestTier::NewGuest, "no premium property and fewer than 3 clean releases at this property".into()))
     }
 
     /// A caller may lower the derived tier but never raise it, unless its
     /// token carries `tiers:override`.
     async fn resolve_tier(&self, cmd: &CreateHold, caller: &Caller) -> CoreResult<(GuestTier, String)> {
         let (derived, reason) = self
-            .derive_tier(cmd.property_id.as_deref(), cmd.customer_email.as_deref(), cmd.tenant_id.as_deref())
+            .derive_tier(
+                cmd.property_id.as_deref(),
+                cmd.customer_email.as_deref(),
+                cmd.tenant_id.as_deref(),
+                cmd.currency,
+            )
             .await?;
         Ok(match cmd.asserted_tier {
             None => (derived, reason),
@@ -199,12 +221,8 @@ impl HoldService {
     }
 
     pub async fn create(&self, cmd: CreateHold, caller: &Caller) -> CoreResult<Created> {
-        if !caller.can_write() {
-            return Err(CoreError::Forbidden { message: "This token is read-only".into() });
-        }
-        if !caller.sees_property(cmd.property_id.as_deref()) {
-            return Err(CoreError::Forbidden { message: "This token may not create holds for that property".into() });
-        }
+        caller.require_write()?;
+        caller.require_property(cmd.property_id.as_deref(), "create holds")?;
         let amount = Money::chargeable(cmd.amount, cmd.currency).map_err(money_error)?;
         let (tier, tier_reason) = self.resolve_tier(&cmd, caller).await?;
         let limit = tier.limit(cmd.currency);

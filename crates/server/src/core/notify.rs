@@ -155,3 +155,27 @@ impl HoldService {
         Ok(())
     }
 }
+
+impl HoldService {
+    /// The outbox, newest first, for admins. A property-restricted admin sees
+    /// only the messages of its own properties' holds and bookings.
+    pub async fn notifications(&self, caller: &crate::auth::Caller, limit: i64) -> CoreResult<Vec<Notification>> {
+        caller.require_admin("The notification outbox")?;
+        let all = self.store.list_notifications(limit).await?;
+        if caller.property_ids.is_none() {
+            return Ok(all);
+        }
+        let mut out = Vec::new();
+        for n in all {
+            let property = match (&n.hold_id, &n.booking_id) {
+                (Some(h), _) => self.store.get_hold(h).await?.and_then(|h| h.property_id),
+                (None, Some(b)) => self.store.get_booking(b).await?.map(|b| b.property_id),
+                (None, None) => None,
+            };
+            if caller.sees_property(property.as_deref()) {
+                out.push(n);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -44,14 +44,6 @@ fn not_in(status: HoldStatus, verb: &str) -> CoreError {
 }
 
 impl HoldService {
-    fn require_write(caller: &Caller) -> CoreResult<()> {
-        if caller.can_write() {
-            Ok(())
-        } else {
-            Err(CoreError::Forbidden { message: "This token is read-only".into() })
-        }
-    }
-
     /// Claims `hold` for one operation and makes the processor call.
     async fn with_lock<F, Fut>(
         &self,
@@ -161,7 +153,7 @@ impl HoldService {
     }
 
     pub async fn confirm(&self, id: &str, payment_method: &str, caller: &Caller) -> CoreResult<Hold> {
-        Self::require_write(caller)?;
+        caller.require_write()?;
         let hold = self.get(id, caller).await?;
         if hold.state.status() != HoldStatus::RequiresPaymentMethod {
             return Err(not_in(hold.state.status(), "confirmed"));
@@ -186,7 +178,7 @@ impl HoldService {
     }
 
     pub async fn capture(&self, id: &str, cmd: CaptureCommand, caller: &Caller) -> CoreResult<CaptureOutcome> {
-        Self::require_write(caller)?;
+        caller.require_write()?;
         let hold = self.get(id, caller).await?;
         let amount = match &hold.state {
             HoldState::RequiresCapture(a) => a.check_capture(cmd.amount, self.now()).map_err(|e| match e {
@@ -229,7 +221,7 @@ impl HoldService {
     }
 
     pub async fn cancel(&self, id: &str, reason: Option<String>, caller: &Caller) -> CoreResult<Hold> {
-        Self::require_write(caller)?;
+        caller.require_write()?;
         let hold = self.get(id, caller).await?;
         match hold.state.status() {
             HoldStatus::RequiresPaymentMethod | HoldStatus::RequiresAction | HoldStatus::RequiresCapture => {}
@@ -266,7 +258,7 @@ impl HoldService {
     /// Raises an authorized hold to `new_total` (Stripe's incremental
     /// authorization), within the hold's tier limit.
     pub async fn increment(&self, id: &str, new_total: i64, caller: &Caller) -> CoreResult<Hold> {
-        Self::require_write(caller)?;
+        caller.require_write()?;
         let hold = self.get(id, caller).await?;
         let current = match &hold.state {
             HoldState::RequiresCapture(a) => a.authorized(),

@@ -27,9 +27,8 @@ pub fn valid_property_id(id: &str) -> bool {
 
 impl HoldService {
     pub async fn put_property(&self, input: PropertyInput, caller: &Caller) -> CoreResult<(Property, bool)> {
-        if !caller.is_admin() {
-            return Err(CoreError::Forbidden { message: "Managing properties needs an admin token".into() });
-        }
+        caller.require_admin("Managing properties")?;
+        caller.require_property(Some(&input.id), "manage properties")?;
         Money::chargeable(input.default_hold_amount, input.currency)
             .map_err(|e| CoreError::validation("default_hold_amount", e.to_string()))?;
         let now = self.now();
@@ -51,6 +50,7 @@ impl HoldService {
     }
 
     pub async fn property(&self, id: &str, caller: &Caller) -> CoreResult<Property> {
+        caller.require_read()?;
         if !caller.sees_property(Some(id)) {
             return Err(CoreError::NotFound);
         }
@@ -58,6 +58,7 @@ impl HoldService {
     }
 
     pub async fn properties(&self, caller: &Caller) -> CoreResult<Vec<Property>> {
+        caller.require_read()?;
         let all = self.store.list_properties().await?;
         Ok(all.into_iter().filter(|p| caller.sees_property(Some(&p.id))).collect())
     }

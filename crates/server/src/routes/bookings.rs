@@ -84,16 +84,23 @@ fn parse_booking(body: Option<Map<String, Value>>) -> Result<NewBooking, CoreErr
 
 /// `{"damages": [{"amount", "description", "evidence_urls": [...]}]}`.
 pub fn parse_damages(body: &Map<String, Value>) -> Result<Vec<DamageLine>, CoreError> {
-    let Some(raw) = body.get("damages").filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
-    let Some(items) = raw.as_array() else { return Err(CoreError::validation("damages", "damages must be an array")) };
+    parse_lines(body, "damages")
+}
+
+/// Itemized lines, under `name` (check-out `damages`, capture `lines`): typed,
+/// bounded, with only http(s) evidence links, so whatever a page later shows
+/// of them is plain data.
+pub fn parse_lines(body: &Map<String, Value>, name: &str) -> Result<Vec<DamageLine>, CoreError> {
+    let Some(raw) = body.get(name).filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
+    let Some(items) = raw.as_array() else { return Err(CoreError::validation(name, format!("{name} must be an array"))) };
     if items.len() > 100 {
-        return Err(CoreError::validation("damages", "at most 100 damage lines"));
+        return Err(CoreError::validation(name, "at most 100 lines"));
     }
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let field = |n: &str| format!("damages[{i}].{n}");
+        let field = |n: &str| format!("{name}[{i}].{n}");
         let Some(obj) = item.as_object() else {
-            return Err(CoreError::validation(&format!("damages[{i}]"), "each damage line is an object"));
+            return Err(CoreError::validation(&format!("{name}[{i}]"), "each line is an object"));
         };
         let f = Fields(obj);
         let amount = f
@@ -117,8 +124,7 @@ pub fn parse_damages(body: &Map<String, Value>) -> Result<Vec<DamageLine>, CoreE
                 return Err(CoreError::validation(&field("evidence_urls"), "at most 20 evidence URLs per line"));
             }
             for u in list {
-                let s =
-                    u.as_str().filter(|s| (s.starts_with("https://") || s.starts_with("http://")) && s.len() <= 2000);
+                let s = u.as_str().filter(|s| crate::core::bookings::is_http_url(s));
                 evidence_urls.push(
                     s.ok_or_else(|| {
                         CoreError::validation(&field("evidence_urls"), "evidence URLs must be http(s) URLs")
@@ -267,10 +273,7 @@ pub async fn list_notifications(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.is_admin() {
-        return Err(ApiError::Forbidden("The notification outbox needs an admin token".into()));
-    }
-    let list = state.store.list_notifications(200).await?;
+    let list = state.holds.notifications(&caller, 200).await?;
     Ok(Json(json!({ "notifications": list.iter().map(|n| json!({
         "id": n.id, "kind": n.kind, "recipient": n.recipient, "subject": n.subject, "body": n.body,
         "status": n.status, "attempts": n.attempts, "last_error": n.last_error, "hold_id": n.hold_id,

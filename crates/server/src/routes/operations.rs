@@ -18,9 +18,7 @@ pub async fn get_operation(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.can_read() {
-        return Err(ApiError::Forbidden("This token may not read operations".into()));
-    }
+    caller.require_read()?;
     let op = state.store.get_operation(&id).await?.ok_or(CoreError::NotFound)?;
     if let Some(hold_id) = &op.hold_id {
         state.holds.visible_hold(hold_id, &caller).await?;
@@ -44,9 +42,7 @@ pub async fn job_counts(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.can_read() {
-        return Err(ApiError::Forbidden("This token may not read jobs".into()));
-    }
+    caller.require_read()?;
     let counts = state.store.job_counts(state.holds.now()).await?;
     let due: i64 = counts.iter().map(|c| c.due).sum();
     let running: i64 = counts.iter().filter(|c| c.status == "running").map(|c| c.count).sum();

@@ -91,9 +91,7 @@ pub async fn authenticate_intent(
 }
 
 fn admin_clock(state: &AppState, caller: &Caller) -> Result<Arc<chittycharge_processor::TestClock>, ApiError> {
-    if !caller.is_admin() {
-        return Err(ApiError::Forbidden("The test clock needs an admin token".into()));
-    }
+    caller.require_global_admin("The test clock")?;
     state.test_clock.clone().ok_or(ApiError::RouteNotFound)
 }
 
@@ -130,9 +128,7 @@ pub async fn inspect_intent(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.is_admin() {
-        return Err(ApiError::Forbidden("Inspecting the simulator needs an admin token".into()));
-    }
+    caller.require_global_admin("Inspecting the simulator")?;
     let sim = sim(&state)?;
     let pi = chittycharge_processor::Processor::retrieve(sim, &id)
         .await
@@ -153,9 +149,7 @@ pub async fn list_intents(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.is_admin() {
-        return Err(ApiError::Forbidden("Inspecting the simulator needs an admin token".into()));
-    }
+    caller.require_global_admin("Inspecting the simulator")?;
     let ids = sim(&state)?.intent_ids().await.map_err(|e| CoreError::from_processor(e, None))?;
     Ok(Json(json!({ "count": ids.len(), "ids": ids })))
 }

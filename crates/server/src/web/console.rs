@@ -330,7 +330,7 @@ pub async fn capture(
                 return Err(CoreError::validation("description", format!("Line {}: describe the damage", i + 1)));
             }
             let urls: Vec<String> = evidence.get(i).filter(|u| !u.trim().is_empty()).map(|u| vec![u.trim().to_string()]).unwrap_or_default();
-            if urls.iter().any(|u| !(u.starts_with("https://") || u.starts_with("http://"))) {
+            if urls.iter().any(|u| !crate::core::bookings::is_http_url(u)) {
                 return Err(CoreError::validation("evidence", format!("Line {}: evidence must be an http(s) link", i + 1)));
             }
             lines.push(DamageLine { amount, description: d.trim().to_string(), evidence_urls: urls });
@@ -338,7 +338,8 @@ pub async fn capture(
         if lines.is_empty() {
             return Err(CoreError::validation("amount", "Add at least one damage line"));
         }
-        let total: i64 = lines.iter().map(|l| l.amount).sum();
+        let capturable = hold.state.amounts().capturable;
+        let total = crate::core::bookings::claim_total(&lines, if capturable > 0 { capturable } else { i64::MAX })?;
         let json_lines: Vec<Value> = lines
             .iter()
             .map(|l| serde_json::json!({"amount": l.amount, "description": l.description, "evidence_urls": l.evidence_urls}))
@@ -404,13 +405,15 @@ pub async fn bookings(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
 
 pub async fn notifications(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
-    if !s.caller.is_admin() {
-        return render(
-            "table.html",
-            context! { console => true, csrf => s.csrf, heading => "Outbox", columns => Vec::<String>::new(), rows => Vec::<Value>::new(), error => "The outbox needs an admin token." },
-        );
-    }
-    let list = state.store.list_notifications(200).await.unwrap_or_default();
+    let list = match state.holds.notifications(&s.caller, 200).await {
+        Ok(list) => list,
+        Err(e) => {
+            return render(
+                "table.html",
+                context! { console => true, csrf => s.csrf, heading => "Outbox", columns => Vec::<String>::new(), rows => Vec::<Value>::new(), error => e.to_string() },
+            )
+        }
+    };
     let rows: Vec<Value> = list
         .iter()
         .map(|n| serde_json::json!({ "href": n.hold_id.as_ref().map(|h| format!("/console/holds/{h}")), "cells": [n.hold_id.clone().unwrap_or_default(), n.kind.clone(), n.recipient.clone(), n.subject.clone(), n.status.clone(), chittycharge_api::iso_millis(n.created_at.millis())] }))

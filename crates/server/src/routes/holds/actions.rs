@@ -48,8 +48,23 @@ pub fn parse_capture(body: Option<serde_json::Map<String, serde_json::Value>>) -
         }
     }
     let reason = f.string("reason", 500)?;
-    let detail = f.raw("lines").cloned().map(|lines| serde_json::json!({ "lines": lines }));
-    Ok(CaptureCommand { amount, reason, detail })
+    let lines = crate::routes::bookings::parse_lines(&body, "lines")?;
+    if lines.is_empty() {
+        return Ok(CaptureCommand { amount, reason, detail: None });
+    }
+    let total = crate::core::bookings::claim_total(&lines, i64::MAX)?;
+    let amount = match amount {
+        None => total,
+        Some(a) if a == total => a,
+        Some(a) => {
+            return Err(CoreError::validation(
+                "lines",
+                format!("the lines add up to {total} but amount_to_capture is {a}; send amounts that agree"),
+            ))
+        }
+    };
+    let json_lines: Vec<serde_json::Value> = lines.iter().map(crate::core::bookings::DamageLine::to_json).collect();
+    Ok(CaptureCommand { amount: Some(amount), reason, detail: Some(serde_json::json!({ "lines": json_lines })) })
 }
 
 pub async fn capture_hold(
