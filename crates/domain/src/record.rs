@@ -54,6 +54,9 @@ pub struct Booking {
     pub saved_payment_method: Option<String>,
     /// The processor's customer that the saved card belongs to.
     pub processor_customer: Option<String>,
+    /// How many holds this booking has placed; the next hold's processor
+    /// idempotency key is derived from it, so parallel check-ins place one.
+    pub hold_generation: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: i64,

@@ -50,6 +50,18 @@ impl SqlStore {
         rows.iter().map(job_from_row).collect()
     }
 
+    pub(crate) async fn renew_job_lease_impl(&self, id: &str, attempts: i64, until: Timestamp) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE jobs SET locked_until = $1 WHERE id = $2 AND attempts = $3 AND status = 'running'",
+        )
+        .bind(until.millis())
+        .bind(id)
+        .bind(attempts)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     pub(crate) async fn finish_job_impl(
         &self,
         id: &str,

@@ -185,7 +185,10 @@ pub trait Store: Send + Sync {
 
     // ---- bookings, damage claims, notifications
     async fn insert_booking(&self, b: &Booking) -> StoreResult<()>;
-    async fn get_booking(&self, id: &str) -> StoreResult<Option<Booking>>;
+    /// Booking ids are the operator's and unique per property.
+    async fn get_booking(&self, property_id: &str, id: &str) -> StoreResult<Option<Booking>>;
+    /// Bookings with this id at any property (or only at `scope`'s), at most 10.
+    async fn find_bookings(&self, id: &str, scope: Option<&[String]>) -> StoreResult<Vec<Booking>>;
     async fn list_bookings(&self, f: &BookingFilter) -> StoreResult<Vec<Booking>>;
     /// Compare-and-set on `version`; false when another writer won.
     async fn save_booking(&self, b: &Booking, expected_version: i64) -> StoreResult<bool>;
@@ -193,9 +196,10 @@ pub trait Store: Send + Sync {
     /// Checked-out bookings whose claim window has ended.
     async fn bookings_to_release(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<Booking>>;
     async fn insert_claim(&self, c: &DamageClaim) -> StoreResult<()>;
-    async fn claims_for_booking(&self, booking_id: &str) -> StoreResult<Vec<DamageClaim>>;
+    async fn claims_for_booking(&self, property_id: &str, booking_id: &str) -> StoreResult<Vec<DamageClaim>>;
     async fn enqueue_notification(&self, n: &Notification) -> StoreResult<()>;
-    async fn due_notifications(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<Notification>>;
+    /// Claims due messages for `lease_ms` so that only this worker sends them.
+    async fn claim_notifications(&self, now: Timestamp, lease_ms: i64, limit: i64) -> StoreResult<Vec<Notification>>;
     /// Records a send attempt (compare-and-set on `attempts`).
     async fn record_notification_attempt(
         &self,
@@ -214,6 +218,9 @@ pub trait Store: Send + Sync {
     async fn schedule_jobs(&self, jobs: &[Job]) -> StoreResult<()>;
     /// Claims up to `limit` due jobs (and ones whose worker died) for `lease_ms`.
     async fn claim_jobs(&self, now: Timestamp, lease_ms: i64, limit: i64) -> StoreResult<Vec<Job>>;
+    /// Extends a running job's lease; false when the job is no longer this
+    /// worker's (its lease lapsed and another claimed it: `attempts` moved).
+    async fn renew_job_lease(&self, id: &str, attempts: i64, until: Timestamp) -> StoreResult<bool>;
     /// `retry_at` puts the job back in the queue for then.
     async fn finish_job(
         &self,

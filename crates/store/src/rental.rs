@@ -29,6 +29,7 @@ fn booking_from_row(r: &AnyRow) -> StoreResult<Booking> {
         ),
         saved_payment_method: r.try_get("saved_payment_method")?,
         processor_customer: r.try_get("processor_customer")?,
+        hold_generation: r.try_get("hold_generation")?,
         created_at: Timestamp::from_millis(r.try_get("created_at")?),
         updated_at: Timestamp::from_millis(r.try_get("updated_at")?),
         version: r.try_get("version")?,
@@ -55,6 +56,7 @@ fn claim_from_row(r: &AnyRow) -> StoreResult<DamageClaim> {
     let lines: String = r.try_get("lines")?;
     Ok(DamageClaim {
         id: r.try_get("id")?,
+        property_id: r.try_get::<Option<String>, _>("property_id")?.unwrap_or_default(),
         booking_id: r.try_get("booking_id")?,
         hold_id: r.try_get("hold_id")?,
         total: r.try_get("total")?,
@@ -88,8 +90,8 @@ impl SqlStore {
         let s = state_cols(&b.state);
         sqlx::query(
             "INSERT INTO bookings (id, property_id, tenant_id, guest_name, guest_email, check_in, check_out, status, hold_id, \
-             checked_out_at, claim_until, settled_at, saved_payment_method, created_at, updated_at, version, processor_customer) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             checked_out_at, claim_until, settled_at, saved_payment_method, created_at, updated_at, version, processor_customer, \
+             hold_generation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(&b.id)
         .bind(&b.property_id)
@@ -108,14 +110,37 @@ impl SqlStore {
         .bind(b.updated_at.millis())
         .bind(b.version)
         .bind(b.processor_customer.as_deref())
+        .bind(b.hold_generation)
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
-    pub(crate) async fn get_booking_impl(&self, id: &str) -> StoreResult<Option<Booking>> {
-        let row = sqlx::query("SELECT * FROM bookings WHERE id = $1").bind(id).fetch_optional(self.pool()).await?;
+    pub(crate) async fn get_booking_impl(&self, property_id: &str, id: &str) -> StoreResult<Option<Booking>> {
+        let row = sqlx::query("SELECT * FROM bookings WHERE property_id = $1 AND id = $2")
+            .bind(property_id)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
         row.as_ref().map(booking_from_row).transpose()
+    }
+
+    pub(crate) async fn find_bookings_impl(&self, id: &str, scope: Option<&[String]>) -> StoreResult<Vec<Booking>> {
+        let mut sql = String::from("SELECT * FROM bookings WHERE id = $1");
+        if let Some(scope) = scope {
+            sql.push_str(" AND property_id IN (NULL");
+            for i in 0..scope.len() {
+                sql.push_str(&format!(", ${}", i + 2));
+            }
+            sql.push(')');
+        }
+        sql.push_str(" ORDER BY property_id LIMIT 10");
+        let mut q = sqlx::query(&sql).bind(id);
+        for p in scope.unwrap_or_default() {
+            q = q.bind(p);
+        }
+        let rows = q.fetch_all(self.pool()).await?;
+        rows.iter().map(booking_from_row).collect()
     }
 
     pub(crate) async fn booking_for_hold_impl(&self, hold_id: &str) -> StoreResult<Option<Booking>> {
@@ -154,7 +179,8 @@ impl SqlStore {
         let s = state_cols(&b.state);
         let r = sqlx::query(
             "UPDATE bookings SET status = $1, hold_id = $2, checked_out_at = $3, claim_until = $4, settled_at = $5, \
-             saved_payment_method = $6, updated_at = $7, processor_customer = $8, version = version + 1 WHERE id = $9 AND version = $10",
+             saved_payment_method = $6, updated_at = $7, processor_customer = $8, hold_generation = $9, version = version + 1 \
+             WHERE property_id = $10 AND id = $11 AND version = $12",
         )
         .bind(b.state.status().as_str())
         .bind(s.hold_id)
@@ -164,6 +190,8 @@ impl SqlStore {
         .bind(b.saved_payment_method.as_deref())
         .bind(b.updated_at.millis())
         .bind(b.processor_customer.as_deref())
+        .bind(b.hold_generation)
+        .bind(&b.property_id)
         .bind(&b.id)
         .bind(expected)
         .execute(self.pool())
@@ -184,8 +212,8 @@ impl SqlStore {
 
     pub(crate) async fn insert_claim_impl(&self, c: &DamageClaim) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO damage_claims (id, booking_id, hold_id, total, currency, lines, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO damage_claims (id, booking_id, hold_id, total, currency, lines, created_by, created_at, property_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&c.id)
         .bind(&c.booking_id)
@@ -195,13 +223,19 @@ impl SqlStore {
         .bind(c.lines.to_string())
         .bind(c.created_by.as_deref())
         .bind(c.created_at.millis())
+        .bind(&c.property_id)
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
-    pub(crate) async fn claims_for_booking_impl(&self, booking_id: &str) -> StoreResult<Vec<DamageClaim>> {
-        let rows = sqlx::query("SELECT * FROM damage_claims WHERE booking_id = $1 ORDER BY created_at")
+    pub(crate) async fn claims_for_booking_impl(
+        &self,
+        property_id: &str,
+        booking_id: &str,
+    ) -> StoreResult<Vec<DamageClaim>> {
+        let rows = sqlx::query("SELECT * FROM damage_claims WHERE property_id = $1 AND booking_id = $2 ORDER BY created_at")
+            .bind(property_id)
             .bind(booking_id)
             .fetch_all(self.pool())
             .await?;
@@ -231,13 +265,33 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(crate) async fn due_notifications_impl(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<Notification>> {
-        let rows = sqlx::query("SELECT * FROM notifications WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY created_at LIMIT $2")
+    /// Claims due messages for `lease_ms`, like jobs: on PostgreSQL with
+    /// `FOR UPDATE SKIP LOCKED`, so two instances never send the same one.
+    pub(crate) async fn claim_notifications_impl(
+        &self,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Notification>> {
+        let lock = match crate::Store::backend(self) {
+            crate::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            crate::Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE notifications SET claimed_until = $1 WHERE id IN (SELECT id FROM notifications \
+             WHERE status = 'pending' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $3) \
+             ORDER BY created_at LIMIT $4 {lock}) RETURNING *"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now.millis() + lease_ms)
+            .bind(now.millis())
             .bind(now.millis())
             .bind(limit)
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(notification_from_row).collect()
+        let mut out: Vec<Notification> = rows.iter().map(notification_from_row).collect::<StoreResult<_>>()?;
+        out.sort_by_key(|n| n.created_at);
+        Ok(out)
     }
 
     pub(crate) async fn record_notification_attempt_impl(
@@ -250,7 +304,8 @@ impl SqlStore {
     ) -> StoreResult<bool> {
         let sent_at = (status == "sent").then_some(now.millis());
         let r = sqlx::query(
-            "UPDATE notifications SET status = $1, last_error = $2, next_attempt_at = $3, attempts = attempts + 1, sent_at = $4 \
+            "UPDATE notifications SET status = $1, last_error = $2, next_attempt_at = $3, attempts = attempts + 1, sent_at = $4, \
+             claimed_until = NULL \
              WHERE id = $5 AND attempts = $6 AND status = 'pending'",
         )
         .bind(status)

@@ -250,8 +250,11 @@ impl Store for SqlStore {
     async fn insert_booking(&self, b: &Booking) -> StoreResult<()> {
         self.write("insert_booking", self.insert_booking_impl(b)).await
     }
-    async fn get_booking(&self, id: &str) -> StoreResult<Option<Booking>> {
-        self.get_booking_impl(id).await
+    async fn get_booking(&self, property_id: &str, id: &str) -> StoreResult<Option<Booking>> {
+        self.get_booking_impl(property_id, id).await
+    }
+    async fn find_bookings(&self, id: &str, scope: Option<&[String]>) -> StoreResult<Vec<Booking>> {
+        self.find_bookings_impl(id, scope).await
     }
     async fn list_bookings(&self, f: &BookingFilter) -> StoreResult<Vec<Booking>> {
         self.list_bookings_impl(f).await
@@ -268,14 +271,14 @@ impl Store for SqlStore {
     async fn insert_claim(&self, c: &DamageClaim) -> StoreResult<()> {
         self.write("insert_claim", self.insert_claim_impl(c)).await
     }
-    async fn claims_for_booking(&self, booking_id: &str) -> StoreResult<Vec<DamageClaim>> {
-        self.claims_for_booking_impl(booking_id).await
+    async fn claims_for_booking(&self, property_id: &str, booking_id: &str) -> StoreResult<Vec<DamageClaim>> {
+        self.claims_for_booking_impl(property_id, booking_id).await
     }
     async fn enqueue_notification(&self, n: &Notification) -> StoreResult<()> {
         self.write("enqueue_notification", self.enqueue_notification_impl(n)).await
     }
-    async fn due_notifications(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<Notification>> {
-        self.due_notifications_impl(now, limit).await
+    async fn claim_notifications(&self, now: Timestamp, lease_ms: i64, limit: i64) -> StoreResult<Vec<Notification>> {
+        self.write("claim_notifications", self.claim_notifications_impl(now, lease_ms, limit)).await
     }
     async fn record_notification_attempt(
         &self,
@@ -300,6 +303,9 @@ impl Store for SqlStore {
     }
     async fn claim_jobs(&self, now: Timestamp, lease_ms: i64, limit: i64) -> StoreResult<Vec<Job>> {
         self.write("claim_jobs", self.claim_jobs_impl(now, lease_ms, limit)).await
+    }
+    async fn renew_job_lease(&self, id: &str, attempts: i64, until: Timestamp) -> StoreResult<bool> {
+        self.write("renew_job_lease", self.renew_job_lease_impl(id, attempts, until)).await
     }
     async fn finish_job(
         &self,

@@ -150,6 +150,7 @@ pub struct BookingFilter {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DamageClaim {
     pub id: String,
+    pub property_id: String,
     pub booking_id: String,
     pub hold_id: String,
     pub total: i64,

@@ -165,7 +165,7 @@ impl HoldService {
         self.store.schedule_jobs(&timers).await?;
         if let Some(booking_id) = &hold.booking_id {
             let (Some(b), Some(p)) = (
-                self.store.get_booking(booking_id).await?,
+                self.store.get_booking(hold.property_id.as_deref().unwrap_or_default(), booking_id).await?,
                 self.store.get_property(&hold.property_id.clone().unwrap_or_default()).await?,
             ) else {
                 return Ok(());
@@ -197,10 +197,10 @@ impl HoldService {
         let Some(at) = placement_time(b, &p.time_zone, p.hold_lead_days) else { return Ok(()) };
         self.schedule(self.job(
             "place_hold",
-            format!("place_hold:{}", b.id),
+            format!("place_hold:{}:{}", b.property_id, b.id),
             None,
             Some(&b.id),
-            json!({}),
+            json!({ "property_id": b.property_id }),
             at.max(self.now()),
         ))
         .await
@@ -332,14 +332,15 @@ impl HoldService {
         let (Some(old_id), Some(booking_id)) = (&job.hold_id, &job.booking_id) else {
             return Ok(JobOutcome::Failed("no hold".into()));
         };
-        let booking = self.store.get_booking(booking_id).await?.ok_or(CoreError::NotFound)?;
+        let old = self.store.get_hold(old_id).await?.ok_or(CoreError::NotFound)?;
+        let property_id = old.property_id.clone().unwrap_or_default();
+        let booking = self.store.get_booking(&property_id, booking_id).await?.ok_or(CoreError::NotFound)?;
         let BookingState::HoldActive(active) = booking.state.clone() else {
             return Ok(JobOutcome::Done("booking no longer holds".into()));
         };
         if active.hold_id != *old_id {
             return Ok(JobOutcome::Done("booking moved to another hold".into()));
         }
-        let old = self.store.get_hold(old_id).await?.ok_or(CoreError::NotFound)?;
         if old.state.status() != HoldStatus::RequiresCapture {
             return Ok(JobOutcome::Done(format!("hold is {}", old.state.status())));
         }
@@ -370,9 +371,14 @@ impl HoldService {
             customer: booking.processor_customer.clone(),
             save_card: false,
             off_session: true,
+            operation_id: Some(super::checkin::reauth_op_id(&booking, &old.id)),
         };
         let new = match self.create(cmd, &system).await {
             Ok(c) => c.hold,
+            // Another worker re-authorizes this hold (or did): never twice.
+            Err(CoreError::Busy) => {
+                return Ok(JobOutcome::RetryAt(self.now().plus_secs(300), "re-authorization already under way".into()))
+            }
             Err(CoreError::Declined { message, decline_code, hold_id }) => {
                 if let Some(h) = hold_id {
                     let _ = self.cancel(&h, Some("abandoned".into()), &system).await;
@@ -431,12 +437,16 @@ impl HoldService {
 
     async fn job_place_hold(&self, job: &Job) -> CoreResult<JobOutcome> {
         let Some(booking_id) = &job.booking_id else { return Ok(JobOutcome::Failed("no booking".into())) };
-        let b = self.store.get_booking(booking_id).await?.ok_or(CoreError::NotFound)?;
+        let Some(property_id) = job.payload.get("property_id").and_then(serde_json::Value::as_str) else {
+            return Ok(JobOutcome::Failed("no property".into()));
+        };
+        let b = self.store.get_booking(property_id, booking_id).await?.ok_or(CoreError::NotFound)?;
         if !matches!(b.state, BookingState::Booked(_)) {
             return Ok(JobOutcome::Done(format!("booking is {}", b.state.status())));
         }
         let system = system_caller("scheduled placement");
-        match self.authorize_booking(booking_id, b.saved_payment_method.clone(), &system).await {
+        let pm = b.saved_payment_method.clone();
+        match self.authorize_loaded(b, pm, &system).await {
             Ok(a) => Ok(JobOutcome::Done(format!("placed hold {} ({})", a.hold.id, a.hold.state.status()))),
             Err(CoreError::Declined { message, .. }) => Ok(JobOutcome::Done(format!("declined: {message}"))),
             Err(e) => Err(e),
@@ -483,6 +493,7 @@ mod tests {
             state: BookingState::Booked(chittycharge_domain::booking::Booked),
             saved_payment_method: None,
             processor_customer: None,
+            hold_generation: 0,
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
             version: 0,

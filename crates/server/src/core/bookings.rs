@@ -1,14 +1,12 @@
 //! The rental workflow: bookings, check-in holds, check-out with itemized
 //! damage claims, and the release of deferred check-outs.
 
-use std::collections::BTreeMap;
-
-use chittycharge_domain::booking::{Booked, BookingState, BookingStatus};
-use chittycharge_domain::{Booking, Currency, Hold, HoldStatus};
+use chittycharge_domain::booking::{Booked, BookingState};
+use chittycharge_domain::{Booking, Hold};
 use chittycharge_store::{BookingFilter, DamageClaim};
 use serde_json::{json, Value};
 
-use super::{CaptureCommand, CoreError, CoreResult, CreateHold, HoldService};
+use super::{CaptureCommand, CoreError, CoreResult, HoldService};
 use crate::auth::{Caller, SCOPE_ADMIN};
 
 #[derive(Debug, Clone)]
@@ -105,6 +103,7 @@ impl HoldService {
             state: BookingState::Booked(Booked),
             saved_payment_method: nb.payment_method,
             processor_customer: None,
+            hold_generation: 0,
             created_at: now,
             updated_at: now,
             version: 0,
@@ -121,13 +120,26 @@ impl HoldService {
         }
     }
 
-    pub async fn booking(&self, id: &str, caller: &Caller) -> CoreResult<Booking> {
+    /// A booking the caller may see, by the operator's id. Ids are unique
+    /// per property: `property` picks one when the caller's properties share
+    /// an id, and another property's booking answers exactly like a free id.
+    pub async fn booking(&self, id: &str, property: Option<&str>, caller: &Caller) -> CoreResult<Booking> {
         caller.require_read()?;
-        let b = self.store.get_booking(id).await?.ok_or(CoreError::NotFound)?;
-        if !caller.sees_property(Some(&b.property_id)) {
-            return Err(CoreError::NotFound);
+        if let Some(p) = property {
+            if !caller.sees_property(Some(p)) {
+                return Err(CoreError::NotFound);
+            }
+            return self.store.get_booking(p, id).await?.ok_or(CoreError::NotFound);
         }
-        Ok(b)
+        let mut found = self.store.find_bookings(id, caller.property_ids.as_deref()).await?;
+        match found.len() {
+            0 => Err(CoreError::NotFound),
+            1 => found.pop().ok_or(CoreError::NotFound),
+            _ => Err(CoreError::validation(
+                "property_id",
+                format!("booking '{id}' exists at several of your properties; pass ?property_id= to choose one"),
+            )),
+        }
     }
 
     pub async fn bookings(&self, mut f: BookingFilter, caller: &Caller) -> CoreResult<Vec<Booking>> {
@@ -136,143 +148,8 @@ impl HoldService {
         Ok(self.store.list_bookings(&f).await?)
     }
 
-    pub async fn booking_claims(&self, id: &str, caller: &Caller) -> CoreResult<Vec<DamageClaim>> {
-        self.booking(id, caller).await?;
-        Ok(self.store.claims_for_booking(id).await?)
-    }
-
-    /// Check-in: places the booking's hold, or returns the one it has.
-    pub async fn authorize_booking(
-        &self,
-        id: &str,
-        payment_method: Option<String>,
-        caller: &Caller,
-    ) -> CoreResult<Authorized> {
-        caller.require_write()?;
-        let booking = self.booking(id, caller).await?;
-        if let Some(hold_id) = booking.state.hold_id() {
-            let hold = self.get(hold_id, caller).await?;
-            let live = !hold.state.status().is_terminal();
-            match booking.state.status() {
-                BookingStatus::CheckedOut | BookingStatus::Settled => {
-                    return Err(conflict(booking.state.status().as_str(), "This booking has already checked out"))
-                }
-                BookingStatus::HoldPending | BookingStatus::HoldActive if live => {
-                    // Idempotent per booking: the same hold again, confirmed
-                    // now if a card came with this call.
-                    let hold = match (&payment_method, hold.state.status()) {
-                        (Some(pm), HoldStatus::RequiresPaymentMethod) => self.confirm(hold_id, pm, caller).await?,
-                        _ => hold,
-                    };
-                    let booking = self.booking(id, caller).await?;
-                    return Ok(Authorized { booking, hold });
-                }
-                BookingStatus::Booked | BookingStatus::HoldPending | BookingStatus::HoldActive => {}
-            }
-        }
-        let property = self.store.get_property(&booking.property_id).await?.ok_or(CoreError::NotFound)?;
-        let currency =
-            Currency::parse(&property.currency).map_err(|e| CoreError::validation("currency", e.to_string()))?;
-        let mut metadata = BTreeMap::new();
-        metadata.insert("check_in_date".to_string(), booking.check_in.clone());
-        // The card is saved to a processor customer so that long stays can be
-        // re-authorized off-session.
-        let customer = match &booking.processor_customer {
-            Some(c) => Some(c.clone()),
-            None => {
-                let key = chittycharge_processor::IdempotencyKey::derived(&format!("customer-{}", booking.id));
-                let c = self
-                    .processor
-                    .create_customer(booking.guest_email.as_deref(), &key)
-                    .await
-                    .map_err(|e| CoreError::from_processor(e, None))?;
-                let mut b = booking.clone();
-                b.processor_customer = Some(c.clone());
-                if self.store.save_booking(&b, booking.version).await? {
-                    Some(c)
-                } else {
-                    self.store.get_booking(&booking.id).await?.and_then(|b| b.processor_customer)
-                }
-            }
-        };
-        let cmd = CreateHold {
-            amount: property.default_hold_amount,
-            currency,
-            description: format!("Incidentals authorization - {}", property.name),
-            customer_email: booking.guest_email.clone(),
-            property_id: Some(booking.property_id.clone()),
-            tenant_id: booking.tenant_id.clone(),
-            booking_id: Some(booking.id.clone()),
-            metadata,
-            asserted_tier: None,
-            payment_method: payment_method.or_else(|| booking.saved_payment_method.clone()),
-            customer,
-            save_card: true,
-            off_session: false,
-        };
-        let (hold, declined) = match self.create(cmd, caller).await {
-            Ok(c) => (c.hold, None),
-            Err(CoreError::Declined { message, decline_code, hold_id: Some(h) }) => {
-                let hold = self.store.get_hold(&h).await?.ok_or(CoreError::NotFound)?;
-                (hold, Some(CoreError::Declined { message, decline_code, hold_id: Some(h) }))
-            }
-            Err(e) => return Err(e),
-        };
-        let booking = self.attach_hold(&booking.id, &hold).await?;
-        if let Some(d) = declined {
-            return Err(d);
-        }
-        Ok(Authorized { booking, hold })
-    }
-
-    /// Points the booking at `hold` (pending or active by the hold's state).
-    async fn attach_hold(&self, booking_id: &str, hold: &Hold) -> CoreResult<Booking> {
-        for _ in 0..5 {
-            let mut b = self.store.get_booking(booking_id).await?.ok_or(CoreError::NotFound)?;
-            let pending = Booked.hold_placed(hold.id.clone());
-            if hold.state.status() == HoldStatus::RequiresCapture && b.saved_payment_method.is_none() {
-                b.saved_payment_method = self.processor.retrieve(&hold.id).await.ok().and_then(|i| i.payment_method);
-            }
-            b.state = if hold.state.status() == HoldStatus::RequiresCapture {
-                BookingState::HoldActive(pending.authorized())
-            } else {
-                BookingState::HoldPending(pending)
-            };
-            b.updated_at = self.now();
-            if self.store.save_booking(&b, b.version).await? {
-                b.version += 1;
-                return Ok(b);
-            }
-        }
-        Err(CoreError::Busy)
-    }
-
-    /// Keeps a booking in step with its hold: pending → active when the card
-    /// is authorized; pending → booked when the pending hold dies.
-    pub(crate) async fn booking_follows_hold(&self, hold: &Hold) -> CoreResult<()> {
-        for _ in 0..5 {
-            let Some(mut b) = self.store.booking_for_hold(&hold.id).await? else { return Ok(()) };
-            let next = match (b.state.clone(), hold.state.status()) {
-                (BookingState::HoldPending(p), HoldStatus::RequiresCapture) => {
-                    // Remember the card for re-authorization and later stays.
-                    if b.saved_payment_method.is_none() {
-                        b.saved_payment_method =
-                            self.processor.retrieve(&hold.id).await.ok().and_then(|i| i.payment_method);
-                    }
-                    BookingState::HoldActive(p.authorized())
-                }
-                (BookingState::HoldPending(p), HoldStatus::Canceled | HoldStatus::Expired | HoldStatus::Failed) => {
-                    BookingState::Booked(p.hold_lost())
-                }
-                _ => return Ok(()),
-            };
-            b.state = next;
-            b.updated_at = self.now();
-            if self.store.save_booking(&b, b.version).await? {
-                return Ok(());
-            }
-        }
-        Err(CoreError::Busy)
+    pub async fn booking_claims(&self, b: &Booking) -> CoreResult<Vec<DamageClaim>> {
+        Ok(self.store.claims_for_booking(&b.property_id, &b.id).await?)
     }
 
     /// Check-out. Damages are captured as one itemized claim; without
@@ -281,12 +158,13 @@ impl HoldService {
     pub async fn checkout(
         &self,
         id: &str,
+        property: Option<&str>,
         damages: Vec<DamageLine>,
         defer: bool,
         caller: &Caller,
     ) -> CoreResult<CheckoutOutcome> {
         caller.require_write()?;
-        let booking = self.booking(id, caller).await?;
+        let booking = self.booking(id, property, caller).await?;
         let active = match booking.state.clone() {
             BookingState::HoldActive(a) => a,
             BookingState::Booked(_) | BookingState::HoldPending(_) => {
@@ -322,9 +200,15 @@ impl HoldService {
     }
 
     /// A damage claim inside an open claim window.
-    pub async fn file_claim(&self, id: &str, damages: Vec<DamageLine>, caller: &Caller) -> CoreResult<CheckoutOutcome> {
+    pub async fn file_claim(
+        &self,
+        id: &str,
+        property: Option<&str>,
+        damages: Vec<DamageLine>,
+        caller: &Caller,
+    ) -> CoreResult<CheckoutOutcome> {
         caller.require_write()?;
-        let booking = self.booking(id, caller).await?;
+        let booking = self.booking(id, property, caller).await?;
         let BookingState::CheckedOut(out) = booking.state.clone() else {
             return Err(conflict(booking.state.status().as_str(), "Claims are filed after a deferred check-out"));
         };
@@ -360,6 +244,7 @@ impl HoldService {
             let captured = self.capture(hold_id, cmd, caller).await?;
             let claim = DamageClaim {
                 id: format!("clm_{}", uuid::Uuid::new_v4().simple()),
+                property_id: booking.property_id.clone(),
                 booking_id: booking.id.clone(),
                 hold_id: hold_id.to_string(),
                 total,
@@ -374,13 +259,13 @@ impl HoldService {
             let hold = self.cancel(hold_id, Some("checked out with no damage".into()), caller).await?;
             CheckoutOutcome::Released { hold }
         };
-        self.mark_settled(&booking.id).await?;
+        self.mark_settled(&booking.property_id, &booking.id).await?;
         Ok(outcome)
     }
 
-    async fn mark_settled(&self, booking_id: &str) -> CoreResult<()> {
+    async fn mark_settled(&self, property_id: &str, booking_id: &str) -> CoreResult<()> {
         for _ in 0..5 {
-            let mut b = self.store.get_booking(booking_id).await?.ok_or(CoreError::NotFound)?;
+            let mut b = self.store.get_booking(property_id, booking_id).await?.ok_or(CoreError::NotFound)?;
             let now = self.now();
             b.state = match b.state.clone() {
                 BookingState::HoldActive(a) => BookingState::Settled(a.settle(now)),
@@ -413,7 +298,7 @@ impl HoldService {
             let BookingState::CheckedOut(out) = &b.state else { continue };
             match self.cancel(&out.hold_id, Some("claim window ended with no claim".into()), &system).await {
                 Ok(_) | Err(CoreError::InvalidState { .. }) => {
-                    self.mark_settled(&b.id).await?;
+                    self.mark_settled(&b.property_id, &b.id).await?;
                     released += 1;
                 }
                 Err(e) => {

@@ -34,6 +34,10 @@ pub struct CreateHold {
     pub save_card: bool,
     /// A merchant-initiated hold on a saved card (re-authorization).
     pub off_session: bool,
+    /// The create operation's id when the caller derives it (a booking's
+    /// placement): inserting it is the claim, and a second insert of the
+    /// same id answers `Busy` before any processor call.
+    pub operation_id: Option<String>,
 }
 
 /// The hold's own facts, recorded with the create operation.
@@ -279,8 +283,17 @@ impl HoldService {
         // Everything needed to finish this create later is in the record,
         // so the janitor can complete it if the processor's answer is lost.
         let pending = PendingCreate { request: request.clone(), hold: draft };
-        let op = new_operation("create", None, serde_json::to_value(&pending).unwrap_or_default(), now);
-        self.store.insert_operation(&op).await?;
+        let mut op = new_operation("create", None, serde_json::to_value(&pending).unwrap_or_default(), now);
+        if let Some(id) = &cmd.operation_id {
+            op.id = id.clone();
+        }
+        match self.store.insert_operation(&op).await {
+            Ok(()) => {}
+            Err(chittycharge_store::StoreError::Duplicate(_)) if cmd.operation_id.is_some() => {
+                return Err(CoreError::Busy)
+            }
+            Err(e) => return Err(e.into()),
+        }
 
         let (intent, decline) = match self.processor.create(&pending.request, &key_for(&op)).await {
             Ok(intent) => (intent, None),

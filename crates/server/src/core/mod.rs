@@ -6,6 +6,7 @@
 pub mod automation;
 mod authz;
 pub mod bookings;
+mod checkin;
 mod create;
 mod error;
 pub mod events;

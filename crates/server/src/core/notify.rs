@@ -169,7 +169,10 @@ impl HoldService {
         for n in all {
             let property = match (&n.hold_id, &n.booking_id) {
                 (Some(h), _) => self.store.get_hold(h).await?.and_then(|h| h.property_id),
-                (None, Some(b)) => self.store.get_booking(b).await?.map(|b| b.property_id),
+                (None, Some(b)) => {
+                    let found = self.store.find_bookings(b, caller.property_ids.as_deref()).await?;
+                    found.first().filter(|_| found.len() == 1).map(|b| b.property_id.clone())
+                }
                 (None, None) => None,
             };
             if caller.sees_property(property.as_deref()) {

@@ -48,6 +48,13 @@ impl HoldService {
                 let (hold, events) = pending.hold.build(&intent, self.processor.name(), &op.id, now)?;
                 self.store.insert_hold(&hold, &events, Some(&op.id)).await?;
                 self.follow_up(chittycharge_domain::HoldStatus::RequiresPaymentMethod, &hold).await;
+                // A booking's placement whose caller never heard back: the
+                // booking points at its hold (if it has none live yet).
+                if op.id.starts_with("op_bk_") && !op.id.contains("_r") {
+                    if let Err(e) = self.adopt(&hold).await {
+                        tracing::warn!(hold.id = %hold.id, error = %e, "completed placement not adopted by its booking");
+                    }
+                }
                 tracing::info!(hold.id = %hold.id, operation.id = %op.id, "janitor completed a create whose outcome was unknown");
             }
             return Ok(OpStatus::Succeeded);

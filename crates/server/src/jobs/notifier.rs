@@ -35,7 +35,8 @@ pub async fn tick(state: &AppState, mailer: &Mailer) -> CoreResult<usize> {
         }
     };
     let mut sent = 0;
-    let due = state.store.due_notifications(now, 50).await?;
+    // Claimed for longer than a batch of sends can take (15 s timeout each).
+    let due = state.store.claim_notifications(now, 15 * 60_000, 50).await?;
     if !due.is_empty() {
         // What made these messages must be on disk before they leave.
         state.store.sync().await?;

@@ -8,16 +8,43 @@ use crate::app::AppState;
 use crate::core::automation::JobOutcome;
 use crate::core::CoreResult;
 
-/// A claimed job whose worker dies is claimable again after this.
+/// A claimed job whose worker dies is claimable again after this. Each job
+/// is claimed on its own, just before it runs, and its lease is renewed
+/// while it runs, so a slow processor call never lets a second instance
+/// take the same job.
 const LEASE_MS: i64 = 120_000;
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 const BACKOFF_SECS: [i64; 5] = [10, 60, 300, 1_800, 7_200];
+const PER_TICK: usize = 20;
+
+/// Runs `job` while renewing its lease in the background.
+async fn run_leased(state: &AppState, job: &chittycharge_store::Job) -> JobOutcome {
+    let run = state.holds.run_job(job);
+    tokio::pin!(run);
+    let mut renew = tokio::time::interval(RENEW_EVERY);
+    renew.tick().await;
+    loop {
+        tokio::select! {
+            outcome = &mut run => return outcome,
+            _ = renew.tick() => {
+                let until = state.holds.now().plus_millis(LEASE_MS);
+                match state.store.renew_job_lease(&job.id, job.attempts, until).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(job.id = %job.id, "job lease taken over while running"),
+                    Err(e) => tracing::warn!(job.id = %job.id, error = %e, "could not renew a job lease"),
+                }
+            }
+        }
+    }
+}
 
 pub async fn tick(state: &AppState) -> CoreResult<usize> {
-    let now = state.holds.now();
-    let jobs = state.store.claim_jobs(now, LEASE_MS, 20).await?;
-    let ran = jobs.len();
-    for job in jobs {
-        let outcome = state.holds.run_job(&job).await;
+    let mut ran = 0;
+    while ran < PER_TICK {
+        let now = state.holds.now();
+        let Some(job) = state.store.claim_jobs(now, LEASE_MS, 1).await?.pop() else { break };
+        ran += 1;
+        let outcome = run_leased(state, &job).await;
         let now = state.holds.now();
         let attempt = usize::try_from(job.attempts).unwrap_or(usize::MAX);
         let (status, message, retry) = match &outcome {

@@ -148,13 +148,27 @@ pub async fn create_booking(
     Ok((StatusCode::CREATED, Json(booking_view(&b))))
 }
 
+/// `?property_id=`: which property's booking, when several of the caller's
+/// properties use the same booking id.
+#[derive(Debug, Deserialize)]
+pub struct AtProperty {
+    property_id: Option<String>,
+}
+
+impl AtProperty {
+    fn get(&self) -> Option<&str> {
+        self.property_id.as_deref().filter(|p| !p.is_empty())
+    }
+}
+
 pub async fn get_booking(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    Query(at): Query<AtProperty>,
 ) -> Result<Json<Value>, ApiError> {
-    let b = state.holds.booking(&id, &caller).await?;
-    let claims = state.holds.booking_claims(&id, &caller).await?;
+    let b = state.holds.booking(&id, at.get(), &caller).await?;
+    let claims = state.holds.booking_claims(&b).await?;
     let mut v = booking_view(&b);
     v["claims"] = Value::Array(
         claims
@@ -196,6 +210,7 @@ pub async fn authorize_booking(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    Query(at): Query<AtProperty>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let body = body.unwrap_or_default();
@@ -205,7 +220,7 @@ pub async fn authorize_booking(
     if confirm != pm.is_some() {
         return Err(CoreError::validation("confirm", "send payment_method together with confirm: true").into());
     }
-    let a = state.holds.authorize_booking(&id, pm, &caller).await?;
+    let a = state.holds.authorize_booking(&id, at.get(), pm, &caller).await?;
     let h = &a.hold;
     Ok(Json(json!({
         "hold_id": h.id,
@@ -250,23 +265,25 @@ pub async fn checkout_booking(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    Query(at): Query<AtProperty>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let body = body.unwrap_or_default();
     let damages = parse_damages(&body)?;
     let defer = Fields(&body).boolean("defer_release")?.unwrap_or(false);
-    Ok(Json(outcome_view(state.holds.checkout(&id, damages, defer, &caller).await?)))
+    Ok(Json(outcome_view(state.holds.checkout(&id, at.get(), damages, defer, &caller).await?)))
 }
 
 pub async fn claim_booking(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    Query(at): Query<AtProperty>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let body = body.unwrap_or_default();
     let damages = parse_damages(&body)?;
-    Ok(Json(outcome_view(state.holds.file_claim(&id, damages, &caller).await?)))
+    Ok(Json(outcome_view(state.holds.file_claim(&id, at.get(), damages, &caller).await?)))
 }
 
 pub async fn list_notifications(

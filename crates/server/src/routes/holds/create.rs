@@ -130,6 +130,7 @@ pub fn parse_create(
         customer: None,
         save_card: false,
         off_session: false,
+        operation_id: None,
     })
 }
 
