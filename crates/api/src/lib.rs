@@ -366,6 +366,25 @@ pub struct OperationView {
     pub updated_at: String,
 }
 
+/// Unsettled operations the janitor has no attempts left for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OperationList {
+    pub operations: Vec<OperationView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ResolveRequest {
+    /// `reread` (default): apply what the processor shows; `release`: also
+    /// release the hold at the processor if it is still open.
+    pub action: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ResolveResponse {
+    pub operation: OperationView,
+    pub hold: Option<HoldView>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JobCount {
     pub kind: String,

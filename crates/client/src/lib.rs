@@ -185,4 +185,13 @@ impl Client {
     pub async fn file_claim(&self, id: &str, damages: &[DamageLine]) -> Result<CheckoutResponse, ClientError> {
         self.post(&format!("/api/bookings/{id}/claims"), &serde_json::json!({ "damages": damages })).await
     }
+    /// Operations whose outcome stayed unknown through the janitor's schedule.
+    pub async fn stuck_operations(&self) -> Result<api::OperationList, ClientError> {
+        self.get("/api/operations/stuck", &()).await
+    }
+    /// Settles an operation from the processor; `release` also releases its hold.
+    pub async fn resolve_operation(&self, id: &str, release: bool) -> Result<api::ResolveResponse, ClientError> {
+        let action = if release { "release" } else { "reread" };
+        self.post(&format!("/api/operations/{id}/resolve"), &serde_json::json!({ "action": action })).await
+    }
 }

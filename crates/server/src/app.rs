@@ -201,10 +201,12 @@ impl Application {
             sim.set_event_sink(Arc::new(SimEvents(Arc::downgrade(&state))));
         }
         // Outermost first when reading bottom-up: `observe::http` (request id,
-        // span, metrics), CORS, the body limit, then authentication, which
-        // also runs `Idempotency-Key` handling for authenticated POSTs.
+        // span, metrics), CORS, the body limit, `detach` (a mutating request
+        // runs to its end even if its caller goes away), then authentication,
+        // which also runs `Idempotency-Key` handling for authenticated POSTs.
         let router = routes::router(state.clone())
             .layer(middleware::from_fn_with_state(state.clone(), require_token))
+            .layer(middleware::from_fn(crate::protect::detach))
             .layer(DefaultBodyLimit::max(max_body))
             .layer(cors)
             .layer(middleware::from_fn_with_state(state.clone(), crate::observe::http))

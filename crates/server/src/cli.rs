@@ -64,6 +64,13 @@ enum Command {
         #[command(subcommand)]
         cmd: crate::cli_client::PropertiesCmd,
     },
+    /// Operations with unknown outcomes, through the HTTP API (admin token).
+    Operations {
+        #[command(flatten)]
+        remote: crate::cli_client::Remote,
+        #[command(subcommand)]
+        cmd: crate::cli_client::OperationsCmd,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +136,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Holds { remote, cmd } => return crate::cli_client::holds(&remote, cmd).await,
         Command::Bookings { remote, cmd } => return crate::cli_client::bookings(&remote, cmd).await,
         Command::Properties { remote, cmd } => return crate::cli_client::properties(&remote, cmd).await,
+        Command::Operations { remote, cmd } => return crate::cli_client::operations(&remote, cmd).await,
         _ => {}
     }
     let config = Config::load(cli.config.as_deref())?;
@@ -149,7 +157,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(cmd) => token_command(&config, cmd).await,
-        Command::Holds { .. } | Command::Bookings { .. } | Command::Properties { .. } => Ok(()),
+        Command::Holds { .. } | Command::Bookings { .. } | Command::Properties { .. } | Command::Operations { .. } => {
+            Ok(())
+        }
         Command::Audit => {
             let store = open_store(&config).await?;
             let processor: std::sync::Arc<dyn chittycharge_processor::Processor> = match config.processor {

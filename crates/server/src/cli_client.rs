@@ -146,6 +146,28 @@ pub enum BookingsCmd {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum OperationsCmd {
+    /// Operations whose processor outcome stayed unknown through the janitor's whole schedule.
+    Stuck,
+    /// Settle an operation: re-read the processor and apply what it shows.
+    Resolve {
+        /// The operation id (op_…).
+        id: String,
+        /// Also release the hold at the processor if it is still open (the operator's word).
+        #[arg(long)]
+        release: bool,
+    },
+}
+
+pub async fn operations(r: &Remote, cmd: OperationsCmd) -> anyhow::Result<()> {
+    let c = client(r)?;
+    match cmd {
+        OperationsCmd::Stuck => print(r.json, &c.stuck_operations().await?),
+        OperationsCmd::Resolve { id, release } => print(r.json, &c.resolve_operation(&id, release).await?),
+    }
+}
+
 fn print<T: Serialize>(json: bool, value: &T) -> anyhow::Result<()> {
     let v = serde_json::to_value(value)?;
     if json {

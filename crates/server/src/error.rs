@@ -122,6 +122,7 @@ fn core_response(e: CoreError) -> Response {
         CoreError::Busy => {
             let mut r = body(StatusCode::CONFLICT, "operation_in_progress", msg, None);
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r.extensions_mut().insert(crate::protect::idempotency::Replay::Never);
             r
         }
         CoreError::Declined { decline_code, hold_id, .. } => body(
@@ -139,6 +140,7 @@ fn core_response(e: CoreError) -> Response {
                 Some(json!({ "operation_id": operation_id, "hold_id": hold_id, "retryable": true })),
             );
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r.extensions_mut().insert(crate::protect::idempotency::Replay::Keep);
             r
         }
         CoreError::ProcessorRejected { code, param, .. } => body(

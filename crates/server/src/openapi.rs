@@ -78,6 +78,7 @@ fn ops() -> Vec<Op> {
         ("status", "Only this status"),
         ("limit", "1 to 500"),
     ];
+    const AT_PROPERTY_Q: &[(&str, &str)] = &[("property_id", "Which property's booking, when several share the id")];
     const CONSOLE_Q: &[(&str, &str)] = &[
         ("property_id", "Only this property"),
         ("status", "Only this status"),
@@ -97,17 +98,19 @@ fn ops() -> Vec<Op> {
         op!(Post "/api/holds/{id}/cancel" "cancelHold" "holds" "Release a hold", auth=true, req=Json("CancelRequest"), 200 => Json("CancelResponse"), q=&[], err=PAY_ERRORS),
         op!(Post "/api/holds/{id}/release" "releaseHold" "holds" "Release a hold (alias of cancel)", auth=true, req=Json("CancelRequest"), 200 => Json("CancelResponse"), q=&[], err=PAY_ERRORS),
         op!(Post "/api/holds/{id}/increment" "incrementHold" "holds" "Raise the authorized total", auth=true, req=Json("IncrementRequest"), 200 => Json("HoldView"), q=&[], err=PAY_ERRORS),
+        op!(Get "/api/operations/stuck" "listStuckOperations" "holds" "Operations the janitor gave up on (admin)", auth=true, req=None, 200 => Json("OperationList"), q=&[], err=READ_ERRORS),
         op!(Get "/api/operations/{id}" "getOperation" "holds" "What became of an operation", auth=true, req=None, 200 => Json("OperationView"), q=&[], err=READ_ERRORS),
+        op!(Post "/api/operations/{id}/resolve" "resolveOperation" "holds" "Settle an operation from the processor (admin)", auth=true, req=Json("ResolveRequest"), 200 => Json("ResolveResponse"), q=&[], err=PAY_ERRORS),
         op!(Get "/api/jobs" "listJobs" "service" "Durable job counts", auth=true, req=None, 200 => Json("JobCounts"), q=&[], err=READ_ERRORS),
         op!(Post "/api/properties" "putProperty" "rental" "Create or update a property (admin)", auth=true, req=Json("PropertyRequest"), 201 => Json("PropertyView"), q=&[], err=API_ERRORS),
         op!(Get "/api/properties" "listProperties" "rental" "List properties", auth=true, req=None, 200 => Json("PropertyList"), q=&[], err=READ_ERRORS),
         op!(Get "/api/properties/{id}" "getProperty" "rental" "Read a property", auth=true, req=None, 200 => Json("PropertyView"), q=&[], err=READ_ERRORS),
         op!(Post "/api/bookings" "createBooking" "rental" "Create a booking", auth=true, req=Json("BookingRequest"), 201 => Json("BookingView"), q=&[], err=API_ERRORS),
         op!(Get "/api/bookings" "listBookings" "rental" "List bookings", auth=true, req=None, 200 => Json("BookingList"), q=BOOKING_Q, err=READ_ERRORS),
-        op!(Get "/api/bookings/{id}" "getBooking" "rental" "Read a booking and its claims", auth=true, req=None, 200 => Json("BookingView"), q=&[], err=READ_ERRORS),
-        op!(Post "/api/bookings/{id}/authorize" "authorizeBooking" "rental" "Check-in: place the booking's hold", auth=true, req=Json("AuthorizeRequest"), 200 => Json("AuthorizeResponse"), q=&[], err=PAY_ERRORS),
-        op!(Post "/api/bookings/{id}/checkout" "checkoutBooking" "rental" "Check-out: charge damages or release", auth=true, req=Json("CheckoutRequest"), 200 => Json("CheckoutResponse"), q=&[], err=PAY_ERRORS),
-        op!(Post "/api/bookings/{id}/claims" "claimBooking" "rental" "File damages in an open claim window", auth=true, req=Json("ClaimRequest"), 200 => Json("CheckoutResponse"), q=&[], err=PAY_ERRORS),
+        op!(Get "/api/bookings/{id}" "getBooking" "rental" "Read a booking and its claims", auth=true, req=None, 200 => Json("BookingView"), q=AT_PROPERTY_Q, err=READ_ERRORS),
+        op!(Post "/api/bookings/{id}/authorize" "authorizeBooking" "rental" "Check-in: place the booking's hold", auth=true, req=Json("AuthorizeRequest"), 200 => Json("AuthorizeResponse"), q=AT_PROPERTY_Q, err=PAY_ERRORS),
+        op!(Post "/api/bookings/{id}/checkout" "checkoutBooking" "rental" "Check-out: charge damages or release", auth=true, req=Json("CheckoutRequest"), 200 => Json("CheckoutResponse"), q=AT_PROPERTY_Q, err=PAY_ERRORS),
+        op!(Post "/api/bookings/{id}/claims" "claimBooking" "rental" "File damages in an open claim window", auth=true, req=Json("ClaimRequest"), 200 => Json("CheckoutResponse"), q=AT_PROPERTY_Q, err=PAY_ERRORS),
         op!(Get "/api/notifications" "listNotifications" "rental" "The notification outbox (admin)", auth=true, req=None, 200 => Json("NotificationList"), q=&[], err=READ_ERRORS),
         op!(Post "/_sim/payment_methods" "simCreatePaymentMethod" "simulator" "Tokenize a test card (simulated processor)", auth=false, req=Json("SimPaymentMethodRequest"), 200 => Json("SimPaymentMethod"), q=&[], err=PUBLIC_ERRORS),
         op!(Post "/_sim/payment_intents/{id}/confirm" "simConfirm" "simulator" "Confirm as the guest (simulated processor)", auth=false, req=Json("SimConfirmRequest"), 200 => Json("SimIntentStatus"), q=&[], err=PUBLIC_ERRORS),
@@ -273,6 +276,9 @@ fn build() -> OpenApi {
         .schema_from::<api::EventView>()
         .schema_from::<api::EventList>()
         .schema_from::<api::OperationView>()
+        .schema_from::<api::OperationList>()
+        .schema_from::<api::ResolveRequest>()
+        .schema_from::<api::ResolveResponse>()
         .schema_from::<api::JobCount>()
         .schema_from::<api::JobCounts>()
         .schema_from::<api::PropertyRequest>()

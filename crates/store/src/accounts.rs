@@ -108,16 +108,37 @@ impl SqlStore {
         &self,
         now: Timestamp,
         stale_before: Timestamp,
+        max_attempts: i64,
         limit: i64,
     ) -> StoreResult<Vec<Operation>> {
         let rows = sqlx::query(
-            "SELECT * FROM operations WHERE (status = 'unknown' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)) \
-             OR (status = 'pending' AND updated_at < $2 AND (next_attempt_at IS NULL OR next_attempt_at <= $3)) \
-             ORDER BY created_at LIMIT $4",
+            "SELECT * FROM operations WHERE attempts < $1 AND ( \
+             (status = 'unknown' AND (next_attempt_at IS NULL OR next_attempt_at <= $2)) \
+             OR (status = 'pending' AND updated_at < $3 AND (next_attempt_at IS NULL OR next_attempt_at <= $4))) \
+             ORDER BY created_at LIMIT $5",
         )
+        .bind(max_attempts)
         .bind(now.millis())
         .bind(stale_before.millis())
         .bind(now.millis())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(operation_from_row).collect()
+    }
+
+    pub(crate) async fn stuck_operations_impl(
+        &self,
+        min_attempts: i64,
+        stale_before: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<Operation>> {
+        let rows = sqlx::query(
+            "SELECT * FROM operations WHERE attempts >= $1 AND (status = 'unknown' \
+             OR (status = 'pending' AND updated_at < $2)) ORDER BY created_at LIMIT $3",
+        )
+        .bind(min_attempts)
+        .bind(stale_before.millis())
         .bind(limit)
         .fetch_all(self.pool())
         .await?;

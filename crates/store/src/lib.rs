@@ -104,7 +104,19 @@ pub trait Store: Send + Sync {
     async fn get_operation(&self, id: &str) -> StoreResult<Option<Operation>>;
     /// Unknown operations due for another attempt, and pending ones older
     /// than `stale_before` (their process died mid-call).
-    async fn due_operations(&self, now: Timestamp, stale_before: Timestamp, limit: i64) -> StoreResult<Vec<Operation>>;
+    /// Only operations with fewer than `max_attempts` attempts: the ones out
+    /// of attempts wait for a person ([`Store::stuck_operations`]) and never
+    /// crowd out newer ones.
+    async fn due_operations(
+        &self,
+        now: Timestamp,
+        stale_before: Timestamp,
+        max_attempts: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Operation>>;
+    /// Unsettled operations that have had at least `min_attempts` attempts.
+    async fn stuck_operations(&self, min_attempts: i64, stale_before: Timestamp, limit: i64)
+        -> StoreResult<Vec<Operation>>;
     /// Claims an operation for one reconciliation attempt (compare-and-set on
     /// `attempts`), scheduling the next one at `next`. False if another
     /// worker claimed it first.

@@ -130,8 +130,22 @@ impl Store for SqlStore {
         self.get_operation_impl(id).await
     }
 
-    async fn due_operations(&self, now: Timestamp, stale_before: Timestamp, limit: i64) -> StoreResult<Vec<Operation>> {
-        self.due_operations_impl(now, stale_before, limit).await
+    async fn due_operations(
+        &self,
+        now: Timestamp,
+        stale_before: Timestamp,
+        max_attempts: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Operation>> {
+        self.due_operations_impl(now, stale_before, max_attempts, limit).await
+    }
+    async fn stuck_operations(
+        &self,
+        min_attempts: i64,
+        stale_before: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<Operation>> {
+        self.stuck_operations_impl(min_attempts, stale_before, limit).await
     }
 
     async fn claim_operation(&self, op: &Operation, next: Timestamp, now: Timestamp) -> StoreResult<bool> {

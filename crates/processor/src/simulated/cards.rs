@@ -16,6 +16,12 @@ const EXPIRED: CardBehavior = CardBehavior::Decline { decline_code: "expired_car
 const CVC: CardBehavior =
     CardBehavior::Decline { decline_code: "incorrect_cvc", message: "Your card's security code is incorrect." };
 
+/// The simulator's own test PaymentMethod (not Stripe's): it authorizes, and
+/// afterwards every capture, cancel or increment of its hold takes effect
+/// but its answer is lost, as on a network that fails after forwarding. It
+/// exercises reconciliation of unknown outcomes offline.
+pub const LOST_ANSWERS: &str = "pm_card_lostAnswers";
+
 /// Stripe's named test PaymentMethods.
 pub fn payment_method_behavior(pm: &str) -> Option<CardBehavior> {
     Some(match pm {
@@ -25,6 +31,7 @@ pub fn payment_method_behavior(pm: &str) -> Option<CardBehavior> {
         "pm_card_chargeDeclinedExpiredCard" => EXPIRED,
         "pm_card_chargeDeclinedIncorrectCvc" => CVC,
         "pm_card_threeDSecure2Required" | "pm_card_authenticationRequired" => CardBehavior::RequireAction,
+        LOST_ANSWERS => CardBehavior::Authorize,
         _ => return None,
     })
 }

@@ -367,7 +367,7 @@ impl Processor for SimulatedProcessor {
         let fp = fingerprint(&["capture", id, &amt]);
         let now = self.clock.now();
         let f = move |pi: &mut SimIntent| pi.capture(amount, now);
-        self.idempotent(key, fp, || self.step(id, &f)).await
+        lose_answer(self.idempotent(key, fp, || self.step(id, &f)).await)
     }
 
     async fn cancel(&self, id: &str, reason: Option<&str>, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
@@ -375,13 +375,13 @@ impl Processor for SimulatedProcessor {
         let now = self.clock.now();
         let reason = reason.map(str::to_string);
         let f = move |pi: &mut SimIntent| pi.cancel(reason.clone(), now);
-        self.idempotent(key, fp, || self.step(id, &f)).await
+        lose_answer(self.idempotent(key, fp, || self.step(id, &f)).await)
     }
 
     async fn increment(&self, id: &str, new_total: i64, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
         let fp = fingerprint(&["increment", id, &new_total.to_string()]);
         let f = move |pi: &mut SimIntent| pi.increment(new_total);
-        self.idempotent(key, fp, || self.step(id, &f)).await
+        lose_answer(self.idempotent(key, fp, || self.step(id, &f)).await)
     }
 
     async fn list_by_source(&self, source: &str) -> Result<Vec<Intent>, ProcessorError> {
@@ -422,3 +422,15 @@ impl Processor for SimulatedProcessor {
 
 #[cfg(test)]
 mod tests;
+
+/// What a call on a hold confirmed with [`cards::LOST_ANSWERS`] answers: the
+/// change happened (and is replayed under the same key), the answer did not
+/// arrive.
+fn lose_answer(result: Result<Intent, ProcessorError>) -> Result<Intent, ProcessorError> {
+    match result {
+        Ok(intent) if intent.payment_method.as_deref() == Some(cards::LOST_ANSWERS) => {
+            Err(ProcessorError::Unavailable { message: "simulated: the processor's answer was lost".into() })
+        }
+        other => other,
+    }
+}

@@ -169,6 +169,11 @@ pub fn map_error(status: u16, body: &str) -> ProcessorError {
             intent_id,
         };
     }
+    // A 5xx came after Stripe had the request: it may have taken effect,
+    // whatever `Stripe-Should-Retry` advised about retrying it.
+    if status >= 500 {
+        return ProcessorError::Unavailable { message: format!("Stripe answered HTTP {status}: {message}") };
+    }
     if err.kind.as_deref() == Some("idempotency_error") {
         return ProcessorError::IdempotencyConflict { message };
     }
@@ -185,6 +190,14 @@ pub fn map_error(status: u16, body: &str) -> ProcessorError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_errors_are_unknown_outcomes_whatever_stripe_advises() {
+        let body = r#"{"error":{"type":"api_error","message":"An unknown error occurred"}}"#;
+        assert!(map_error(500, body).is_unknown_outcome());
+        assert!(map_error(503, "").is_unknown_outcome());
+        assert!(!map_error(400, r#"{"error":{"type":"invalid_request_error","message":"bad"}}"#).is_unknown_outcome());
+    }
 
     #[test]
     fn card_errors_map_to_declines_with_their_code() {

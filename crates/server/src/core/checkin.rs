@@ -37,6 +37,11 @@ pub(crate) fn placement_op_id(b: &Booking, generation: i64) -> String {
     format!("op_bk_{}_g{generation}", booking_stem(b))
 }
 
+/// Whether a create operation is a booking's placement (not a re-authorization).
+pub(crate) fn is_placement_op(op_id: &str) -> bool {
+    op_id.starts_with("op_bk_") && op_id.rsplit('_').next().is_some_and(|g| g.starts_with('g'))
+}
+
 /// The create operation that re-authorizes `old_hold` for the booking.
 pub(crate) fn reauth_op_id(b: &Booking, old_hold: &str) -> String {
     format!("op_bk_{}_r{old_hold}", booking_stem(b))

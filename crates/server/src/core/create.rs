@@ -118,6 +118,9 @@ pub struct Created {
     pub tier_limit: Money,
 }
 
+/// The PaymentIntent metadata key that names the create operation.
+pub const OPERATION_METADATA_KEY: &str = "chittycharge_operation";
+
 /// Stripe's metadata limits, checked before any call.
 pub const METADATA_MAX_KEYS: usize = 50;
 pub const METADATA_MAX_KEY_LEN: usize = 40;
@@ -252,6 +255,10 @@ impl HoldService {
         metadata.insert("guest_tier".into(), tier.as_str().into());
         metadata.insert("chitty_id".into(), chitty_id.clone());
         metadata.insert("source".into(), "chittycharge".into());
+        // Lets the janitor find this PaymentIntent by our operation id once
+        // the idempotency key is too old to re-issue the create.
+        let op_id = cmd.operation_id.clone().unwrap_or_else(super::new_operation_id);
+        metadata.insert(OPERATION_METADATA_KEY.into(), op_id.clone());
         metadata.insert("service".into(), "chittypay".into());
         check_metadata(&metadata)?;
 
@@ -284,9 +291,7 @@ impl HoldService {
         // so the janitor can complete it if the processor's answer is lost.
         let pending = PendingCreate { request: request.clone(), hold: draft };
         let mut op = new_operation("create", None, serde_json::to_value(&pending).unwrap_or_default(), now);
-        if let Some(id) = &cmd.operation_id {
-            op.id = id.clone();
-        }
+        op.id = op_id;
         match self.store.insert_operation(&op).await {
             Ok(()) => {}
             Err(chittycharge_store::StoreError::Duplicate(_)) if cmd.operation_id.is_some() => {

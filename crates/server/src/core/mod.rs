@@ -12,6 +12,7 @@ mod error;
 pub mod events;
 mod notify;
 mod operate;
+pub mod operations;
 pub mod properties;
 mod reconcile;
 mod sync;
@@ -38,6 +39,10 @@ pub struct HoldService {
     pub automation: automation::Automation,
 }
 
+pub(crate) fn new_operation_id() -> String {
+    format!("op_{}", uuid::Uuid::new_v4().simple())
+}
+
 pub(crate) fn new_operation(
     kind: &str,
     hold_id: Option<&str>,
@@ -45,7 +50,7 @@ pub(crate) fn new_operation(
     now: Timestamp,
 ) -> Operation {
     Operation {
-        id: format!("op_{}", uuid::Uuid::new_v4().simple()),
+        id: new_operation_id(),
         hold_id: hold_id.map(str::to_string),
         kind: kind.to_string(),
         status: OpStatus::Pending,

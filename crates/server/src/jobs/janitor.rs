@@ -10,19 +10,20 @@ use crate::app::AppState;
 use crate::core::CoreResult;
 
 /// A pending operation this old belongs to a process that died mid-call.
-const STALE_PENDING_MS: i64 = 120_000;
+pub(crate) const STALE_PENDING_MS: i64 = 120_000;
 const BATCH: i64 = 100;
 
 pub async fn tick(state: &AppState) -> CoreResult<usize> {
     let now = state.holds.now();
-    let due = state.store.due_operations(now, now.plus_millis(-STALE_PENDING_MS), BATCH).await?;
     let schedule = &state.config.janitor_schedule;
+    let max_attempts = i64::try_from(schedule.len()).unwrap_or(i64::MAX - 1) + 1;
+    let due = state.store.due_operations(now, now.plus_millis(-STALE_PENDING_MS), max_attempts, BATCH).await?;
     let mut settled = 0;
     for op in due {
         let Ok(attempt) = usize::try_from(op.attempts) else { continue };
         let Some(delay) = schedule.get(attempt.min(schedule.len())).or(schedule.last()) else { continue };
         if attempt > schedule.len() {
-            // Out of attempts: stays unknown for a person; `chittycharge audit` lists it.
+            // Out of attempts: stays unknown for a person (`chittycharge operations stuck`).
             continue;
         }
         let next = Timestamp::from_millis(

@@ -19,8 +19,22 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 
 const TTL_MS: i64 = 24 * 3_600_000;
-/// An in-flight record older than this belongs to a dead process.
-const LEASE_MS: i64 = 300_000;
+/// An in-flight record older than this belongs to a dead process (a live one
+/// always finishes its record: requests run detached from their caller).
+/// The same age at which the janitor takes over the dead process's operation.
+const LEASE_MS: i64 = crate::jobs::janitor::STALE_PENDING_MS;
+
+/// Set on a response by the error mapping to say whether its key may replay
+/// it, where the status alone does not tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// A transient refusal (another operation holds the hold): a retry with
+    /// the same key must run again, not get this answer back.
+    Never,
+    /// An unknown processor outcome: the retry learns the operation id
+    /// instead of starting a second operation.
+    Keep,
+}
 const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 
 fn conflict(message: &str) -> Response {
@@ -31,12 +45,14 @@ fn conflict(message: &str) -> Response {
         .into_response()
 }
 
-/// Which answers are kept for replay. Retryable failures are not, so a
-/// retry with the same key runs again; an unknown processor outcome is, so
-/// the retry learns the operation id instead of starting a second one.
-fn keep(status: StatusCode, body: &[u8]) -> bool {
-    status.as_u16() < 500
-        || (status == StatusCode::SERVICE_UNAVAILABLE && body.windows(25).any(|w| w == b"processor_outcome_unknown"))
+/// Which answers are kept for replay: definite ones (below 500), and what
+/// the error mapping marked with [`Replay`].
+fn keep(status: StatusCode, replay: Option<Replay>) -> bool {
+    match replay {
+        Some(Replay::Never) => false,
+        Some(Replay::Keep) => true,
+        None => status.as_u16() < 500,
+    }
 }
 
 /// Runs after authentication (from `require_token`, so it is not a layer of
@@ -96,7 +112,7 @@ pub async fn idempotency(state: &AppState, req: Request, next: Next) -> Result<R
             return Err(ApiError::Internal("response too large to keep for idempotency".into()));
         }
     };
-    if keep(parts.status, &bytes) {
+    if keep(parts.status, parts.extensions.get::<Replay>().copied()) {
         let ct = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
         state.store.idem_finish(&scope, &key, parts.status.as_u16(), &String::from_utf8_lossy(&bytes), ct).await?;
     } else {

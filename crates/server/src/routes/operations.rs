@@ -10,8 +10,11 @@ use serde_json::{json, Value};
 
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::core::operations::Resolution;
 use crate::core::CoreError;
 use crate::error::ApiError;
+use crate::input::{Fields, JsonBody};
+use chittycharge_store::Operation;
 
 pub async fn get_operation(
     State(state): State<Arc<AppState>>,
@@ -25,7 +28,11 @@ pub async fn get_operation(
     } else if caller.property_ids.is_some() {
         return Err(CoreError::NotFound.into());
     }
-    Ok(Json(json!({
+    Ok(Json(operation_view(&op)))
+}
+
+pub fn operation_view(op: &Operation) -> Value {
+    json!({
         "id": op.id,
         "kind": op.kind,
         "status": op.status.as_str(),
@@ -34,6 +41,32 @@ pub async fn get_operation(
         "attempts": op.attempts,
         "created_at": iso_millis(op.created_at.millis()),
         "updated_at": iso_millis(op.updated_at.millis()),
+    })
+}
+
+/// `GET /api/operations/stuck`: unsettled operations the janitor gave up on.
+pub async fn stuck_operations(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    let list = state.holds.stuck_operations(&caller, state.config.janitor_schedule.len()).await?;
+    Ok(Json(json!({ "operations": list.iter().map(operation_view).collect::<Vec<_>>() })))
+}
+
+/// `POST /api/operations/{id}/resolve {"action": "reread" | "release"}`.
+pub async fn resolve_operation(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let body = body.unwrap_or_default();
+    let action = Fields(&body).string("action", 20)?.unwrap_or_else(|| "reread".into());
+    let action: Resolution = action.parse().map_err(|e: String| CoreError::validation("action", e))?;
+    let r = state.holds.resolve_operation(&id, action, &caller).await?;
+    Ok(Json(json!({
+        "operation": operation_view(&r.operation),
+        "hold": r.hold.as_ref().map(crate::views::hold_view),
     })))
 }
 
