@@ -171,7 +171,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ))
                 }
             };
-            let report = crate::audit::audit(store.as_ref(), processor.as_ref()).await?;
+            let schedule_ms: u64 = config.janitor_schedule.iter().sum::<u64>().saturating_mul(1000);
+            let lock_limit = i64::try_from(schedule_ms).unwrap_or(i64::MAX) + crate::jobs::janitor::STALE_PENDING_MS;
+            let report = crate::audit::audit(store.as_ref(), processor.as_ref(), lock_limit).await?;
             for d in &report.discrepancies {
                 println!("DISCREPANCY {d}");
             }

@@ -51,14 +51,12 @@ impl SqlStore {
     }
 
     pub(crate) async fn renew_job_lease_impl(&self, id: &str, attempts: i64, until: Timestamp) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "UPDATE jobs SET locked_until = $1 WHERE id = $2 AND attempts = $3 AND status = 'running'",
-        )
-        .bind(until.millis())
-        .bind(id)
-        .bind(attempts)
-        .execute(self.pool())
-        .await?;
+        let r = sqlx::query("UPDATE jobs SET locked_until = $1 WHERE id = $2 AND attempts = $3 AND status = 'running'")
+            .bind(until.millis())
+            .bind(id)
+            .bind(attempts)
+            .execute(self.pool())
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 

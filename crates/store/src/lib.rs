@@ -115,8 +115,12 @@ pub trait Store: Send + Sync {
         limit: i64,
     ) -> StoreResult<Vec<Operation>>;
     /// Unsettled operations that have had at least `min_attempts` attempts.
-    async fn stuck_operations(&self, min_attempts: i64, stale_before: Timestamp, limit: i64)
-        -> StoreResult<Vec<Operation>>;
+    async fn stuck_operations(
+        &self,
+        min_attempts: i64,
+        stale_before: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<Operation>>;
     /// Claims an operation for one reconciliation attempt (compare-and-set on
     /// `attempts`), scheduling the next one at `next`. False if another
     /// worker claimed it first.

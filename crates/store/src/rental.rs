@@ -234,11 +234,12 @@ impl SqlStore {
         property_id: &str,
         booking_id: &str,
     ) -> StoreResult<Vec<DamageClaim>> {
-        let rows = sqlx::query("SELECT * FROM damage_claims WHERE property_id = $1 AND booking_id = $2 ORDER BY created_at")
-            .bind(property_id)
-            .bind(booking_id)
-            .fetch_all(self.pool())
-            .await?;
+        let rows =
+            sqlx::query("SELECT * FROM damage_claims WHERE property_id = $1 AND booking_id = $2 ORDER BY created_at")
+                .bind(property_id)
+                .bind(booking_id)
+                .fetch_all(self.pool())
+                .await?;
         rows.iter().map(claim_from_row).collect()
     }
 

@@ -10,8 +10,8 @@ use crate::exec::Exec;
 use crate::sqlstore::SqlStore;
 use crate::writes::{self, Done};
 use crate::{
-    Backend, BookingFilter, CleanReleases, DamageClaim, EventClaim, HoldEvent, HoldFilter, IdemBegin, Job, JobCount, NewEvent,
-    Notification, OpStatus, Operation, Property, Store, StoreResult, TokenRecord,
+    Backend, BookingFilter, CleanReleases, DamageClaim, EventClaim, HoldEvent, HoldFilter, IdemBegin, Job, JobCount,
+    NewEvent, Notification, OpStatus, Operation, Property, Store, StoreResult, TokenRecord,
 };
 
 /// Runs one hot write (writes.rs) as a transaction: on a SQLite file, on

@@ -122,14 +122,18 @@ impl HoldService {
             (Some(pm), HoldStatus::RequiresPaymentMethod) => self.confirm(hold_id, pm, caller).await?,
             _ => hold,
         };
-        let booking =
-            self.store.get_booking(&booking.property_id, &booking.id).await?.ok_or(CoreError::NotFound)?;
+        let booking = self.store.get_booking(&booking.property_id, &booking.id).await?.ok_or(CoreError::NotFound)?;
         Ok(Some(Authorized { booking, hold }))
     }
 
     /// Places the booking's next hold under its generation's claim; `Busy`
     /// when another request holds that claim.
-    async fn place(&self, booking: &Booking, payment_method: Option<String>, caller: &Caller) -> CoreResult<Authorized> {
+    async fn place(
+        &self,
+        booking: &Booking,
+        payment_method: Option<String>,
+        caller: &Caller,
+    ) -> CoreResult<Authorized> {
         let property = self.store.get_property(&booking.property_id).await?.ok_or(CoreError::NotFound)?;
         let currency =
             Currency::parse(&property.currency).map_err(|e| CoreError::validation("currency", e.to_string()))?;

@@ -198,7 +198,9 @@ impl HoldService {
             if clean >= VERIFIED_AFTER_CLEAN_RELEASES {
                 return Ok((
                     GuestTier::VerifiedGuest,
-                    format!("guest has {clean} earlier holds at property {property_id} released with no damage capture"),
+                    format!(
+                        "guest has {clean} earlier holds at property {property_id} released with no damage capture"
+                    ),
                 ));
             }
         }

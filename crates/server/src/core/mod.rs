@@ -3,8 +3,8 @@
 //! with the record's id as idempotency key, then persist the outcome and its
 //! events in one transaction. Handlers stay thin adapters around these.
 
-pub mod automation;
 mod authz;
+pub mod automation;
 pub mod bookings;
 mod checkin;
 mod create;

@@ -58,7 +58,9 @@ impl HoldService {
         let mut out = Vec::new();
         for op in self.store.stuck_operations(min_attempts, stale, 500).await? {
             let visible = match &op.hold_id {
-                Some(h) => self.store.get_hold(h).await?.is_some_and(|h| caller.sees_property(h.property_id.as_deref())),
+                Some(h) => {
+                    self.store.get_hold(h).await?.is_some_and(|h| caller.sees_property(h.property_id.as_deref()))
+                }
                 None => caller.property_ids.is_none(),
             };
             if visible {
@@ -87,7 +89,9 @@ impl HoldService {
                 kind: "operation_resolved".into(),
                 actor: Some(caller.actor()),
                 reason: Some(format!("{} {} resolved by an operator: {}", op.kind, op.id, settled.status.as_str())),
-                data: Some(serde_json::json!({ "operation_id": op.id, "action": format!("{action:?}").to_lowercase() })),
+                data: Some(
+                    serde_json::json!({ "operation_id": op.id, "action": format!("{action:?}").to_lowercase() }),
+                ),
                 at: self.now(),
                 ..NewEvent::default()
             };

@@ -121,7 +121,8 @@ impl HoldService {
         };
         match result {
             Ok(intent) => {
-                self.settle(&hold_id, op, OpStatus::Succeeded, None, |h| apply(h, &intent, op, now, &ctx, None)).await?;
+                self.settle(&hold_id, op, OpStatus::Succeeded, None, |h| apply(h, &intent, op, now, &ctx, None))
+                    .await?;
                 Ok(OpStatus::Succeeded)
             }
             Err(e) if e.is_unknown_outcome() => Ok(OpStatus::Unknown),

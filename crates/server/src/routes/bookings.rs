@@ -92,7 +92,9 @@ pub fn parse_damages(body: &Map<String, Value>) -> Result<Vec<DamageLine>, CoreE
 /// of them is plain data.
 pub fn parse_lines(body: &Map<String, Value>, name: &str) -> Result<Vec<DamageLine>, CoreError> {
     let Some(raw) = body.get(name).filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
-    let Some(items) = raw.as_array() else { return Err(CoreError::validation(name, format!("{name} must be an array"))) };
+    let Some(items) = raw.as_array() else {
+        return Err(CoreError::validation(name, format!("{name} must be an array")));
+    };
     if items.len() > 100 {
         return Err(CoreError::validation(name, "at most 100 lines"));
     }

@@ -52,13 +52,16 @@ fn compare(hold: &Hold, pi: &Intent, out: &mut Vec<String>) {
             pi.metadata.get("chitty_id")
         ));
     }
-    if let Some(op) = &hold.op_lock {
-        out.push(format!("{id}: operation {op} is still unresolved"));
-    }
 }
 
-pub async fn audit(store: &dyn Store, processor: &dyn Processor) -> anyhow::Result<AuditReport> {
+mod seams;
+
+/// `lock_limit_ms`: how long the janitor's whole schedule takes; a hold locked
+/// longer than that is stuck.
+pub async fn audit(store: &dyn Store, processor: &dyn Processor, lock_limit_ms: i64) -> anyhow::Result<AuditReport> {
     let mut discrepancies = Vec::new();
+    let mut seams = seams::Seams::default();
+    let now_ms = chittycharge_processor::Clock::now(&chittycharge_processor::SystemClock).millis();
     let mut ours = HashSet::new();
     let mut before = None;
     loop {
@@ -66,6 +69,7 @@ pub async fn audit(store: &dyn Store, processor: &dyn Processor) -> anyhow::Resu
             store.list_holds(&HoldFilter { limit: 500, before: before.clone(), ..HoldFilter::default() }).await?;
         for hold in &page {
             ours.insert(hold.id.clone());
+            seams.check(store, hold, now_ms, lock_limit_ms).await?;
             match processor.retrieve(&hold.id).await {
                 Ok(pi) => compare(hold, &pi, &mut discrepancies),
                 Err(e) => discrepancies.push(format!("{}: cannot read the PaymentIntent: {e}", hold.id)),
@@ -82,6 +86,7 @@ pub async fn audit(store: &dyn Store, processor: &dyn Processor) -> anyhow::Resu
             discrepancies.push(format!("{}: PaymentIntent with source=chittycharge has no hold (orphan)", pi.id));
         }
     }
+    discrepancies.extend(seams.finish());
     for status in [OpStatus::Unknown, OpStatus::Pending] {
         let n = store.count_operations(status).await?;
         if n > 0 {

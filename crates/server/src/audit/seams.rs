@@ -1,0 +1,120 @@
+//! The audit's checks of the seams around the hold core: bookings and their
+//! holds, claims and captures, and locks that outlived the janitor.
+
+use std::collections::HashMap;
+
+use chittycharge_domain::{Hold, HoldStatus};
+use chittycharge_store::Store;
+
+/// A booking, as (property, booking id).
+type BookingKey = (String, String);
+/// A live hold, and the hold it re-authorizes if it is a re-authorization.
+type LiveHold = (String, Option<String>);
+
+/// Collects, hold by hold, what the store says about the seams.
+#[derive(Default)]
+pub struct Seams {
+    /// Live holds per (property, booking), with the hold each re-authorizes.
+    live_by_booking: HashMap<BookingKey, Vec<LiveHold>>,
+    pub discrepancies: Vec<String>,
+}
+
+impl Seams {
+    /// `lock_limit_ms`: a lock older than the janitor's whole schedule.
+    pub async fn check(
+        &mut self,
+        store: &dyn Store,
+        hold: &Hold,
+        now_ms: i64,
+        lock_limit_ms: i64,
+    ) -> anyhow::Result<()> {
+        let id = &hold.id;
+        let status = hold.state.status();
+        let a = hold.state.amounts();
+        let authorized = hold.amount.minor();
+        match status {
+            HoldStatus::Captured if a.captured.checked_add(a.released) != Some(authorized) => {
+                self.discrepancies.push(format!(
+                    "{id}: captured {} + released {} is not the authorized {authorized}",
+                    a.captured, a.released
+                ));
+            }
+            HoldStatus::Canceled | HoldStatus::Expired if a.released > 0 && a.released != authorized => {
+                self.discrepancies
+                    .push(format!("{id}: released {} of an authorized {authorized} without capture", a.released));
+            }
+            _ => {}
+        }
+        if let Some(op_id) = &hold.op_lock {
+            if let Some(op) = store.get_operation(op_id).await? {
+                if now_ms - op.created_at.millis() > lock_limit_ms {
+                    self.discrepancies.push(format!(
+                        "{id}: locked by {} operation {op_id} ({}) for longer than the janitor's schedule; \
+                         settle it with `chittycharge operations resolve {op_id}`",
+                        op.kind,
+                        op.status.as_str()
+                    ));
+                }
+            }
+        }
+        let (Some(property), Some(booking_id)) = (&hold.property_id, &hold.booking_id) else { return Ok(()) };
+        if !status.is_terminal() {
+            let reauthorizes = hold.metadata.get("reauthorizes").cloned();
+            self.live_by_booking
+                .entry((property.clone(), booking_id.clone()))
+                .or_default()
+                .push((id.clone(), reauthorizes));
+            let booking = store.get_booking(property, booking_id).await?;
+            let points_here = booking.as_ref().and_then(|b| b.state.hold_id()) == Some(id.as_str());
+            // A re-authorization keeps the old hold live until the new one is in place.
+            let reauth = hold.metadata.contains_key("reauthorizes");
+            if booking.is_some() && !points_here && !reauth {
+                self.discrepancies.push(format!(
+                    "{id}: live ({status}) and names booking {booking_id} at {property}, which does not point to it"
+                ));
+            }
+        }
+        if status == HoldStatus::Captured {
+            let claims = store.claims_for_booking(property, booking_id).await?;
+            let mut claimed = 0_i64;
+            for c in claims.iter().filter(|c| c.hold_id == *id) {
+                let lines: Option<i64> = c
+                    .lines
+                    .as_array()
+                    .and_then(|ls| ls.iter().try_fold(0_i64, |acc, l| acc.checked_add(l.get("amount")?.as_i64()?)));
+                if lines != Some(c.total) {
+                    self.discrepancies
+                        .push(format!("{id}: claim {} lines add up to {lines:?}, not its total {}", c.id, c.total));
+                }
+                claimed = claimed.saturating_add(c.total);
+            }
+            if !claims.iter().all(|c| c.hold_id != *id) && claimed != a.captured {
+                self.discrepancies.push(format!("{id}: claims total {claimed} but {} was captured", a.captured));
+            }
+        }
+        Ok(())
+    }
+
+    /// Bookings holding a guest's card more than once.
+    pub fn finish(mut self) -> Vec<String> {
+        let mut many: Vec<(BookingKey, Vec<String>)> = self
+            .live_by_booking
+            .into_iter()
+            .map(|(k, holds)| {
+                // A hold being replaced by its re-authorization is not a second hold.
+                let replaced: Vec<String> = holds.iter().filter_map(|(_, r)| r.clone()).collect();
+                (k, holds.into_iter().map(|(h, _)| h).filter(|h| !replaced.contains(h)).collect::<Vec<_>>())
+            })
+            .filter(|(_, holds)| holds.len() > 1)
+            .collect();
+        many.sort();
+        for ((property, booking), holds) in many {
+            self.discrepancies.push(format!(
+                "booking {booking} at {property} has {} live holds: {}",
+                holds.len(),
+                holds.join(", ")
+            ));
+        }
+        self.discrepancies
+    }
+}
