@@ -7,6 +7,11 @@
 #   drop_after   forward, then close the connection (it happened; no answer)
 #   slow         wait --slow-secs before forwarding (the client may time out)
 # Faults are drawn from a seeded generator, so a run is repeatable.
+# A test can also script faults: POST /_fault/script with
+#   {"path_contains": "/capture", "mode": "error_after_no_retry", "count": 1}
+# makes the next `count` matching requests misbehave in `mode` (any of the
+# four above, `error_after_no_retry`: forward, then 500 with
+# Stripe-Should-Retry: false, or `down`: drop without forwarding).
 # Prints "READY" once listening on 127.0.0.1:--port; prints counts on exit.
 
 import argparse
@@ -43,10 +48,29 @@ def build(upstream, rate, slow_secs, seed):
             request.transport.abort()
         return web.Response(status=500)
 
+    scripts = []
+
+    async def script(request):
+        spec = await request.json()
+        scripts.append({'path_contains': spec.get('path_contains', ''), 'mode': spec['mode'],
+                        'count': int(spec.get('count', 1))})
+        return web.json_response({'ok': True, 'scripts': len(scripts)})
+
+    def scripted(request):
+        for s in scripts:
+            if s['count'] > 0 and s['path_contains'] in request.path:
+                s['count'] -= 1
+                return s['mode']
+        return None
+
     async def handle(request):
+        if request.path == '/_fault/script':
+            return await script(request)
         body = await request.read()
-        fault = None
-        if rng.random() < rate:
+        fault = scripted(request)
+        if fault == 'down':
+            fault = 'drop_before'
+        if fault is None and rng.random() < rate:
             fault = rng.choice(['drop_before', 'error_after', 'drop_after', 'slow'])
         if fault == 'drop_before':
             COUNTS['drop_before'] += 1
@@ -59,6 +83,10 @@ def build(upstream, rate, slow_secs, seed):
         if fault == 'error_after':
             COUNTS['error_after'] += 1
             return web.json_response({'error': {'type': 'api_error', 'message': 'injected fault'}}, status=500)
+        if fault == 'error_after_no_retry':
+            COUNTS['error_after'] += 1
+            return web.json_response({'error': {'type': 'api_error', 'message': 'injected fault'}}, status=500,
+                                     headers={'Stripe-Should-Retry': 'false'})
         if fault == 'drop_after':
             COUNTS['drop_after'] += 1
             return drop(request)

@@ -17,9 +17,10 @@ const CVC: CardBehavior =
     CardBehavior::Decline { decline_code: "incorrect_cvc", message: "Your card's security code is incorrect." };
 
 /// The simulator's own test PaymentMethod (not Stripe's): it authorizes, and
-/// afterwards every capture, cancel or increment of its hold takes effect
-/// but its answer is lost, as on a network that fails after forwarding. It
-/// exercises reconciliation of unknown outcomes offline.
+/// afterwards every capture or increment of its hold takes effect but its
+/// answer is lost, as on a network that fails after forwarding (a release
+/// answers normally, so an operator can still let the hold go). It exercises
+/// reconciliation of unknown outcomes offline.
 pub const LOST_ANSWERS: &str = "pm_card_lostAnswers";
 
 /// Stripe's named test PaymentMethods.

@@ -375,7 +375,7 @@ impl Processor for SimulatedProcessor {
         let now = self.clock.now();
         let reason = reason.map(str::to_string);
         let f = move |pi: &mut SimIntent| pi.cancel(reason.clone(), now);
-        lose_answer(self.idempotent(key, fp, || self.step(id, &f)).await)
+        self.idempotent(key, fp, || self.step(id, &f)).await
     }
 
     async fn increment(&self, id: &str, new_total: i64, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {

@@ -53,7 +53,7 @@ pub fn claim_total(lines: &[DamageLine], capturable: i64) -> CoreResult<i64> {
         if l.amount > capturable {
             return Err(CoreError::validation(
                 &format!("damages[{i}].amount"),
-                format!("a damage line cannot exceed the hold's capturable amount ({capturable})"),
+                format!("damage line {} ({}) exceeds the capturable amount {capturable}", i + 1, l.amount),
             ));
         }
         total = total.checked_add(l.amount).ok_or_else(|| {

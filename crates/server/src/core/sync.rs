@@ -82,6 +82,13 @@ pub(crate) fn fold_intent(
         }
     }
     hold.expires_at = after.capture_before().or(hold.expires_at).or(intent.view.capture_before);
+    // An increment the processor applied (whoever learned of it: the caller,
+    // the janitor, a webhook) raises the authorized total here too.
+    if after.status() == HoldStatus::RequiresCapture && intent.view.amount > hold.amount.minor() {
+        if let Ok(m) = chittycharge_domain::Money::new(intent.view.amount, hold.amount.currency()) {
+            hold.amount = m;
+        }
+    }
     hold.state = after;
     if hold.client_secret.is_none() {
         hold.client_secret = intent.client_secret.clone();
