@@ -245,3 +245,38 @@ async fn the_check_in_page_uses_stripe_js_and_never_takes_a_card_number_in_strip
     let wrong = reqwest::get(url.replace("cs=", "cs=x")).await.unwrap();
     assert_eq!(wrong.status(), 404, "the client secret is required");
 }
+
+#[tokio::test]
+async fn a_stripe_500_after_the_capture_took_effect_is_an_unknown_outcome_the_janitor_settles() {
+    let Some(emu) = Emulator::start() else { return };
+    let proxy = common::FaultProxy::start(emu.url(), 0.0, 1);
+    let mut env = stripe_env(proxy.url());
+    env.extend([
+        ("CHITTYCHARGE_JANITOR_SCHEDULE", "1s".to_string()),
+        ("CHITTYCHARGE_JOBS_INTERVAL_MS", "100".to_string()),
+    ]);
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // No webhooks: only the janitor can learn what happened.
+    let server = Server::start_with(sqlite_db(), &pairs);
+    let api = server.client();
+    let r = api
+        .post(
+            "/api/holds",
+            json!({"amount": 9000, "description": "x", "payment_method": "pm_card_visa", "confirm": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    // Stripe applies the capture, then answers 500 and advises not to retry.
+    let script = reqwest::Client::new()
+        .post(format!("{}/_fault/script", proxy.url()))
+        .json(&json!({"path_contains": "/capture", "mode": "error_after_no_retry", "count": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert!(script.status().is_success());
+    let r = api.post(&format!("/api/holds/{id}/capture"), json!({"amount_to_capture": 4000})).await;
+    assert_eq!((r.status, r.body["code"].as_str()), (503, Some("processor_outcome_unknown")), "{}", r.text);
+    let h = wait_for_status(&api, &id, "captured").await;
+    assert_eq!((h["amount_captured"].as_i64(), h["amount_released"].as_i64()), (Some(4000), Some(5000)), "{h}");
+}
