@@ -209,6 +209,7 @@ impl Application {
             .layer(middleware::from_fn(crate::protect::detach))
             .layer(DefaultBodyLimit::max(max_body))
             .layer(cors)
+            .layer(middleware::from_fn(crate::protect::security_headers))
             .layer(middleware::from_fn_with_state(state.clone(), crate::observe::http))
             .merge(bench_floor(state.config.bench_floor))
             .with_state(state.clone());

@@ -36,6 +36,26 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
+/// Characters that have no place in free text a person reads later: control
+/// characters (tab and line breaks excepted) and the bidirectional controls
+/// that make text display differently from what it is.
+fn is_forbidden_char(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Refuses free text with control or bidirectional-override characters,
+/// naming the field.
+pub fn check_text(name: &str, s: &str) -> Result<(), CoreError> {
+    match s.chars().find(|c| is_forbidden_char(*c)) {
+        Some(c) => Err(CoreError::validation(
+            name,
+            format!("{name} contains a control or bidirectional-override character (U+{:04X})", u32::from(c)),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Typed access to the fields of a JSON object.
 pub struct Fields<'a>(pub &'a Map<String, Value>);
 
@@ -77,6 +97,7 @@ impl<'a> Fields<'a> {
                 if s.chars().count() > max_len {
                     return Err(CoreError::validation(name, format!("{name} must be at most {max_len} characters")));
                 }
+                check_text(name, s)?;
                 Ok(Some(s.to_string()).filter(|s| !s.is_empty()))
             }
             Some(v) => Err(CoreError::validation(name, format!("{name} must be a string, not {}", type_name(v)))),

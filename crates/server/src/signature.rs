@@ -20,6 +20,9 @@ pub enum SignatureError {
     NoMatch,
 }
 
+/// At most this many `v1` entries of one header are considered.
+pub const MAX_SIGNATURES: usize = 8;
+
 /// Verifies `header` for `payload`; returns the signed timestamp.
 pub fn verify(
     payload: &[u8],
@@ -34,7 +37,9 @@ pub fn verify(
         let Some((k, v)) = part.trim().split_once('=') else { continue };
         match k {
             "t" if timestamp.is_none() => timestamp = v.parse().ok(),
-            "v1" => {
+            // Stripe sends one `v1` per active secret; a handful is plenty,
+            // and a header stuffed with thousands costs nothing to refuse.
+            "v1" if signatures.len() < MAX_SIGNATURES => {
                 if let Ok(bytes) = hex::decode(v) {
                     signatures.push(bytes);
                 }
@@ -51,13 +56,13 @@ pub fn verify(
     }
     let prefix = format!("{t}.");
     for secret in secrets {
-        for sig in &signatures {
-            let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else { continue };
-            mac.update(prefix.as_bytes());
-            mac.update(payload);
-            if mac.verify_slice(sig).is_ok() {
-                return Ok(t);
-            }
+        // One MAC per secret, compared with each signature in constant time.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else { continue };
+        mac.update(prefix.as_bytes());
+        mac.update(payload);
+        let expected = mac.finalize().into_bytes();
+        if signatures.iter().any(|sig| bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_slice(), sig.as_slice()))) {
+            return Ok(t);
         }
     }
     Err(SignatureError::NoMatch)
@@ -103,6 +108,16 @@ mod tests {
         assert_eq!(verify(PAYLOAD, HEADER, &[b"whsec_x"], 1_699_999_600, 300), Err(SignatureError::OutsideTolerance));
         assert_eq!(verify(PAYLOAD, "garbage", &[b"whsec_x"], 1_700_000_000, 300), Err(SignatureError::Malformed));
         assert_eq!(verify(PAYLOAD, "t=1700000000", &[b"whsec_x"], 1_700_000_000, 300), Err(SignatureError::Malformed));
+    }
+
+    #[test]
+    fn a_header_stuffed_with_signatures_is_checked_only_a_handful_deep() {
+        // 5,000 bogus v1 entries before the real one: only the first few count.
+        let bogus = format!("v1={},", "00".repeat(32)).repeat(5_000);
+        let header = format!("t=1700000000,{bogus}{}", HEADER.split(',').nth(1).unwrap());
+        assert_eq!(verify(PAYLOAD, &header, &[b"whsec_x"], 1_700_000_000, 300), Err(SignatureError::NoMatch));
+        let few = format!("t=1700000000,{}{}", format!("v1={},", "00".repeat(32)).repeat(3), HEADER.split(',').nth(1).unwrap());
+        assert!(verify(PAYLOAD, &few, &[b"whsec_x"], 1_700_000_000, 300).is_ok());
     }
 
     #[test]

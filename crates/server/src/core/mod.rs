@@ -23,7 +23,7 @@ use chittycharge_domain::{Currency, Hold, Timestamp};
 use chittycharge_processor::{Clock, IdempotencyKey, Processor};
 use chittycharge_store::{HoldEvent, HoldFilter, OpStatus, Operation, Store};
 
-pub use create::{CreateHold, Created};
+pub use create::{CreateHold, Created, OPERATION_METADATA_KEY};
 pub use error::{CoreError, CoreResult};
 pub use operate::{CaptureCommand, CaptureOutcome};
 pub use sync::EventContext;

@@ -21,3 +21,47 @@ pub async fn detach(req: axum::extract::Request, next: axum::middleware::Next) -
         Err(e) => crate::error::ApiError::Internal(format!("request task ended: {e}")).into_response(),
     }
 }
+
+/// The page policy: scripts, styles, frames and forms only from our own
+/// origin, never framed. The check-in page widens it for Stripe.js in Stripe
+/// mode (`web::checkin`), and sets its own header, which this keeps.
+pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+/// `nosniff` on every response, and the page policy on every HTML one: a
+/// value that slips into a page can neither load nor run script.
+pub async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let mut resp = next.run(req).await;
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if resp.status().is_client_error() && plain {
+        // A framework rejection (oversized or unreadable body, wrong content
+        // type) answers in the same envelope as every other error.
+        resp = envelope_for(resp.status());
+    }
+    let h = resp.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    let html = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
+    if html && !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+    }
+    resp
+}
+
+fn envelope_for(status: axum::http::StatusCode) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (code, message) = match status.as_u16() {
+        413 => ("payload_too_large", "Request body is too large"),
+        415 => ("unsupported_media_type", "Unsupported Content-Type for this request"),
+        405 | 404 => ("not_found", "Not found"),
+        422 => ("validation_error", "The request body could not be understood"),
+        _ => ("invalid_request", "The request could not be read"),
+    };
+    let body = chittycharge_api::ErrorBody { error: message.into(), code: code.into(), details: None };
+    (status, axum::Json(body)).into_response()
+}

@@ -46,7 +46,7 @@ pub async fn page(State(state): State<Arc<AppState>>, Path(id): Path<String>, Qu
         }
     };
     let stripe = state.config.processor == ProcessorKind::Stripe;
-    render(
+    let mut page = render(
         "checkin.html",
         minijinja::context! {
             console => false,
@@ -60,5 +60,14 @@ pub async fn page(State(state): State<Arc<AppState>>, Path(id): Path<String>, Qu
             mode => if stripe { "stripe" } else { "simulated" },
             stripe_key => if stripe { state.config.stripe_publishable_key.clone().unwrap_or_default() } else { String::new() },
         },
-    )
+    );
+    if stripe {
+        // Stripe.js and its frames (card fields, 3-D Secure), nothing else.
+        let csp = "default-src 'self'; script-src 'self' https://js.stripe.com; style-src 'self'; \
+                   img-src 'self' data: https://*.stripe.com; connect-src 'self' https://api.stripe.com; \
+                   frame-src https://js.stripe.com https://hooks.stripe.com; object-src 'none'; base-uri 'none'; \
+                   form-action 'self'; frame-ancestors 'none'";
+        page.headers_mut().insert(axum::http::header::CONTENT_SECURITY_POLICY, axum::http::HeaderValue::from_static(csp));
+    }
+    page
 }

@@ -107,6 +107,11 @@ pub fn parse_create(
         for k in ["guest_tier", "chitty_id", "source", "service", "property_id", "tenant_id", "booking_id"] {
             metadata.remove(k);
         }
+        metadata.remove(crate::core::OPERATION_METADATA_KEY);
+        for (k, v) in &metadata {
+            crate::input::check_text(&format!("metadata.{k}"), k)?;
+            crate::input::check_text(&format!("metadata.{k}"), v)?;
+        }
     }
     let payment_method = f.string("payment_method", 255)?;
     let confirm = f.boolean("confirm")?.unwrap_or(false);
