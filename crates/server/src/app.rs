@@ -18,7 +18,7 @@ use chittycharge_processor::{Clock, Processor, SystemClock, TestClock};
 use chittycharge_store::{SqlStore, Store};
 use secrecy::ExposeSecret;
 
-use crate::auth::{create_token, hash_token, require_token, AuthBlocks, SCOPE_ADMIN};
+use crate::auth::{create_token, hash_token, require_token, SCOPE_ADMIN};
 use crate::config::{Config, ProcessorKind};
 use crate::core::HoldService;
 use crate::protect::ratelimit::RateLimiter;
@@ -33,7 +33,6 @@ pub struct AppState {
     pub sim: Option<Arc<SimulatedProcessor>>,
     pub test_clock: Option<Arc<TestClock>>,
     pub limiter: RateLimiter,
-    pub auth_blocks: AuthBlocks,
     pub token_cache: crate::auth::TokenCache,
     /// Base of links handed to guests: `CHITTYCHARGE_PUBLIC_URL`, or the
     /// address actually bound (so port 0 becomes the real port).
@@ -193,7 +192,6 @@ impl Application {
             sim,
             test_clock,
             limiter,
-            auth_blocks: AuthBlocks::default(),
             token_cache: crate::auth::TokenCache::default(),
             base_url,
         });
@@ -238,6 +236,18 @@ impl Application {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
         let jobs = tokio::spawn(crate::jobs::run(self.state.clone(), jobs_stopped));
+        if let Some(addr) = self.state.config.metrics_listen {
+            // Metrics on their own address, for a scraper inside the network.
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            let router = Router::new()
+                .route("/metrics", axum::routing::get(crate::observe::metrics_endpoint))
+                .with_state(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;

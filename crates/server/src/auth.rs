@@ -191,7 +191,6 @@ pub async fn authenticate_cached(
 /// simulator endpoints that stand in for Stripe.js.
 pub fn is_public(method: &Method, path: &str) -> bool {
     path == "/health"
-        || path == "/metrics"
         || path == "/webhook"
         || crate::web::is_web_path(path)
         || (method == Method::POST && (path == "/_sim/payment_methods" || path.starts_with("/_sim/payment_intents/")))
@@ -227,23 +226,16 @@ pub async fn require_token(
     if is_public(req.method(), req.uri().path()) {
         return Ok(next.run(req).await);
     }
-    let now = state.holds.now();
-    let ip = peer.ip();
-    if let Some(retry_after) = state.auth_blocks.blocked(ip, now) {
-        return Err(ApiError::RateLimited { limit: state.config.auth_failures_per_minute, retry_after });
+    if req.uri().path() == "/metrics" && state.config.metrics_public {
+        return Ok(next.run(req).await);
     }
+    let now = state.holds.now();
+    let ip = crate::protect::client::client_ip(&state.config.trusted_proxies, peer.ip(), req.headers());
     let caller = match authenticate_cached(state.store.as_ref(), Some(&state.token_cache), req.headers()).await {
+        // A valid token is never refused by the failed-authentication limit:
+        // nobody can lock an integration out by failing from its address.
         Ok(c) => c,
-        Err(ApiError::Unauthorized) => {
-            let limit = state.config.auth_failures_per_minute;
-            let v = state.limiter.hit(&format!("authfail:{ip}"), limit, now).await?;
-            if !v.allowed {
-                metrics::counter!("chittycharge_rate_limit_rejections_total", "kind" => "failed_auth").increment(1);
-                state.auth_blocks.block(ip, v);
-                tracing::warn!(client.ip = %ip, "too many failed authentications; blocking for the window");
-            }
-            return Err(ApiError::Unauthorized);
-        }
+        Err(ApiError::Unauthorized) => return Err(failed_authentication(&state, ip, req.headers(), now).await),
         Err(e) => return Err(e),
     };
     let limit = caller.rate_limit.and_then(|l| u32::try_from(l).ok()).unwrap_or(state.config.rate_limit_per_minute);
@@ -260,25 +252,34 @@ pub async fn require_token(
     Ok(resp)
 }
 
-/// IPs refused for the rest of a window after too many failed logins.
-/// Bounded: expired entries are dropped as new ones arrive.
-#[derive(Default)]
-pub struct AuthBlocks(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, i64>>);
-
-impl AuthBlocks {
-    fn blocked(&self, ip: std::net::IpAddr, now: Timestamp) -> Option<u64> {
-        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let until = *map.get(&ip)?;
-        let secs = until - now.secs();
-        (secs > 0).then(|| u64::try_from(secs).unwrap_or(1))
-    }
-
-    fn block(&self, ip: std::net::IpAddr, v: Verdict) {
-        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() > 10_000 {
-            let horizon = v.reset_epoch - 60;
-            map.retain(|_, until| *until > horizon);
+/// Counts a failed authentication per client address and per presented
+/// token prefix (shared through the store across instances on PostgreSQL).
+/// Past the limit the failing caller gets 429 instead of 401 for the rest of
+/// the window; callers with a valid token are never affected.
+pub async fn failed_authentication(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    now: Timestamp,
+) -> ApiError {
+    let limit = state.config.auth_failures_per_minute;
+    // A prefix, not the token: enough to slow guessing at one token, and no
+    // secret is kept (tokens are long random strings).
+    let prefix: String = presented_token(headers).unwrap_or("").chars().take(8).collect();
+    let mut refused = None;
+    for key in [format!("authfail:ip:{ip}"), format!("authfail:tok:{prefix}")] {
+        match state.limiter.hit(&key, limit, now).await {
+            Ok(v) if !v.allowed => refused = Some(refused.map_or(v.retry_after, |r: u64| r.max(v.retry_after))),
+            Ok(_) => {}
+            Err(e) => return e.into(),
         }
-        map.insert(ip, v.reset_epoch);
+    }
+    match refused {
+        Some(retry_after) => {
+            metrics::counter!("chittycharge_rate_limit_rejections_total", "kind" => "failed_auth").increment(1);
+            tracing::warn!(client.ip = %ip, "too many failed authentications");
+            ApiError::RateLimited { limit, retry_after }
+        }
+        None => ApiError::Unauthorized,
     }
 }

@@ -80,6 +80,12 @@ pub struct Config {
     /// Serves `/_bench/floor`, a static endpoint outside every middleware,
     /// as the benchmark's baseline.
     pub bench_floor: bool,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A separate listen address for `/metrics` (then absent from the API port).
+    pub metrics_listen: Option<SocketAddr>,
+    /// `/metrics` on the API port without a token.
+    pub metrics_public: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -127,6 +133,9 @@ pub const KEYS: &[&str] = &[
     "CHITTYCHARGE_EXPIRY_WARNING",
     "CHITTYCHARGE_REAUTH_MARGIN",
     "CHITTYCHARGE_BENCH_FLOOR",
+    "CHITTYCHARGE_TRUSTED_PROXIES",
+    "CHITTYCHARGE_METRICS_LISTEN",
+    "CHITTYCHARGE_METRICS_PUBLIC",
 ];
 
 pub const DEFAULT_ORIGINS: [&str; 2] = ["https://chitty.cc", "https://*.chitty.cc"];
@@ -184,6 +193,16 @@ impl Config {
         let stripe_secret_key = secret("STRIPE_SECRET_KEY");
         let processor = match get("CHITTYCHARGE_PROCESSOR").as_deref() {
             None if stripe_secret_key.is_some() => ProcessorKind::Stripe,
+            None if !listen.ip().is_loopback() => {
+                // Nobody should take real bookings on play money by accident.
+                return Err(err(
+                    "CHITTYCHARGE_PROCESSOR",
+                    format!(
+                        "no STRIPE_SECRET_KEY, and CHITTYCHARGE_LISTEN ({listen}) is not a loopback address: \
+                         set STRIPE_SECRET_KEY, or CHITTYCHARGE_PROCESSOR=simulated to run the simulated processor there"
+                    ),
+                ));
+            }
             None | Some("simulated") => ProcessorKind::Simulated,
             Some("stripe") => ProcessorKind::Stripe,
             Some(other) => {
@@ -234,6 +253,32 @@ impl Config {
             1_000_000,
         )?;
         let auth_failures_per_minute = u32::try_from(auth_failures).unwrap_or(20);
+        let trusted_proxies = match get("CHITTYCHARGE_TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<ipnet::IpNet>()
+                        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            err("CHITTYCHARGE_TRUSTED_PROXIES", format!("'{s}' is not a CIDR such as 10.0.0.0/8"))
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let metrics_listen = match get("CHITTYCHARGE_METRICS_LISTEN") {
+            None => None,
+            Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
+                err("CHITTYCHARGE_METRICS_LISTEN", format!("'{a}' is not an address such as 127.0.0.1:9187"))
+            })?),
+        };
+        let metrics_public = match get("CHITTYCHARGE_METRICS_PUBLIC").as_deref() {
+            None | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(other) => return Err(err("CHITTYCHARGE_METRICS_PUBLIC", format!("'{other}' is not true or false"))),
+        };
 
         let allowed_origins: Vec<String> = match get("ALLOWED_ORIGINS") {
             Some(list) => list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
@@ -363,6 +408,9 @@ impl Config {
             expiry_warning_secs,
             reauth_margin_secs,
             bench_floor: matches!(get("CHITTYCHARGE_BENCH_FLOOR").as_deref(), Some("1") | Some("true")),
+            trusted_proxies,
+            metrics_listen,
+            metrics_public,
         })
     }
 

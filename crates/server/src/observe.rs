@@ -127,6 +127,25 @@ pub async fn http(State(state): State<Arc<AppState>>, mut req: Request, next: Ne
     resp
 }
 
+/// `/metrics` on the API port: absent when it has its own listen address
+/// (`CHITTYCHARGE_METRICS_LISTEN`), open when `CHITTYCHARGE_METRICS_PUBLIC`,
+/// otherwise for admin tokens only.
+pub async fn metrics_api(
+    State(state): State<Arc<AppState>>,
+    caller: Option<axum::Extension<crate::auth::Caller>>,
+) -> Response {
+    use axum::response::IntoResponse;
+    if state.config.metrics_listen.is_some() {
+        return crate::error::ApiError::RouteNotFound.into_response();
+    }
+    if !state.config.metrics_public {
+        if let Err(e) = caller.map_or(Err(crate::core::CoreError::NotFound), |c| c.require_admin("Metrics")) {
+            return crate::error::ApiError::from(e).into_response();
+        }
+    }
+    metrics_endpoint(State(state)).await
+}
+
 pub async fn metrics_endpoint(State(state): State<Arc<AppState>>) -> Response {
     if let Ok(counts) = state.store.count_holds_by_status().await {
         let mut by: BTreeMap<&str, i64> = HoldStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();

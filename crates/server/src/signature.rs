@@ -116,7 +116,11 @@ mod tests {
         let bogus = format!("v1={},", "00".repeat(32)).repeat(5_000);
         let header = format!("t=1700000000,{bogus}{}", HEADER.split(',').nth(1).unwrap());
         assert_eq!(verify(PAYLOAD, &header, &[b"whsec_x"], 1_700_000_000, 300), Err(SignatureError::NoMatch));
-        let few = format!("t=1700000000,{}{}", format!("v1={},", "00".repeat(32)).repeat(3), HEADER.split(',').nth(1).unwrap());
+        let few = format!(
+            "t=1700000000,{}{}",
+            format!("v1={},", "00".repeat(32)).repeat(3),
+            HEADER.split(',').nth(1).unwrap()
+        );
         assert!(verify(PAYLOAD, &few, &[b"whsec_x"], 1_700_000_000, 300).is_ok());
     }
 

@@ -43,7 +43,9 @@ async fn logs_are_json_carry_request_ids_and_never_secrets_or_card_numbers() {
     let id = r.body["id"].as_str().unwrap();
     let secret = r.body["client_secret"].as_str().unwrap().to_string();
     for card in ["4242424242424242", "4000002500003155"] {
-        let pm = anon.post("/_sim/payment_methods", json!({"card": {"number": card}})).await;
+        let pm = anon
+            .post("/_sim/payment_methods", json!({"hold_id": id, "client_secret": secret, "card": {"number": card}}))
+            .await;
         assert_eq!(pm.status, 200);
         let _ = anon
             .post(
@@ -62,7 +64,7 @@ async fn logs_are_json_carry_request_ids_and_never_secrets_or_card_numbers() {
     assert_eq!(health["processor"]["status"], "ok");
     assert_eq!(health["chittyid"]["status"], "down", "ChittyID is reported on its own: {health}");
 
-    let metrics = anon.get("/metrics").await.text;
+    let metrics = api.get("/metrics").await.text;
     for m in [
         "chittycharge_http_requests_total",
         "chittycharge_http_request_duration_seconds",
@@ -112,6 +114,6 @@ async fn rate_limit_rejections_are_counted() {
     let limited = server.client().with_token(&token);
     limited.get("/api/holds").await;
     assert_eq!(limited.get("/api/holds").await.status, 429);
-    let metrics = server.anon().get("/metrics").await.text;
+    let metrics = server.client().get("/metrics").await.text;
     assert!(metrics.contains("chittycharge_rate_limit_rejections_total{kind=\"token\"} 1"), "{metrics}");
 }

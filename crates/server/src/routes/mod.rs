@@ -20,7 +20,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     let _ = state;
     Router::new()
         .route("/health", get(health::health))
-        .route("/metrics", get(crate::observe::metrics_endpoint))
+        .route("/metrics", get(crate::observe::metrics_api))
         .route("/webhook", post(webhook::stripe_webhook))
         .route("/api/holds", post(holds::create::create_hold).get(holds::read::list_holds))
         .route("/api/holds/by-chitty-id/{chitty_id}", get(holds::read::get_hold_by_chitty_id))

@@ -28,6 +28,9 @@ fn guest() -> Caller {
     }
 }
 
+/// Card tokenizations per hold and minute: a guest retrying cards, not a bot.
+const PAYMENT_METHODS_PER_MINUTE: u32 = 20;
+
 fn sim(state: &AppState) -> Result<&chittycharge_processor::simulated::SimulatedProcessor, ApiError> {
     state.sim.as_deref().ok_or(ApiError::RouteNotFound)
 }
@@ -45,6 +48,9 @@ async fn check_secret(state: &AppState, id: &str, body: &serde_json::Map<String,
     Ok(())
 }
 
+/// Tokenizes a test card for the guest of one hold: the page sends the hold's
+/// id and client secret (as Stripe.js sends its publishable key), so nobody
+/// else can write here, and each hold gets a bounded number of tries.
 pub async fn create_payment_method(
     State(state): State<Arc<AppState>>,
     JsonBody(body): JsonBody,
@@ -52,6 +58,13 @@ pub async fn create_payment_method(
     let sim = sim(&state)?;
     let body = body.unwrap_or_default();
     let f = Fields(&body);
+    let hold_id = f.string("hold_id", 255)?.ok_or_else(|| CoreError::validation("hold_id", "hold_id is required"))?;
+    check_secret(&state, &hold_id, &body).await?;
+    let now = state.holds.now();
+    let v = state.limiter.hit(&format!("sim_pm:{hold_id}"), PAYMENT_METHODS_PER_MINUTE, now).await?;
+    if !v.allowed {
+        return Err(ApiError::RateLimited { limit: PAYMENT_METHODS_PER_MINUTE, retry_after: v.retry_after });
+    }
     let number = match f.object("card")? {
         Some(card) => Fields(card).string("number", 30)?,
         None => f.string("number", 30)?,

@@ -67,7 +67,8 @@ pub async fn page(State(state): State<Arc<AppState>>, Path(id): Path<String>, Qu
                    img-src 'self' data: https://*.stripe.com; connect-src 'self' https://api.stripe.com; \
                    frame-src https://js.stripe.com https://hooks.stripe.com; object-src 'none'; base-uri 'none'; \
                    form-action 'self'; frame-ancestors 'none'";
-        page.headers_mut().insert(axum::http::header::CONTENT_SECURITY_POLICY, axum::http::HeaderValue::from_static(csp));
+        page.headers_mut()
+            .insert(axum::http::header::CONTENT_SECURITY_POLICY, axum::http::HeaderValue::from_static(csp));
     }
     page
 }

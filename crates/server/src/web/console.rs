@@ -3,76 +3,26 @@
 //! increase holds. A server-side session is kept behind an HttpOnly,
 //! SameSite=Strict cookie, and every action carries a CSRF token.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use base64::Engine;
 use chittycharge_domain::{Hold, HoldStatus};
 use chittycharge_store::{BookingFilter, HoldFilter};
 use minijinja::context;
-use rand::RngCore;
 use serde::Deserialize;
 use serde_json::Value;
-use subtle::ConstantTimeEq;
 
 use super::render;
+use super::session::{csrf_ok, field, form_pairs, over_limit, session, Session};
 use crate::app::AppState;
-use crate::auth::{hash_token, Caller};
+use crate::auth::Caller;
 use crate::core::bookings::DamageLine;
 use crate::core::{CaptureCommand, CoreError};
 use crate::error::ApiError;
 use crate::views::money;
-
-const COOKIE: &str = "cc_session";
-const SESSION_SECS: i64 = 12 * 3_600;
-
-fn random_secret() -> String {
-    let mut b = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut b);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-}
-
-/// Reads one cookie. Written by hand: one cookie, one split, no crate needed.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
-
-struct Session {
-    caller: Caller,
-    csrf: String,
-}
-
-async fn session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
-    let id = cookie(headers, COOKIE)?;
-    let (token_id, csrf, expires) = state.store.get_session(&hash_token(&id)).await.ok()??;
-    if expires < state.holds.now() {
-        return None;
-    }
-    let t = state.store.get_token(&token_id).await.ok()??;
-    if t.revoked_at.is_some() {
-        return None;
-    }
-    let caller = Caller {
-        token_id: t.id,
-        name: t.name,
-        scopes: t.scopes,
-        property_ids: t.property_ids,
-        rate_limit: t.rate_limit,
-        source: Some("console".into()),
-    };
-    Some(Session { caller, csrf })
-}
 
 fn describe(e: &CoreError) -> String {
     match e {
@@ -102,88 +52,6 @@ fn iso(t: Option<chittycharge_domain::Timestamp>) -> Option<String> {
     t.map(|t| chittycharge_api::iso_millis(t.millis()))
 }
 
-pub async fn home(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if session(&state, &headers).await.is_some() {
-        return Redirect::to("/console/holds").into_response();
-    }
-    render("login.html", context! { console => false })
-}
-
-#[derive(Deserialize)]
-pub struct Login {
-    token: String,
-}
-
-pub async fn login(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    axum::Form(form): axum::Form<Login>,
-) -> Response {
-    let now = state.holds.now();
-    let ip = peer.ip().to_string();
-    let record = state
-        .store
-        .find_token_by_hash(&hash_token(form.token.trim()))
-        .await
-        .ok()
-        .flatten()
-        .filter(|t| t.revoked_at.is_none());
-    let Some(t) = record else {
-        let limited = state
-            .limiter
-            .hit(&format!("authfail:{ip}"), state.config.auth_failures_per_minute, now)
-            .await
-            .map(|v| !v.allowed)
-            .unwrap_or(false);
-        let msg =
-            if limited { "Too many failed sign-ins; wait a minute and try again." } else { "That token is not valid." };
-        let mut r = render("login.html", context! { console => false, error => msg });
-        *r.status_mut() = if limited { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::UNAUTHORIZED };
-        return r;
-    };
-    let id = random_secret();
-    let csrf = random_secret();
-    if let Err(e) = state.store.insert_session(&hash_token(&id), &t.id, &csrf, now, now.plus_secs(SESSION_SECS)).await {
-        return ApiError::from(e).into_response();
-    }
-    let secure = if state.base_url.starts_with("https://") { "; Secure" } else { "" };
-    let mut r = Redirect::to("/console/holds").into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "{COOKIE}={id}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}{secure}"
-    )) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    r
-}
-
-fn form_pairs(body: &Bytes) -> Vec<(String, String)> {
-    form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
-}
-
-fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
-fn csrf_ok(s: &Session, pairs: &[(String, String)]) -> bool {
-    field(pairs, "csrf").is_some_and(|c| bool::from(c.as_bytes().ct_eq(s.csrf.as_bytes())))
-}
-
-pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(s) = session(&state, &headers).await {
-        if csrf_ok(&s, &form_pairs(&body)) {
-            if let Some(id) = cookie(&headers, COOKIE) {
-                let _ = state.store.delete_session(&hash_token(&id)).await;
-            }
-        }
-    }
-    let mut r = Redirect::to("/console").into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("cc_session=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
-    r
-}
-
 #[derive(Deserialize, Default)]
 pub struct HoldsQuery {
     property_id: Option<String>,
@@ -193,6 +61,9 @@ pub struct HoldsQuery {
 
 pub async fn holds(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<HoldsQuery>) -> Response {
     let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
+    if let Some(r) = over_limit(&state, &s).await {
+        return r;
+    }
     let status = q.status.as_deref().filter(|v| !v.is_empty()).and_then(|v| v.parse::<HoldStatus>().ok());
     let expiring = q.expiring.is_some();
     let filter = HoldFilter {
@@ -278,6 +149,9 @@ async fn hold_page(state: &AppState, s: &Session, id: &str, error: Option<String
 
 pub async fn hold(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
+    if let Some(r) = over_limit(&state, &s).await {
+        return r;
+    }
     hold_page(&state, &s, &id, None, None).await
 }
 
@@ -287,6 +161,9 @@ where
     Fut: std::future::Future<Output = Result<String, CoreError>>,
 {
     let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
+    if let Some(r) = over_limit(&state, &s).await {
+        return r;
+    }
     let pairs = form_pairs(&body);
     if !csrf_ok(&s, &pairs) {
         let mut r =
@@ -384,6 +261,9 @@ pub async fn increment(
 
 pub async fn bookings(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
+    if let Some(r) = over_limit(&state, &s).await {
+        return r;
+    }
     let list = state
         .holds
         .bookings(BookingFilter { limit: 200, ..BookingFilter::default() }, &s.caller)
@@ -405,6 +285,9 @@ pub async fn bookings(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
 
 pub async fn notifications(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
+    if let Some(r) = over_limit(&state, &s).await {
+        return r;
+    }
     let list = match state.holds.notifications(&s.caller, 200).await {
         Ok(list) => list,
         Err(e) => {

@@ -5,6 +5,7 @@
 
 mod checkin;
 mod console;
+mod session;
 
 use std::sync::{Arc, OnceLock};
 
@@ -94,9 +95,9 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/checkin/{id}", get(checkin::page))
         .route("/openapi.json", get(crate::openapi::openapi_json))
         .route("/docs", get(crate::openapi::docs_page))
-        .route("/console", get(console::home))
-        .route("/console/login", post(console::login))
-        .route("/console/logout", post(console::logout))
+        .route("/console", get(session::home))
+        .route("/console/login", post(session::login))
+        .route("/console/logout", post(session::logout))
         .route("/console/holds", get(console::holds))
         .route("/console/holds/{id}", get(console::hold))
         .route("/console/holds/{id}/capture", post(console::capture))

@@ -58,7 +58,7 @@
   form.addEventListener('submit', async function (ev) {
     ev.preventDefault(); clear(); button.disabled = true;
     try {
-      const pm = await post('/_sim/payment_methods', { card: { number: document.getElementById('number').value } });
+      const pm = await post('/_sim/payment_methods', { hold_id: holdId, client_secret: secret, card: { number: document.getElementById('number').value } });
       if (!pm.ok) { show(explain(pm.data)); return; }
       const r = await post('/_sim/payment_intents/' + holdId + '/confirm', { client_secret: secret, payment_method: pm.data.id });
       if (!r.ok) { show(explain(r.data)); return; }
