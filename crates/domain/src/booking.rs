@@ -110,6 +110,10 @@ impl HoldActive {
     pub fn check_out(self, at: Timestamp, claim_until: Timestamp) -> CheckedOut {
         CheckedOut { hold_id: self.hold_id, checked_out_at: at, claim_until }
     }
+    /// The authorized hold lapsed or failed: the booking may place a new one.
+    pub fn hold_lost(self) -> Booked {
+        Booked
+    }
     /// A re-authorization swapped the booking onto a new hold.
     pub fn swap_hold(self, new_hold_id: String) -> HoldActive {
         HoldActive { hold_id: new_hold_id }

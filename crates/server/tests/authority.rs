@@ -57,7 +57,7 @@ fn table() -> Vec<Row> {
         ("get", "/api/operations/stuck", json!(null), none, Is(403), Is(403)),
         ("get", "/api/operations/{id}", json!(null), none, Ok, Is(404)),
         ("post", "/api/operations/{id}/resolve", json!({}), none, Is(403), Is(403)),
-        ("get", "/api/jobs", json!(null), none, Ok, Ok),
+        ("get", "/api/jobs", json!(null), none, Ok, Is(403)),
         ("post", "/api/properties", json!({"id": "p1", "name": "Renamed", "premium": true}), none, Is(403), Is(403)),
         ("get", "/api/properties", json!(null), none, Ok, Ok),
         ("get", "/api/properties/{id}", json!(null), none, Ok, Is(404)),

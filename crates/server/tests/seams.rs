@@ -537,15 +537,157 @@ async fn the_audit_finds_a_booking_holding_a_card_twice() {
     let server = Server::start(sqlite_db());
     let api = server.client();
     property(&api, "isle", json!({})).await;
+    // A hold naming a booking id before the booking existed here (from an
+    // outside system), then the booking's own check-in hold.
+    let r = api.post("/api/holds", json!({"amount": 5000, "description": "x", "property_id": "isle", "booking_id": "bk-two", "payment_method": "pm_card_visa", "confirm": true})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
     booking(&api, "isle", "bk-two").await;
     let (s, _) = authorize(&api, "bk-two").await;
     assert_eq!(s, 200);
-    // A second hold naming the booking, placed around the booking flow.
-    let r = api.post("/api/holds", json!({"amount": 5000, "description": "x", "property_id": "isle", "booking_id": "bk-two", "payment_method": "pm_card_visa", "confirm": true})).await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    // Once the booking exists, a hold can no longer be placed around it.
+    let r = api
+        .post("/api/holds", json!({"amount": 5000, "description": "x", "property_id": "isle", "booking_id": "bk-two"}))
+        .await;
+    assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("booking_id")), "{}", r.text);
     let out = cli(&server.db, &["audit"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("bk-two at isle has 2 live holds"), "{text}");
     assert!(text.contains("which does not point to it"), "{text}");
+}
+
+#[tokio::test]
+async fn a_booking_follows_a_hold_ended_outside_check_out_and_never_places_a_second() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    property(&api, "cove", json!({})).await;
+    for (id, action) in [("bk-cancel", "cancel"), ("bk-capture", "capture")] {
+        booking(&api, "cove", id).await;
+        let (s, a) = authorize(&api, id).await;
+        assert_eq!(s, 200, "{a}");
+        let hold = a["hold_id"].as_str().unwrap().to_string();
+        let body = if action == "capture" { json!({"amount_to_capture": 100}) } else { json!({}) };
+        assert_eq!(api.post(&format!("/api/holds/{hold}/{action}"), body).await.status, 200);
+        assert_eq!(api.get(&format!("/api/bookings/{id}")).await.body["status"], "settled", "{id}");
+        let (s, again) = authorize(&api, id).await;
+        assert_eq!((s, again["code"].as_str()), (409, Some("invalid_state")), "{again}");
+        let list = api.get("/api/holds?limit=200").await.body;
+        assert!(live_holds_of(&list, id).is_empty(), "{id}: no second hold was placed");
+    }
+}
+
+#[tokio::test]
+async fn a_check_out_whose_capture_answer_was_lost_records_its_claim_when_resolved() {
+    let server = Server::start_with(
+        sqlite_db(),
+        &[("CHITTYCHARGE_JOBS_INTERVAL_MS", "100"), ("CHITTYCHARGE_JANITOR_SCHEDULE", "1s")],
+    );
+    let api = server.client();
+    property(&api, "bay", json!({})).await;
+    booking(&api, "bay", "bk-lost").await;
+    let r = api
+        .post("/api/bookings/bk-lost/authorize", json!({"payment_method": "pm_card_lostAnswers", "confirm": true}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r =
+        api.post("/api/bookings/bk-lost/checkout", json!({"damages": [{"amount": 5000, "description": "Lamp"}]})).await;
+    assert_eq!((r.status, r.body["code"].as_str()), (503, Some("processor_outcome_unknown")), "{}", r.text);
+    let op = r.body["details"]["operation_id"].as_str().unwrap().to_string();
+    let mut resolved = None;
+    for _ in 0..60 {
+        api.advance(2).await;
+        let r = api.post(&format!("/api/operations/{op}/resolve"), json!({})).await;
+        if r.status == 200 {
+            resolved = Some(r.body);
+            break;
+        }
+    }
+    let resolved = resolved.expect("resolved");
+    assert_eq!(resolved["hold"]["amount_captured"], 5000, "{resolved}");
+    let b = api.get("/api/bookings/bk-lost").await.body;
+    assert_eq!(b["status"], "settled", "{b}");
+    let claims = b["claims"].as_array().unwrap();
+    assert_eq!(claims.len(), 1, "{b}");
+    assert_eq!(
+        (claims[0]["total"].as_i64(), claims[0]["lines"][0]["description"].as_str()),
+        (Some(5000), Some("Lamp"))
+    );
+    let out = cli(&server.db, &["audit"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("without a damage claim"), "{text}");
+}
+
+#[tokio::test]
+async fn holds_authorized_only_a_moment_do_not_count_toward_a_guests_history() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let r = api
+            .post(
+                "/api/holds",
+                json!({"amount": 10_000, "description": "t", "property_id": "pA", "customer_email": "a@x.com"}),
+            )
+            .await;
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    api.advance(13 * 3_600).await;
+    for id in &ids {
+        assert_eq!(
+            api.post(&format!("/api/holds/{id}/confirm"), json!({"payment_method": "pm_card_visa"})).await.status,
+            200
+        );
+        assert_eq!(api.post(&format!("/api/holds/{id}/cancel"), json!({})).await.status, 200);
+    }
+    let r = api
+        .post(
+            "/api/holds",
+            json!({"amount": 1000, "description": "t", "property_id": "pA", "customer_email": "a@x.com"}),
+        )
+        .await;
+    assert_eq!(r.body["tier"], "NEW_GUEST", "{}", r.text);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_names_the_query_too() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    property(&api, "pa", json!({})).await;
+    property(&api, "pb", json!({})).await;
+    booking(&api, "pa", "bk-shared").await;
+    booking(&api, "pb", "bk-shared").await;
+    let body = r#"{"payment_method":"pm_card_visa","confirm":true}"#;
+    let first = api
+        .raw("POST", "/api/bookings/bk-shared/authorize?property_id=pa", Some(body), &[("Idempotency-Key", "k1")])
+        .await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let other = api
+        .raw("POST", "/api/bookings/bk-shared/authorize?property_id=pb", Some(body), &[("Idempotency-Key", "k1")])
+        .await;
+    assert_eq!((other.status, other.body["code"].as_str()), (409, Some("idempotency_error")), "{}", other.text);
+    assert_eq!(api.get("/api/bookings/bk-shared?property_id=pb").await.body["status"], "booked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_resolutions_of_one_operation_settle_it_once() {
+    let server = Server::start_with(sqlite_db(), &[("CHITTYCHARGE_JANITOR_SCHEDULE", "1h")]);
+    let api = server.client();
+    let (id, op) = lost_capture(&api).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let api = api.clone();
+        let op = op.clone();
+        tasks.push(tokio::spawn(
+            async move { api.post(&format!("/api/operations/{op}/resolve"), json!({})).await.status },
+        ));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let s = t.await.unwrap();
+        assert!(s == 200 || s == 409, "{s}");
+        ok += usize::from(s == 200);
+    }
+    assert_eq!(ok, 1);
+    let events = api.get(&format!("/api/holds/{id}/events")).await.text;
+    assert_eq!(events.matches("operation_resolved").count(), 1, "{events}");
 }

@@ -187,11 +187,13 @@ impl SqlStore {
 
     pub(crate) async fn count_clean_releases_impl(&self, q: &CleanReleases<'_>) -> StoreResult<i64> {
         // amount_released > 0 only when the processor reported an authorized
-        // amount released; the age is the time the hold stood authorized.
+        // amount released; the age is the time the hold stood authorized,
+        // from its `authorized` event to its release.
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM holds WHERE status = 'canceled' AND amount_captured = 0 \
              AND amount_released >= $1 AND currency = $2 AND property_id = $3 \
-             AND canceled_at IS NOT NULL AND canceled_at - created_at >= $4 \
+             AND canceled_at IS NOT NULL AND EXISTS (SELECT 1 FROM hold_events e WHERE e.hold_id = holds.id \
+             AND e.kind = 'authorized' AND holds.canceled_at - e.created_at >= $4) \
              AND ((customer_email IS NOT NULL AND customer_email = $5) OR (tenant_id IS NOT NULL AND tenant_id = $6))",
         )
         .bind(q.min_amount.max(1))

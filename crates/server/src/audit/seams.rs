@@ -88,7 +88,12 @@ impl Seams {
                 }
                 claimed = claimed.saturating_add(c.total);
             }
-            if !claims.iter().all(|c| c.hold_id != *id) && claimed != a.captured {
+            if claims.iter().all(|c| c.hold_id != *id) {
+                self.discrepancies.push(format!(
+                    "{id}: captured {} for booking {booking_id} at {property} without a damage claim",
+                    a.captured
+                ));
+            } else if claimed != a.captured {
                 self.discrepancies.push(format!("{id}: claims total {claimed} but {} was captured", a.captured));
             }
         }

@@ -74,6 +74,11 @@ pub struct Authorized {
     pub hold: Hold,
 }
 
+/// A damage claim's id: its capture operation's.
+fn claim_id(op_id: &str) -> String {
+    format!("clm_{}", op_id.trim_start_matches("op_"))
+}
+
 fn conflict(status: &str, message: impl Into<String>) -> CoreError {
     CoreError::InvalidState { status: status.to_string(), message: message.into() }
 }
@@ -236,31 +241,55 @@ impl HoldService {
         let total = claim_total(&damages, capturable)?;
         let outcome = if total > 0 {
             let lines: Vec<Value> = damages.iter().map(DamageLine::to_json).collect();
+            // The booking rides along in the capture's operation record, so
+            // whoever settles the capture (this request, the janitor, an
+            // operator) records the claim and settles the booking.
             let cmd = CaptureCommand {
                 amount: Some(total),
                 reason: Some("damages".into()),
-                detail: Some(json!({ "lines": lines })),
+                detail: Some(json!({
+                    "lines": lines,
+                    "booking": { "property_id": booking.property_id, "id": booking.id },
+                })),
             };
             let captured = self.capture(hold_id, cmd, caller).await?;
-            let claim = DamageClaim {
-                id: format!("clm_{}", uuid::Uuid::new_v4().simple()),
-                property_id: booking.property_id.clone(),
-                booking_id: booking.id.clone(),
-                hold_id: hold_id.to_string(),
-                total,
-                currency: captured.captured.currency().code().to_string(),
-                lines: Value::Array(lines),
-                created_by: Some(caller.actor()),
-                created_at: self.now(),
-            };
-            self.store.insert_claim(&claim).await?;
-            CheckoutOutcome::Charged { amount: total, claim_id: claim.id, hold: captured.hold }
+            CheckoutOutcome::Charged { amount: total, claim_id: claim_id(&captured.operation_id), hold: captured.hold }
         } else {
             let hold = self.cancel(hold_id, Some("checked out with no damage".into()), caller).await?;
             CheckoutOutcome::Released { hold }
         };
         self.mark_settled(&booking.property_id, &booking.id).await?;
         Ok(outcome)
+    }
+
+    /// After a capture succeeded: if it was a booking's damage claim, record
+    /// the claim (once: its id is the operation's) and settle the booking.
+    pub(crate) async fn finish_claim(&self, op: &chittycharge_store::Operation, hold: &Hold) -> CoreResult<()> {
+        let Some(detail) = op.request.get("detail") else { return Ok(()) };
+        let Some(b) = detail.get("booking") else { return Ok(()) };
+        let (Some(property_id), Some(booking_id)) =
+            (b.get("property_id").and_then(Value::as_str), b.get("id").and_then(Value::as_str))
+        else {
+            return Ok(());
+        };
+        let lines = detail.get("lines").cloned().unwrap_or(Value::Array(Vec::new()));
+        let total = op.request.get("amount_to_capture").and_then(Value::as_i64).unwrap_or(0);
+        let claim = DamageClaim {
+            id: claim_id(&op.id),
+            property_id: property_id.to_string(),
+            booking_id: booking_id.to_string(),
+            hold_id: hold.id.clone(),
+            total,
+            currency: hold.amount.currency().code().to_string(),
+            lines,
+            created_by: op.request.get("actor").and_then(Value::as_str).map(str::to_string),
+            created_at: self.now(),
+        };
+        match self.store.insert_claim(&claim).await {
+            Ok(()) | Err(chittycharge_store::StoreError::Duplicate(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.mark_settled(property_id, booking_id).await
     }
 
     async fn mark_settled(&self, property_id: &str, booking_id: &str) -> CoreResult<()> {

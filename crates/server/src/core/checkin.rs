@@ -116,7 +116,19 @@ impl HoldService {
         let Some(hold_id) = booking.state.hold_id() else { return Ok(None) };
         let hold = self.get(hold_id, caller).await?;
         if hold.state.status().is_terminal() {
-            return Ok(None);
+            // The booking has not followed its hold yet (it ended elsewhere):
+            // let it, then decide on what it says. Never a new hold first.
+            self.booking_follows_hold(&hold).await?;
+            let b = self.store.get_booking(&booking.property_id, &booking.id).await?.ok_or(CoreError::NotFound)?;
+            return match b.state.status() {
+                BookingStatus::Booked => Ok(None),
+                BookingStatus::CheckedOut | BookingStatus::Settled => {
+                    Err(conflict(b.state.status().as_str(), "This booking has already checked out"))
+                }
+                BookingStatus::HoldPending | BookingStatus::HoldActive => {
+                    Err(conflict(b.state.status().as_str(), "This booking's hold changed meanwhile; retry"))
+                }
+            };
         }
         let hold = match (payment_method, hold.state.status()) {
             (Some(pm), HoldStatus::RequiresPaymentMethod) => self.confirm(hold_id, pm, caller).await?,
@@ -137,6 +149,9 @@ impl HoldService {
         let property = self.store.get_property(&booking.property_id).await?.ok_or(CoreError::NotFound)?;
         let currency =
             Currency::parse(&property.currency).map_err(|e| CoreError::validation("currency", e.to_string()))?;
+        if !matches!(booking.state, BookingState::Booked(_)) {
+            return Err(CoreError::Busy);
+        }
         let operation_id = placement_op_id(booking, booking.hold_generation);
         // Cheap early answer for the common race; the insert below decides.
         if self.store.get_operation(&operation_id).await?.is_some() {
@@ -259,6 +274,18 @@ impl HoldService {
                 (BookingState::HoldPending(p), HoldStatus::Canceled | HoldStatus::Expired | HoldStatus::Failed) => {
                     BookingState::Booked(p.hold_lost())
                 }
+                // The authorized hold ended, by check-out or by a direct
+                // capture or release: the booking is done with it.
+                (BookingState::HoldActive(a), HoldStatus::Captured | HoldStatus::Canceled) => {
+                    BookingState::Settled(a.settle(self.now()))
+                }
+                (BookingState::HoldActive(a), HoldStatus::Expired | HoldStatus::Failed) => {
+                    BookingState::Booked(a.hold_lost())
+                }
+                (
+                    BookingState::CheckedOut(c),
+                    HoldStatus::Captured | HoldStatus::Canceled | HoldStatus::Expired | HoldStatus::Failed,
+                ) => BookingState::Settled(c.settle(self.now())),
                 _ => return Ok(()),
             };
             b.state = next;

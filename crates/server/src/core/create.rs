@@ -233,6 +233,20 @@ impl HoldService {
         caller.require_write()?;
         caller.require_property(cmd.property_id.as_deref(), "create holds")?;
         let amount = Money::chargeable(cmd.amount, cmd.currency).map_err(money_error)?;
+        if let (Some(booking_id), None) = (&cmd.booking_id, &cmd.operation_id) {
+            // A booking managed here gets its hold only through its own
+            // check-in, which keeps it to one live hold.
+            let managed = match &cmd.property_id {
+                Some(p) => self.store.get_booking(p, booking_id).await?.is_some(),
+                None => !self.store.find_bookings(booking_id, caller.property_ids.as_deref()).await?.is_empty(),
+            };
+            if managed {
+                return Err(CoreError::validation(
+                    "booking_id",
+                    format!("booking '{booking_id}' is managed here: place its hold with POST /api/bookings/{booking_id}/authorize"),
+                ));
+            }
+        }
         let (tier, tier_reason) = self.resolve_tier(&cmd, caller).await?;
         let limit = tier.limit(cmd.currency);
         if amount.minor() > limit.minor() {

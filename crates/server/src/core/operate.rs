@@ -26,6 +26,8 @@ pub struct CaptureCommand {
 }
 
 pub struct CaptureOutcome {
+    /// The capture's operation (a damage claim's id derives from it).
+    pub operation_id: String,
     pub hold: Hold,
     pub captured: Money,
     pub released: i64,
@@ -82,6 +84,11 @@ impl HoldService {
     {
         for _ in 0..5 {
             let current = self.store.get_hold(hold_id).await?.ok_or(CoreError::NotFound)?;
+            if current.op_lock.as_deref() != Some(op.id.as_str()) {
+                // Someone else (the request, the janitor, an operator)
+                // settled this operation first: its outcome stands.
+                return Err(CoreError::Busy);
+            }
             let version = current.version;
             let before = current.state.status();
             let (mut next, events) = update(current);
@@ -92,6 +99,11 @@ impl HoldService {
             if self.store.save_hold(&next, version, &events, Some((&op.id, status, error))).await? {
                 next.version = version + 1;
                 self.follow_up(before, &next).await;
+                if status == OpStatus::Succeeded && op.kind == "capture" {
+                    if let Err(e) = self.finish_claim(op, &next).await {
+                        tracing::warn!(hold.id = %next.id, operation.id = %op.id, error = %e, "damage claim not recorded");
+                    }
+                }
                 return Ok(next);
             }
         }
@@ -217,7 +229,13 @@ impl HoldService {
         let amounts = saved.state.amounts();
         let captured =
             Money::new(amounts.captured, currency).map_err(|e| CoreError::ProcessorFailure(e.to_string()))?;
-        Ok(CaptureOutcome { captured, released: amounts.released, fee: estimate_processing_fee(captured), hold: saved })
+        Ok(CaptureOutcome {
+            operation_id: op.id.clone(),
+            captured,
+            released: amounts.released,
+            fee: estimate_processing_fee(captured),
+            hold: saved,
+        })
     }
 
     pub async fn cancel(&self, id: &str, reason: Option<String>, caller: &Caller) -> CoreResult<Hold> {

@@ -78,6 +78,11 @@ impl HoldService {
                 message: format!("operation {id} is already settled ({})", op.status.as_str()),
             });
         }
+        // One resolution at a time: the same compare-and-set the janitor uses.
+        let now = self.now();
+        if !self.store.claim_operation(&op, now.plus_secs(300), now).await? {
+            return Err(CoreError::Busy);
+        }
         let status = self.settle_from_processor(&op, &caller.actor()).await?;
         if status == OpStatus::Unknown {
             return Err(CoreError::OutcomeUnknown { operation_id: op.id.clone(), hold_id: op.hold_id.clone() });

@@ -77,7 +77,9 @@ pub async fn idempotency(state: &AppState, req: Request, next: Next) -> Result<R
     let mut h = Sha256::new();
     h.update(parts.method.as_str().as_bytes());
     h.update([0]);
-    h.update(parts.uri.path().as_bytes());
+    // The query is part of what the request names (`?property_id=` picks a
+    // booking), so the same key with another query is another request.
+    h.update(parts.uri.path_and_query().map_or("", |p| p.as_str()).as_bytes());
     h.update([0]);
     h.update(&bytes);
     let fingerprint = hex::encode(h.finalize());

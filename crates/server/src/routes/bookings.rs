@@ -84,6 +84,14 @@ fn parse_booking(body: Option<Map<String, Value>>) -> Result<NewBooking, CoreErr
 
 /// `{"damages": [{"amount", "description", "evidence_urls": [...]}]}`.
 pub fn parse_damages(body: &Map<String, Value>) -> Result<Vec<DamageLine>, CoreError> {
+    // The seeds' example sent dollars as `damage_amount`; silently ignoring
+    // a money field would release the hold instead of charging.
+    if body.contains_key("damage_amount") {
+        return Err(CoreError::validation(
+            "damage_amount",
+            "damage_amount is not accepted: send damages: [{\"amount\": <minor units>, \"description\"}]",
+        ));
+    }
     parse_lines(body, "damages")
 }
 

@@ -76,6 +76,12 @@ pub async fn job_counts(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_read()?;
+    // Counts across every property: not for a token restricted to some.
+    if caller.property_ids.is_some() {
+        return Err(
+            CoreError::Forbidden { message: "Job counts need a token not restricted to properties".into() }.into()
+        );
+    }
     let counts = state.store.job_counts(state.holds.now()).await?;
     let due: i64 = counts.iter().map(|c| c.due).sum();
     let running: i64 = counts.iter().filter(|c| c.status == "running").map(|c| c.count).sum();

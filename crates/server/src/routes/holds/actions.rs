@@ -50,6 +50,9 @@ pub fn parse_capture(body: Option<serde_json::Map<String, serde_json::Value>>) -
     let reason = f.string("reason", 500)?;
     let lines = crate::routes::bookings::parse_lines(&body, "lines")?;
     if lines.is_empty() {
+        if body.get("lines").is_some_and(|l| !l.is_null()) {
+            return Err(CoreError::validation("lines", "lines, when sent, needs at least one line"));
+        }
         return Ok(CaptureCommand { amount, reason, detail: None });
     }
     let total = crate::core::bookings::claim_total(&lines, i64::MAX)?;
