@@ -493,4 +493,6 @@ pub struct SimIntentList {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LoginForm {
     pub token: String,
+    /// The sign-in page's pre-session token (also in its `cc_login` cookie).
+    pub login_csrf: String,
 }

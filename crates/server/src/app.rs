@@ -34,6 +34,8 @@ pub struct AppState {
     pub test_clock: Option<Arc<TestClock>>,
     pub limiter: RateLimiter,
     pub token_cache: crate::auth::TokenCache,
+    /// Cached readiness and the job runner's heartbeat.
+    pub health: crate::routes::health::HealthState,
     /// Base of links handed to guests: `CHITTYCHARGE_PUBLIC_URL`, or the
     /// address actually bound (so port 0 becomes the real port).
     pub base_url: String,
@@ -113,6 +115,11 @@ impl Application {
         // ChittyID request passes `Store::sync` first (store/src/durable.rs).
         store.defer_flushes_to_barriers();
         let store: Arc<dyn Store> = Arc::new(store);
+        // A database that cannot be written would serve reads and fail every
+        // hold: refuse to start on it.
+        store.rate_limit_hit("startup-write-check", 0).await.map_err(|e| {
+            anyhow::anyhow!("DATABASE_URL: the store at {} cannot be written: {e}", config.database_display())
+        })?;
         let (clock, test_clock): (Arc<dyn Clock>, Option<Arc<TestClock>>) = if config.test_clock {
             let c = Arc::new(TestClock::default());
             (c.clone(), Some(c))
@@ -193,6 +200,7 @@ impl Application {
             test_clock,
             limiter,
             token_cache: crate::auth::TokenCache::default(),
+            health: crate::routes::health::HealthState::default(),
             base_url,
         });
         if let Some(sim) = &state.sim {
@@ -206,6 +214,9 @@ impl Application {
             .layer(middleware::from_fn_with_state(state.clone(), require_token))
             .layer(middleware::from_fn(crate::protect::detach))
             .layer(DefaultBodyLimit::max(max_body))
+            .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(Duration::from_millis(
+                state.config.body_timeout_ms,
+            )))
             .layer(cors)
             .layer(middleware::from_fn(crate::protect::security_headers))
             .layer(middleware::from_fn_with_state(state.clone(), crate::observe::http))
@@ -235,7 +246,7 @@ impl Application {
     /// Serves HTTP and runs the background jobs until `shutdown` resolves.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
-        let jobs = tokio::spawn(crate::jobs::run(self.state.clone(), jobs_stopped));
+        let jobs = tokio::spawn(crate::jobs::supervise(self.state.clone(), jobs_stopped));
         if let Some(addr) = self.state.config.metrics_listen {
             // Metrics on their own address, for a scraper inside the network.
             let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -248,9 +259,12 @@ impl Application {
                 }
             });
         }
-        let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let limits = crate::serve::Limits {
+            header_read_timeout: Duration::from_millis(self.state.config.header_read_timeout_ms),
+            max_connections: self.state.config.max_connections,
+            shutdown_grace: Duration::from_secs(20),
+        };
+        let served = crate::serve::serve(self.listener, self.router, limits, shutdown).await;
         let _ = stop_jobs.send(true);
         let _ = jobs.await;
         served

@@ -191,6 +191,8 @@ pub async fn authenticate_cached(
 /// simulator endpoints that stand in for Stripe.js.
 pub fn is_public(method: &Method, path: &str) -> bool {
     path == "/health"
+        || path == "/livez"
+        || path == "/readyz"
         || path == "/webhook"
         || crate::web::is_web_path(path)
         || (method == Method::POST && (path == "/_sim/payment_methods" || path.starts_with("/_sim/payment_intents/")))

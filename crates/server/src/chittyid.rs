@@ -29,11 +29,6 @@ pub fn pending_id() -> String {
     format!("{PENDING_PREFIX}{}", uuid::Uuid::new_v4().simple().to_string().to_uppercase())
 }
 
-/// A locally minted id, when no ChittyID service is configured.
-pub fn local_id() -> String {
-    format!("CHITTY-AUTH-LOCAL-{}", uuid::Uuid::new_v4().simple().to_string().to_uppercase())
-}
-
 impl ChittyIdClient {
     pub fn new(url: &str, token: Option<SecretString>, timeout_ms: u64) -> Self {
         let http = reqwest::Client::builder()

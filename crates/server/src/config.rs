@@ -82,6 +82,13 @@ pub struct Config {
     pub bench_floor: bool,
     /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A request's headers must arrive within this; so must the next
+    /// request on a kept-alive connection.
+    pub header_read_timeout_ms: u64,
+    /// A request's body must arrive within this.
+    pub body_timeout_ms: u64,
+    /// Connections served at once; more are closed at once.
+    pub max_connections: usize,
     /// A separate listen address for `/metrics` (then absent from the API port).
     pub metrics_listen: Option<SocketAddr>,
     /// `/metrics` on the API port without a token.
@@ -134,6 +141,9 @@ pub const KEYS: &[&str] = &[
     "CHITTYCHARGE_REAUTH_MARGIN",
     "CHITTYCHARGE_BENCH_FLOOR",
     "CHITTYCHARGE_TRUSTED_PROXIES",
+    "CHITTYCHARGE_HEADER_READ_TIMEOUT_MS",
+    "CHITTYCHARGE_BODY_TIMEOUT_MS",
+    "CHITTYCHARGE_MAX_CONNECTIONS",
     "CHITTYCHARGE_METRICS_LISTEN",
     "CHITTYCHARGE_METRICS_PUBLIC",
 ];
@@ -274,6 +284,17 @@ impl Config {
                 err("CHITTYCHARGE_METRICS_LISTEN", format!("'{a}' is not an address such as 127.0.0.1:9187"))
             })?),
         };
+        let header_read_timeout_ms = parse_int(
+            get("CHITTYCHARGE_HEADER_READ_TIMEOUT_MS"),
+            "CHITTYCHARGE_HEADER_READ_TIMEOUT_MS",
+            10_000,
+            100,
+            600_000,
+        )?;
+        let body_timeout_ms =
+            parse_int(get("CHITTYCHARGE_BODY_TIMEOUT_MS"), "CHITTYCHARGE_BODY_TIMEOUT_MS", 30_000, 100, 3_600_000)?;
+        let max_connections =
+            parse_int(get("CHITTYCHARGE_MAX_CONNECTIONS"), "CHITTYCHARGE_MAX_CONNECTIONS", 1_024, 1, 1_000_000)?;
         let metrics_public = match get("CHITTYCHARGE_METRICS_PUBLIC").as_deref() {
             None | Some("0") | Some("false") => false,
             Some("1") | Some("true") => true,
@@ -409,6 +430,9 @@ impl Config {
             reauth_margin_secs,
             bench_floor: matches!(get("CHITTYCHARGE_BENCH_FLOOR").as_deref(), Some("1") | Some("true")),
             trusted_proxies,
+            header_read_timeout_ms: u64::try_from(header_read_timeout_ms).unwrap_or(10_000),
+            body_timeout_ms: u64::try_from(body_timeout_ms).unwrap_or(30_000),
+            max_connections: usize::try_from(max_connections).unwrap_or(1_024),
             metrics_listen,
             metrics_public,
         })

@@ -10,12 +10,33 @@ use std::time::Duration;
 
 use crate::app::AppState;
 
+/// Runs the job loop and starts it again if it ever panics, so expiry,
+/// claim-window releases and the janitor never stop for good. `/readyz`
+/// reports a runner that has not ticked for several intervals.
+pub async fn supervise(state: Arc<AppState>, shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let run = tokio::spawn(run(state.clone(), shutdown.clone()));
+        match run.await {
+            Ok(()) => return,
+            Err(e) => {
+                metrics::counter!("chittycharge_job_runner_restarts_total").increment(1);
+                tracing::error!(error = %e, "the job runner stopped unexpectedly; restarting it");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
 /// Runs every job on a fixed tick until `shutdown` resolves. Each tick is
 /// bounded; work left over waits for the next one.
 pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let interval = Duration::from_millis(state.config.jobs_interval_ms);
     let mailer = notifier::mailer(&state);
     loop {
+        state.health.runner_ticked();
         // Drain due jobs (bounded), so a burst does not wait a tick per batch.
         for _ in 0..10 {
             match runner::tick(&state).await {

@@ -16,6 +16,7 @@ pub mod observe;
 pub mod openapi;
 pub mod protect;
 pub(crate) mod routes;
+pub mod serve;
 pub mod signature;
 mod sim_backend;
 mod views;

@@ -86,7 +86,9 @@ fn ops() -> Vec<Op> {
     ];
     const CHECKIN_Q: &[(&str, &str)] = &[("cs", "The hold's client secret")];
     vec![
-        op!(Get "/health" "getHealth" "service" "Probe the store, the processor and ChittyID", auth=false, req=None, 200 => Json("Health"), q=&[], err=&[503]),
+        op!(Get "/health" "getHealth" "service" "Readiness in the original's shape (cached probes)", auth=false, req=None, 200 => Json("Health"), q=&[], err=&[503]),
+        op!(Get "/livez" "getLivez" "service" "The process answers (no I/O)", auth=false, req=None, 200 => AnyJson, q=&[], err=&[]),
+        op!(Get "/readyz" "getReadyz" "service" "Store writable, processor reachable, jobs ticking (cached probes)", auth=false, req=None, 200 => AnyJson, q=&[], err=&[503]),
         op!(Post "/webhook" "postWebhook" "webhooks" "Receive a Stripe event (signed)", auth=false, req=AnyJson, 200 => Json("WebhookAck"), q=&[], err=&[400, 503]),
         op!(Post "/api/holds" "createHold" "holds" "Place an authorization hold", auth=true, req=Json("CreateHoldRequest"), 201 => Json("CreateHoldResponse"), q=&[], err=PAY_ERRORS),
         op!(Get "/api/holds" "listHolds" "holds" "List holds, newest first", auth=true, req=None, 200 => Json("HoldList"), q=HOLD_Q, err=READ_ERRORS),
@@ -121,7 +123,7 @@ fn ops() -> Vec<Op> {
         op!(Post "/_sim/clock" "simAdvanceClock" "simulator" "Move the test clock forward (admin, test mode)", auth=true, req=Json("ClockRequest"), 200 => Json("ClockView"), q=&[], err=API_ERRORS),
         op!(Get "/checkin/{id}" "checkinPage" "pages" "The guest's check-in page", auth=false, req=None, 200 => Html, q=CHECKIN_Q, err=&[404]),
         op!(Get "/console" "consolePage" "pages" "The manager console (sign-in)", auth=false, req=None, 200 => Html, q=&[], err=&[303]),
-        op!(Post "/console/login" "consoleLogin" "pages" "Sign in with an API token", auth=false, req=Form("LoginForm"), 303 => None, q=&[], err=&[400, 401, 413, 415, 422, 429]),
+        op!(Post "/console/login" "consoleLogin" "pages" "Sign in with an API token", auth=false, req=Form("LoginForm"), 303 => None, q=&[], err=&[400, 401, 403, 413, 415, 422, 429]),
         op!(Post "/console/logout" "consoleLogout" "pages" "Sign out", auth=false, req=None, 303 => None, q=&[], err=&[413]),
         op!(Get "/console/holds" "consoleHolds" "pages" "Holds page", auth=false, req=None, 200 => Html, q=CONSOLE_Q, err=&[303, 400]),
         op!(Get "/console/holds/{id}" "consoleHold" "pages" "Hold page", auth=false, req=None, 200 => Html, q=&[], err=&[303, 404]),

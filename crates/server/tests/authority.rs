@@ -36,6 +36,8 @@ fn table() -> Vec<Row> {
     let none = Is(401);
     vec![
         ("get", "/health", json!(null), Ok, Ok, Ok),
+        ("get", "/livez", json!(null), Ok, Ok, Ok),
+        ("get", "/readyz", json!(null), Ok, Ok, Ok),
         ("post", "/webhook", json!({}), Is(400), Is(400), Is(400)),
         (
             "post",

@@ -254,12 +254,12 @@ impl HoldService {
         }
 
         let now = self.now();
-        // With the ChittyID service configured, the hold starts with a unique
-        // PENDING id (the mint needs the PaymentIntent's id); without it the
-        // id is minted locally. Either way it is never shared between holds,
-        // as the original's CHITTY-AUTH-FALLBACK was.
-        let chitty_id =
-            if self.chitty.configured() { crate::chittyid::pending_id() } else { crate::chittyid::local_id() };
+        // The hold starts with a unique PENDING id (the mint needs the
+        // PaymentIntent's id). ChittyOS ids are only ever minted by the
+        // ChittyID service: without one configured the id stays PENDING and
+        // says so. Never shared between holds, as the original's
+        // CHITTY-AUTH-FALLBACK was.
+        let chitty_id = crate::chittyid::pending_id();
         let mut metadata = cmd.metadata.clone();
         for (k, v) in
             [("property_id", &cmd.property_id), ("tenant_id", &cmd.tenant_id), ("booking_id", &cmd.booking_id)]

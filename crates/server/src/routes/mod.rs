@@ -1,7 +1,7 @@
 //! The route table: every path the service answers, in one place.
 
 mod bookings;
-mod health;
+pub(crate) mod health;
 pub(crate) mod holds;
 mod operations;
 mod properties;
@@ -20,6 +20,8 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     let _ = state;
     Router::new()
         .route("/health", get(health::health))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
         .route("/metrics", get(crate::observe::metrics_api))
         .route("/webhook", post(webhook::stripe_webhook))
         .route("/api/holds", post(holds::create::create_hold).get(holds::read::list_holds))

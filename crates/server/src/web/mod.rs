@@ -46,7 +46,9 @@ pub(crate) fn render(name: &str, ctx: minijinja::Value) -> Response {
             let h = r.headers_mut();
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-            h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+            // Same-origin only: links out (evidence photos) carry no
+            // referrer, while our own form posts keep a real `Origin`.
+            h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
             r
         }
         Err(e) => {
