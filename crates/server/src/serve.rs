@@ -57,16 +57,25 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let app = router.clone().map_request(move |req: hyper::Request<hyper::body::Incoming>| {
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = in_flight.clone();
+        let router = router.clone();
+        let app = tower::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let guard = InFlight::enter(&counter);
             let mut req = req.map(axum::body::Body::new);
             req.extensions_mut().insert(ConnectInfo(peer));
-            req
+            let router = router.clone();
+            async move {
+                let resp = router.oneshot(req).await;
+                drop(guard);
+                resp
+            }
         });
         let mut builder = Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
         builder.http2().timer(TokioTimer::new()).keep_alive_interval(None);
-        let conn =
-            builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(app)).into_owned();
+        let io = TokioIo::new(IdleIo::new(stream, limits.header_read_timeout, in_flight));
+        let conn = builder.serve_connection_with_upgrades(io, TowerToHyperService::new(app)).into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _slot = slot;
@@ -81,4 +90,102 @@ pub async fn serve(
         tracing::warn!("shutdown grace period over; closing the remaining connections");
     }
     Ok(())
+}
+
+/// A connection's stream that fails its next read once nothing has moved in
+/// either direction for `idle` while no request is in flight: hyper's
+/// header-read timeout starts only at a request's first byte, so a socket
+/// that never sends one, or a kept-alive one that goes quiet, is closed
+/// here. Requests that take long (a slow processor) are never cut: time
+/// with a request in flight does not count.
+struct IdleIo<T> {
+    inner: T,
+    idle: Duration,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl<T> IdleIo<T> {
+    fn new(inner: T, idle: Duration, in_flight: Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        Self { inner, idle, sleep: Box::pin(tokio::time::sleep(idle)), in_flight }
+    }
+    fn touch(&mut self) {
+        let next = tokio::time::Instant::now() + self.idle;
+        self.sleep.as_mut().reset(next);
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for IdleIo<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let before = buf.filled().len();
+        match std::pin::Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    self.touch();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                if self.sleep.as_mut().poll(cx).is_ready() {
+                    if self.in_flight.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                        return Poll::Ready(Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "connection idle for too long",
+                        )));
+                    }
+                    self.touch();
+                    let _ = self.sleep.as_mut().poll(cx);
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for IdleIo<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Counts a connection's requests in flight for [`IdleIo`]; the count drops
+/// when the response is ready or the request is abandoned.
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    fn enter(counter: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }

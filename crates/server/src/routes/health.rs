@@ -20,9 +20,9 @@ use crate::app::AppState;
 use crate::config::ProcessorKind;
 
 /// Each probe's budget; a dependency slower than this counts as down.
-const PROBE_BUDGET: Duration = Duration::from_millis(1_500);
+const PROBE_BUDGET: Duration = Duration::from_millis(1_000);
 /// How long a readiness result is reused.
-const CACHE_FOR: Duration = Duration::from_secs(3);
+const CACHE_FOR: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct Readiness {
