@@ -237,7 +237,11 @@ pub async fn require_token(
         // A valid token is never refused by the failed-authentication limit:
         // nobody can lock an integration out by failing from its address.
         Ok(c) => c,
-        Err(ApiError::Unauthorized) => return Err(failed_authentication(&state, ip, req.headers(), now).await),
+        // Only a presented token that is wrong counts as a failure: a
+        // request with none (a browser's /favicon.ico) guesses nothing.
+        Err(ApiError::Unauthorized) if presented_token(req.headers()).is_some_and(|t| !t.is_empty()) => {
+            return Err(failed_authentication(&state, ip, req.headers(), now).await)
+        }
         Err(e) => return Err(e),
     };
     let limit = caller.rate_limit.and_then(|l| u32::try_from(l).ok()).unwrap_or(state.config.rate_limit_per_minute);
