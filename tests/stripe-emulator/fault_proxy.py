@@ -66,6 +66,8 @@ def build(upstream, rate, slow_secs, seed):
     async def handle(request):
         if request.path == '/_fault/script':
             return await script(request)
+        if request.path == '/_fault/counts':
+            return web.json_response(COUNTS)
         body = await request.read()
         fault = scripted(request)
         if fault == 'down':

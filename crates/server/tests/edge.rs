@@ -413,3 +413,34 @@ async fn readyz_answers_503_within_three_seconds_of_a_database_partition() {
     assert!(t.elapsed() < Duration::from_millis(500));
     proxy.frozen.store(false, std::sync::atomic::Ordering::SeqCst);
 }
+
+#[tokio::test]
+async fn holds_keep_a_pending_chitty_id_when_no_chittyid_service_is_configured() {
+    let server = Server::start(sqlite_db());
+    let r = server.client().post("/api/holds", json!({"amount": 5000, "description": "x"})).await;
+    let id = r.body["chitty_id"].as_str().unwrap();
+    assert!(id.starts_with("CHITTY-AUTH-PENDING-"), "nothing is minted locally: {id}");
+    let health = server.anon().get("/health").await.body;
+    assert_eq!(health["chittyid"]["status"], "not_configured", "{health}");
+}
+
+#[tokio::test]
+async fn health_checks_in_stripe_mode_do_not_call_stripe_on_every_hit() {
+    let Some(emu) = common::Emulator::start() else { return };
+    let proxy = common::FaultProxy::start(emu.url(), 0.0, 1);
+    let env = common::stripe_env(proxy.url());
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start_with(sqlite_db(), &pairs);
+    let counts = || async {
+        let r = reqwest::get(format!("{}/_fault/counts", proxy.url())).await.unwrap();
+        r.json::<serde_json::Value>().await.unwrap()["forwarded"].as_i64().unwrap()
+    };
+    let before = counts().await;
+    let anon = server.anon();
+    for _ in 0..30 {
+        assert_eq!(anon.get("/health").await.status, 200);
+        assert_eq!(anon.get("/readyz").await.status, 200);
+    }
+    let calls = counts().await - before;
+    assert!(calls <= 3, "60 health checks made {calls} Stripe calls");
+}
