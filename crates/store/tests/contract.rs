@@ -360,3 +360,48 @@ async fn jobs_scheduled_together_are_claimed_once_each_and_a_repeated_key_is_ski
         assert!(store.claim_jobs(T0.plus_secs(5), 60_000, 10).await.unwrap().is_empty(), "{name}: leased");
     }
 }
+
+#[tokio::test]
+async fn a_running_jobs_lease_is_renewed_by_its_worker_and_not_by_a_late_one() {
+    for (name, store) in stores().await {
+        store.schedule_jobs(&[job("job_l", "lease:1", T0)]).await.unwrap();
+        let first = store.claim_jobs(T0, 60_000, 1).await.unwrap().pop().expect("claimed");
+        // Renewed while it runs: still leased well past the first lease.
+        assert!(store.renew_job_lease(&first.id, first.attempts, T0.plus_secs(600)).await.unwrap(), "{name}");
+        assert!(
+            store.claim_jobs(T0.plus_secs(120), 60_000, 1).await.unwrap().is_empty(),
+            "{name}: renewed lease holds"
+        );
+        // Once it lapses another worker takes it, and the first can no longer renew.
+        let second = store.claim_jobs(T0.plus_secs(601), 60_000, 1).await.unwrap().pop().expect("re-claimed");
+        assert_eq!(second.attempts, first.attempts + 1, "{name}");
+        assert!(!store.renew_job_lease(&first.id, first.attempts, T0.plus_secs(700)).await.unwrap(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_due_email_is_claimed_by_one_worker_only() {
+    for (name, store) in stores().await {
+        let n = chittycharge_store::Notification {
+            id: "ntf_1".into(),
+            kind: "hold_placed".into(),
+            recipient: "g@example.com".into(),
+            subject: "s".into(),
+            body: "b".into(),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: T0,
+            last_error: None,
+            hold_id: None,
+            booking_id: None,
+            created_at: T0,
+            sent_at: None,
+        };
+        store.enqueue_notification(&n).await.unwrap();
+        let (a, b) = tokio::join!(store.claim_notifications(T0, 60_000, 10), store.claim_notifications(T0, 60_000, 10));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.len() + b.len(), 1, "{name}: one worker gets it");
+        // After the claim lapses (the worker died) it is due again.
+        assert_eq!(store.claim_notifications(T0.plus_secs(61), 60_000, 10).await.unwrap().len(), 1, "{name}");
+    }
+}
