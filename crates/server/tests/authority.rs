@@ -6,9 +6,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
-use common::{sqlite_db, Api, Server, BIN};
+use common::{sqlite_db, Api, Server};
 use serde_json::{json, Value};
 
 /// What one kind of caller gets: an exact status, or "any 2xx/3xx".
@@ -129,18 +128,6 @@ fn table() -> Vec<Row> {
     ]
 }
 
-fn token(server: &Server, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(["token", "create"])
-        .args(args)
-        .env_clear()
-        .env("DATABASE_URL", server.db.url())
-        .output()
-        .expect("token create");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// What a refused call must not have changed.
 async fn snapshot(admin: &Api, hold: &str) -> Value {
     let h = admin.get(&format!("/api/holds/{hold}")).await.body;
@@ -183,8 +170,8 @@ async fn every_route_refuses_callers_without_the_scope_or_the_property_and_chang
     let caller = |token: Option<String>| Api { http: plain.clone(), base: server.base.clone(), token };
     let callers = [
         ("no token", caller(None)),
-        ("read-only", caller(Some(token(&server, &["--scope", "holds:read"])))),
-        ("other property", caller(Some(token(&server, &["--scope", "holds:write", "--property", "p2"])))),
+        ("read-only", caller(Some(common::token(&server.db, &["--scope", "holds:read"])))),
+        ("other property", caller(Some(common::token(&server.db, &["--scope", "holds:write", "--property", "p2"])))),
     ];
 
     // The route table as the server publishes it: every operation has a row.

@@ -14,9 +14,11 @@ use serde_json::Value;
 
 mod chittyid;
 mod emulator;
+mod seams;
 mod smtp;
 pub use chittyid::{ChittyIdStandIn, MintMode};
 pub use emulator::*;
+pub use seams::*;
 pub use smtp::Smtp;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_chittycharge");
