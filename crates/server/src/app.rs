@@ -214,9 +214,7 @@ impl Application {
             .layer(middleware::from_fn_with_state(state.clone(), require_token))
             .layer(middleware::from_fn(crate::protect::detach))
             .layer(DefaultBodyLimit::max(max_body))
-            .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(Duration::from_millis(
-                state.config.body_timeout_ms,
-            )))
+            .layer(middleware::from_fn_with_state(state.clone(), crate::protect::body_deadline))
             .layer(cors)
             .layer(middleware::from_fn(crate::protect::security_headers))
             .layer(middleware::from_fn_with_state(state.clone(), crate::observe::http))

@@ -330,6 +330,20 @@ impl Config {
                 return Err(err("CHITTYCHARGE_PUBLIC_URL", "must be an http(s) URL"));
             }
         }
+        let public_host = public_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.host_str().map(str::to_string))
+            .filter(|h| h != "localhost" && !h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()));
+        if let (ProcessorKind::Simulated, None, Some(host)) = (processor, get("CHITTYCHARGE_PROCESSOR"), &public_host) {
+            return Err(err(
+                "CHITTYCHARGE_PROCESSOR",
+                format!(
+                    "no STRIPE_SECRET_KEY, and CHITTYCHARGE_PUBLIC_URL names {host}: set STRIPE_SECRET_KEY, or \
+                     CHITTYCHARGE_PROCESSOR=simulated to hand guests the simulated processor there"
+                ),
+            ));
+        }
         let chitty_id_url = get("CHITTY_ID_URL").unwrap_or_else(|| "https://id.chitty.cc".into());
         if !(chitty_id_url.starts_with("http://") || chitty_id_url.starts_with("https://")) {
             return Err(err("CHITTY_ID_URL", "must be an http(s) URL"));

@@ -39,7 +39,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 /// Characters that have no place in free text a person reads later: control
 /// characters (tab and line breaks excepted) and the bidirectional controls
 /// that make text display differently from what it is.
-fn is_forbidden_char(c: char) -> bool {
+pub fn is_forbidden_char(c: char) -> bool {
     (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
         || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }

@@ -83,7 +83,7 @@ async fn a_cross_site_sign_in_form_cannot_replace_the_session() {
     assert!(r.headers().get_all("set-cookie").iter().all(|c| !c.to_str().unwrap().starts_with("cc_session=")));
     // Even with a matching pair, a post from another site is refused.
     let (cookie, field) = login_form(&http, &server.base).await;
-    for (name, value) in [("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")] {
+    for (name, value) in [("origin", "https://evil.example"), ("origin", "null"), ("sec-fetch-site", "cross-site")] {
         let r = http
             .post(format!("{}/console/login", server.base))
             .header("cookie", &cookie)
@@ -139,4 +139,38 @@ async fn console_sign_in_honours_the_lockout_and_pages_count_against_the_token_l
         pages.push(r.status().as_u16());
     }
     assert_eq!(pages, [200, 200, 200, 429]);
+    let page = http.get(format!("{}/console/holds", server.base)).header("cookie", &session).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("login_csrf"), "the 429 page offers no sign-in form that cannot work");
+}
+
+#[tokio::test]
+async fn console_forms_refuse_control_and_bidi_characters_like_the_api() {
+    let server = Server::start(sqlite_db());
+    let id = server.client().authorized_hold(5000).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = sign_in(&http, &server.base, TEST_TOKEN).await;
+    let session = login.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
+    let page = http.get(format!("{}/console/holds/{id}", server.base)).header("cookie", &session).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    for (path, form) in [
+        ("release", vec![("reason", "esc\u{1b}[31mred")]),
+        ("release", vec![("reason", "Unit \u{202e}B4")]),
+        ("capture", vec![("description", "Lamp\u{202e}"), ("amount", "10.00")]),
+        ("capture", vec![("description", "Lamp"), ("amount", "10.00"), ("evidence", "https://a.example/\u{202e}x")]),
+    ] {
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend(form.iter().copied());
+        let r = http
+            .post(format!("{}/console/holds/{id}/{path}", server.base))
+            .header("cookie", &session)
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{path} {form:?}");
+    }
+    let h = server.client().get(&format!("/api/holds/{id}")).await.body;
+    assert_eq!((h["status"].as_str(), h["amount_captured"].as_i64()), (Some("requires_capture"), Some(0)));
 }

@@ -85,9 +85,13 @@ async fn an_oversized_webhook_answers_in_the_json_envelope() {
 async fn control_and_bidi_characters_are_refused_in_free_text_naming_the_field() {
     let server = Server::start(sqlite_db());
     let api = server.client();
-    for (field, bad) in
-        [("description", "Lamp\u{0000}"), ("description", "Unit \u{202E}B4"), ("customer_email", "a\u{0007}@x.io")]
-    {
+    for (field, bad) in [
+        ("description", "Lamp\u{0000}"),
+        ("description", "Unit \u{202E}B4"),
+        ("customer_email", "a\u{0007}@x.io"),
+        ("customer_email", "\"><script>alert(1)</script>@x.com"),
+        ("customer_email", "a@b.c\"onmouseover=\"alert(1)"),
+    ] {
         let mut body = json!({"amount": 5000, "description": "ok"});
         body[field] = json!(bad);
         let r = api.post("/api/holds", body).await;
@@ -96,6 +100,32 @@ async fn control_and_bidi_characters_are_refused_in_free_text_naming_the_field()
     let r =
         api.post("/api/holds", json!({"amount": 5000, "description": "ok", "metadata": {"note": "a\u{2066}b"}})).await;
     assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("metadata.note")), "{}", r.text);
+    let h = api
+        .post(
+            "/api/holds",
+            json!({"amount": 5000, "description": "x", "payment_method": "pm_card_visa", "confirm": true}),
+        )
+        .await;
+    let id = h.body["id"].as_str().unwrap();
+    for url in ["https://a.example/\u{202e}x", "https://a.example/\u{0001}", "https://a.example/a b"] {
+        let r = api
+            .post(
+                &format!("/api/holds/{id}/capture"),
+                json!({"lines": [{"amount": 100, "description": "x", "evidence_urls": [url]}]}),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["details"]["field"].as_str()),
+            (400, Some("lines[0].evidence_urls")),
+            "{url:?}: {}",
+            r.text
+        );
+    }
+    let r = api
+        .post(&format!("/api/holds/{id}/capture"), json!({"lines": [{"amount": 100, "description": "Lamp\u{202e}"}]}))
+        .await;
+    assert_eq!(r.body["details"]["field"], "lines[0].description");
+    assert!(r.body["error"].as_str().unwrap().contains("control or bidirectional"), "{}", r.text);
     let ok = api.post("/api/holds", json!({"amount": 5000, "description": "Two lines\nof text"})).await;
     assert_eq!(ok.status, 201, "{}", ok.text);
 }
@@ -191,4 +221,18 @@ async fn holds_keep_a_pending_chitty_id_when_no_chittyid_service_is_configured()
     assert!(id.starts_with("CHITTY-AUTH-PENDING-"), "nothing is minted locally: {id}");
     let health = server.anon().get("/health").await.body;
     assert_eq!(health["chittyid"]["status"], "not_configured", "{health}");
+}
+
+#[test]
+fn the_simulated_processor_behind_a_public_url_needs_to_be_asked_for() {
+    let out = Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .env("DATABASE_URL", sqlite_db().url())
+        .env("CHITTYCHARGE_LISTEN", "127.0.0.1:0")
+        .env("CHITTYCHARGE_PUBLIC_URL", "https://rentals.example.com")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CHITTYCHARGE_PUBLIC_URL"));
 }

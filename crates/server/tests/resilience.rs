@@ -260,3 +260,24 @@ async fn health_checks_in_stripe_mode_do_not_call_stripe_on_every_hit() {
     let calls = counts().await - before;
     assert!(calls <= 3, "60 health checks made {calls} Stripe calls");
 }
+
+#[test]
+fn a_body_sent_a_byte_at_a_time_gets_one_deadline_in_all() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let server = Server::start_with(sqlite_db(), &[("CHITTYCHARGE_BODY_TIMEOUT_MS", "1000")]);
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut s = slow::connect(&addr);
+    s.write_all(format!("POST /webhook HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 20\r\n\r\n").as_bytes()).unwrap();
+    let start = Instant::now();
+    // One byte every 200 ms would take 4 s; the deadline is 1 s in all.
+    let mut closed_at = None;
+    for _ in 0..20 {
+        if s.write_all(b" ").is_err() || slow::closed_within(&s, Duration::from_millis(200)) {
+            closed_at = Some(start.elapsed());
+            break;
+        }
+    }
+    let at = closed_at.expect("the slow body was never cut off");
+    assert!(at < Duration::from_millis(2_500), "cut off after {at:?}");
+}

@@ -38,6 +38,7 @@ impl DamageLine {
 /// An evidence link we will render: http(s) with a host, nothing else.
 pub fn is_http_url(s: &str) -> bool {
     s.len() <= 2000
+        && !s.chars().any(|c| c.is_whitespace() || crate::input::is_forbidden_char(c))
         && url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
         && (s.starts_with("https://") || s.starts_with("http://"))
 }

@@ -12,9 +12,17 @@ fn trusted(list: &[IpNet], ip: IpAddr) -> bool {
     list.iter().any(|n| n.contains(&ip))
 }
 
-/// The addresses proxies appended, nearest last.
+/// The addresses proxies appended, nearest last: `X-Forwarded-For` (what
+/// most proxies append to), or `Forwarded: for=` when there is none, so a
+/// client cannot pick whichever header its proxy does not maintain.
 fn forwarded_chain(headers: &HeaderMap) -> Vec<IpAddr> {
     let mut out = Vec::new();
+    for v in headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()) {
+        out.extend(v.split(',').filter_map(|s| s.trim().parse::<IpAddr>().ok()));
+    }
+    if !out.is_empty() {
+        return out;
+    }
     for v in headers.get_all("forwarded").iter().filter_map(|v| v.to_str().ok()) {
         for element in v.split(',') {
             for pair in element.split(';') {
@@ -32,11 +40,6 @@ fn forwarded_chain(headers: &HeaderMap) -> Vec<IpAddr> {
                     }
                 }
             }
-        }
-    }
-    if out.is_empty() {
-        for v in headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()) {
-            out.extend(v.split(',').filter_map(|s| s.trim().parse::<IpAddr>().ok()));
         }
     }
     out
@@ -79,5 +82,8 @@ mod tests {
         assert_eq!(client_ip(&proxies, "10.0.0.2".parse().unwrap(), &via), "198.51.100.1".parse::<IpAddr>().unwrap());
         let fwd = h(&[("forwarded", "for=192.0.2.60;proto=https, for=\"[2001:db8::1]:4711\"")]);
         assert_eq!(client_ip(&proxies, "10.0.0.2".parse().unwrap(), &fwd), "2001:db8::1".parse::<IpAddr>().unwrap());
+        // A client-supplied Forwarded does not override the proxy's X-Forwarded-For.
+        let both = h(&[("x-forwarded-for", "198.51.100.9"), ("forwarded", "for=1.1.1.1")]);
+        assert_eq!(client_ip(&proxies, "10.0.0.2".parse().unwrap(), &both), "198.51.100.9".parse::<IpAddr>().unwrap());
     }
 }

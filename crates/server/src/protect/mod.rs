@@ -66,3 +66,46 @@ fn envelope_for(status: axum::http::StatusCode) -> axum::response::Response {
     let body = chittycharge_api::ErrorBody { error: message.into(), code: code.into(), details: None };
     (status, axum::Json(body)).into_response()
 }
+
+/// A request body that must be complete by a fixed deadline counted from
+/// the end of its headers: a timeout per read would let a client that sends
+/// one byte at a time hold the connection for as long as it likes.
+struct DeadlineBody {
+    inner: axum::body::Body,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for DeadlineBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if std::future::Future::poll(self.deadline.as_mut(), cx).is_ready() {
+            return std::task::Poll::Ready(Some(Err("the request body did not arrive in time".into())));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx).map_err(Into::into)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Gives each request body `CHITTYCHARGE_BODY_TIMEOUT_MS` in all.
+pub async fn body_deadline(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::app::AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let limit = std::time::Duration::from_millis(state.config.body_timeout_ms);
+    let (parts, body) = req.into_parts();
+    let body = DeadlineBody { inner: body, deadline: Box::pin(tokio::time::sleep(limit)) };
+    next.run(axum::extract::Request::from_parts(parts, axum::body::Body::new(body))).await
+}

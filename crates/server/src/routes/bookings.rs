@@ -121,8 +121,9 @@ pub fn parse_lines(body: &Map<String, Value>, name: &str) -> Result<Vec<DamageLi
         })?;
         let description = f
             .string("description", 500)
-            .map_err(|_| {
-                CoreError::validation(&field("description"), "description must be a string of at most 500 characters")
+            .map_err(|e| match e {
+                CoreError::Validation { message, .. } => CoreError::validation(&field("description"), message),
+                other => other,
             })?
             .ok_or_else(|| CoreError::validation(&field("description"), "description is required"))?;
         let mut evidence_urls = Vec::new();

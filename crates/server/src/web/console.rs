@@ -206,6 +206,7 @@ pub async fn capture(
             if d.trim().is_empty() {
                 return Err(CoreError::validation("description", format!("Line {}: describe the damage", i + 1)));
             }
+            crate::input::check_text("description", d)?;
             let urls: Vec<String> = evidence.get(i).filter(|u| !u.trim().is_empty()).map(|u| vec![u.trim().to_string()]).unwrap_or_default();
             if urls.iter().any(|u| !crate::core::bookings::is_http_url(u)) {
                 return Err(CoreError::validation("evidence", format!("Line {}: evidence must be an http(s) link", i + 1)));
@@ -237,6 +238,7 @@ pub async fn release(
     action(state, headers, id, body, |state, caller, hold, pairs| async move {
         let reason = field(&pairs, "reason").map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
         let reason = reason.ok_or_else(|| CoreError::validation("reason", "Give a reason for the release"))?;
+        crate::input::check_text("reason", &reason)?;
         let h = state.holds.cancel(&hold.id, Some(reason), &caller).await?;
         Ok(format!("Released {}.", money(h.state.amounts().released, h.amount)))
     })

@@ -87,8 +87,12 @@ pub(super) async fn over_limit(state: &AppState, s: &Session) -> Option<Response
     if v.allowed {
         return None;
     }
+    metrics::counter!("chittycharge_rate_limit_rejections_total", "kind" => "token").increment(1);
     let msg = format!("Too many requests for this token (limit {limit} a minute); wait {} s.", v.retry_after);
-    let mut r = render("login.html", context! { console => false, error => msg });
+    let mut r = render(
+        "table.html",
+        context! { console => false, heading => "Too many requests", columns => Vec::<String>::new(), rows => Vec::<serde_json::Value>::new(), error => msg },
+    );
     *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     if let Ok(h) = HeaderValue::from_str(&v.retry_after.to_string()) {
         r.headers_mut().insert(header::RETRY_AFTER, h);
@@ -132,9 +136,9 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
         }
     }
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        // `null` is what a browser sends when it withholds the origin; the
-        // pre-session token still has to match.
-        None | Some("null") => true,
+        // Our pages' referrer policy (`same-origin`) lets the browser send
+        // the real origin, so `null` (a sandboxed or opaque page) is refused.
+        None => true,
         Some(origin) => {
             let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
             origin == state.base_url.trim_end_matches('/')
