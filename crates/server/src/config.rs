@@ -334,7 +334,10 @@ impl Config {
             .as_deref()
             .and_then(|u| url::Url::parse(u).ok())
             .and_then(|u| u.host_str().map(str::to_string))
-            .filter(|h| h != "localhost" && !h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()));
+            .filter(|h| {
+                h != "localhost"
+                    && !h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            });
         if let (ProcessorKind::Simulated, None, Some(host)) = (processor, get("CHITTYCHARGE_PROCESSOR"), &public_host) {
             return Err(err(
                 "CHITTYCHARGE_PROCESSOR",

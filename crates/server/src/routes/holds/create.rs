@@ -33,7 +33,11 @@ pub fn valid_email(e: &str) -> bool {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | '\'' | '(' | ')' | ',' | ';' | ':' | '\\' | '[' | ']'))
+        && !e.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(c, '<' | '>' | '"' | '\'' | '(' | ')' | ',' | ';' | ':' | '\\' | '[' | ']')
+        })
 }
 
 /// The original's metadata normalisation: strings kept, numbers and booleans
