@@ -4,23 +4,10 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use common::{postgres_db, sqlite_db, Api, Db, Server, BIN};
+use common::{postgres_db, sqlite_db, Api, Server};
 use serde_json::json;
-
-fn cli_token(db: &Db, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(["token", "create"])
-        .args(args)
-        .env_clear()
-        .env("DATABASE_URL", db.url())
-        .output()
-        .expect("token create");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// Two instances on one fresh PostgreSQL database, or None without a server.
 fn two_instances() -> Option<(Server, Server)> {
@@ -129,7 +116,7 @@ async fn wait_for_fresh_window() {
 #[tokio::test]
 async fn the_rate_limit_holds_across_two_instances() {
     let Some((a, b)) = two_instances() else { return };
-    let token = cli_token(&a.db, &["--name", "limited", "--scope", "holds:read", "--rate-limit", "10"]);
+    let token = common::token(&a.db, &["--name", "limited", "--scope", "holds:read", "--rate-limit", "10"]);
     wait_for_fresh_window().await;
     for i in 0..10 {
         let api = if i % 2 == 0 { a.client() } else { b.client() }.with_token(&token);
@@ -259,7 +246,8 @@ async fn tiers_are_derived_by_the_server_and_callers_cannot_raise_them() {
     let r = create(api.clone(), json!({"amount": 1000001, "description": "x", "property_id": "penthouse"})).await;
     assert_eq!(r.status, 400);
 
-    let overrider = api.with_token(&cli_token(&server.db, &["--scope", "holds:write", "--scope", "tiers:override"]));
+    let overrider =
+        api.with_token(&common::token(&server.db, &["--scope", "holds:write", "--scope", "tiers:override"]));
     let r =
         create(overrider, json!({"amount": 400000, "description": "x", "metadata": {"guest_tier": "VERIFIED_GUEST"}}))
             .await;
@@ -278,7 +266,7 @@ async fn scoped_tokens_see_and_act_only_within_their_scope() {
         .as_str()
         .unwrap()
         .to_string();
-    let p1 = admin.with_token(&cli_token(&server.db, &["--scope", "holds:write", "--property", "p1"]));
+    let p1 = admin.with_token(&common::token(&server.db, &["--scope", "holds:write", "--property", "p1"]));
     assert_eq!(p1.get(&format!("/api/holds/{theirs}")).await.status, 404);
     assert_eq!(p1.post(&format!("/api/holds/{theirs}/capture"), json!({})).await.status, 404);
     assert_eq!(p1.post(&format!("/api/holds/{theirs}/cancel"), json!({})).await.status, 404);
@@ -299,7 +287,7 @@ async fn scoped_tokens_see_and_act_only_within_their_scope() {
     assert_eq!(p1.post(&format!("/api/holds/{mine}/capture"), json!({"amount_to_capture": 100})).await.status, 200);
     assert_eq!(admin.get(&format!("/api/holds/{theirs}")).await.body["status"], "requires_capture", "untouched");
 
-    let reader = admin.with_token(&cli_token(&server.db, &["--scope", "holds:read"]));
+    let reader = admin.with_token(&common::token(&server.db, &["--scope", "holds:read"]));
     assert_eq!(reader.get(&format!("/api/holds/{theirs}")).await.status, 200);
     for (path, body) in [
         ("/api/holds".to_string(), json!({"amount": 1000, "description": "x"})),

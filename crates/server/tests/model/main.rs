@@ -45,7 +45,7 @@ use common::{postgres_db, sqlite_db, Db, Server, TEST_TOKEN};
 use proptest::test_runner::{Config, FileFailurePersistence, RngAlgorithm, RngSeed, TestCaseError, TestRunner};
 use reference::Model;
 use steps::sequence;
-use world::{cli_token, World};
+use world::World;
 
 /// Sequences per store.
 const CASES: u32 = 16;
@@ -76,8 +76,9 @@ const CLAIM_WINDOW_HOURS: [i64; 2] = [24, 48];
 // Running a store
 
 fn run_store(name: &'static str, db: Db, servers: &[Server]) {
-    let readonly = cli_token(&db, &["--name", "model-read-only", "--scope", "holds:read", "--rate-limit", "100000"]);
-    let foreign = cli_token(
+    let readonly =
+        common::token(&db, &["--name", "model-read-only", "--scope", "holds:read", "--rate-limit", "100000"]);
+    let foreign = common::token(
         &db,
         &[
             "--name",

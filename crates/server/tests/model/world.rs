@@ -1,13 +1,11 @@
 //! HTTP: the servers of one store and the calls the steps make.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::{Db, BIN};
 use crate::reference::millis;
 use crate::JOBS_WITHIN;
 
@@ -172,16 +170,4 @@ impl World {
         }
         Ok(now)
     }
-}
-
-pub(crate) fn cli_token(db: &Db, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(["token", "create"])
-        .args(args)
-        .env_clear()
-        .env("DATABASE_URL", db.url())
-        .output()
-        .expect("token create");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
