@@ -195,12 +195,36 @@ PaymentIntent._export = _pi_export
 _orig_pi_init = PaymentIntent.__init__
 
 
+def _handles_redirects(payment_method_types, automatic_payment_methods):
+    # Since API version 2023-08-16 a PaymentIntent accepts the Dashboard's
+    # payment methods unless told otherwise, and some of those redirect.
+    apm = automatic_payment_methods or {}
+    return bool(payment_method_types) or apm.get('allow_redirects') == 'never'
+
+
+REDIRECT_MESSAGE = (
+    'This PaymentIntent is configured to accept payment methods enabled in your Dashboard. '
+    'Because some of these payment methods might redirect your customer off of your page, you must '
+    'provide a `return_url`. If you don\'t want to accept redirect-based payment methods, set '
+    '`automatic_payment_methods[enabled]` to `true` and `automatic_payment_methods[allow_redirects]` '
+    'to `never` when creating Setup Intents and Payment Intents.')
+
+
+def _require_redirect_handling(handled, return_url, off_session):
+    # Stripe refuses a server-side confirmation that says nothing about
+    # redirects; the project's client must never send one.
+    if not handled and not return_url and not off_session:
+        raise stripe_error(400, REDIRECT_MESSAGE, param='return_url')
+
+
 def _pi_init(self, description=None, receipt_email=None, statement_descriptor=None,
              setup_future_usage=None, return_url=None, automatic_payment_methods=None, **kwargs):
     _orig_pi_init(self, **kwargs)
     self.description = description
     self.receipt_email = receipt_email
     self.setup_future_usage = setup_future_usage
+    self._handles_redirects = _handles_redirects(kwargs.get('payment_method_types'), automatic_payment_methods)
+    self._return_url = return_url
 
 
 PaymentIntent.__init__ = _pi_init
@@ -224,12 +248,26 @@ def _confirm(self, on_failure_now):
 PaymentIntent._confirm = _confirm
 
 
+_orig_create = PaymentIntent._api_create.__func__
+
+
+def _api_create(cls, confirm=None, off_session=None, **data):
+    if str(confirm).lower() == 'true':
+        handled = _handles_redirects(data.get('payment_method_types'), data.get('automatic_payment_methods'))
+        _require_redirect_handling(handled, data.get('return_url'), str(off_session).lower() == 'true')
+    return _orig_create(cls, confirm=confirm, off_session=off_session, **data)
+
+
+PaymentIntent._api_create = classmethod(_api_create)
+
+
 def _api_confirm(cls, id, payment_method=None, **kwargs):
-    kwargs.pop('return_url', None)
-    kwargs.pop('off_session', None)
+    return_url = kwargs.pop('return_url', None)
+    off_session = str(kwargs.pop('off_session', None)).lower() == 'true'
     if kwargs:
         raise UserError(400, 'Unexpected ' + ', '.join(kwargs.keys()))
     obj = cls._api_retrieve(id)
+    _require_redirect_handling(getattr(obj, '_handles_redirects', False), return_url or obj._return_url, off_session)
     if obj.status not in ('requires_payment_method', 'requires_confirmation'):
         raise stripe_error(400, 'This PaymentIntent could not be confirmed because it has a status of %s.' % obj.status,
                            code='payment_intent_unexpected_state')

@@ -173,6 +173,7 @@ async fn metadata_reaches_stripe_and_foreign_intents_are_404() {
             ("currency", "usd"),
             ("capture_method", "manual"),
             ("payment_method", "pm_card_visa"),
+            ("payment_method_types[]", "card"),
             ("confirm", "true"),
         ])
         .send()
@@ -279,4 +280,70 @@ async fn a_stripe_500_after_the_capture_took_effect_is_an_unknown_outcome_the_ja
     assert_eq!((r.status, r.body["code"].as_str()), (503, Some("processor_outcome_unknown")), "{}", r.text);
     let h = wait_for_status(&api, &id, "captured").await;
     assert_eq!((h["amount_captured"].as_i64(), h["amount_released"].as_i64()), (Some(4000), Some(5000)), "{h}");
+}
+
+/// A form POST straight to the emulator, as a client that forgot something would send it.
+async fn emulator_post(emu: &Emulator, path: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", emu.url()))
+        .basic_auth(STRIPE_KEY, Some(""))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_emulator_refuses_a_server_side_confirmation_that_ignores_redirects() {
+    let Some(emu) = Emulator::start() else { return };
+    let base =
+        [("amount", "5000"), ("currency", "usd"), ("capture_method", "manual"), ("payment_method", "pm_card_visa")];
+    // As live Stripe since 2023-08-16: no payment method type, no return_url, not off-session.
+    let mut bare = base.to_vec();
+    bare.push(("confirm", "true"));
+    let (status, body) = emulator_post(&emu, "/v1/payment_intents", &bare).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "return_url", "{body}");
+    // Created unconfirmed the same way, a later /confirm is refused too.
+    let (status, pi) = emulator_post(&emu, "/v1/payment_intents", &base).await;
+    assert_eq!(status, 200, "{pi}");
+    let id = pi["id"].as_str().unwrap();
+    let (status, body) = emulator_post(&emu, &format!("/v1/payment_intents/{id}/confirm"), &[]).await;
+    assert_eq!(status, 400, "{body}");
+    // Each way of handling redirects is accepted.
+    for extra in [
+        vec![("payment_method_types[]", "card")],
+        vec![("return_url", "https://rentals.example/checkin")],
+        vec![("automatic_payment_methods[enabled]", "true"), ("automatic_payment_methods[allow_redirects]", "never")],
+    ] {
+        let mut form = bare.clone();
+        form.extend(extra.iter().copied());
+        let (status, body) = emulator_post(&emu, "/v1/payment_intents", &form).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("requires_capture")), "{extra:?}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn stripes_legacy_rate_limit_answer_is_retried_under_the_same_key() {
+    let Some(emu) = Emulator::start() else { return };
+    let proxy = common::FaultProxy::start(emu.url(), 0.0, 1);
+    let env = stripe_env(proxy.url());
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start_with(sqlite_db(), &pairs);
+    let script = reqwest::Client::new()
+        .post(format!("{}/_fault/script", proxy.url()))
+        .json(&json!({"path_contains": "/v1/payment_intents", "mode": "rate_limit_400", "count": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert!(script.status().is_success());
+    let r = server
+        .client()
+        .post(
+            "/api/holds",
+            json!({"amount": 5000, "description": "x", "payment_method": "pm_card_visa", "confirm": true}),
+        )
+        .await;
+    assert_eq!((r.status, r.body["status"].as_str()), (201, Some("requires_capture")), "{}", r.text);
 }

@@ -94,11 +94,18 @@ impl StripeProcessor {
             req = if method == reqwest::Method::GET { req.query(form) } else { req.form(form) };
             let (outcome, body) = match req.send().await {
                 Ok(resp) => {
-                    let code = resp.status().as_u16();
+                    let mut code = resp.status().as_u16();
                     let should_retry =
                         resp.headers().get("stripe-should-retry").and_then(|v| v.to_str().ok()).map(|v| v == "true");
                     match resp.text().await {
-                        Ok(text) => (Attempt::Status { code, should_retry }, Some((code, text))),
+                        Ok(text) => {
+                            // Stripe's older rate-limit answer: a 400 with
+                            // `code=rate_limit`, to be retried like a 429.
+                            if code == 400 && wire::is_rate_limit(&text) {
+                                code = 429;
+                            }
+                            (Attempt::Status { code, should_retry }, Some((code, text)))
+                        }
                         Err(_) => (Attempt::NoResponse, None),
                     }
                 }
@@ -162,6 +169,11 @@ impl Processor for StripeProcessor {
         push(&mut form, "amount", req.amount.to_string());
         push(&mut form, "currency", req.currency.clone());
         push(&mut form, "capture_method", "manual");
+        // Holds are card authorizations: naming the type is how a server-side
+        // confirmation tells Stripe no redirect-based method is in play
+        // (required since API version 2023-08-16), and the guest's page
+        // completes 3-D Secure with Stripe.js.
+        push(&mut form, "payment_method_types[]", "card");
         push(&mut form, "description", req.description.clone());
         if let Some(e) = &req.receipt_email {
             push(&mut form, "receipt_email", e.clone());

@@ -140,7 +140,8 @@ impl WireIntent {
                 amount_capturable: capturable,
                 amount_received: received,
                 capture_before: capture_before.map(Timestamp::from_secs),
-                canceled_by_expiry: self.cancellation_reason.as_deref() == Some("automatic"),
+                // `automatic` in older API versions, `expired` in newer ones.
+                canceled_by_expiry: matches!(self.cancellation_reason.as_deref(), Some("automatic" | "expired")),
                 last_error: decline.clone(),
             },
             metadata,
@@ -157,6 +158,11 @@ impl WireIntent {
 }
 
 /// Maps a definite Stripe error response.
+/// Whether an error body is Stripe's `code=rate_limit`.
+pub fn is_rate_limit(body: &str) -> bool {
+    serde_json::from_str::<ErrorEnvelope>(body).is_ok_and(|e| e.error.code.as_deref() == Some("rate_limit"))
+}
+
 pub fn map_error(status: u16, body: &str) -> ProcessorError {
     let err = serde_json::from_str::<ErrorEnvelope>(body).map(|e| e.error).unwrap_or_default();
     let message = err.message.clone().unwrap_or_else(|| format!("Stripe answered HTTP {status}"));
@@ -190,6 +196,14 @@ pub fn map_error(status: u16, body: &str) -> ProcessorError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_legacy_rate_limit_answer_is_recognised() {
+        assert!(is_rate_limit(
+            r#"{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}"#
+        ));
+        assert!(!is_rate_limit(r#"{"error":{"type":"invalid_request_error","code":"parameter_missing"}}"#));
+    }
 
     #[test]
     fn server_errors_are_unknown_outcomes_whatever_stripe_advises() {
@@ -252,5 +266,21 @@ mod tests {
         .unwrap();
         let i = unexpanded.into_intent().unwrap();
         assert_eq!((i.view.capture_before, i.view.amount_received), (None, 5000));
+    }
+
+    #[test]
+    fn a_lapsed_authorization_is_recognised_under_either_cancellation_reason() {
+        for reason in ["automatic", "expired"] {
+            let body = format!(
+                r#"{{"id":"pi_1","status":"canceled","amount":5000,"currency":"usd","cancellation_reason":"{reason}"}}"#
+            );
+            let pi: WireIntent = serde_json::from_str(&body).unwrap();
+            assert!(pi.into_intent().unwrap().view.canceled_by_expiry, "{reason}");
+        }
+        let pi: WireIntent = serde_json::from_str(
+            r#"{"id":"pi_1","status":"canceled","amount":5000,"currency":"usd","cancellation_reason":"requested_by_customer"}"#,
+        )
+        .unwrap();
+        assert!(!pi.into_intent().unwrap().view.canceled_by_expiry);
     }
 }
