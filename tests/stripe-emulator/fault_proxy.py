@@ -16,6 +16,7 @@
 # Prints "READY" once listening on 127.0.0.1:--port; prints counts on exit.
 
 import argparse
+import json
 import asyncio
 import random
 import signal
@@ -27,7 +28,18 @@ COUNTS = {'forwarded': 0, 'drop_before': 0, 'error_after': 0, 'drop_after': 0, '
 HOP = {'host', 'content-length', 'transfer-encoding', 'connection'}
 
 
-def build(upstream, rate, slow_secs, seed):
+def record(log, request, body):
+    # One JSON line per request: what the client sent, for the contract test.
+    from urllib.parse import parse_qsl
+    params = parse_qsl(request.query_string, keep_blank_values=True)
+    if request.method != 'GET':
+        params += parse_qsl(body.decode('utf-8', 'replace'), keep_blank_values=True)
+    with open(log, 'a') as f:
+        f.write(json.dumps({'method': request.method, 'path': request.path,
+                            'params': sorted({k for k, _ in params})}) + '\n')
+
+
+def build(upstream, rate, slow_secs, seed, log=None):
     rng = random.Random(seed)
     session_holder = {}
 
@@ -70,6 +82,8 @@ def build(upstream, rate, slow_secs, seed):
         if request.path == '/_fault/counts':
             return web.json_response(COUNTS)
         body = await request.read()
+        if log:
+            record(log, request, body)
         fault = scripted(request)
         if fault == 'down':
             fault = 'drop_before'
@@ -111,8 +125,9 @@ def main():
     p.add_argument('--fail-rate', type=float, default=0.2)
     p.add_argument('--slow-secs', type=float, default=2.0)
     p.add_argument('--seed', type=int, default=42)
+    p.add_argument('--log', help='append every request (method, path, parameter names) to this file')
     a = p.parse_args()
-    app = build(a.upstream.rstrip('/'), a.fail_rate, a.slow_secs, a.seed)
+    app = build(a.upstream.rstrip('/'), a.fail_rate, a.slow_secs, a.seed, a.log)
 
     def report(*_):
         print('FAULTS', ' '.join('%s=%d' % kv for kv in sorted(COUNTS.items())), flush=True)

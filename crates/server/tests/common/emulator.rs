@@ -160,6 +160,24 @@ impl FaultProxy {
     pub fn url(&self) -> &str {
         &self.0.url
     }
+
+    /// A proxy that fails nothing and records every request's method, path
+    /// and parameter names in `log`, one JSON object a line.
+    pub fn recording(upstream: &str, log: &std::path::Path) -> FaultProxy {
+        let py = python().expect("the recording proxy needs the emulator's python");
+        FaultProxy(Helper::spawn(
+            &py,
+            "fault_proxy.py",
+            &[
+                "--upstream".into(),
+                upstream.to_string(),
+                "--fail-rate".into(),
+                "0".into(),
+                "--log".into(),
+                log.display().to_string(),
+            ],
+        ))
+    }
 }
 
 /// Server settings for the Stripe processor against `base`.
