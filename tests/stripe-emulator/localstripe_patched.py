@@ -158,9 +158,12 @@ Charge._raise_failure = _raise_failure
 def _charge_export(ch):
     out = StripeObject._export(ch)
     out['amount_captured'] = ch.amount - ch.amount_refunded if ch.captured else 0
+    pi = PaymentIntent._api_retrieve(ch.payment_intent) if getattr(ch, 'payment_intent', None) else None
+    incremental = 'available' if getattr(pi, '_incremental', False) else 'unavailable'
     out['payment_method_details'] = {
         'type': 'card',
-        'card': {'capture_before': ch.created + HOLD_SECONDS if not ch.captured else None, 'brand': 'visa'},
+        'card': {'capture_before': ch.created + HOLD_SECONDS if not ch.captured else None, 'brand': 'visa',
+                 'incremental_authorization': {'status': incremental}},
     }
     return out
 
@@ -225,6 +228,8 @@ def _pi_init(self, description=None, receipt_email=None, statement_descriptor=No
     self.setup_future_usage = setup_future_usage
     self._handles_redirects = _handles_redirects(kwargs.get('payment_method_types'), automatic_payment_methods)
     self._return_url = return_url
+    card_options = (kwargs.get('payment_method_options') or {}).get('card') or {}
+    self._incremental = card_options.get('request_incremental_authorization') in ('if_available', 'required')
 
 
 PaymentIntent.__init__ = _pi_init
@@ -358,6 +363,12 @@ def _api_increment(cls, id, amount=None, **kwargs):
     if obj.status != 'requires_capture':
         raise stripe_error(400, 'This PaymentIntent could not be incremented because it has a status of %s.' % obj.status,
                            code='payment_intent_unexpected_state')
+    if not getattr(obj, '_incremental', False):
+        # As Stripe: only an authorization confirmed with
+        # request_incremental_authorization, on a card that allows it.
+        raise stripe_error(400, 'This PaymentIntent is not eligible for incremental authorization: it was not '
+                           'confirmed with payment_method_options[card][request_incremental_authorization].',
+                           code='incremental_authorization_unavailable')
     amount = r.try_convert_to_int(amount)
     if type(amount) is not int or amount <= obj.amount:
         raise stripe_error(400, 'The new amount must be greater than the current amount.', param='amount')
@@ -376,7 +387,11 @@ _ROUTES = {
     '/v1/payment_intents/{id}/_authenticate': PaymentIntent._api_authenticate,
 }
 r.extra_apis[:] = [(m, u, _ROUTES.get(u, f)) for (m, u, f) in r.extra_apis]
-r.extra_apis.insert(0, ('POST', '/v1/payment_intents/{id}/increment_authorization', _api_increment))
+# A classmethod like the others: the router calls it with keyword arguments
+# only (a plain function lost its `cls` and answered 500).
+PaymentIntent._api_increment_authorization = classmethod(_api_increment)
+r.extra_apis.insert(0, ('POST', '/v1/payment_intents/{id}/increment_authorization',
+                        PaymentIntent._api_increment_authorization))
 
 
 # ---- 7. delivery ------------------------------------------------------------

@@ -44,6 +44,10 @@ pub struct CreateHoldRequest {
     pub payment_method: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confirm: Option<bool>,
+    /// Ask for incremental authorization, for a hold that may need to grow
+    /// (`POST …/increment`); booking holds always ask.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incremental_authorization: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

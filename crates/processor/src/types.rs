@@ -24,6 +24,10 @@ pub struct CreateIntent {
     /// A merchant-initiated authorization on a saved card.
     #[serde(default)]
     pub off_session: bool,
+    /// Ask for incremental authorization (`request_incremental_authorization
+    /// = if_available`): a hold that may need to grow.
+    #[serde(default)]
+    pub incremental: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +46,9 @@ pub struct Intent {
     /// Number of captures the processor performed (the simulator counts them;
     /// Stripe reports it through `amount_received`).
     pub captures: u32,
+    /// Whether the card's authorization can be incremented: `None` until
+    /// the processor says (no authorization yet, or not reported).
+    pub incremental_available: Option<bool>,
 }
 
 /// Processor failures, classified by what the caller can do about them.

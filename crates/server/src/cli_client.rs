@@ -239,6 +239,7 @@ pub async fn holds(r: &Remote, cmd: HoldsCmd) -> anyhow::Result<()> {
                 payment_method,
                 confirm,
                 metadata: None,
+                incremental_authorization: None,
             };
             print(r.json, &c.create_hold(&req).await?)
         }

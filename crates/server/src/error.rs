@@ -119,6 +119,9 @@ fn core_response(e: CoreError) -> Response {
             msg,
             Some(json!({ "requested": requested, "amount_capturable": capturable })),
         ),
+        CoreError::IncrementUnavailable => {
+            body(StatusCode::CONFLICT, "incremental_authorization_unavailable", msg, None)
+        }
         CoreError::Busy => {
             let mut r = body(StatusCode::CONFLICT, "operation_in_progress", msg, None);
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

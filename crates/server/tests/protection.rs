@@ -305,7 +305,14 @@ async fn scoped_tokens_see_and_act_only_within_their_scope() {
 async fn increment_raises_the_authorized_total_within_the_tier() {
     let server = Server::start(sqlite_db());
     let api = server.client();
-    let id = api.authorized_hold(10_000).await;
+    // Without asking for it at creation, a hold cannot grow.
+    let plain = api.authorized_hold(10_000).await;
+    let r = api.post(&format!("/api/holds/{plain}/increment"), json!({"amount": 15_000})).await;
+    assert_eq!((r.status, r.body["code"].as_str()), (409, Some("incremental_authorization_unavailable")), "{}", r.text);
+    let r = api
+        .post("/api/holds", json!({"amount": 10_000, "description": "x", "payment_method": "pm_card_visa", "confirm": true, "incremental_authorization": true}))
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_string();
     let r = api.post(&format!("/api/holds/{id}/increment"), json!({"amount": 15_000})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!((r.body["amount"].as_i64(), r.body["amount_capturable"].as_i64()), (Some(15_000), Some(15_000)));

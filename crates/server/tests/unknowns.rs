@@ -129,7 +129,7 @@ async fn stuck_operations_are_listed_and_resolved_by_an_operator() {
     let r = api
         .post(
             "/api/holds",
-            json!({"amount": 5000, "description": "y", "payment_method": "pm_card_lostAnswers", "confirm": true}),
+            json!({"amount": 5000, "description": "y", "payment_method": "pm_card_lostAnswers", "confirm": true, "incremental_authorization": true}),
         )
         .await;
     let other = r.body["id"].as_str().unwrap().to_string();

@@ -57,6 +57,10 @@ pub(crate) struct SimIntent {
     pub increments: u32,
     #[serde(default)]
     pub off_session: bool,
+    /// Incremental authorization was requested (every simulated card
+    /// supports it when asked).
+    #[serde(default)]
+    pub incremental: bool,
 }
 
 fn unexpected_state(verb: &str, status: SimStatus) -> ProcessorError {
@@ -86,6 +90,7 @@ impl SimIntent {
             captures: 0,
             increments: 0,
             off_session: req.off_session,
+            incremental: req.incremental,
         }
     }
 
@@ -173,6 +178,13 @@ impl SimIntent {
     pub fn increment(&mut self, new_total: i64) -> Result<(), ProcessorError> {
         if self.status != SimStatus::RequiresCapture {
             return Err(unexpected_state("incremented", self.status));
+        }
+        if !self.incremental {
+            return Err(ProcessorError::InvalidRequest {
+                code: Some("incremental_authorization_unavailable".into()),
+                param: None,
+                message: "Incremental authorization was not requested for this PaymentIntent.".into(),
+            });
         }
         if self.increments >= 10 {
             return Err(ProcessorError::InvalidRequest {
@@ -276,6 +288,8 @@ impl SimIntent {
             metadata: self.metadata.clone(),
             last_decline: self.last_decline.clone(),
             cancellation_reason: self.cancellation_reason.clone(),
+            incremental_available: matches!(self.status, SimStatus::RequiresCapture | SimStatus::Succeeded)
+                .then_some(self.incremental),
             payment_method: self.payment_method.clone(),
             captures: self.captures,
         }

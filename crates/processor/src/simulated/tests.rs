@@ -21,6 +21,7 @@ fn req(pm: Option<&str>) -> CreateIntent {
         customer: None,
         save_for_off_session: false,
         off_session: false,
+        incremental: true,
     }
 }
 

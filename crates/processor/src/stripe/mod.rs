@@ -174,6 +174,11 @@ impl Processor for StripeProcessor {
         // (required since API version 2023-08-16), and the guest's page
         // completes 3-D Secure with Stripe.js.
         push(&mut form, "payment_method_types[]", "card");
+        if req.incremental {
+            // Only where the card network allows it; the charge then reports
+            // whether this authorization can grow.
+            push(&mut form, "payment_method_options[card][request_incremental_authorization]", "if_available");
+        }
         push(&mut form, "description", req.description.clone());
         if let Some(e) = &req.receipt_email {
             push(&mut form, "receipt_email", e.clone());

@@ -59,6 +59,14 @@ pub struct PaymentMethodDetails {
 pub struct CardDetails {
     #[serde(default)]
     pub capture_before: Option<i64>,
+    #[serde(default)]
+    pub incremental_authorization: Option<IncrementalAuthorization>,
+}
+
+/// `payment_method_details.card.incremental_authorization` of a charge.
+#[derive(Debug, Deserialize)]
+pub struct IncrementalAuthorization {
+    pub status: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -107,12 +115,15 @@ fn status(s: &str) -> Result<ProcessorStatus, ProcessorError> {
 impl WireIntent {
     pub fn into_intent(self) -> Result<Intent, ProcessorError> {
         let st = status(&self.status)?;
-        let capture_before = match &self.latest_charge {
-            Some(ChargeRef::Object(c)) => {
-                c.payment_method_details.as_ref().and_then(|d| d.card.as_ref()).and_then(|c| c.capture_before)
-            }
+        let card = match &self.latest_charge {
+            Some(ChargeRef::Object(c)) => c.payment_method_details.as_ref().and_then(|d| d.card.as_ref()),
             _ => None,
         };
+        let capture_before = card.and_then(|c| c.capture_before);
+        let incremental_available = card
+            .and_then(|c| c.incremental_authorization.as_ref())
+            .and_then(|i| i.status.as_deref())
+            .map(|s| s == "available");
         // Older emulators omit these; infer them from the status.
         let capturable =
             self.amount_capturable.unwrap_or(if st == ProcessorStatus::RequiresCapture { self.amount } else { 0 });
@@ -147,6 +158,7 @@ impl WireIntent {
             metadata,
             last_decline: decline,
             cancellation_reason: self.cancellation_reason,
+            incremental_available,
             payment_method: match self.payment_method {
                 Some(serde_json::Value::String(s)) => Some(s),
                 Some(serde_json::Value::Object(o)) => o.get("id").and_then(|v| v.as_str()).map(str::to_string),
@@ -266,6 +278,23 @@ mod tests {
         .unwrap();
         let i = unexpanded.into_intent().unwrap();
         assert_eq!((i.view.capture_before, i.view.amount_received), (None, 5000));
+    }
+
+    #[test]
+    fn incremental_availability_is_read_from_the_card_details() {
+        let with = |status: &str| {
+            let body = format!(
+                r#"{{"id":"pi_1","status":"requires_capture","amount":5000,"currency":"usd",
+                "latest_charge":{{"id":"ch_1","payment_method_details":{{"card":{{"incremental_authorization":{{"status":"{status}"}}}}}}}}}}"#
+            );
+            serde_json::from_str::<WireIntent>(&body).unwrap().into_intent().unwrap().incremental_available
+        };
+        assert_eq!(with("available"), Some(true));
+        assert_eq!(with("unavailable"), Some(false));
+        let bare: WireIntent =
+            serde_json::from_str(r#"{"id":"pi_1","status":"requires_capture","amount":5000,"currency":"usd"}"#)
+                .unwrap();
+        assert_eq!(bare.into_intent().unwrap().incremental_available, None);
     }
 
     #[test]

@@ -371,6 +371,7 @@ impl HoldService {
             customer: booking.processor_customer.clone(),
             save_card: false,
             off_session: true,
+            incremental: true,
             operation_id: Some(super::checkin::reauth_op_id(&booking, &old.id)),
         };
         let new = match self.create(cmd, &system).await {

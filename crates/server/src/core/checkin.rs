@@ -174,6 +174,7 @@ impl HoldService {
             customer,
             save_card: true,
             off_session: false,
+            incremental: true,
             operation_id: Some(operation_id),
         };
         let (hold, declined) = match self.create(cmd, caller).await {

@@ -34,6 +34,9 @@ pub struct CreateHold {
     pub save_card: bool,
     /// A merchant-initiated hold on a saved card (re-authorization).
     pub off_session: bool,
+    /// Ask the processor for incremental authorization (a hold that may
+    /// need to grow: booking holds, and creates that ask for it).
+    pub incremental: bool,
     /// The create operation's id when the caller derives it (a booking's
     /// placement): inserting it is the claim, and a second insert of the
     /// same id answers `Busy` before any processor call.
@@ -288,6 +291,7 @@ impl HoldService {
             customer: cmd.customer.clone(),
             save_for_off_session: cmd.save_card,
             off_session: cmd.off_session,
+            incremental: cmd.incremental,
         };
         let draft = HoldDraft {
             chitty_id: chitty_id.clone(),

@@ -27,6 +27,8 @@ pub enum CoreError {
     ExceedsCapturable { requested: i64, capturable: i64 },
     #[error("Another operation on this hold is in progress; retry shortly")]
     Busy,
+    #[error("This hold's card does not allow incremental authorization; place a new hold for the larger amount")]
+    IncrementUnavailable,
     #[error("{message}")]
     Declined { message: String, decline_code: Option<String>, hold_id: Option<String> },
     #[error("The payment processor did not answer; the outcome is being reconciled")]

@@ -291,6 +291,12 @@ impl HoldService {
             return Err(CoreError::TierExceeded { tier: hold.tier, limit });
         }
         let total = Money::new(new_total, currency).map_err(|e| CoreError::validation("amount", e.to_string()))?;
+        // Only an authorization the card allows to grow can be incremented;
+        // the processor says so once it has authorized.
+        let intent = self.processor.retrieve(id).await.map_err(|e| CoreError::from_processor(e, Some(id)))?;
+        if intent.incremental_available != Some(true) {
+            return Err(CoreError::IncrementUnavailable);
+        }
         let (op, result) = self
             .with_lock(
                 &hold,

@@ -14,7 +14,7 @@ use crate::{NEW_GUEST_LIMIT, UNLOCK_WITHIN};
 impl Case {
     pub(crate) async fn create_hold(&mut self, prop: usize, amount: Amount, card: bool, idem: Idem) -> Res {
         let a = amount.minor();
-        let mut body = json!({"amount": a, "description": "model hold", "property_id": self.props[prop]});
+        let mut body = json!({"amount": a, "description": "model hold", "property_id": self.props[prop], "incremental_authorization": true});
         if card {
             body["payment_method"] = json!("pm_card_visa");
             body["confirm"] = json!(true);

@@ -139,6 +139,7 @@ pub fn parse_create(
         customer: None,
         save_card: false,
         off_session: false,
+        incremental: f.boolean("incremental_authorization")?.unwrap_or(false),
         operation_id: None,
     })
 }
