@@ -245,7 +245,7 @@ impl Application {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
         let jobs = tokio::spawn(crate::jobs::supervise(self.state.clone(), jobs_stopped));
-        if let Some(addr) = self.state.config.metrics_listen {
+        if let Some(addr) = self.state.config.edge.metrics_listen {
             // Metrics on their own address, for a scraper inside the network.
             let listener = tokio::net::TcpListener::bind(addr).await?;
             let router = Router::new()
@@ -258,8 +258,8 @@ impl Application {
             });
         }
         let limits = crate::serve::Limits {
-            header_read_timeout: Duration::from_millis(self.state.config.header_read_timeout_ms),
-            max_connections: self.state.config.max_connections,
+            header_read_timeout: Duration::from_millis(self.state.config.edge.header_read_timeout_ms),
+            max_connections: self.state.config.edge.max_connections,
             shutdown_grace: Duration::from_secs(20),
         };
         let served = crate::serve::serve(self.listener, self.router, limits, shutdown).await;

@@ -228,11 +228,11 @@ pub async fn require_token(
     if is_public(req.method(), req.uri().path()) {
         return Ok(next.run(req).await);
     }
-    if req.uri().path() == "/metrics" && state.config.metrics_public {
+    if req.uri().path() == "/metrics" && state.config.edge.metrics_public {
         return Ok(next.run(req).await);
     }
     let now = state.holds.now();
-    let ip = crate::protect::client::client_ip(&state.config.trusted_proxies, peer.ip(), req.headers());
+    let ip = crate::protect::client::client_ip(&state.config.edge.trusted_proxies, peer.ip(), req.headers());
     let caller = match authenticate_cached(state.store.as_ref(), Some(&state.token_cache), req.headers()).await {
         // A valid token is never refused by the failed-authentication limit:
         // nobody can lock an integration out by failing from its address.

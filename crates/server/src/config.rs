@@ -80,19 +80,8 @@ pub struct Config {
     /// Serves `/_bench/floor`, a static endpoint outside every middleware,
     /// as the benchmark's baseline.
     pub bench_floor: bool,
-    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// A request's headers must arrive within this; so must the next
-    /// request on a kept-alive connection.
-    pub header_read_timeout_ms: u64,
-    /// A request's body must arrive within this.
-    pub body_timeout_ms: u64,
-    /// Connections served at once; more are closed at once.
-    pub max_connections: usize,
-    /// A separate listen address for `/metrics` (then absent from the API port).
-    pub metrics_listen: Option<SocketAddr>,
-    /// `/metrics` on the API port without a token.
-    pub metrics_public: bool,
+    /// Connections, client addresses and the metrics endpoint.
+    pub edge: Edge,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -263,43 +252,7 @@ impl Config {
             1_000_000,
         )?;
         let auth_failures_per_minute = u32::try_from(auth_failures).unwrap_or(20);
-        let trusted_proxies = match get("CHITTYCHARGE_TRUSTED_PROXIES") {
-            None => Vec::new(),
-            Some(list) => list
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    s.parse::<ipnet::IpNet>()
-                        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                        .map_err(|_| {
-                            err("CHITTYCHARGE_TRUSTED_PROXIES", format!("'{s}' is not a CIDR such as 10.0.0.0/8"))
-                        })
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        };
-        let metrics_listen = match get("CHITTYCHARGE_METRICS_LISTEN") {
-            None => None,
-            Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
-                err("CHITTYCHARGE_METRICS_LISTEN", format!("'{a}' is not an address such as 127.0.0.1:9187"))
-            })?),
-        };
-        let header_read_timeout_ms = parse_int(
-            get("CHITTYCHARGE_HEADER_READ_TIMEOUT_MS"),
-            "CHITTYCHARGE_HEADER_READ_TIMEOUT_MS",
-            10_000,
-            100,
-            600_000,
-        )?;
-        let body_timeout_ms =
-            parse_int(get("CHITTYCHARGE_BODY_TIMEOUT_MS"), "CHITTYCHARGE_BODY_TIMEOUT_MS", 30_000, 100, 3_600_000)?;
-        let max_connections =
-            parse_int(get("CHITTYCHARGE_MAX_CONNECTIONS"), "CHITTYCHARGE_MAX_CONNECTIONS", 1_024, 1, 1_000_000)?;
-        let metrics_public = match get("CHITTYCHARGE_METRICS_PUBLIC").as_deref() {
-            None | Some("0") | Some("false") => false,
-            Some("1") | Some("true") => true,
-            Some(other) => return Err(err("CHITTYCHARGE_METRICS_PUBLIC", format!("'{other}' is not true or false"))),
-        };
+        let edge = Edge::from_keys(&get)?;
 
         let allowed_origins: Vec<String> = match get("ALLOWED_ORIGINS") {
             Some(list) => list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
@@ -446,12 +399,7 @@ impl Config {
             expiry_warning_secs,
             reauth_margin_secs,
             bench_floor: matches!(get("CHITTYCHARGE_BENCH_FLOOR").as_deref(), Some("1") | Some("true")),
-            trusted_proxies,
-            header_read_timeout_ms: u64::try_from(header_read_timeout_ms).unwrap_or(10_000),
-            body_timeout_ms: u64::try_from(body_timeout_ms).unwrap_or(30_000),
-            max_connections: usize::try_from(max_connections).unwrap_or(1_024),
-            metrics_listen,
-            metrics_public,
+            edge,
         })
     }
 
@@ -519,68 +467,8 @@ fn validate_origin_pattern(o: &str) -> Result<(), String> {
     Ok(())
 }
 
+mod edge;
+pub use edge::Edge;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_map(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
-    }
-
-    #[test]
-    fn no_configuration_gives_the_embedded_default() {
-        let c = load(&[]).unwrap();
-        assert_eq!(c.listen.to_string(), "127.0.0.1:8787");
-        assert_eq!(c.database_url, "sqlite://./data/chittycharge.db");
-        assert_eq!(c.processor, ProcessorKind::Simulated);
-        assert_eq!(c.currency.code(), "usd");
-        assert_eq!(c.default_hold_amount, 25_000);
-        assert_eq!(c.rate_limit_per_minute, 10);
-        assert_eq!(c.allowed_origins, ["https://chitty.cc", "https://*.chitty.cc"]);
-    }
-
-    #[test]
-    fn invalid_values_name_their_key() {
-        assert_eq!(load(&[("CURRENCY", "xyz")]).unwrap_err().key, "CURRENCY");
-        assert_eq!(load(&[("CHITTYCHARGE_LISTEN", "nowhere")]).unwrap_err().key, "CHITTYCHARGE_LISTEN");
-        assert_eq!(load(&[("DATABASE_URL", "mysql://x")]).unwrap_err().key, "DATABASE_URL");
-        assert_eq!(load(&[("CHITTYCHARGE_PROCESSOR", "paypal")]).unwrap_err().key, "CHITTYCHARGE_PROCESSOR");
-        assert_eq!(load(&[("CHITTYCHARGE_PROCESSOR", "stripe")]).unwrap_err().key, "STRIPE_SECRET_KEY");
-        assert_eq!(load(&[("DEFAULT_HOLD_AMOUNT_CENTS", "ten")]).unwrap_err().key, "DEFAULT_HOLD_AMOUNT_CENTS");
-        assert_eq!(load(&[("ALLOWED_ORIGINS", "https://evil*.com")]).unwrap_err().key, "ALLOWED_ORIGINS");
-        let e = load(&[("RATE_LIMIT_PER_MINUTE", "0")]).unwrap_err();
-        assert_eq!(e.to_string(), "invalid configuration: RATE_LIMIT_PER_MINUTE: 0 is outside 1..=1000000000");
-    }
-
-    #[test]
-    fn janitor_schedule_accepts_units_and_names_its_key_on_error() {
-        assert_eq!(load(&[]).unwrap().janitor_schedule, [300, 3_600, 86_400, 86_400, 86_400, 86_400, 86_400]);
-        assert_eq!(load(&[("CHITTYCHARGE_JANITOR_SCHEDULE", "1s, 2, 1m")]).unwrap().janitor_schedule, [1, 2, 60]);
-        assert_eq!(
-            load(&[("CHITTYCHARGE_JANITOR_SCHEDULE", "soon")]).unwrap_err().key,
-            "CHITTYCHARGE_JANITOR_SCHEDULE"
-        );
-    }
-
-    #[test]
-    fn a_stripe_key_selects_the_stripe_processor() {
-        let c = load(&[("STRIPE_SECRET_KEY", "sk_test_123")]).unwrap();
-        assert_eq!(c.processor, ProcessorKind::Stripe);
-    }
-
-    #[test]
-    fn secrets_are_masked_in_debug_output() {
-        let c = load(&[("STRIPE_SECRET_KEY", "sk_test_supersecret"), ("STRIPE_WEBHOOK_SECRET", "whsec_a,whsec_b")])
-            .unwrap();
-        let dbg = format!("{c:?}");
-        assert!(!dbg.contains("supersecret"));
-        assert!(!dbg.contains("whsec_a"));
-        assert_eq!(c.stripe_webhook_secrets.len(), 2);
-    }
-
-    #[test]
-    fn database_password_is_masked_for_display() {
-        let c = load(&[("DATABASE_URL", "postgres://app:hunter2@db:5432/cc")]).unwrap();
-        assert_eq!(c.database_display(), "postgres://app:***@db:5432/cc");
-    }
-}
+mod tests;

@@ -135,10 +135,10 @@ pub async fn metrics_api(
     caller: Option<axum::Extension<crate::auth::Caller>>,
 ) -> Response {
     use axum::response::IntoResponse;
-    if state.config.metrics_listen.is_some() {
+    if state.config.edge.metrics_listen.is_some() {
         return crate::error::ApiError::RouteNotFound.into_response();
     }
-    if !state.config.metrics_public {
+    if !state.config.edge.metrics_public {
         if let Err(e) = caller.map_or(Err(crate::core::CoreError::NotFound), |c| c.require_admin("Metrics")) {
             return crate::error::ApiError::from(e).into_response();
         }

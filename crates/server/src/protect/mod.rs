@@ -104,7 +104,7 @@ pub async fn body_deadline(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let limit = std::time::Duration::from_millis(state.config.body_timeout_ms);
+    let limit = std::time::Duration::from_millis(state.config.edge.body_timeout_ms);
     let (parts, body) = req.into_parts();
     let body = DeadlineBody { inner: body, deadline: Box::pin(tokio::time::sleep(limit)) };
     next.run(axum::extract::Request::from_parts(parts, axum::body::Body::new(body))).await

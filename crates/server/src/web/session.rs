@@ -170,7 +170,7 @@ pub async fn login(
         .flatten()
         .filter(|t| t.revoked_at.is_none() && !presented.is_empty());
     let Some(t) = record else {
-        let ip = crate::protect::client::client_ip(&state.config.trusted_proxies, peer.ip(), &headers);
+        let ip = crate::protect::client::client_ip(&state.config.edge.trusted_proxies, peer.ip(), &headers);
         let mut as_header = HeaderMap::new();
         if let Ok(v) = HeaderValue::from_str(&presented) {
             as_header.insert("chittyid-token", v);

@@ -143,20 +143,16 @@ pub struct FaultProxy(pub Helper);
 
 impl FaultProxy {
     pub fn start(upstream: &str, fail_rate: f64, seed: u64) -> FaultProxy {
-        let py = python().expect("fault proxy needs the emulator's python");
-        FaultProxy(Helper::spawn(
-            &py,
-            "fault_proxy.py",
-            &[
-                "--upstream".into(),
-                upstream.to_string(),
-                "--fail-rate".into(),
-                fail_rate.to_string(),
-                "--seed".into(),
-                seed.to_string(),
-            ],
-        ))
+        Self::spawn(upstream, &["--fail-rate".into(), fail_rate.to_string(), "--seed".into(), seed.to_string()])
     }
+
+    fn spawn(upstream: &str, args: &[String]) -> FaultProxy {
+        let py = python().expect("the fault proxy needs the emulator's python");
+        let mut all = vec!["--upstream".to_string(), upstream.to_string()];
+        all.extend_from_slice(args);
+        FaultProxy(Helper::spawn(&py, "fault_proxy.py", &all))
+    }
+
     pub fn url(&self) -> &str {
         &self.0.url
     }
@@ -164,19 +160,7 @@ impl FaultProxy {
     /// A proxy that fails nothing and records every request's method, path
     /// and parameter names in `log`, one JSON object a line.
     pub fn recording(upstream: &str, log: &std::path::Path) -> FaultProxy {
-        let py = python().expect("the recording proxy needs the emulator's python");
-        FaultProxy(Helper::spawn(
-            &py,
-            "fault_proxy.py",
-            &[
-                "--upstream".into(),
-                upstream.to_string(),
-                "--fail-rate".into(),
-                "0".into(),
-                "--log".into(),
-                log.display().to_string(),
-            ],
-        ))
+        Self::spawn(upstream, &["--fail-rate".into(), "0".into(), "--log".into(), log.display().to_string()])
     }
 }
 

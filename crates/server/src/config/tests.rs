@@ -1,0 +1,59 @@
+use super::*;
+
+fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::from_map(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}
+
+#[test]
+fn no_configuration_gives_the_embedded_default() {
+    let c = load(&[]).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8787");
+    assert_eq!(c.database_url, "sqlite://./data/chittycharge.db");
+    assert_eq!(c.processor, ProcessorKind::Simulated);
+    assert_eq!(c.currency.code(), "usd");
+    assert_eq!(c.default_hold_amount, 25_000);
+    assert_eq!(c.rate_limit_per_minute, 10);
+    assert_eq!(c.allowed_origins, ["https://chitty.cc", "https://*.chitty.cc"]);
+}
+
+#[test]
+fn invalid_values_name_their_key() {
+    assert_eq!(load(&[("CURRENCY", "xyz")]).unwrap_err().key, "CURRENCY");
+    assert_eq!(load(&[("CHITTYCHARGE_LISTEN", "nowhere")]).unwrap_err().key, "CHITTYCHARGE_LISTEN");
+    assert_eq!(load(&[("DATABASE_URL", "mysql://x")]).unwrap_err().key, "DATABASE_URL");
+    assert_eq!(load(&[("CHITTYCHARGE_PROCESSOR", "paypal")]).unwrap_err().key, "CHITTYCHARGE_PROCESSOR");
+    assert_eq!(load(&[("CHITTYCHARGE_PROCESSOR", "stripe")]).unwrap_err().key, "STRIPE_SECRET_KEY");
+    assert_eq!(load(&[("DEFAULT_HOLD_AMOUNT_CENTS", "ten")]).unwrap_err().key, "DEFAULT_HOLD_AMOUNT_CENTS");
+    assert_eq!(load(&[("ALLOWED_ORIGINS", "https://evil*.com")]).unwrap_err().key, "ALLOWED_ORIGINS");
+    let e = load(&[("RATE_LIMIT_PER_MINUTE", "0")]).unwrap_err();
+    assert_eq!(e.to_string(), "invalid configuration: RATE_LIMIT_PER_MINUTE: 0 is outside 1..=1000000000");
+}
+
+#[test]
+fn janitor_schedule_accepts_units_and_names_its_key_on_error() {
+    assert_eq!(load(&[]).unwrap().janitor_schedule, [300, 3_600, 86_400, 86_400, 86_400, 86_400, 86_400]);
+    assert_eq!(load(&[("CHITTYCHARGE_JANITOR_SCHEDULE", "1s, 2, 1m")]).unwrap().janitor_schedule, [1, 2, 60]);
+    assert_eq!(load(&[("CHITTYCHARGE_JANITOR_SCHEDULE", "soon")]).unwrap_err().key, "CHITTYCHARGE_JANITOR_SCHEDULE");
+}
+
+#[test]
+fn a_stripe_key_selects_the_stripe_processor() {
+    let c = load(&[("STRIPE_SECRET_KEY", "sk_test_123")]).unwrap();
+    assert_eq!(c.processor, ProcessorKind::Stripe);
+}
+
+#[test]
+fn secrets_are_masked_in_debug_output() {
+    let c =
+        load(&[("STRIPE_SECRET_KEY", "sk_test_supersecret"), ("STRIPE_WEBHOOK_SECRET", "whsec_a,whsec_b")]).unwrap();
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains("supersecret"));
+    assert!(!dbg.contains("whsec_a"));
+    assert_eq!(c.stripe_webhook_secrets.len(), 2);
+}
+
+#[test]
+fn database_password_is_masked_for_display() {
+    let c = load(&[("DATABASE_URL", "postgres://app:hunter2@db:5432/cc")]).unwrap();
+    assert_eq!(c.database_display(), "postgres://app:***@db:5432/cc");
+}
