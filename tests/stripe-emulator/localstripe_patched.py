@@ -21,6 +21,16 @@
 #      description and receipt_email kept
 #   9. 404 -> resource_missing
 #  10. pm_card_threeDSecure2Required / pm_card_authenticationRequired
+# and, to be as strict as Stripe where the service depends on it:
+#  - a server-side confirmation must say how redirects are handled;
+#  - increment_authorization only on intents that requested it;
+#  - an emulator clock (POST /_config/clock advance_secs=N): idempotency
+#    keys expire after 24 h of it, and an authorization it carries past its
+#    7 days lapses as on Stripe (PaymentIntent canceled with
+#    cancellation_reason=expired, then charge.expired);
+#  - a stand-in for Stripe.js at /js.stripe.com/v3/ (stripe_js_standin.js)
+#    that confirms from the browser with the publishable key and the
+#    client secret, as Stripe.js does.
 #
 # Usage: python localstripe_patched.py --port 8420 [--webhook-delay 0.05]
 
@@ -30,6 +40,8 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import re
 import time
 import uuid
 
@@ -43,9 +55,33 @@ from localstripe.resources import Charge, Event, PaymentIntent, PaymentMethod, S
 API_VERSION = '2024-06-20'
 WEBHOOK_DELAY = 0.05
 HOLD_SECONDS = 7 * 86400
+IDEMPOTENCY_TTL = 86400
 
 # No pickle file: state lives in memory only.
 r.Store.dump_to_disk = lambda self: None
+
+# ---- the emulator clock -------------------------------------------------------
+# Stripe's clock cannot be moved, but a test of a 20-night stay or of a lapse
+# must move the service's clock and the processor's together. Every timestamp
+# localstripe takes goes through this offset.
+_clock = {'offset': 0}
+
+
+def now():
+    return time.time() + _clock['offset']
+
+
+class _ClockShim:
+    # localstripe calls `time.time()` on the module it imported.
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+    @staticmethod
+    def time():
+        return now()
+
+
+r.time = _ClockShim()
 
 DECLINES = {
     '4000000000000002': ('generic_decline', 'Your card was declined.'),
@@ -155,8 +191,23 @@ Charge._raise_failure = _raise_failure
 
 # ---- 8 and 1. the PaymentIntent's shape -----------------------------------
 
+_orig_charge_export = Charge._export
+
+
+def _charge_export_expired(self, expand=None):
+    out = _orig_charge_export(self, expand=expand)
+    if getattr(self, '_expired', False):
+        # Stripe's expired authorization: nothing captured, all refunded.
+        out['refunded'] = True
+        out['amount_refunded'] = self.amount
+    return out
+
+
+Charge._export = _charge_export_expired
+
+
 def _charge_export(ch):
-    out = StripeObject._export(ch)
+    out = Charge._export(ch)
     out['amount_captured'] = ch.amount - ch.amount_refunded if ch.captured else 0
     pi = PaymentIntent._api_retrieve(ch.payment_intent) if getattr(ch, 'payment_intent', None) else None
     incremental = 'available' if getattr(pi, '_incremental', False) else 'unavailable'
@@ -350,7 +401,7 @@ def _api_cancel(cls, id, cancellation_reason=None, **kwargs):
     obj._canceled = True
     obj.next_action = None
     obj._cancellation_reason = cancellation_reason
-    obj._canceled_at = int(time.time())
+    obj._canceled_at = int(now())
     schedule('payment_intent.canceled', obj)
     return obj
 
@@ -400,7 +451,7 @@ async def _send_webhook(event):
     await asyncio.sleep(WEBHOOK_DELAY)
     event.api_version = API_VERSION
     payload = json.dumps(event._export(), indent=2, sort_keys=True).encode('utf-8')
-    t = int(time.time())
+    t = int(now())
     import aiohttp
     for webhook in list(wh._webhooks.values()):
         if webhook.events is not None and event.type not in webhook.events:
@@ -416,6 +467,89 @@ async def _send_webhook(event):
 
 
 wh._send_webhook = _send_webhook
+
+
+# ---- the emulator clock: lapses ----------------------------------------------
+
+def _lapse_due():
+    """Every authorization older than Stripe's 7 days lapses, as on Stripe:
+    the PaymentIntent is canceled with cancellation_reason=expired and the
+    uncaptured charge expires (charge.expired)."""
+    lapsed = []
+    for key, obj in list(r.store.items()):
+        if not key.startswith('payment_intent:') or obj.status != 'requires_capture':
+            continue
+        ch = obj.latest_charge
+        if ch is None or ch.created + HOLD_SECONDS > now():
+            continue
+        obj._canceled = True
+        obj._cancellation_reason = 'expired'
+        obj._canceled_at = int(now())
+        ch._expired = True
+        schedule('charge.expired', ch)
+        schedule('payment_intent.canceled', obj)
+        lapsed.append(obj.id)
+    return lapsed
+
+
+async def clock_handler(request):
+    data = await request.post()
+    try:
+        secs = int(data.get('advance_secs', '0'))
+    except ValueError:
+        return web.json_response({'error': {'message': 'advance_secs must be a whole number'}}, status=400)
+    if secs < 0:
+        return web.json_response({'error': {'message': 'the clock only moves forward'}}, status=400)
+    _clock['offset'] += secs
+    return web.json_response({'now': int(now()), 'lapsed': _lapse_due()})
+
+
+# ---- Stripe.js: the stand-in and the browser's confirmation ---------------------
+
+STANDIN_JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'stripe_js_standin.js')
+
+
+async def standin_js(request):
+    with open(STANDIN_JS, 'rb') as f:
+        body = f.read()
+    return web.Response(body=body, content_type='application/javascript')
+
+
+BROWSER_CONFIRM = re.compile(r'^/v1/payment_intents/(pi_\w+)/confirm$')
+
+
+@web.middleware
+async def browser_confirm_middleware(request, handler):
+    """Stripe.js confirms from the guest's browser with the publishable key
+    and the PaymentIntent's client secret, never the secret key. Stock
+    localstripe has no such route; this one checks both and otherwise runs
+    the same confirmation as the server-side call."""
+    if request.path == '/js.stripe.com/v3/':
+        # Ours replaces localstripe's stand-in, which only knows the 3-D
+        # Secure step and cannot confirm a card typed into the page.
+        return await standin_js(request)
+    m = BROWSER_CONFIRM.match(request.path)
+    if request.method != 'POST' or m is None or request.headers.get('Authorization'):
+        return await handler(request)
+    data = await request.post()
+    if not str(data.get('key', '')).startswith('pk_'):
+        return web.json_response({'error': {'type': 'invalid_request_error', 'message': 'Invalid API Key provided'}},
+                                 status=401)
+    try:
+        pi = PaymentIntent._api_retrieve(m.group(1))
+        if not hmac.compare_digest(str(data.get('client_secret', '')), pi.client_secret):
+            raise stripe_error(400, 'The client_secret provided does not match the client_secret associated with '
+                               'the PaymentIntent.', code='payment_intent_invalid_parameter', param='client_secret')
+        card = {k: data.get('payment_method_data[card][%s]' % k, '') for k in ('number', 'exp_month', 'exp_year', 'cvc')}
+        card['number'] = card['number'].replace(' ', '')
+        if len(card['number']) < 12 or not card['number'].isdigit():
+            raise stripe_error(402, 'Your card number is incorrect.', type='card_error', code='incorrect_number',
+                               param='number')
+        pm = PaymentMethod._api_create(type='card', card=card)
+        obj = PaymentIntent._api_confirm(pi.id, payment_method=pm.id)
+        return web.json_response(obj._export())
+    except UserError as e:
+        return e.to_response()
 
 
 # ---- 5. idempotency ---------------------------------------------------------
@@ -435,6 +569,10 @@ async def idempotency_middleware(request, handler):
     auth = request.headers.get('Authorization', '')
     slot = (auth, key)
     entry = _idem.get(slot)
+    if entry is not None and now() - entry['at'] >= IDEMPOTENCY_TTL:
+        # Stripe prunes keys after 24 hours; the key is new again.
+        del _idem[slot]
+        entry = None
     if entry is not None:
         if entry['fingerprint'] != fingerprint:
             return web.json_response({'error': {
@@ -449,7 +587,7 @@ async def idempotency_middleware(request, handler):
         resp = web.Response(status=status, text=text, content_type=ctype)
         resp.headers['Idempotent-Replayed'] = 'true'
         return resp
-    _idem[slot] = {'fingerprint': fingerprint, 'response': None}
+    _idem[slot] = {'fingerprint': fingerprint, 'response': None, 'at': now()}
     try:
         resp = await handler(request)
     except UserError as e:
@@ -477,6 +615,8 @@ def main():
     # Importing the server builds the app; register the extra route first.
     import localstripe.server as server
     server.app.middlewares.insert(1, idempotency_middleware)
+    server.app.middlewares.insert(1, browser_confirm_middleware)
+    server.app.router.add_post('/_config/clock', clock_handler)
     logging.basicConfig(level=logging.WARNING)
     web.run_app(server.app, host='127.0.0.1', port=args.port, print=lambda *_: print('READY', flush=True),
                 access_log=None)

@@ -41,6 +41,8 @@ pub struct Config {
     pub stripe_webhook_secrets: Vec<SecretString>,
     pub stripe_api_base: String,
     pub stripe_publishable_key: Option<String>,
+    /// Where the check-in page loads Stripe.js from (`STRIPE_JS_URL`).
+    pub stripe_js_url: url::Url,
     pub webhook_tolerance_secs: i64,
     /// Outbound bearer for the ChittyID service; never accepted inbound.
     pub chitty_id_token: Option<SecretString>,
@@ -55,7 +57,8 @@ pub struct Config {
     pub api_token: Option<SecretString>,
     /// Base URL used in links handed to guests (`checkin_url`).
     pub public_url: Option<String>,
-    /// Lets tests move the clock through `/_sim/clock` (simulated processor only).
+    /// Lets tests move the clock through `/_sim/clock` (the simulated
+    /// processor, or Stripe's API on a loopback emulator).
     pub test_clock: bool,
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
@@ -104,6 +107,7 @@ pub const KEYS: &[&str] = &[
     "STRIPE_WEBHOOK_SECRET",
     "STRIPE_API_BASE",
     "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_JS_URL",
     "STRIPE_WEBHOOK_TOLERANCE_SECS",
     "CHITTY_ID_TOKEN",
     "CHITTY_ID_URL",
@@ -267,8 +271,11 @@ impl Config {
             Some("1") | Some("true") => true,
             Some(other) => return Err(err("CHITTYCHARGE_TEST_CLOCK", format!("'{other}' is not true or false"))),
         };
-        if test_clock && processor != ProcessorKind::Simulated {
-            return Err(err("CHITTYCHARGE_TEST_CLOCK", "only available with the simulated processor"));
+        if test_clock && processor != ProcessorKind::Simulated && !stripe::test_clock_allowed(&stripe_api_base) {
+            return Err(err(
+                "CHITTYCHARGE_TEST_CLOCK",
+                "only available with the simulated processor or a Stripe emulator on a loopback STRIPE_API_BASE",
+            ));
         }
         let log_format = match get("CHITTYCHARGE_LOG_FORMAT").as_deref() {
             None | Some("human") | Some("pretty") => LogFormat::Human,
@@ -374,6 +381,7 @@ impl Config {
             stripe_webhook_secrets,
             stripe_api_base: stripe_api_base.trim_end_matches('/').to_string(),
             stripe_publishable_key: get("STRIPE_PUBLISHABLE_KEY"),
+            stripe_js_url: stripe::stripe_js_url(get("STRIPE_JS_URL"))?,
             webhook_tolerance_secs,
             chitty_id_token: secret("CHITTY_ID_TOKEN"),
             chitty_id_url: chitty_id_url.trim_end_matches('/').to_string(),
@@ -468,6 +476,7 @@ fn validate_origin_pattern(o: &str) -> Result<(), String> {
 }
 
 mod edge;
+mod stripe;
 pub use edge::Edge;
 
 #[cfg(test)]

@@ -57,3 +57,28 @@ fn database_password_is_masked_for_display() {
     let c = load(&[("DATABASE_URL", "postgres://app:hunter2@db:5432/cc")]).unwrap();
     assert_eq!(c.database_display(), "postgres://app:***@db:5432/cc");
 }
+
+#[test]
+fn stripe_js_comes_from_stripe_unless_a_loopback_or_https_url_is_given() {
+    assert_eq!(load(&[]).unwrap().stripe_js_url.as_str(), "https://js.stripe.com/v3/");
+    let local = load(&[("STRIPE_JS_URL", "http://127.0.0.1:8420/js.stripe.com/v3/")]).unwrap();
+    assert_eq!(local.stripe_js_url.port(), Some(8420));
+    assert!(load(&[("STRIPE_JS_URL", "https://cdn.example.com/stripe.js")]).is_ok());
+    // Plain http elsewhere would let anyone on the path read card numbers.
+    let e = load(&[("STRIPE_JS_URL", "http://cdn.example.com/stripe.js")]).unwrap_err();
+    assert_eq!(e.key, "STRIPE_JS_URL");
+    assert_eq!(load(&[("STRIPE_JS_URL", "javascript:alert(1)")]).unwrap_err().key, "STRIPE_JS_URL");
+}
+
+#[test]
+fn the_test_clock_runs_beside_stripe_only_against_a_loopback_emulator() {
+    let stripe = [("STRIPE_SECRET_KEY", "sk_test_x"), ("CHITTYCHARGE_TEST_CLOCK", "1")];
+    let e = load(&stripe).unwrap_err();
+    assert_eq!(e.key, "CHITTYCHARGE_TEST_CLOCK", "live Stripe's clock cannot move");
+    let mut emulator = stripe.to_vec();
+    emulator.push(("STRIPE_API_BASE", "http://127.0.0.1:8420"));
+    assert!(load(&emulator).unwrap().test_clock);
+    let mut remote = stripe.to_vec();
+    remote.push(("STRIPE_API_BASE", "http://stripe-mock.internal:12111"));
+    assert_eq!(load(&remote).unwrap_err().key, "CHITTYCHARGE_TEST_CLOCK");
+}

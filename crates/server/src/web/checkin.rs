@@ -59,16 +59,44 @@ pub async fn page(State(state): State<Arc<AppState>>, Path(id): Path<String>, Qu
             status => hold.state.status().as_str(),
             mode => if stripe { "stripe" } else { "simulated" },
             stripe_key => if stripe { state.config.stripe_publishable_key.clone().unwrap_or_default() } else { String::new() },
+            stripe_js_url => state.config.stripe_js_url.as_str(),
         },
     );
     if stripe {
-        // Stripe.js and its frames (card fields, 3-D Secure), nothing else.
-        let csp = "default-src 'self'; script-src 'self' https://js.stripe.com; style-src 'self'; \
-                   img-src 'self' data: https://*.stripe.com; connect-src 'self' https://api.stripe.com; \
-                   frame-src https://js.stripe.com https://hooks.stripe.com; object-src 'none'; base-uri 'none'; \
-                   form-action 'self'; frame-ancestors 'none'";
-        page.headers_mut()
-            .insert(axum::http::header::CONTENT_SECURITY_POLICY, axum::http::HeaderValue::from_static(csp));
+        if let Ok(csp) = axum::http::HeaderValue::from_str(&stripe_csp(&state.config.stripe_js_url)) {
+            page.headers_mut().insert(axum::http::header::CONTENT_SECURITY_POLICY, csp);
+        }
     }
     page
+}
+
+/// Stripe.js and its frames (card fields, 3-D Secure), nothing else. The
+/// script's own origin is allowed to be fetched and framed too, so that a
+/// configured stand-in (`STRIPE_JS_URL`) works exactly as Stripe's does.
+fn stripe_csp(js: &url::Url) -> String {
+    let origin = js.origin().ascii_serialization();
+    format!(
+        "default-src 'self'; script-src 'self' {origin}; style-src 'self'; \
+         img-src 'self' data: https://*.stripe.com; connect-src 'self' https://api.stripe.com {origin}; \
+         frame-src {origin} https://js.stripe.com https://hooks.stripe.com; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stripes_own_script_gives_stripes_policy() {
+        let csp = super::stripe_csp(&url::Url::parse("https://js.stripe.com/v3/").unwrap());
+        assert!(csp.contains("script-src 'self' https://js.stripe.com;"), "{csp}");
+        assert!(csp.contains("connect-src 'self' https://api.stripe.com https://js.stripe.com;"), "{csp}");
+        assert!(!csp.contains("unsafe"), "{csp}");
+    }
+
+    #[test]
+    fn a_stand_in_script_is_allowed_from_its_origin_only() {
+        let csp = super::stripe_csp(&url::Url::parse("http://127.0.0.1:8420/js.stripe.com/v3/").unwrap());
+        assert!(csp.contains("script-src 'self' http://127.0.0.1:8420;"), "{csp}");
+        assert!(csp.contains("connect-src 'self' https://api.stripe.com http://127.0.0.1:8420;"), "{csp}");
+    }
 }

@@ -110,6 +110,34 @@ impl Emulator {
             .expect("intent json")
     }
 
+    /// Moves the emulator's clock; authorizations it carries past their
+    /// 7 days lapse. Returns the PaymentIntents that lapsed.
+    pub async fn advance(&self, secs: i64) -> Vec<String> {
+        let r: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/_config/clock", self.url()))
+            .form(&[("advance_secs", secs.to_string())])
+            .send()
+            .await
+            .expect("emulator clock")
+            .json()
+            .await
+            .expect("clock json");
+        r["lapsed"].as_array().expect("lapsed").iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
+    }
+
+    /// Delivers only `events` to `server_base`'s `/webhook`.
+    pub async fn register_webhook_for(&self, server_base: &str, events: &[&str]) {
+        let mut form = vec![("url".to_string(), format!("{server_base}/webhook")), ("secret".into(), WEBHOOK_SECRET.into())];
+        form.extend(events.iter().map(|e| ("events[]".to_string(), e.to_string())));
+        let r = reqwest::Client::new()
+            .post(format!("{}/_config/webhooks/chittycharge", self.url()))
+            .form(&form)
+            .send()
+            .await
+            .expect("register webhook");
+        assert!(r.status().is_success());
+    }
+
     /// Every PaymentIntent in the emulator.
     pub async fn all_intents(&self) -> Vec<serde_json::Value> {
         let mut out = Vec::new();
