@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{sqlite_db, Server};
+use common::{sqlite_db, stripe_env, Emulator, Server};
 
 fn repo() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
@@ -50,4 +50,40 @@ fn guest_and_manager_pages_work_in_headless_chromium() {
     for shot in ["checkin.png", "checkin-3ds.png", "console-holds.png", "console-hold.png"] {
         assert!(shots.join(shot).exists(), "{shot} was saved");
     }
+}
+
+#[tokio::test]
+async fn the_stripe_mode_check_in_page_authorizes_through_stripe_js_in_headless_chromium() {
+    if let Err(why) = ready() {
+        assert!(std::env::var("CHITTYCHARGE_REQUIRE_BROWSER").is_err(), "browser tests required but {why}");
+        eprintln!("SKIPPING browser tests: {why}");
+        return;
+    }
+    let Some(emu) = Emulator::start() else { return };
+    let mut env = stripe_env(emu.url());
+    env.push(("STRIPE_PUBLISHABLE_KEY", "pk_test_chittycharge".into()));
+    env.push(("STRIPE_JS_URL", format!("{}/js.stripe.com/v3/", emu.url())));
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start_with(sqlite_db(), &pairs);
+    emu.register_webhook(&server.base).await;
+    let shots = repo().join("target/screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let out = tokio::process::Command::new("node")
+        .args(["--test", "--test-concurrency=1", "tests/browser/stripe-mode.mjs"])
+        .current_dir(repo())
+        .env("CC_BASE", &server.base)
+        .env("CC_TOKEN", &server.token)
+        .env("EMULATOR", emu.url())
+        .env("SCREENSHOT_DIR", &shots)
+        .output()
+        .await
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "Stripe-mode browser tests failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shots.join("stripe-checkin-authorized.png").exists());
 }

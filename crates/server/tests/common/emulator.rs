@@ -127,7 +127,8 @@ impl Emulator {
 
     /// Delivers only `events` to `server_base`'s `/webhook`.
     pub async fn register_webhook_for(&self, server_base: &str, events: &[&str]) {
-        let mut form = vec![("url".to_string(), format!("{server_base}/webhook")), ("secret".into(), WEBHOOK_SECRET.into())];
+        let mut form =
+            vec![("url".to_string(), format!("{server_base}/webhook")), ("secret".into(), WEBHOOK_SECRET.into())];
         form.extend(events.iter().map(|e| ("events[]".to_string(), e.to_string())));
         let r = reqwest::Client::new()
             .post(format!("{}/_config/webhooks/chittycharge", self.url()))

@@ -47,7 +47,7 @@
       ev.preventDefault(); clear(); button.disabled = true;
       const result = await stripe.confirmCardPayment(secret, { payment_method: { card: card } });
       button.disabled = false;
-      if (result.error) { show(reasons[result.error.decline_code] || result.error.message); return; }
+      if (result.error) { show(reasons[result.error.decline_code] || reasons[result.error.code] || result.error.message); return; }
       success();
     });
     return;
