@@ -95,6 +95,7 @@ DECLINES = {
 NAMED_CARDS = {
     'pm_card_visa': '4242424242424242',
     'pm_card_mastercard': '5555555555554444',
+    'pm_card_unionpay': '6200000000000005',
     'pm_card_chargeDeclined': '4000000000000002',
     'pm_card_visa_chargeDeclined': '4000000000000002',
     'pm_card_chargeDeclinedInsufficientFunds': '4000000000009995',
@@ -210,13 +211,26 @@ def _charge_export(ch):
     out = Charge._export(ch)
     out['amount_captured'] = ch.amount - ch.amount_refunded if ch.captured else 0
     pi = PaymentIntent._api_retrieve(ch.payment_intent) if getattr(ch, 'payment_intent', None) else None
-    incremental = 'available' if getattr(pi, '_incremental', False) else 'unavailable'
+    incremental = 'available' if _can_increment(pi) else 'unavailable'
     out['payment_method_details'] = {
         'type': 'card',
         'card': {'capture_before': ch.created + HOLD_SECONDS if not ch.captured else None, 'brand': 'visa',
                  'incremental_authorization': {'status': incremental}},
     }
     return out
+
+
+def _card_allows_increments(pi):
+    # UnionPay is not among the networks that allow incremental authorization.
+    try:
+        pm = PaymentMethod._api_retrieve(pi.payment_method)
+    except UserError:
+        return False
+    return not getattr(pm, '_card_number', '').startswith('62')
+
+
+def _can_increment(pi):
+    return pi is not None and getattr(pi, '_incremental', False) and _card_allows_increments(pi)
 
 
 def _pi_export(self, expand=None):
@@ -414,11 +428,12 @@ def _api_increment(cls, id, amount=None, **kwargs):
     if obj.status != 'requires_capture':
         raise stripe_error(400, 'This PaymentIntent could not be incremented because it has a status of %s.' % obj.status,
                            code='payment_intent_unexpected_state')
-    if not getattr(obj, '_incremental', False):
+    if not _can_increment(obj):
         # As Stripe: only an authorization confirmed with
         # request_incremental_authorization, on a card that allows it.
         raise stripe_error(400, 'This PaymentIntent is not eligible for incremental authorization: it was not '
-                           'confirmed with payment_method_options[card][request_incremental_authorization].',
+                           'confirmed with payment_method_options[card][request_incremental_authorization], '
+                           'or its card network does not support it.',
                            code='incremental_authorization_unavailable')
     amount = r.try_convert_to_int(amount)
     if type(amount) is not int or amount <= obj.amount:

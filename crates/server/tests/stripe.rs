@@ -238,7 +238,8 @@ async fn the_check_in_page_uses_stripe_js_and_never_takes_a_card_number_in_strip
     let r = server.client().post("/api/holds", json!({"amount": 5000, "description": "x"})).await;
     let url = r.body["checkin_url"].as_str().unwrap().to_string();
     let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
-    assert!(page.contains("https://js.stripe.com/v3/"));
+    // The attribute is HTML-escaped (`/` as `&#x2f;`), which the browser decodes.
+    assert!(page.replace("&#x2f;", "/").contains(r#"<script src="https://js.stripe.com/v3/"></script>"#), "{page}");
     assert!(page.contains("pk_test_chittycharge"));
     assert!(page.contains("id=\"card-element\""));
     assert!(!page.contains("id=\"number\""), "no card-number field of ours in Stripe mode");
@@ -346,35 +347,4 @@ async fn stripes_legacy_rate_limit_answer_is_retried_under_the_same_key() {
         )
         .await;
     assert_eq!((r.status, r.body["status"].as_str()), (201, Some("requires_capture")), "{}", r.text);
-}
-
-#[tokio::test]
-async fn increments_work_only_on_holds_that_asked_for_them_and_the_emulator_refuses_the_others() {
-    let Some(emu) = Emulator::start() else { return };
-    let server = stripe_server(&emu).await;
-    let api = server.client();
-    let r = api
-        .post("/api/holds", json!({"amount": 10_000, "description": "x", "payment_method": "pm_card_visa", "confirm": true, "incremental_authorization": true}))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let id = r.body["id"].as_str().unwrap().to_string();
-    let r = api.post(&format!("/api/holds/{id}/increment"), json!({"amount": 15_000})).await;
-    assert_eq!((r.status, r.body["amount"].as_i64()), (200, Some(15_000)), "{}", r.text);
-    assert_eq!(emu.intent(&id).await["amount"], 15_000);
-    let cap = api.post(&format!("/api/holds/{id}/capture"), json!({})).await;
-    assert_eq!(cap.body["amount_captured"], 15_000, "{}", cap.text);
-
-    // A hold that did not ask: refused before any call, and by the emulator itself.
-    let plain = api.authorized_hold(10_000).await;
-    let r = api.post(&format!("/api/holds/{plain}/increment"), json!({"amount": 15_000})).await;
-    assert_eq!((r.status, r.body["code"].as_str()), (409, Some("incremental_authorization_unavailable")), "{}", r.text);
-    let (status, body) =
-        emulator_post(&emu, &format!("/v1/payment_intents/{plain}/increment_authorization"), &[("amount", "15000")])
-            .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("incremental_authorization_unavailable")),
-        "{body}"
-    );
-    assert_eq!(emu.intent(&plain).await["amount"], 10_000);
 }

@@ -26,7 +26,9 @@ pub const LOST_ANSWERS: &str = "pm_card_lostAnswers";
 /// Stripe's named test PaymentMethods.
 pub fn payment_method_behavior(pm: &str) -> Option<CardBehavior> {
     Some(match pm {
-        "pm_card_visa" | "pm_card_mastercard" | "pm_card_amex" | "pm_card_visa_debit" => CardBehavior::Authorize,
+        "pm_card_visa" | "pm_card_mastercard" | "pm_card_amex" | "pm_card_visa_debit" | UNIONPAY => {
+            CardBehavior::Authorize
+        }
         "pm_card_chargeDeclined" | "pm_card_visa_chargeDeclined" => GENERIC,
         "pm_card_chargeDeclinedInsufficientFunds" => FUNDS,
         "pm_card_chargeDeclinedExpiredCard" => EXPIRED,
@@ -35,6 +37,16 @@ pub fn payment_method_behavior(pm: &str) -> Option<CardBehavior> {
         LOST_ANSWERS => CardBehavior::Authorize,
         _ => return None,
     })
+}
+
+/// Stripe's UnionPay test card: it authorizes, but UnionPay is not among
+/// the networks that allow incremental authorization, so its holds cannot
+/// grow even when asked.
+pub const UNIONPAY: &str = "pm_card_unionpay";
+
+/// Whether the card behind `pm` lets an authorization grow.
+pub fn allows_incremental(pm: Option<&str>) -> bool {
+    pm != Some(UNIONPAY)
 }
 
 /// Stripe's test card numbers (digits only).

@@ -7,7 +7,7 @@ use chittycharge_domain::time::{DEFAULT_HOLD_DAYS, SECS_PER_DAY};
 use chittycharge_domain::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::cards::CardBehavior;
+use super::cards::{allows_incremental, CardBehavior};
 use crate::{CreateIntent, Intent, ProcessorError};
 
 /// 4 days 18 hours.
@@ -57,8 +57,8 @@ pub(crate) struct SimIntent {
     pub increments: u32,
     #[serde(default)]
     pub off_session: bool,
-    /// Incremental authorization was requested (every simulated card
-    /// supports it when asked).
+    /// Incremental authorization was requested (every simulated card but
+    /// `pm_card_unionpay` supports it when asked).
     #[serde(default)]
     pub incremental: bool,
 }
@@ -179,7 +179,7 @@ impl SimIntent {
         if self.status != SimStatus::RequiresCapture {
             return Err(unexpected_state("incremented", self.status));
         }
-        if !self.incremental {
+        if !self.incremental || !allows_incremental(self.payment_method.as_deref()) {
             return Err(ProcessorError::InvalidRequest {
                 code: Some("incremental_authorization_unavailable".into()),
                 param: None,
@@ -289,7 +289,7 @@ impl SimIntent {
             last_decline: self.last_decline.clone(),
             cancellation_reason: self.cancellation_reason.clone(),
             incremental_available: matches!(self.status, SimStatus::RequiresCapture | SimStatus::Succeeded)
-                .then_some(self.incremental),
+                .then_some(self.incremental && allows_incremental(self.payment_method.as_deref())),
             payment_method: self.payment_method.clone(),
             captures: self.captures,
         }

@@ -11,8 +11,9 @@ use chittycharge_store::{Job, NewEvent};
 use serde_json::{json, Value};
 
 use super::notify::message;
+use super::reauth::{Swap, SwapPlan};
 use super::sync::EventContext;
-use super::{CoreError, CoreResult, CreateHold, HoldService};
+use super::{CoreError, CoreResult, HoldService};
 use crate::auth::{Caller, SCOPE_ADMIN, SCOPE_TIER_OVERRIDE};
 use crate::chittyid::{MintRequest, PENDING_PREFIX};
 
@@ -335,105 +336,49 @@ impl HoldService {
         let old = self.store.get_hold(old_id).await?.ok_or(CoreError::NotFound)?;
         let property_id = old.property_id.clone().unwrap_or_default();
         let booking = self.store.get_booking(&property_id, booking_id).await?.ok_or(CoreError::NotFound)?;
-        let BookingState::HoldActive(active) = booking.state.clone() else {
-            return Ok(JobOutcome::Done("booking no longer holds".into()));
-        };
-        if active.hold_id != *old_id {
-            return Ok(JobOutcome::Done("booking moved to another hold".into()));
+        match &booking.state {
+            BookingState::HoldActive(active) if active.hold_id == *old_id => {}
+            BookingState::HoldActive(_) => return Ok(JobOutcome::Done("booking moved to another hold".into())),
+            _ => return Ok(JobOutcome::Done("booking no longer holds".into())),
         }
         if old.state.status() != HoldStatus::RequiresCapture {
             return Ok(JobOutcome::Done(format!("hold is {}", old.state.status())));
         }
-        let Some(pm) = booking.saved_payment_method.clone() else {
-            self.warn_operator(
-                &old,
-                "Re-authorization impossible: no saved card",
-                "This booking has no saved card, so its hold cannot be renewed before it lapses.",
-            )
-            .await?;
-            return Ok(JobOutcome::Done("no saved card; operator notified".into()));
-        };
-        let system = system_caller("re-authorization job");
-        let mut metadata = old.metadata.clone();
-        metadata.insert("reauthorizes".into(), old.id.clone());
-        metadata.insert("check_in_date".into(), booking.check_in.clone());
-        let cmd = CreateHold {
+        let plan = SwapPlan {
             amount: old.amount.minor(),
-            currency: old.amount.currency(),
-            description: old.description.clone(),
-            customer_email: old.customer_email.clone(),
-            property_id: old.property_id.clone(),
-            tenant_id: old.tenant_id.clone(),
-            booking_id: Some(booking.id.clone()),
-            metadata,
-            asserted_tier: Some(old.tier),
-            payment_method: Some(pm),
-            customer: booking.processor_customer.clone(),
-            save_card: false,
-            off_session: true,
-            incremental: true,
-            operation_id: Some(super::checkin::reauth_op_id(&booking, &old.id)),
+            operation_id: super::checkin::reauth_op_id(&booking, &old.id),
+            actor: "re-authorization job",
         };
-        let new = match self.create(cmd, &system).await {
-            Ok(c) => c.hold,
+        match self.swap_booking_hold(&booking, &old, plan).await? {
+            Swap::Swapped(new) => Ok(JobOutcome::Done(format!("re-authorized as {}", new.id))),
             // Another worker re-authorizes this hold (or did): never twice.
-            Err(CoreError::Busy) => {
-                return Ok(JobOutcome::RetryAt(self.now().plus_secs(300), "re-authorization already under way".into()))
+            Swap::Busy => {
+                Ok(JobOutcome::RetryAt(self.now().plus_secs(300), "re-authorization already under way".into()))
             }
-            Err(CoreError::Declined { message, decline_code, hold_id }) => {
-                if let Some(h) = hold_id {
-                    let _ = self.cancel(&h, Some("abandoned".into()), &system).await;
-                }
+            Swap::Declined { message, decline_code } => {
                 let why = format!("{message} ({})", decline_code.unwrap_or_default());
-                self.store
-                    .append_event(
-                        &old.id,
-                        &NewEvent {
-                            kind: "reauthorization_failed".into(),
-                            actor: Some("system: re-authorization job".into()),
-                            reason: Some(why.clone()),
-                            at: self.now(),
-                            ..NewEvent::default()
-                        },
-                    )
-                    .await?;
                 self.warn_operator(
                     &old,
                     "Re-authorization declined",
                     &format!("Renewing the hold was declined: {why}. The current hold is kept until it lapses."),
                 )
                 .await?;
-                return Ok(JobOutcome::Done(format!("declined: {why}; old hold kept")));
+                Ok(JobOutcome::Done(format!("declined: {why}; old hold kept")))
             }
-            Err(e) => return Err(e),
-        };
-        if new.state.status() != HoldStatus::RequiresCapture {
-            let _ = self.cancel(&new.id, Some("abandoned".into()), &system).await;
-            return Ok(JobOutcome::RetryAt(
-                self.now().plus_secs(600),
-                format!("new hold ended {}", new.state.status()),
-            ));
+            Swap::NotAuthorized(status) => {
+                Ok(JobOutcome::RetryAt(self.now().plus_secs(600), format!("new hold ended {status}")))
+            }
+            Swap::BookingChanged => Ok(JobOutcome::Done("booking changed meanwhile; new hold released".into())),
+            Swap::NoSavedCard => {
+                self.warn_operator(
+                    &old,
+                    "Re-authorization impossible: no saved card",
+                    "This booking has no saved card, so its hold cannot be renewed before it lapses.",
+                )
+                .await?;
+                Ok(JobOutcome::Done("no saved card; operator notified".into()))
+            }
         }
-        // Swap only now that the new hold is authorized, then release the old.
-        let mut b = booking.clone();
-        b.state = BookingState::HoldActive(active.swap_hold(new.id.clone()));
-        b.updated_at = self.now();
-        if !self.store.save_booking(&b, booking.version).await? {
-            let _ = self.cancel(&new.id, Some("duplicate".into()), &system).await;
-            return Ok(JobOutcome::Done("booking changed meanwhile; new hold released".into()));
-        }
-        let link = |kind: &str, other: &str| NewEvent {
-            kind: kind.into(),
-            actor: Some("system: re-authorization job".into()),
-            reason: Some(format!("booking {} moved from {} to {}", booking.id, old.id, new.id)),
-            data: Some(json!({ "other_hold": other, "booking_id": booking.id })),
-            at: self.now(),
-            ..NewEvent::default()
-        };
-        self.store.append_event(&new.id, &link("reauthorized_from", &old.id)).await?;
-        self.store.append_event(&old.id, &link("reauthorized_to", &new.id)).await?;
-        self.cancel(&old.id, Some(format!("re-authorized as {}", new.id)), &system).await?;
-        Ok(JobOutcome::Done(format!("re-authorized as {}", new.id)))
     }
 
     async fn job_place_hold(&self, job: &Job) -> CoreResult<JobOutcome> {

@@ -37,14 +37,41 @@ pub(crate) fn placement_op_id(b: &Booking, generation: i64) -> String {
     format!("op_bk_{}_g{generation}", booking_stem(b))
 }
 
-/// Whether a create operation is a booking's placement (not a re-authorization).
+/// Whether a create operation is a booking's placement (not a
+/// re-authorization). Read from the front: the stem is hex, and the hold id
+/// inside a re-authorization's id may itself contain `_g…`.
 pub(crate) fn is_placement_op(op_id: &str) -> bool {
-    op_id.starts_with("op_bk_") && op_id.rsplit('_').next().is_some_and(|g| g.starts_with('g'))
+    op_id
+        .strip_prefix("op_bk_")
+        .and_then(|rest| rest.split_once('_'))
+        .and_then(|(_, tail)| tail.strip_prefix('g'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
 }
 
 /// The create operation that re-authorizes `old_hold` for the booking.
 pub(crate) fn reauth_op_id(b: &Booking, old_hold: &str) -> String {
     format!("op_bk_{}_r{old_hold}", booking_stem(b))
+}
+
+/// The create operation that replaces `old_hold` by a hold of `total`,
+/// when the card cannot grow the old one.
+pub(crate) fn raise_op_id(b: &Booking, old_hold: &str, total: i64) -> String {
+    format!("op_bk_{}_i{total}_{old_hold}", booking_stem(b))
+}
+
+#[cfg(test)]
+mod op_id_tests {
+    use super::is_placement_op;
+
+    #[test]
+    fn only_placements_read_as_placements_whatever_the_hold_id_contains() {
+        assert!(is_placement_op("op_bk_0a1b2c_g0"));
+        assert!(is_placement_op("op_bk_0a1b2c_g12"));
+        assert!(!is_placement_op("op_bk_0a1b2c_rpi_g7Hx"), "a re-authorization of a hold whose id has _g");
+        assert!(!is_placement_op("op_bk_0a1b2c_rpi_g1"));
+        assert!(!is_placement_op("op_bk_0a1b2c_i9000_pi_g1"));
+        assert!(!is_placement_op("op_0a1b2c_g1"));
+    }
 }
 
 impl HoldService {

@@ -14,6 +14,7 @@ mod notify;
 mod operate;
 pub mod operations;
 pub mod properties;
+mod reauth;
 mod reconcile;
 mod sync;
 

@@ -274,7 +274,8 @@ impl HoldService {
 
 impl HoldService {
     /// Raises an authorized hold to `new_total` (Stripe's incremental
-    /// authorization), within the hold's tier limit.
+    /// authorization), within the hold's tier limit. A booking's hold whose
+    /// card cannot grow is replaced by a new hold instead, which is returned.
     pub async fn increment(&self, id: &str, new_total: i64, caller: &Caller) -> CoreResult<Hold> {
         caller.require_write()?;
         let hold = self.get(id, caller).await?;
@@ -295,7 +296,11 @@ impl HoldService {
         // the processor says so once it has authorized.
         let intent = self.processor.retrieve(id).await.map_err(|e| CoreError::from_processor(e, Some(id)))?;
         if intent.incremental_available != Some(true) {
-            return Err(CoreError::IncrementUnavailable);
+            // A booking's hold is re-authorized for the new total instead.
+            return match self.raise_by_reauthorization(&hold, new_total, &caller.actor()).await? {
+                Some(new) => Ok(new),
+                None => Err(CoreError::IncrementUnavailable),
+            };
         }
         let (op, result) = self
             .with_lock(
