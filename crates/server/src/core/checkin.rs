@@ -59,21 +59,6 @@ pub(crate) fn raise_op_id(b: &Booking, old_hold: &str, total: i64) -> String {
     format!("op_bk_{}_i{total}_{old_hold}", booking_stem(b))
 }
 
-#[cfg(test)]
-mod op_id_tests {
-    use super::is_placement_op;
-
-    #[test]
-    fn only_placements_read_as_placements_whatever_the_hold_id_contains() {
-        assert!(is_placement_op("op_bk_0a1b2c_g0"));
-        assert!(is_placement_op("op_bk_0a1b2c_g12"));
-        assert!(!is_placement_op("op_bk_0a1b2c_rpi_g7Hx"), "a re-authorization of a hold whose id has _g");
-        assert!(!is_placement_op("op_bk_0a1b2c_rpi_g1"));
-        assert!(!is_placement_op("op_bk_0a1b2c_i9000_pi_g1"));
-        assert!(!is_placement_op("op_0a1b2c_g1"));
-    }
-}
-
 impl HoldService {
     /// Check-in: places the booking's hold, or returns the one it has.
     pub async fn authorize_booking(
@@ -323,5 +308,20 @@ impl HoldService {
             }
         }
         Err(CoreError::Busy)
+    }
+}
+
+#[cfg(test)]
+mod op_id_tests {
+    use super::is_placement_op;
+
+    #[test]
+    fn only_placements_read_as_placements_whatever_the_hold_id_contains() {
+        assert!(is_placement_op("op_bk_0a1b2c_g0"));
+        assert!(is_placement_op("op_bk_0a1b2c_g12"));
+        assert!(!is_placement_op("op_bk_0a1b2c_rpi_g7Hx"), "a re-authorization of a hold whose id has _g");
+        assert!(!is_placement_op("op_bk_0a1b2c_rpi_g1"));
+        assert!(!is_placement_op("op_bk_0a1b2c_i9000_pi_g1"));
+        assert!(!is_placement_op("op_0a1b2c_g1"));
     }
 }

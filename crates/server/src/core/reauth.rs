@@ -14,7 +14,7 @@ use super::{CoreError, CoreResult, CreateHold, HoldService};
 /// How a swap came out.
 pub(crate) enum Swap {
     /// The booking now holds the new hold; the old one is released.
-    Swapped(Hold),
+    Swapped(Box<Hold>),
     /// The new authorization was declined; the old hold is kept.
     Declined { message: String, decline_code: Option<String> },
     /// Another worker is re-authorizing this hold right now.
@@ -118,7 +118,7 @@ impl HoldService {
         self.store.append_event(&new.id, &link("reauthorized_from", &old.id)).await?;
         self.store.append_event(&old.id, &link("reauthorized_to", &new.id)).await?;
         self.cancel(&old.id, Some(format!("re-authorized as {}", new.id)), &system).await?;
-        Ok(Swap::Swapped(new))
+        Ok(Swap::Swapped(Box::new(new)))
     }
 }
 
@@ -144,7 +144,7 @@ impl HoldService {
             actor: &format!("increment by {actor}"),
         };
         match self.swap_booking_hold(&booking, old, plan).await? {
-            Swap::Swapped(new) => Ok(Some(new)),
+            Swap::Swapped(new) => Ok(Some(*new)),
             Swap::Declined { message, decline_code } => Err(CoreError::Declined {
                 message: format!("{message} The current hold is kept."),
                 decline_code,
