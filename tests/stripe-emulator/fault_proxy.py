@@ -11,8 +11,8 @@
 #   {"path_contains": "/capture", "mode": "error_after_no_retry", "count": 1}
 # makes the next `count` matching requests misbehave in `mode` (any of the
 # four above, `error_after_no_retry`: forward, then 500 with
-# Stripe-Should-Retry: false, `down`: drop without forwarding, or
-# `rate_limit_400`: answer Stripe's legacy 400 code=rate_limit without forwarding).
+# Stripe-Should-Retry: false, or `down`: drop without forwarding). Rate-limit
+# answers come from the emulator itself (POST /_config/rate_limit).
 # Prints "READY" once listening on 127.0.0.1:--port; prints counts on exit.
 
 import argparse
@@ -87,10 +87,6 @@ def build(upstream, rate, slow_secs, seed, log=None):
         fault = scripted(request)
         if fault == 'down':
             fault = 'drop_before'
-        if fault == 'rate_limit_400':
-            # Stripe's older answer to too many requests: nothing happened.
-            return web.json_response({'error': {'type': 'invalid_request_error', 'code': 'rate_limit',
-                                                'message': 'Too many requests hit the API too quickly.'}}, status=400)
         if fault is None and rng.random() < rate:
             fault = rng.choice(['drop_before', 'error_after', 'drop_after', 'slow'])
         if fault == 'drop_before':

@@ -28,6 +28,8 @@
 #    keys expire after 24 h of it, and an authorization it carries past its
 #    7 days lapses as on Stripe (PaymentIntent canceled with
 #    cancellation_reason=expired, then charge.expired);
+#  - rate-limit answers on request (POST /_config/rate_limit count=N
+#    [status=400 for the legacy form]), never stored under an idempotency key;
 #  - a stand-in for Stripe.js at /js.stripe.com/v3/ (stripe_js_standin.js)
 #    that confirms from the browser with the publishable key and the
 #    client secret, as Stripe.js does.
@@ -567,6 +569,33 @@ async def browser_confirm_middleware(request, handler):
         return e.to_response()
 
 
+# ---- rate limits on request -----------------------------------------------------
+
+_rate_limit = {'count': 0, 'status': 429}
+
+
+async def rate_limit_config(request):
+    """POST /_config/rate_limit count=N [status=429|400]: the next N API
+    requests answer Stripe's rate-limit error (400 is the legacy form)."""
+    data = await request.post()
+    try:
+        _rate_limit['count'] = int(data.get('count', '1'))
+        _rate_limit['status'] = int(data.get('status', '429'))
+    except ValueError:
+        return web.json_response({'error': {'message': 'count and status are whole numbers'}}, status=400)
+    return web.json_response(dict(_rate_limit))
+
+
+@web.middleware
+async def rate_limit_middleware(request, handler):
+    if _rate_limit['count'] > 0 and request.path.startswith('/v1/'):
+        _rate_limit['count'] -= 1
+        return web.json_response({'error': {
+            'type': 'invalid_request_error', 'code': 'rate_limit',
+            'message': 'Too many requests hit the API too quickly.'}}, status=_rate_limit['status'])
+    return await handler(request)
+
+
 # ---- 5. idempotency ---------------------------------------------------------
 
 _idem = {}
@@ -631,6 +660,10 @@ def main():
     import localstripe.server as server
     server.app.middlewares.insert(1, idempotency_middleware)
     server.app.middlewares.insert(1, browser_confirm_middleware)
+    # Before idempotency: like Stripe, a rate-limited request is not stored.
+    server.app.middlewares.insert(1, rate_limit_middleware)
+    server.app.router.add_post('/_config/rate_limit', rate_limit_config)
+    server.app.router.add_get('/_config/rate_limit', lambda request: web.json_response(dict(_rate_limit)))
     server.app.router.add_post('/_config/clock', clock_handler)
     logging.basicConfig(level=logging.WARNING)
     web.run_app(server.app, host='127.0.0.1', port=args.port, print=lambda *_: print('READY', flush=True),

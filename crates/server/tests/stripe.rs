@@ -326,25 +326,34 @@ async fn the_emulator_refuses_a_server_side_confirmation_that_ignores_redirects(
 }
 
 #[tokio::test]
-async fn stripes_legacy_rate_limit_answer_is_retried_under_the_same_key() {
+async fn stripes_rate_limit_answers_429_and_legacy_400_are_retried_under_the_same_key() {
     let Some(emu) = Emulator::start() else { return };
-    let proxy = common::FaultProxy::start(emu.url(), 0.0, 1);
-    let env = stripe_env(proxy.url());
-    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let server = Server::start_with(sqlite_db(), &pairs);
-    let script = reqwest::Client::new()
-        .post(format!("{}/_fault/script", proxy.url()))
-        .json(&json!({"path_contains": "/v1/payment_intents", "mode": "rate_limit_400", "count": 2}))
-        .send()
-        .await
-        .unwrap();
-    assert!(script.status().is_success());
-    let r = server
-        .client()
-        .post(
-            "/api/holds",
-            json!({"amount": 5000, "description": "x", "payment_method": "pm_card_visa", "confirm": true}),
-        )
-        .await;
-    assert_eq!((r.status, r.body["status"].as_str()), (201, Some("requires_capture")), "{}", r.text);
+    let server = stripe_server(&emu).await;
+    let api = server.client();
+    for (status, path) in [("400", "/api/holds"), ("429", "capture")] {
+        let r = reqwest::Client::new()
+            .post(format!("{}/_config/rate_limit", emu.url()))
+            .form(&[("count", "2"), ("status", status)])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        let r = if path == "/api/holds" {
+            api.post(
+                path,
+                json!({"amount": 5000, "description": "x", "payment_method": "pm_card_visa", "confirm": true}),
+            )
+            .await
+        } else {
+            let id = api.get("/api/holds").await.body["holds"][0]["id"].as_str().unwrap().to_string();
+            api.post(&format!("/api/holds/{id}/capture"), json!({"amount_to_capture": 2000})).await
+        };
+        assert!(r.status == 201 || r.status == 200, "rate limit {status}: {}", r.text);
+        let left: serde_json::Value =
+            reqwest::get(format!("{}/_config/rate_limit", emu.url())).await.unwrap().json().await.unwrap();
+        assert_eq!(left["count"], 0, "both rate-limited answers were met and retried");
+    }
+    let intents = emu.all_intents().await;
+    assert_eq!(intents.len(), 1, "retries made nothing twice");
+    assert_eq!(intents[0]["amount_received"], 2000);
 }
