@@ -6,7 +6,7 @@ mod common;
 
 use chittycharge_client::api::{BookingRequest, CheckoutRequest, DamageLine, PropertyRequest};
 use chittycharge_client::Client;
-use common::{all_dbs, sqlite_db, Server, Smtp};
+use common::{setups, sqlite_db, Server, Smtp};
 
 async fn property(cc: &Client, id: &str, claim_hours: i64) {
     cc.put_property(&PropertyRequest {
@@ -47,13 +47,14 @@ fn line(amount: i64, what: &str) -> DamageLine {
 #[tokio::test]
 async fn check_in_check_out_with_damages_and_a_clean_release_emails_the_guests() {
     let Some(smtp) = Smtp::start() else { return };
-    for db in all_dbs() {
-        let name = db.name();
+    for setup in setups() {
+        let name = setup.name();
+        println!("rental flow on {name}");
         let baseline = smtp.messages().len();
         let url = smtp.url();
         let first = format!("first-{name}@example.com");
         let second = format!("second-{name}@example.com");
-        let server = Server::start_with(db, &[("SMTP_URL", url.as_str()), ("CHITTYCHARGE_JOBS_INTERVAL_MS", "100")]);
+        let server = setup.start_with(&[("SMTP_URL", url.as_str()), ("CHITTYCHARGE_JOBS_INTERVAL_MS", "100")]).await;
         let cc = server.rust_client().with_source("chittyrental");
         property(&cc, "4b", 48).await;
         booking(&cc, "bk-1", "4b", &first).await;

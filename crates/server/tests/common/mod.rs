@@ -107,11 +107,17 @@ impl Setup {
     }
 
     pub async fn start(&self) -> Server {
+        self.start_with(&[]).await
+    }
+
+    /// Starts the server with `extra` settings besides the processor's.
+    pub async fn start_with(&self, extra: &[(&str, &str)]) -> Server {
         match &self.proc {
-            Proc::Simulated => Server::start(self.db.clone()),
+            Proc::Simulated => Server::start_with(self.db.clone(), extra),
             Proc::Stripe(emu) => {
                 let env = stripe_env(emu.url());
-                let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let mut pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                pairs.extend_from_slice(extra);
                 let server = Server::start_with(self.db.clone(), &pairs);
                 emu.register_webhook(&server.base).await;
                 server
