@@ -69,10 +69,14 @@ pub struct CheckedOut {
     pub claim_until: Timestamp,
 }
 
-/// Damages charged or the hold released: nothing more to do.
+/// Damages charged or the hold released: nothing more to do. Every settled
+/// booking has been checked out: at settlement when its active hold ended
+/// (check-out with damages or a clean release, or a direct capture or
+/// release), or earlier when the check-out deferred the release.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled {
     pub hold_id: Option<String>,
+    pub checked_out_at: Timestamp,
     pub settled_at: Timestamp,
 }
 
@@ -104,7 +108,7 @@ impl HoldPending {
 impl HoldActive {
     /// Check-out that settles at once (damages charged or hold released).
     pub fn settle(self, at: Timestamp) -> Settled {
-        Settled { hold_id: Some(self.hold_id), settled_at: at }
+        Settled { hold_id: Some(self.hold_id), checked_out_at: at, settled_at: at }
     }
     /// Check-out that keeps the hold open for claims until `claim_until`.
     pub fn check_out(self, at: Timestamp, claim_until: Timestamp) -> CheckedOut {
@@ -122,7 +126,7 @@ impl HoldActive {
 
 impl CheckedOut {
     pub fn settle(self, at: Timestamp) -> Settled {
-        Settled { hold_id: Some(self.hold_id), settled_at: at }
+        Settled { hold_id: Some(self.hold_id), checked_out_at: self.checked_out_at, settled_at: at }
     }
     pub fn claim_window_open(&self, now: Timestamp) -> bool {
         now < self.claim_until
@@ -168,9 +172,13 @@ impl BookingState {
                 checked_out_at: checked_out_at.unwrap_or_default(),
                 claim_until: claim_until.unwrap_or_default(),
             }),
-            BookingStatus::Settled => {
-                BookingState::Settled(Settled { hold_id, settled_at: settled_at.unwrap_or_default() })
-            }
+            // Rows settled before check-out times were kept for settled
+            // bookings read their settlement as the check-out.
+            BookingStatus::Settled => BookingState::Settled(Settled {
+                hold_id,
+                checked_out_at: checked_out_at.or(settled_at).unwrap_or_default(),
+                settled_at: settled_at.unwrap_or_default(),
+            }),
         }
     }
 }
@@ -188,7 +196,15 @@ mod tests {
         assert!(out.claim_window_open(t.plus_secs(3600)));
         assert!(!out.claim_window_open(t.plus_secs(48 * 3600)));
         let settled = out.settle(t.plus_secs(49 * 3600));
+        assert_eq!(settled.checked_out_at, t, "a deferred release keeps the check-out time");
         assert_eq!(BookingState::Settled(settled).hold_id(), Some("pi_1"));
+    }
+
+    #[test]
+    fn a_booking_settled_at_check_out_was_checked_out_then() {
+        let t = Timestamp::from_secs(1_700_000_000);
+        let settled = Booked.hold_placed("pi_1".into()).authorized().settle(t);
+        assert_eq!((settled.checked_out_at, settled.settled_at), (t, t));
     }
 
     #[test]

@@ -158,7 +158,10 @@ impl Application {
             }
         }
         let first_token = if store.count_tokens().await? == 0 {
-            Some(create_token(store.as_ref(), "install", vec![SCOPE_ADMIN.into()], None, None, now).await?.1)
+            // Its own limit, so the README's examples run back to back; tokens
+            // made later keep the per-minute default unless told otherwise.
+            let limit = Some(i64::from(config.install_token_rate_limit));
+            Some(create_token(store.as_ref(), "install", vec![SCOPE_ADMIN.into()], None, limit, now).await?.1)
         } else {
             None
         };

@@ -225,7 +225,9 @@ pub async fn require_token(
         // empty 200, as the original did, without authentication.
         return Ok(StatusCode::OK.into_response());
     }
-    if is_public(req.method(), req.uri().path()) {
+    // No route matched: the fallback's plain 404, with or without a token
+    // (the routes are public in /openapi.json anyway).
+    if is_public(req.method(), req.uri().path()) || req.extensions().get::<axum::extract::MatchedPath>().is_none() {
         return Ok(next.run(req).await);
     }
     if req.uri().path() == "/metrics" && state.config.edge.metrics_public {
@@ -248,7 +250,8 @@ pub async fn require_token(
     let verdict = state.limiter.hit(&format!("token:{}", caller.token_id), limit, now).await?;
     if !verdict.allowed {
         metrics::counter!("chittycharge_rate_limit_rejections_total", "kind" => "token").increment(1);
-        let mut resp = ApiError::RateLimited { limit, retry_after: verdict.retry_after }.into_response();
+        let limited = format!("token '{}' ({})", caller.name, caller.token_id);
+        let mut resp = ApiError::RateLimited { limit, retry_after: verdict.retry_after, limited }.into_response();
         rate_headers(&mut resp, &verdict);
         return Ok(resp);
     }
@@ -284,7 +287,7 @@ pub async fn failed_authentication(
         Some(retry_after) => {
             metrics::counter!("chittycharge_rate_limit_rejections_total", "kind" => "failed_auth").increment(1);
             tracing::warn!(client.ip = %ip, "too many failed authentications");
-            ApiError::RateLimited { limit, retry_after }
+            ApiError::RateLimited { limit, retry_after, limited: "failed authentications from this address".into() }
         }
         None => ApiError::Unauthorized,
     }

@@ -20,6 +20,37 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
     }
+
+    /// Every command says what it does, every option what it means, and
+    /// commands that only read are not offered an idempotency key.
+    #[test]
+    fn every_command_and_option_has_help_and_reads_take_no_idempotency_key() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() && path.trim() != "chittycharge" {
+                missing.push(format!("{path}: no about"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} --{id}: no help"));
+                }
+            }
+            let writes = cmd.get_arguments().any(|a| a.get_id() == "idempotency_key");
+            let name = cmd.get_name();
+            if writes && ["get", "list", "events", "stuck"].contains(&name) {
+                missing.push(format!("{path}: a read offers --idempotency-key"));
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut cmd = super::Cli::command();
+        cmd.build();
+        walk(&cmd, "", &mut missing);
+        assert!(missing.is_empty(), "{missing:#?}");
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -39,10 +70,17 @@ enum Command {
     /// Create the database schema and exit.
     Migrate,
     /// Compare every hold with the processor; exit 1 on any discrepancy.
-    Audit,
-    /// Manage API tokens.
-    #[command(subcommand)]
-    Token(TokenCommand),
+    Audit {
+        #[command(flatten)]
+        store: StoreOpts,
+    },
+    /// Manage API tokens (in the store DATABASE_URL names).
+    Token {
+        #[command(flatten)]
+        store: StoreOpts,
+        #[command(subcommand)]
+        cmd: TokenCommand,
+    },
     /// Holds, through the HTTP API.
     Holds {
         #[command(flatten)]
@@ -73,10 +111,21 @@ enum Command {
     },
 }
 
+/// Options of the commands that open the store directly.
+#[derive(Debug, clap::Args)]
+struct StoreOpts {
+    /// Create the SQLite database if it does not exist yet. Default: refuse,
+    /// so that a command run from another directory or with a mistyped
+    /// DATABASE_URL does not work on a new, empty database.
+    #[arg(long)]
+    create: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum TokenCommand {
     /// Create a token and print it once.
     Create {
+        /// A name to tell the token apart in `token list`.
         #[arg(long, default_value = "cli")]
         name: String,
         /// holds:read, holds:write, admin or tiers:override; repeat for several. Read-only when omitted.
@@ -85,14 +134,17 @@ enum TokenCommand {
         /// Restrict the token to these property ids; repeat for several.
         #[arg(long = "property")]
         properties: Vec<String>,
-        /// Requests per minute for this token.
+        /// Requests per minute for this token. Default: RATE_LIMIT_PER_MINUTE (10).
         #[arg(long)]
         rate_limit: Option<i64>,
     },
     /// List tokens (never their values).
     List,
     /// Revoke a token by id.
-    Revoke { id: String },
+    Revoke {
+        /// The token's id (tok_…, from `token list`).
+        id: String,
+    },
 }
 
 /// Standard error for logs, where a failed write is counted and dropped:
@@ -175,11 +227,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied to {}", config.database_display());
             Ok(())
         }
-        Command::Token(cmd) => token_command(&config, cmd).await,
+        Command::Token { store, cmd } => {
+            existing_store(&config, &store)?;
+            token_command(&config, cmd).await
+        }
         Command::Holds { .. } | Command::Bookings { .. } | Command::Properties { .. } | Command::Operations { .. } => {
             Ok(())
         }
-        Command::Audit => {
+        Command::Audit { store } => {
+            existing_store(&config, &store)?;
             let store = open_store(&config).await?;
             let processor: std::sync::Arc<dyn chittycharge_processor::Processor> = match config.processor {
                 crate::config::ProcessorKind::Stripe => crate::app::stripe_processor(&config)?,
@@ -209,6 +265,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// Says which store a command works on, and refuses a SQLite file that does
+/// not exist unless `--create`.
+fn existing_store(config: &Config, opts: &StoreOpts) -> anyhow::Result<()> {
+    if let Some(path) = config.sqlite_path() {
+        if !path.exists() && !opts.create {
+            anyhow::bail!(
+                "no database at {} (DATABASE_URL). Start the service there first, set DATABASE_URL to the \
+                 service's database, or pass --create to make a new one",
+                path.display()
+            );
+        }
+    }
+    eprintln!("store: {}", config.database_display());
+    Ok(())
 }
 
 async fn token_command(config: &Config, cmd: TokenCommand) -> anyhow::Result<()> {

@@ -51,6 +51,8 @@ pub struct Config {
     pub currency: Currency,
     pub default_hold_amount: i64,
     pub rate_limit_per_minute: u32,
+    /// The per-minute limit of the token made at first start.
+    pub install_token_rate_limit: u32,
     /// Failed authentications allowed per client IP per minute.
     pub auth_failures_per_minute: u32,
     /// An API token to make sure exists (for scripted deployments).
@@ -115,6 +117,7 @@ pub const KEYS: &[&str] = &[
     "CURRENCY",
     "DEFAULT_HOLD_AMOUNT_CENTS",
     "RATE_LIMIT_PER_MINUTE",
+    "CHITTYCHARGE_INSTALL_TOKEN_RATE_LIMIT",
     "CHITTYCHARGE_AUTH_FAILURES_PER_MINUTE",
     "CHITTYCHARGE_API_TOKEN",
     "CHITTYCHARGE_PUBLIC_URL",
@@ -176,7 +179,11 @@ impl Config {
                 values.insert((*key).to_string(), v);
             }
         }
-        Self::from_map(&values)
+        let mut config = Self::from_map(&values)?;
+        let cwd = std::env::current_dir()
+            .map_err(|e| err("DATABASE_URL", format!("cannot resolve a relative path: no working directory: {e}")))?;
+        config.database_url = absolute_sqlite_url(&config.database_url, &cwd);
+        Ok(config)
     }
 
     pub fn from_map(m: &HashMap<String, String>) -> Result<Self, ConfigError> {
@@ -389,6 +396,14 @@ impl Config {
             currency,
             default_hold_amount,
             rate_limit_per_minute,
+            install_token_rate_limit: u32::try_from(parse_int(
+                get("CHITTYCHARGE_INSTALL_TOKEN_RATE_LIMIT"),
+                "CHITTYCHARGE_INSTALL_TOKEN_RATE_LIMIT",
+                600,
+                1,
+                1_000_000_000,
+            )?)
+            .unwrap_or(600),
             auth_failures_per_minute,
             api_token,
             public_url,
@@ -416,6 +431,11 @@ impl Config {
         self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
+    /// The SQLite database file, when the store is SQLite.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        sqlite_file(&self.database_url).map(std::path::PathBuf::from)
+    }
+
     /// The database URL with any password masked, for the start-up line.
     pub fn database_display(&self) -> String {
         match self.database_url.split_once('@') {
@@ -426,6 +446,28 @@ impl Config {
             }
             _ => self.database_url.clone(),
         }
+    }
+}
+
+/// The file part of a `sqlite:` URL (`sqlite://./data/x.db`,
+/// `sqlite:///abs/x.db`, `sqlite:x.db`), without query parameters.
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let file = rest.split('?').next().unwrap_or(rest);
+    (!file.is_empty() && file != ":memory:").then_some(file)
+}
+
+/// A SQLite URL with a relative file made absolute against `cwd`, once at
+/// start: every later message names the file really used, and a command run
+/// elsewhere cannot silently open another one.
+fn absolute_sqlite_url(url: &str, cwd: &Path) -> String {
+    match sqlite_file(url) {
+        Some(file) if !Path::new(file).is_absolute() => {
+            let query = url.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+            let abs = cwd.join(file.strip_prefix("./").unwrap_or(file));
+            format!("sqlite://{}{query}", abs.display())
+        }
+        _ => url.to_string(),
     }
 }
 

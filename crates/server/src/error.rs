@@ -25,7 +25,9 @@ pub enum ApiError {
     #[error("{message}")]
     BadJson { message: String },
     #[error("Rate limit exceeded")]
-    RateLimited { limit: u32, retry_after: u64 },
+    /// `limited` names what was counted: a token (`token 'install'
+    /// (tok_…)`), failed authentications from an address, a hold's card form.
+    RateLimited { limit: u32, retry_after: u64, limited: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -53,12 +55,15 @@ impl IntoResponse for ApiError {
                 body(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", msg, Some(json!({ "limit_bytes": limit })))
             }
             ApiError::BadJson { .. } => body(StatusCode::BAD_REQUEST, "invalid_json", msg, None),
-            ApiError::RateLimited { limit, retry_after } => {
+            ApiError::RateLimited { limit, retry_after, limited } => {
                 let mut r = body(
                     StatusCode::TOO_MANY_REQUESTS,
                     "rate_limited",
-                    format!("Rate limit exceeded. Maximum {limit} requests per minute. Please try again later."),
-                    None,
+                    format!(
+                        "Rate limit exceeded for {limited}. Maximum {limit} requests per minute; \
+                         try again in {retry_after} s."
+                    ),
+                    Some(json!({ "limited": limited, "limit_per_minute": limit, "retry_after_secs": retry_after })),
                 );
                 if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                     r.headers_mut().insert(header::RETRY_AFTER, v);

@@ -52,7 +52,7 @@ pub fn hold_view(h: &Hold) -> HoldView {
         booking_id: h.booking_id.clone(),
         tier: h.tier.as_str().to_string(),
         metadata: h.metadata.clone(),
-        expires_at: iso(h.expires_at),
+        expires_at: live_expiry(h),
         capture_before: iso(h.state.capture_before()),
         captured_at: iso(h.state.captured_at()),
         canceled_at: iso(h.state.canceled_at()),
@@ -61,6 +61,15 @@ pub fn hold_view(h: &Hold) -> HoldView {
         processor: h.processor.clone(),
         operation_pending: h.op_lock.is_some(),
         updated_at: iso_millis(h.updated_at.millis()),
+    }
+}
+
+/// When the hold ends if nothing is done; a finished hold has no future end.
+fn live_expiry(h: &Hold) -> Option<String> {
+    if h.state.status().is_terminal() {
+        None
+    } else {
+        iso(h.expires_at)
     }
 }
 
@@ -78,7 +87,7 @@ pub fn create_response(c: &Created, base_url: &str) -> CreateHoldResponse {
         tier: h.tier.as_str().to_string(),
         tier_limit: c.tier_limit.minor(),
         tier_reason: h.tier_reason.clone(),
-        expires_at: iso(h.expires_at),
+        expires_at: live_expiry(h),
         capture_before: iso(h.state.capture_before()),
         disclosure: disclosure(h),
         checkin_url: Some(checkin_url(base_url, h)),

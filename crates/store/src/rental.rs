@@ -46,7 +46,7 @@ struct StateCols {
 fn state_cols(s: &BookingState) -> StateCols {
     let (checked_out_at, claim_until, settled_at) = match s {
         BookingState::CheckedOut(c) => (Some(c.checked_out_at.millis()), Some(c.claim_until.millis()), None),
-        BookingState::Settled(st) => (None, None, Some(st.settled_at.millis())),
+        BookingState::Settled(st) => (Some(st.checked_out_at.millis()), None, Some(st.settled_at.millis())),
         BookingState::Booked(_) | BookingState::HoldPending(_) | BookingState::HoldActive(_) => (None, None, None),
     };
     StateCols { hold_id: s.hold_id().map(str::to_string), checked_out_at, claim_until, settled_at }

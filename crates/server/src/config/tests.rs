@@ -82,3 +82,17 @@ fn the_test_clock_runs_beside_stripe_only_against_a_loopback_emulator() {
     remote.push(("STRIPE_API_BASE", "http://stripe-mock.internal:12111"));
     assert_eq!(load(&remote).unwrap_err().key, "CHITTYCHARGE_TEST_CLOCK");
 }
+
+#[test]
+fn a_relative_sqlite_path_is_made_absolute_once() {
+    let cwd = Path::new("/srv/chittycharge");
+    assert_eq!(
+        absolute_sqlite_url("sqlite://./data/chittycharge.db", cwd),
+        "sqlite:///srv/chittycharge/data/chittycharge.db"
+    );
+    assert_eq!(absolute_sqlite_url("sqlite:x.db?mode=rwc", cwd), "sqlite:///srv/chittycharge/x.db?mode=rwc");
+    assert_eq!(absolute_sqlite_url("sqlite:///var/lib/cc.db", cwd), "sqlite:///var/lib/cc.db");
+    assert_eq!(absolute_sqlite_url("postgres://u@h/db", cwd), "postgres://u@h/db");
+    let c = load(&[("DATABASE_URL", "sqlite:///var/lib/cc.db")]).unwrap();
+    assert_eq!(c.sqlite_path(), Some(std::path::PathBuf::from("/var/lib/cc.db")));
+}

@@ -27,7 +27,9 @@ pub fn booking_view(b: &Booking) -> Value {
         BookingState::CheckedOut(c) => {
             (Some(iso_millis(c.claim_until.millis())), Some(iso_millis(c.checked_out_at.millis())), None)
         }
-        BookingState::Settled(s) => (None, None, Some(iso_millis(s.settled_at.millis()))),
+        BookingState::Settled(s) => {
+            (None, Some(iso_millis(s.checked_out_at.millis())), Some(iso_millis(s.settled_at.millis())))
+        }
         BookingState::Booked(_) | BookingState::HoldPending(_) | BookingState::HoldActive(_) => (None, None, None),
     };
     json!({

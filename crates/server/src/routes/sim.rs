@@ -63,7 +63,11 @@ pub async fn create_payment_method(
     let now = state.holds.now();
     let v = state.limiter.hit(&format!("sim_pm:{hold_id}"), PAYMENT_METHODS_PER_MINUTE, now).await?;
     if !v.allowed {
-        return Err(ApiError::RateLimited { limit: PAYMENT_METHODS_PER_MINUTE, retry_after: v.retry_after });
+        return Err(ApiError::RateLimited {
+            limit: PAYMENT_METHODS_PER_MINUTE,
+            retry_after: v.retry_after,
+            limited: "this hold's test card form".into(),
+        });
     }
     let number = match f.object("card")? {
         Some(card) => Fields(card).string("number", 30)?,

@@ -217,6 +217,17 @@ impl Server {
         Server { base: format!("http://{addr}"), token, db, banner: line, child, env }
     }
 
+    /// Starts as a new user would: no token given, the default rate limit,
+    /// and the token printed at first start (from the banner) as `token`.
+    pub fn first_start(db: Db, extra: &[(&str, &str)]) -> Server {
+        let env = extra.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect();
+        let mut server = Self::spawn(db, env, String::new());
+        let token = server.banner.rsplit("stored): ").next().unwrap_or_default().trim().to_string();
+        assert!(token.starts_with("cc_"), "no first-start token in {:?}", server.banner);
+        server.token = token;
+        server
+    }
+
     /// Stops this process and starts a new one on the same database.
     pub fn restart(mut self) -> Server {
         let _ = self.child.kill();
