@@ -127,7 +127,7 @@ test('a manager captures two damage lines and the timeline shows them', async ()
   await p.getByRole('button', { name: 'Add line' }).click();
   await p.locator('#desc-1').fill('Carpet cleaning');
   await p.locator('#amount-1').fill('25');
-  assert.equal(await p.locator('#total').innerText(), '75.00');
+  assert.equal(await p.locator('#total').innerText(), '$75.00');
   await p.getByRole('button', { name: 'Capture' }).click();
   await p.getByRole('status').waitFor();
   assert.match(await p.getByRole('status').innerText(), /Captured \$75\.00/);

@@ -121,3 +121,15 @@ test('a failed 3-D Secure challenge says so and lets the guest use another card'
   await p.locator('#done').waitFor({ state: 'visible' });
   await until('the webhook authorizes our hold', async () => (await storedStatus(h.id)) === 'requires_capture');
 });
+
+test('back on the page of a hold waiting for 3-D Secure, Stripe.js resumes the bank step', async () => {
+  const r = await api('POST', '/api/holds', { amount: 25000, description: 'Incidentals', payment_method: 'pm_card_threeDSecure2Required', confirm: true });
+  assert.equal(r.body.status, 'requires_action', JSON.stringify(r.body));
+  const p = await page();
+  await p.goto(r.body.checkin_url);
+  assert.equal(await p.locator('#stripe-form').isVisible(), false, 'no second card form');
+  await p.getByRole('button', { name: 'Continue with your bank' }).click();
+  await p.getByRole('button', { name: 'Complete authentication' }).click();
+  await p.locator('#done').waitFor({ state: 'visible' });
+  await until('the webhook authorizes our hold', async () => (await storedStatus(r.body.id)) === 'requires_capture');
+});

@@ -7,6 +7,7 @@
 //   Stripe(publishableKey).elements().create('card').mount(selector)
 //   stripe.confirmCardPayment(clientSecret, {payment_method: {card}})
 //     -> {paymentIntent} or {error: {type, code, decline_code, message}}
+//   stripe.confirmCardPayment(clientSecret)   (resumes 3-D Secure)
 // Like Stripe.js it confirms from the browser with the publishable key and
 // the client secret (never the secret key), and it runs the 3-D Secure
 // challenge itself when the PaymentIntent needs one.
@@ -84,8 +85,14 @@
         const match = /^(pi_\w+?)_secret_/.exec(clientSecret);
         if (!match) return { error: { type: 'invalid_request_error', message: 'Invalid client secret.' } };
         const pi = match[1];
-        const card = data.payment_method.card.card();
-        const confirmed = await post('/v1/payment_intents/' + pi + '/confirm', {
+        let intent;
+        if (!data || !data.payment_method) {
+          // Called with the client secret alone: resume the next action of a
+          // PaymentIntent already confirmed with a card (3-D Secure).
+          intent = { status: 'requires_action' };
+        } else {
+          const card = data.payment_method.card.card();
+          const confirmed = await post('/v1/payment_intents/' + pi + '/confirm', {
           key: key,
           client_secret: clientSecret,
           'payment_method_data[type]': 'card',
@@ -93,9 +100,10 @@
           'payment_method_data[card][exp_month]': card.exp_month,
           'payment_method_data[card][exp_year]': card.exp_year,
           'payment_method_data[card][cvc]': card.cvc,
-        });
-        if (!confirmed.ok) return { error: confirmed.data.error };
-        let intent = confirmed.data;
+          });
+          if (!confirmed.ok) return { error: confirmed.data.error };
+          intent = confirmed.data;
+        }
         if (intent.status === 'requires_action') {
           const success = await challenge();
           const done = await post('/v1/payment_intents/' + pi + '/_authenticate', { key: key, client_secret: clientSecret, success: String(success) });

@@ -85,6 +85,10 @@ impl Currency {
     pub fn code(self) -> &'static str {
         self.0.code
     }
+    /// What amounts are written with: "$", "¥", "KWD ".
+    pub fn symbol(self) -> &'static str {
+        self.0.symbol
+    }
     pub fn exponent(self) -> u32 {
         self.0.exponent
     }

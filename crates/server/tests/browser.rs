@@ -47,7 +47,13 @@ fn guest_and_manager_pages_work_in_headless_chromium() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     assert!(out.status.success(), "browser tests failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for shot in ["checkin.png", "checkin-3ds.png", "console-holds.png", "console-hold.png"] {
+    let mut expected = vec!["checkin.png", "checkin-3ds.png", "console-holds.png", "console-hold.png"];
+    let states = ["pay", "challenge", "authorized", "captured", "released", "expired"];
+    let state_shots: Vec<String> =
+        states.iter().flat_map(|s| [375, 1280].map(|w| format!("checkin-state-{s}-{w}.png"))).collect();
+    expected.extend(state_shots.iter().map(String::as_str));
+    expected.extend(["console-total-usd.png", "console-total-jpy.png", "console-total-kwd.png"]);
+    for shot in expected {
         assert!(shots.join(shot).exists(), "{shot} was saved");
     }
 }

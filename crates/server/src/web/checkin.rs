@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::config::ProcessorKind;
 use crate::error::ApiError;
 use crate::views::disclosure;
+use crate::web::checkin_state::checkin_state;
 
 #[derive(Deserialize)]
 pub struct Q {
@@ -33,18 +34,7 @@ pub async fn page(State(state): State<Arc<AppState>>, Path(id): Path<String>, Qu
         }
         None => hold.description.clone(),
     };
-    let expiry = match hold.state.capture_before().or(hold.expires_at) {
-        Some(t) => format!(
-            "This hold ends by {} unless it is used for costs of your stay.",
-            chrono::DateTime::from_timestamp_millis(t.millis())
-                .map(|d| d.format("%b %-d, %Y %H:%M UTC").to_string())
-                .unwrap_or_default()
-        ),
-        None => {
-            "Once authorized, the hold ends automatically within 5-7 days unless it is used for costs of your stay."
-                .into()
-        }
-    };
+    let view = checkin_state(&hold);
     let stripe = state.config.processor == ProcessorKind::Stripe;
     let mut page = render(
         "checkin.html",
@@ -55,8 +45,9 @@ pub async fn page(State(state): State<Arc<AppState>>, Path(id): Path<String>, Qu
             place => place,
             amount => hold.amount.to_string(),
             disclosure => disclosure(&hold),
-            expiry => expiry,
-            status => hold.state.status().as_str(),
+            stage => view.stage,
+            headline => view.headline,
+            facts => view.facts,
             mode => if stripe { "stripe" } else { "simulated" },
             stripe_key => if stripe { state.config.stripe_publishable_key.clone().unwrap_or_default() } else { String::new() },
             stripe_js_url => state.config.stripe_js_url.as_str(),

@@ -140,6 +140,9 @@ async fn hold_page(state: &AppState, s: &Session, id: &str, error: Option<String
         "expires_at": if hold.state.status() == HoldStatus::RequiresCapture { iso(hold.expires_at) } else { None },
         "customer_email": hold.customer_email, "property_id": hold.property_id, "booking_id": hold.booking_id,
         "chitty_id": hold.chitty_id, "currency": hold.amount.currency().code().to_uppercase(),
+        "exponent": hold.amount.currency().exponent(), "symbol": hold.amount.currency().symbol(),
+        "placeholder": money(50 * hold.amount.currency().minor_per_major(), hold.amount).trim_start_matches(hold.amount.currency().symbol()),
+        "zero": money(0, hold.amount),
     });
     render(
         "hold.html",

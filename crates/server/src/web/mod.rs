@@ -4,6 +4,7 @@
 //! mode.
 
 mod checkin;
+mod checkin_state;
 mod console;
 mod session;
 

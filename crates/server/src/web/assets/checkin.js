@@ -24,6 +24,7 @@
   function success() {
     clear();
     done.hidden = false;
+    ['facts', 'disclosure', 'headline'].forEach(function (id) { const e = document.getElementById(id); if (e) e.hidden = true; });
     ['card-form', 'stripe-form'].forEach(function (id) { const f = document.getElementById(id); if (f) f.hidden = true; });
     if (challenge) challenge.hidden = true;
   }
@@ -41,15 +42,34 @@
   if (root.dataset.mode === 'stripe') {
     const stripe = window.Stripe && window.Stripe(root.dataset.stripeKey);
     if (!stripe) { show('The card form could not load. Check your connection and reload.'); return; }
+    const stripeForm = document.getElementById('stripe-form');
     const card = stripe.elements().create('card');
     card.mount('#card-element');
-    document.getElementById('stripe-form').addEventListener('submit', async function (ev) {
+    function outcome(result) {
+      if (result.error) {
+        show(reasons[result.error.decline_code] || reasons[result.error.code] || result.error.message);
+        stripeForm.hidden = false;
+        return;
+      }
+      success();
+    }
+    stripeForm.addEventListener('submit', async function (ev) {
       ev.preventDefault(); clear(); button.disabled = true;
       const result = await stripe.confirmCardPayment(secret, { payment_method: { card: card } });
       button.disabled = false;
-      if (result.error) { show(reasons[result.error.decline_code] || reasons[result.error.code] || result.error.message); return; }
-      success();
+      outcome(result);
     });
+    // Back on the page of a hold waiting for 3-D Secure: Stripe.js resumes
+    // the bank's step for the card already given.
+    const resume = document.getElementById('continue-bank');
+    if (resume) {
+      resume.addEventListener('click', async function () {
+        clear(); resume.disabled = true;
+        const result = await stripe.confirmCardPayment(secret);
+        resume.hidden = true;
+        outcome(result);
+      });
+    }
     return;
   }
 
@@ -72,6 +92,7 @@
     challenge.hidden = true;
     if (r.ok && r.data.status === 'requires_capture') { success(); return; }
     show(reasons[(r.data && r.data.reason) || 'payment_intent_authentication_failure'] || explain(r.data));
+    form.hidden = false;  // another card
   }
   document.getElementById('challenge-ok').addEventListener('click', function () { authenticate(true); });
   document.getElementById('challenge-fail').addEventListener('click', function () { authenticate(false); });

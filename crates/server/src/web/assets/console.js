@@ -17,13 +17,30 @@
   const add = document.getElementById('add-line');
   const total = document.getElementById('total');
   if (!lines || !add) return;
+  // Amounts are typed in major units and summed in minor units with BigInt,
+  // never floats, by the currency's exponent (2 for USD, 0 for JPY, 3 for
+  // KWD), and written as the server writes them ("$1,234.50", "¥2,500").
+  const form = document.getElementById('capture-form');
+  const exponent = parseInt(form.dataset.exponent, 10);
+  const symbol = form.dataset.symbol;
+  const amountPattern = exponent > 0 ? new RegExp('^(\\d+)(?:\\.(\\d{1,' + exponent + '}))?$') : /^(\d+)$/;
+  function toMinor(text) {
+    const m = amountPattern.exec(text.trim());
+    if (!m) return null;
+    return BigInt(m[1]) * 10n ** BigInt(exponent) + BigInt((m[2] || '').padEnd(exponent, '0') || '0');
+  }
+  function format(minor) {
+    const per = 10n ** BigInt(exponent);
+    const major = (minor / per).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+    return symbol + major + (exponent > 0 ? '.' + (minor % per).toString().padStart(exponent, '0') : '');
+  }
   function sum() {
-    let cents = 0;
+    let minor = 0n;
     lines.querySelectorAll('input[name=amount]').forEach(function (i) {
-      const m = /^(\d+)(?:\.(\d{1,2}))?$/.exec(i.value.trim());
-      if (m) cents += parseInt(m[1], 10) * 100 + parseInt((m[2] || '0').padEnd(2, '0'), 10);
+      const v = toMinor(i.value);
+      if (v !== null) minor += v;
     });
-    total.textContent = (cents / 100).toFixed(2);
+    total.textContent = format(minor);
   }
   lines.addEventListener('input', sum);
   add.addEventListener('click', function () {

@@ -1,0 +1,186 @@
+//! What the guest's page says about a hold, in every state: the present
+//! truth in words and figures, never the promise made before authorization
+//! once something else has happened.
+
+use chittycharge_domain::{Hold, HoldState, Timestamp};
+
+use crate::views::money;
+
+/// The page's stage and its sentences.
+pub struct CheckinState {
+    /// `pay`, `challenge`, `authorized`, `captured`, `released`, `expired`
+    /// or `failed`; the template and script switch on it.
+    pub stage: &'static str,
+    pub headline: String,
+    pub facts: Vec<String>,
+}
+
+/// "Dec 3, 2026 14:05 UTC".
+pub fn when(t: Timestamp) -> String {
+    chrono::DateTime::from_timestamp_millis(t.millis())
+        .map(|d| d.format("%b %-d, %Y %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+pub fn checkin_state(hold: &Hold) -> CheckinState {
+    let amount = hold.amount.to_string();
+    let a = hold.state.amounts();
+    let m = |minor: i64| money(minor, hold.amount);
+    match &hold.state {
+        HoldState::RequiresPaymentMethod(_) => CheckinState {
+            stage: "pay",
+            headline: format!("Authorize a hold of {amount}"),
+            facts: vec![
+                "Once authorized, the hold ends automatically within 5-7 days unless it is used for costs of your stay."
+                    .into(),
+            ],
+        },
+        HoldState::RequiresAction(_) => CheckinState {
+            stage: "challenge",
+            headline: format!("Confirm the hold of {amount} with your bank"),
+            facts: vec!["Your bank asks you to confirm that you are authorizing this hold.".into()],
+        },
+        HoldState::RequiresCapture(auth) => CheckinState {
+            stage: "authorized",
+            headline: format!("Your card is authorized for {}", m(a.capturable)),
+            facts: vec![
+                format!(
+                    "A hold of {} is reserved on your card. This is not a charge: it will be released, or partly \
+                     charged for costs of your stay, after your stay.",
+                    m(a.capturable)
+                ),
+                format!("This hold ends by {} unless it is used for costs of your stay.", when(auth.capture_before())),
+            ],
+        },
+        HoldState::Captured(c) => {
+            let mut facts = vec![format!(
+                "{} was charged to your card on {} for costs of your stay.",
+                m(a.captured),
+                when(c.captured_at())
+            )];
+            if a.released > 0 {
+                facts.push(format!(
+                    "The rest of the hold, {}, was released on {}. Your bank may take a few days to show it.",
+                    m(a.released),
+                    when(c.captured_at())
+                ));
+            }
+            CheckinState { stage: "captured", headline: format!("{} charged, {} released", m(a.captured), m(a.released)), facts }
+        }
+        HoldState::Canceled(c) => {
+            let mut facts = vec![format!(
+                "The hold of {} was released on {}. Nothing was charged. Your bank may take a few days to show it.",
+                m(a.released),
+                when(c.canceled_at())
+            )];
+            if let Some(r) = c.reason.as_deref().filter(|r| !r.trim().is_empty()) {
+                facts.push(format!("Reason given: {r}"));
+            }
+            CheckinState { stage: "released", headline: format!("Hold released: {}", m(a.released)), facts }
+        }
+        HoldState::Expired(e) => CheckinState {
+            stage: "expired",
+            headline: "This hold has ended".into(),
+            facts: vec![format!(
+                "The hold of {} ended on {} without any charge. Your bank may take a few days to show it.",
+                m(a.released),
+                when(e.expired_at())
+            )],
+        },
+        HoldState::Failed(_) => CheckinState {
+            stage: "failed",
+            headline: "This hold could not be authorized".into(),
+            facts: vec![format!(
+                "Your card was not authorized for the hold of {amount}. Nothing was charged. Ask your host for a new link."
+            )],
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chittycharge_domain::hold::{Authorization, AwaitingPaymentMethod};
+    use chittycharge_domain::{Currency, GuestTier, Hold, HoldState, Money, Timestamp};
+
+    use super::checkin_state;
+
+    const T: i64 = 1_796_300_000_000; // Dec 2026
+
+    fn hold(state: HoldState, currency: &str, amount: i64) -> Hold {
+        Hold {
+            id: "pi_1".into(),
+            chitty_id: "CHITTY-1".into(),
+            processor: "simulated".into(),
+            client_secret: None,
+            state,
+            amount: Money::new(amount, Currency::parse(currency).unwrap()).unwrap(),
+            description: "x".into(),
+            customer_email: None,
+            property_id: None,
+            tenant_id: None,
+            booking_id: None,
+            tier: GuestTier::NewGuest,
+            tier_reason: "default".into(),
+            processing_fee: None,
+            metadata: Default::default(),
+            created_at: Timestamp::from_millis(T),
+            updated_at: Timestamp::from_millis(T),
+            created_by: None,
+            version: 0,
+            op_lock: None,
+            expires_at: None,
+        }
+    }
+
+    fn authorized(amount: i64) -> chittycharge_domain::hold::Authorized {
+        let a = Authorization::new(amount, amount, Timestamp::from_millis(T + 7 * 86_400_000)).unwrap();
+        AwaitingPaymentMethod::default().authorize(a)
+    }
+
+    fn text(h: &Hold) -> String {
+        let s = checkin_state(h);
+        format!("{} | {} | {}", s.stage, s.headline, s.facts.join(" "))
+    }
+
+    #[test]
+    fn each_state_tells_its_own_truth_in_figures() {
+        let pay = text(&hold(HoldState::new(), "usd", 25_000));
+        assert!(pay.starts_with("pay | Authorize a hold of $250.00"), "{pay}");
+
+        let auth = text(&hold(HoldState::RequiresCapture(authorized(25_000)), "usd", 25_000));
+        assert!(auth.contains("authorized | Your card is authorized for $250.00"), "{auth}");
+        assert!(auth.contains("This hold ends by Dec"), "{auth}");
+
+        let at = Timestamp::from_millis(T + 86_400_000);
+        let captured = authorized(25_000).captured(7_500, at).unwrap();
+        let cap = text(&hold(HoldState::Captured(captured), "usd", 25_000));
+        assert!(cap.contains("captured | $75.00 charged, $175.00 released"), "{cap}");
+        assert!(cap.contains("$75.00 was charged to your card on"), "{cap}");
+        assert!(cap.contains("The rest of the hold, $175.00, was released"), "{cap}");
+        assert!(!cap.contains("will be placed") && !cap.contains("ends by"), "no promise after the fact: {cap}");
+
+        let released = authorized(25_000).cancel(Some("Guest left the unit spotless".into()), at);
+        let rel = text(&hold(HoldState::Canceled(released), "usd", 25_000));
+        assert!(rel.contains("released | Hold released: $250.00"), "{rel}");
+        assert!(
+            rel.contains("Nothing was charged") && rel.contains("Reason given: Guest left the unit spotless"),
+            "{rel}"
+        );
+
+        let exp = text(&hold(HoldState::Expired(authorized(25_000).expire(at)), "usd", 25_000));
+        assert!(exp.contains("expired | This hold has ended") && exp.contains("$250.00 ended on"), "{exp}");
+
+        let failed = AwaitingPaymentMethod::default().fail("card_declined".into());
+        let fail = text(&hold(HoldState::Failed(failed), "usd", 25_000));
+        assert!(fail.contains("failed |") && fail.contains("Nothing was charged"), "{fail}");
+    }
+
+    #[test]
+    fn yen_and_dinar_amounts_follow_their_exponents() {
+        let at = Timestamp::from_millis(T + 86_400_000);
+        let jpy = text(&hold(HoldState::Captured(authorized(30_000).captured(2_500, at).unwrap()), "jpy", 30_000));
+        assert!(jpy.contains("¥2,500 charged, ¥27,500 released"), "{jpy}");
+        let kwd = text(&hold(HoldState::Captured(authorized(80_000).captured(12_345, at).unwrap()), "kwd", 80_000));
+        assert!(kwd.contains("12.345 charged") && kwd.contains("67.655 released"), "{kwd}");
+    }
+}
