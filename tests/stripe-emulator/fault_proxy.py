@@ -9,6 +9,7 @@
 # Faults are drawn from a seeded generator, so a run is repeatable.
 # A test can also script faults: POST /_fault/script with
 #   {"path_contains": "/capture", "mode": "error_after_no_retry", "count": 1}
+# (and optionally "body_contains": a substring of the form-encoded body)
 # makes the next `count` matching requests misbehave in `mode` (any of the
 # four above, `error_after_no_retry`: forward, then 500 with
 # Stripe-Should-Retry: false, or `down`: drop without forwarding). Rate-limit
@@ -66,12 +67,13 @@ def build(upstream, rate, slow_secs, seed, log=None):
     async def script(request):
         spec = await request.json()
         scripts.append({'path_contains': spec.get('path_contains', ''), 'mode': spec['mode'],
+                        'body_contains': spec.get('body_contains', '').encode(),
                         'count': int(spec.get('count', 1))})
         return web.json_response({'ok': True, 'scripts': len(scripts)})
 
-    def scripted(request):
+    def scripted(request, body):
         for s in scripts:
-            if s['count'] > 0 and s['path_contains'] in request.path:
+            if s['count'] > 0 and s['path_contains'] in request.path and s['body_contains'] in body:
                 s['count'] -= 1
                 return s['mode']
         return None
@@ -84,7 +86,7 @@ def build(upstream, rate, slow_secs, seed, log=None):
         body = await request.read()
         if log:
             record(log, request, body)
-        fault = scripted(request)
+        fault = scripted(request, body)
         if fault == 'down':
             fault = 'drop_before'
         if fault is None and rng.random() < rate:

@@ -373,6 +373,11 @@ impl Config {
         };
         let expiry_warning_secs = one("CHITTYCHARGE_EXPIRY_WARNING", 86_400)?;
         let reauth_margin_secs = one("CHITTYCHARGE_REAUTH_MARGIN", 12 * 3_600)?;
+        let stripe_js_url = stripe::stripe_js_url(get("STRIPE_JS_URL"))?;
+        let live_key = stripe_secret_key
+            .as_ref()
+            .is_some_and(|k| k.expose_secret().starts_with("sk_live_") || k.expose_secret().starts_with("rk_live_"));
+        stripe::check_stripe_js_for_guests(&stripe_js_url, public_host.as_deref(), live_key)?;
         let api_token = secret("CHITTYCHARGE_API_TOKEN");
         if let Some(t) = &api_token {
             if t.expose_secret().len() < 24 {
@@ -388,7 +393,7 @@ impl Config {
             stripe_webhook_secrets,
             stripe_api_base: stripe_api_base.trim_end_matches('/').to_string(),
             stripe_publishable_key: get("STRIPE_PUBLISHABLE_KEY"),
-            stripe_js_url: stripe::stripe_js_url(get("STRIPE_JS_URL"))?,
+            stripe_js_url,
             webhook_tolerance_secs,
             chitty_id_token: secret("CHITTY_ID_TOKEN"),
             chitty_id_url: chitty_id_url.trim_end_matches('/').to_string(),

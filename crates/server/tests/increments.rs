@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{live_holds_of, property, sqlite_db, stripe_env, token, Api, Emulator, Server, STRIPE_KEY};
+use common::{
+    cli, live_holds_of, property, sqlite_db, stripe_env, token, Api, Emulator, FaultProxy, Server, STRIPE_KEY,
+};
 use serde_json::{json, Value};
 
 async fn unionpay_booking(api: &Api, id: &str) -> String {
@@ -187,4 +189,237 @@ async fn through_stripe_a_unionpay_bookings_hold_is_re_authorized_for_the_larger
     assert_eq!(now["customer"], was["customer"], "the guest's saved card, off-session");
     assert!(now["created"].as_i64().unwrap() <= was["canceled_at"].as_i64().unwrap(), "new before old");
     assert_eq!(booking_hold(&api, "bk-up").await.as_deref(), Some(new.as_str()));
+}
+
+/// Checks a booking out, retrying while another operation holds its hold.
+async fn check_out_until_done(api: &Api, booking: &str) {
+    for _ in 0..50 {
+        let r = api.post(&format!("/api/bookings/{booking}/checkout"), json!({})).await;
+        match r.status {
+            200 => return,
+            409 if r.body["code"] == "invalid_state"
+                && r.body["error"].as_str().unwrap_or("").contains("already checked out") =>
+            {
+                return
+            }
+            409 => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            _ => panic!("check-out of {booking}: {} {}", r.status, r.text),
+        }
+    }
+    panic!("check-out of {booking} never went through");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_increment_racing_check_out_never_leaves_a_live_hold_on_a_settled_booking() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    property(&api, "lake", json!({})).await;
+    for i in 0..12 {
+        let id = format!("bk-co-{i}");
+        let old = unionpay_booking(&api, &id).await;
+        let inc = format!("/api/holds/{old}/increment");
+        let co = format!("/api/bookings/{id}/checkout");
+        let body =
+            if i % 2 == 0 { json!({}) } else { json!({"damages": [{"amount": 5000, "description": "Broken lamp"}]}) };
+        let (a, b) = tokio::join!(api.post(&inc, json!({"amount": 40_000})), api.post(&co, body));
+        for r in [&a, &b] {
+            assert!(r.status < 500, "{} {}", r.status, r.text);
+        }
+        if b.status != 200 {
+            check_out_until_done(&api, &id).await;
+        }
+        let booking = api.get(&format!("/api/bookings/{id}")).await.body;
+        assert_eq!(booking["status"], "settled", "{booking}");
+        let live = live_holds_of(&api.get("/api/holds?limit=200").await.body, &id);
+        assert!(
+            live.is_empty(),
+            "round {i}: a settled booking with live holds {live:?}; increment {} {}",
+            a.status,
+            a.text
+        );
+        let hold = api.get(&format!("/api/holds/{}", booking["hold_id"].as_str().unwrap())).await.body;
+        assert!(["captured", "canceled"].contains(&hold["status"].as_str().unwrap()), "round {i}: {hold}");
+    }
+}
+
+/// Every PaymentIntent the simulator made for `booking`.
+async fn intents_of(api: &Api, booking: &str) -> Vec<Value> {
+    let ids = api.get("/_sim/payment_intents").await.body["ids"].as_array().cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    for id in ids {
+        let pi = api.get(&format!("/_sim/payment_intents/{}", id.as_str().unwrap_or_default())).await.body;
+        if pi["metadata"]["booking_id"] == booking {
+            out.push(pi);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_raises_place_one_new_authorization_and_the_losers_place_none() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    property(&api, "lake", json!({})).await;
+    let old = unionpay_booking(&api, "bk-many").await;
+    let path = format!("/api/holds/{old}/increment");
+    let rs = futures_join4(&api, &path).await;
+    let won: Vec<_> = rs.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(won.len(), 1, "{:?}", rs.iter().map(|r| (r.status, r.text.clone())).collect::<Vec<_>>());
+    for r in rs.iter().filter(|r| r.status != 200) {
+        assert_eq!((r.status, r.body["code"].as_str()), (409, Some("operation_in_progress")), "{}", r.text);
+    }
+    let intents = intents_of(&api, "bk-many").await;
+    assert_eq!(intents.len(), 2, "the check-in hold and one re-authorization, nothing for the losers: {intents:#?}");
+}
+
+async fn futures_join4(api: &Api, path: &str) -> Vec<common::Resp> {
+    let (a, b, c, d) = tokio::join!(
+        api.post(path, json!({"amount": 30_000})),
+        api.post(path, json!({"amount": 40_000})),
+        api.post(path, json!({"amount": 50_000})),
+        api.post(path, json!({"amount": 60_000})),
+    );
+    vec![a, b, c, d]
+}
+
+#[tokio::test]
+async fn a_raise_uses_the_card_given_at_check_in_not_the_one_the_booking_was_made_with() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    property(&api, "lake", json!({})).await;
+    let r = api
+        .post(
+            "/api/bookings",
+            json!({"id": "bk-card", "property_id": "lake", "guest_name": "G", "check_in": "2026-12-01",
+                   "check_out": "2026-12-05", "payment_method": "pm_card_chargeDeclined"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = api
+        .post("/api/bookings/bk-card/authorize", json!({"payment_method": "pm_card_unionpay", "confirm": true}))
+        .await;
+    let old = r.body["hold_id"].as_str().unwrap().to_string();
+    let r = api.post(&format!("/api/holds/{old}/increment"), json!({"amount": 30_000})).await;
+    assert_eq!(r.status, 200, "the card used at check-in authorizes: {}", r.text);
+    let new = r.body["id"].as_str().unwrap();
+    let pi = api.get(&format!("/_sim/payment_intents/{new}")).await.body;
+    assert_eq!(pi["payment_method"], "pm_card_unionpay", "{pi}");
+}
+
+#[tokio::test]
+async fn permanent_refusals_are_not_told_to_retry() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    property(&api, "lake", json!({})).await;
+    let old = unionpay_booking(&api, "bk-out").await;
+    let r = api.post("/api/bookings/bk-out/checkout", json!({"defer_release": true})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = api.post(&format!("/api/holds/{old}/increment"), json!({"amount": 40_000})).await;
+    assert_eq!((r.status, r.body["code"].as_str()), (409, Some("incremental_authorization_unavailable")), "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_plain_hold_naming_a_future_booking_id_stops_that_booking_from_being_made() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    property(&api, "lake", json!({})).await;
+    let r = api
+        .post(
+            "/api/holds",
+            json!({"amount": 5000, "description": "x", "property_id": "lake", "booking_id": "bk-later",
+                   "payment_method": "pm_card_visa", "confirm": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let hold = r.body["id"].as_str().unwrap().to_string();
+    let r = api
+        .post(
+            "/api/bookings",
+            json!({"id": "bk-later", "property_id": "lake", "guest_name": "G", "check_in": "2026-12-01", "check_out": "2026-12-05"}),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.body["error"].as_str().unwrap().contains(&hold), "{}", r.text);
+    api.post(&format!("/api/holds/{hold}/cancel"), json!({})).await;
+    let r = api
+        .post(
+            "/api/bookings",
+            json!({"id": "bk-later", "property_id": "lake", "guest_name": "G", "check_in": "2026-12-01", "check_out": "2026-12-05"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "once the hold is released: {}", r.text);
+}
+
+#[tokio::test]
+async fn the_audit_reports_a_settled_booking_whose_hold_is_still_live() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    property(&api, "lake", json!({})).await;
+    let hold = unionpay_booking(&api, "bk-audit").await;
+    let common::Db::Sqlite(path) = &server.db else { unreachable!() };
+    let status = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE bookings SET status='settled', settled_at=1 WHERE id=?\", (sys.argv[2],)); c.commit()",
+            &path.display().to_string(),
+            "bk-audit",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = cli(&server.db, &["audit"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{hold}: live (requires_capture) but its booking bk-audit at lake is settled")),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn through_stripe_a_raise_whose_create_answer_is_lost_is_finished_by_the_janitor() {
+    let Some(emu) = Emulator::start() else { return };
+    let proxy = FaultProxy::start(emu.url(), 0.0, 1);
+    let mut env = stripe_env(proxy.url());
+    env.push(("CHITTYCHARGE_JANITOR_SCHEDULE", "1s,1s,1s,1s,1s".into()));
+    env.push(("CHITTYCHARGE_JOBS_INTERVAL_MS", "50".into()));
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start_with(sqlite_db(), &pairs);
+    emu.register_webhook(&server.base).await;
+    let api = server.client();
+    property(&api, "lake", json!({})).await;
+    let old = unionpay_booking(&api, "bk-lost").await;
+    let script = reqwest::Client::new()
+        .post(format!("{}/_fault/script", proxy.url()))
+        .json(&json!({"path_contains": "/v1/payment_intents", "body_contains": "reauthorizes", "mode": "error_after_no_retry", "count": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert!(script.status().is_success());
+    let r = api.post(&format!("/api/holds/{old}/increment"), json!({"amount": 40_000})).await;
+    assert_eq!((r.status, r.body["code"].as_str()), (503, Some("processor_outcome_unknown")), "{}", r.text);
+    // Meanwhile the old hold is held by the unfinished swap: no check-out on it.
+    let co = api.post("/api/bookings/bk-lost/checkout", json!({})).await;
+    assert_eq!((co.status, co.body["code"].as_str()), (409, Some("operation_in_progress")), "{}", co.text);
+    let mut moved = None;
+    for _ in 0..200 {
+        let b = api.get("/api/bookings/bk-lost").await.body;
+        if b["hold_id"].as_str() != Some(old.as_str()) {
+            moved = b["hold_id"].as_str().map(str::to_string);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let new = moved.expect("the janitor finished the swap");
+    let live: Vec<String> = emu
+        .all_intents()
+        .await
+        .into_iter()
+        .filter(|pi| pi["status"] == "requires_capture" && pi["metadata"]["booking_id"] == "bk-lost")
+        .map(|pi| pi["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(live, vec![new.clone()], "one live authorization, the booking's");
+    assert_eq!(emu.intent(&new).await["amount"], 40_000);
+    check_out_until_done(&api, "bk-lost").await;
+    assert_eq!(api.get(&format!("/api/holds/{new}")).await.body["status"], "canceled");
 }

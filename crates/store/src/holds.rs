@@ -65,6 +65,9 @@ impl SqlStore {
         if let Some(t) = &f.tenant_id {
             push(&mut sql, " AND tenant_id = {}", Bind::Str(t.clone()));
         }
+        if let Some(b) = &f.booking_id {
+            push(&mut sql, " AND booking_id = {}", Bind::Str(b.clone()));
+        }
         if let Some(s) = f.status {
             push(&mut sql, " AND status = {}", Bind::Str(s.as_str().to_string()));
         }

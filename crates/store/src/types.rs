@@ -90,6 +90,8 @@ pub struct TokenRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HoldFilter {
     pub property_id: Option<String>,
+    /// Only holds that name this booking id.
+    pub booking_id: Option<String>,
     pub tenant_id: Option<String>,
     pub status: Option<HoldStatus>,
     /// Only holds on these properties (a property-restricted token).

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use chittycharge_domain::booking::BookingStatus;
 use chittycharge_domain::{Hold, HoldStatus};
 use chittycharge_store::Store;
 
@@ -59,19 +60,36 @@ impl Seams {
         }
         let (Some(property), Some(booking_id)) = (&hold.property_id, &hold.booking_id) else { return Ok(()) };
         if !status.is_terminal() {
-            let reauthorizes = hold.metadata.get("reauthorizes").cloned();
+            // A re-authorization keeps the old hold live, and locked by its
+            // `reauthorize` operation, until the new one is in place; once
+            // that operation is over, two live holds are two live holds.
+            let mut reauthorizes = None;
+            if let Some(old) = hold.metadata.get("reauthorizes") {
+                if let Some(o) = store.get_hold(old).await? {
+                    let lock = match &o.op_lock {
+                        Some(op) => store.get_operation(op).await?,
+                        None => None,
+                    };
+                    if lock.is_some_and(|op| op.kind == "reauthorize") {
+                        reauthorizes = Some(old.clone());
+                    }
+                }
+            }
+            let in_progress = reauthorizes.is_some();
             self.live_by_booking
                 .entry((property.clone(), booking_id.clone()))
                 .or_default()
                 .push((id.clone(), reauthorizes));
             let booking = store.get_booking(property, booking_id).await?;
             let points_here = booking.as_ref().and_then(|b| b.state.hold_id()) == Some(id.as_str());
-            // A re-authorization keeps the old hold live until the new one is in place.
-            let reauth = hold.metadata.contains_key("reauthorizes");
-            if booking.is_some() && !points_here && !reauth {
+            if booking.is_some() && !points_here && !in_progress {
                 self.discrepancies.push(format!(
                     "{id}: live ({status}) and names booking {booking_id} at {property}, which does not point to it"
                 ));
+            }
+            if let Some(b) = booking.filter(|b| points_here && b.state.status() == BookingStatus::Settled) {
+                self.discrepancies
+                    .push(format!("{id}: live ({status}) but its booking {} at {property} is settled", b.id));
             }
         }
         if status == HoldStatus::Captured {

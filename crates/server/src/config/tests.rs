@@ -68,6 +68,19 @@ fn stripe_js_comes_from_stripe_unless_a_loopback_or_https_url_is_given() {
     let e = load(&[("STRIPE_JS_URL", "http://cdn.example.com/stripe.js")]).unwrap_err();
     assert_eq!(e.key, "STRIPE_JS_URL");
     assert_eq!(load(&[("STRIPE_JS_URL", "javascript:alert(1)")]).unwrap_err().key, "STRIPE_JS_URL");
+    // Anything that would widen the page's CSP or leak into it.
+    for bad in
+        ["https://*/v3/", "https://*.com/v3/", "https://user:pass@js.example.com/v3/", "https://evil.com;img-src/x"]
+    {
+        assert_eq!(load(&[("STRIPE_JS_URL", bad)]).map(|_| ()).unwrap_err().key, "STRIPE_JS_URL", "{bad}");
+    }
+    // A loopback stand-in never faces guests.
+    let local = ("STRIPE_JS_URL", "http://127.0.0.1:8420/js.stripe.com/v3/");
+    let public =
+        [local, ("CHITTYCHARGE_PUBLIC_URL", "https://stay.example.com"), ("CHITTYCHARGE_PROCESSOR", "simulated")];
+    assert_eq!(load(&public).unwrap_err().key, "STRIPE_JS_URL");
+    let live = [local, ("STRIPE_SECRET_KEY", "sk_live_abc")];
+    assert_eq!(load(&live).unwrap_err().key, "STRIPE_JS_URL");
 }
 
 #[test]

@@ -97,6 +97,30 @@ impl HoldService {
         if nb.check_out <= nb.check_in {
             return Err(CoreError::validation("check_out", "check_out must be after check_in"));
         }
+        // A hold placed earlier through POST /api/holds that names this id
+        // would make a second live hold once the booking checks in.
+        let named = self
+            .store
+            .list_holds(&chittycharge_store::HoldFilter {
+                property_id: Some(nb.property_id.clone()),
+                booking_id: Some(nb.id.clone()),
+                limit: 20,
+                ..Default::default()
+            })
+            .await?;
+        let live: Vec<String> =
+            named.iter().filter(|h| !h.state.status().is_terminal()).map(|h| h.id.clone()).collect();
+        if !live.is_empty() {
+            return Err(conflict(
+                "holds_exist",
+                format!(
+                    "live holds already name booking '{}' at this property ({}): capture or release them first, \
+                     or use another booking id",
+                    nb.id,
+                    live.join(", ")
+                ),
+            ));
+        }
         let now = self.now();
         let b = Booking {
             id: nb.id,
@@ -170,7 +194,31 @@ impl HoldService {
         caller: &Caller,
     ) -> CoreResult<CheckoutOutcome> {
         caller.require_write()?;
-        let booking = self.booking(id, property, caller).await?;
+        // A re-authorization may move the booking to a new hold while this
+        // check-out runs: act on the hold the booking has now.
+        for _ in 0..3 {
+            let booking = self.booking(id, property, caller).await?;
+            let hold_before = booking.state.hold_id().map(str::to_string);
+            match self.checkout_once(booking, damages.clone(), defer, caller).await {
+                Err(e @ (CoreError::Busy | CoreError::InvalidState { .. })) => {
+                    let now_on = self.booking(id, property, caller).await?.state.hold_id().map(str::to_string);
+                    if now_on == hold_before {
+                        return Err(e);
+                    }
+                }
+                other => return other,
+            }
+        }
+        Err(CoreError::Busy)
+    }
+
+    async fn checkout_once(
+        &self,
+        booking: Booking,
+        damages: Vec<DamageLine>,
+        defer: bool,
+        caller: &Caller,
+    ) -> CoreResult<CheckoutOutcome> {
         let active = match booking.state.clone() {
             BookingState::HoldActive(a) => a,
             BookingState::Booked(_) | BookingState::HoldPending(_) => {
@@ -259,7 +307,7 @@ impl HoldService {
             let hold = self.cancel(hold_id, Some("checked out with no damage".into()), caller).await?;
             CheckoutOutcome::Released { hold }
         };
-        self.mark_settled(&booking.property_id, &booking.id).await?;
+        self.mark_settled(&booking.property_id, &booking.id, hold_id).await?;
         Ok(outcome)
     }
 
@@ -290,13 +338,21 @@ impl HoldService {
             Ok(()) | Err(chittycharge_store::StoreError::Duplicate(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        self.mark_settled(property_id, booking_id).await
+        self.mark_settled(property_id, booking_id, &hold.id).await
     }
 
-    async fn mark_settled(&self, property_id: &str, booking_id: &str) -> CoreResult<()> {
+    /// Settles the booking because `hold_id` ended, only if that is still
+    /// the booking's hold: a booking that moved to another hold is not done.
+    async fn mark_settled(&self, property_id: &str, booking_id: &str, hold_id: &str) -> CoreResult<()> {
         for _ in 0..5 {
             let mut b = self.store.get_booking(property_id, booking_id).await?.ok_or(CoreError::NotFound)?;
             let now = self.now();
+            if b.state.hold_id() != Some(hold_id) {
+                return Err(conflict(
+                    b.state.status().as_str(),
+                    "This booking moved to another hold meanwhile; check out again to settle it",
+                ));
+            }
             b.state = match b.state.clone() {
                 BookingState::HoldActive(a) => BookingState::Settled(a.settle(now)),
                 BookingState::CheckedOut(c) => BookingState::Settled(c.settle(now)),
@@ -328,7 +384,7 @@ impl HoldService {
             let BookingState::CheckedOut(out) = &b.state else { continue };
             match self.cancel(&out.hold_id, Some("claim window ended with no claim".into()), &system).await {
                 Ok(_) | Err(CoreError::InvalidState { .. }) => {
-                    self.mark_settled(&b.property_id, &b.id).await?;
+                    self.mark_settled(&b.property_id, &b.id, &out.hold_id).await?;
                     released += 1;
                 }
                 Err(e) => {

@@ -252,8 +252,8 @@ impl HoldService {
             }
             let expected = b.version;
             let pending = Booked.hold_placed(hold.id.clone());
-            if hold.state.status() == HoldStatus::RequiresCapture && b.saved_payment_method.is_none() {
-                b.saved_payment_method = self.processor.retrieve(&hold.id).await.ok().and_then(|i| i.payment_method);
+            if hold.state.status() == HoldStatus::RequiresCapture {
+                self.remember_checkin_card(&mut b, hold).await;
             }
             b.state = if hold.state.status() == HoldStatus::RequiresCapture {
                 BookingState::HoldActive(pending.authorized())
@@ -270,6 +270,15 @@ impl HoldService {
         Err(CoreError::Busy)
     }
 
+    /// The card the guest authorized at check-in is the one re-authorizations
+    /// use (it was saved for off-session use then), whatever card the booking
+    /// was created with.
+    async fn remember_checkin_card(&self, b: &mut Booking, hold: &Hold) {
+        if let Some(pm) = self.processor.retrieve(&hold.id).await.ok().and_then(|i| i.payment_method) {
+            b.saved_payment_method = Some(pm);
+        }
+    }
+
     /// Keeps a booking in step with its hold: pending → active when the card
     /// is authorized; pending → booked when the pending hold dies.
     pub(crate) async fn booking_follows_hold(&self, hold: &Hold) -> CoreResult<()> {
@@ -277,11 +286,7 @@ impl HoldService {
             let Some(mut b) = self.store.booking_for_hold(&hold.id).await? else { return Ok(()) };
             let next = match (b.state.clone(), hold.state.status()) {
                 (BookingState::HoldPending(p), HoldStatus::RequiresCapture) => {
-                    // Remember the card for re-authorization and later stays.
-                    if b.saved_payment_method.is_none() {
-                        b.saved_payment_method =
-                            self.processor.retrieve(&hold.id).await.ok().and_then(|i| i.payment_method);
-                    }
+                    self.remember_checkin_card(&mut b, hold).await;
                     BookingState::HoldActive(p.authorized())
                 }
                 (BookingState::HoldPending(p), HoldStatus::Canceled | HoldStatus::Expired | HoldStatus::Failed) => {

@@ -2,14 +2,25 @@
 //! saved card, off-session, the new hold authorized before the old is
 //! released. The long-stay job renews with it before a hold lapses, and an
 //! increment on a booking's hold whose card cannot grow falls back to it.
+//!
+//! The whole swap runs under a `reauthorize` operation that locks the old
+//! hold, taken before anything is placed: while it holds, a check-out, a
+//! capture, a release or another swap of that hold answers `Busy` instead
+//! of acting on a hold that is being replaced, so a booking never ends up
+//! with two live holds or settled on the wrong one. The operation records
+//! the create it depends on, so whoever finishes it (this request or, after
+//! a crash or a lost answer, the janitor) finishes the same swap: the
+//! booking moves to the new hold and the old one is released, or, when the
+//! new hold did not authorize, the new one is released and the old kept.
 
 use chittycharge_domain::booking::BookingState;
-use chittycharge_domain::{Booking, Hold, HoldStatus};
-use chittycharge_store::NewEvent;
-use serde_json::json;
+use chittycharge_domain::{Booking, Hold, HoldState, HoldStatus};
+use chittycharge_store::{NewEvent, OpStatus, Operation};
+use serde_json::{json, Value};
 
 use super::automation::system_caller;
-use super::{CoreError, CoreResult, CreateHold, HoldService};
+use super::sync::{fold_intent, EventContext};
+use super::{key_for, new_operation, CoreError, CoreResult, CreateHold, HoldService};
 
 /// How a swap came out.
 pub(crate) enum Swap {
@@ -17,11 +28,11 @@ pub(crate) enum Swap {
     Swapped(Box<Hold>),
     /// The new authorization was declined; the old hold is kept.
     Declined { message: String, decline_code: Option<String> },
-    /// Another worker is re-authorizing this hold right now.
+    /// Another operation holds the old hold right now.
     Busy,
     /// The new hold did not authorize (it was released again).
     NotAuthorized(HoldStatus),
-    /// The booking moved on meanwhile; the new hold was released.
+    /// The booking does not hold this hold (any more); nothing was placed.
     BookingChanged,
     /// The booking has no saved card to authorize off-session.
     NoSavedCard,
@@ -34,6 +45,10 @@ pub(crate) struct SwapPlan<'a> {
     pub actor: &'a str,
 }
 
+fn text(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_string)
+}
+
 impl HoldService {
     /// Replaces `old`, the active hold of `booking`, by a new hold of
     /// `plan.amount`. The operation id makes it happen once, whoever retries.
@@ -43,13 +58,29 @@ impl HoldService {
         old: &Hold,
         plan: SwapPlan<'_>,
     ) -> CoreResult<Swap> {
-        let BookingState::HoldActive(active) = booking.state.clone() else {
-            return Ok(Swap::BookingChanged);
-        };
-        if active.hold_id != old.id {
+        if !matches!(&booking.state, BookingState::HoldActive(a) if a.hold_id == old.id) {
             return Ok(Swap::BookingChanged);
         }
         let Some(pm) = booking.saved_payment_method.clone() else { return Ok(Swap::NoSavedCard) };
+        if old.op_lock.is_some() {
+            return Ok(Swap::Busy);
+        }
+        let actor = format!("system: {}", plan.actor);
+        let op = new_operation(
+            "reauthorize",
+            Some(&old.id),
+            json!({
+                "create_operation": plan.operation_id,
+                "property_id": booking.property_id,
+                "booking_id": booking.id,
+                "amount": plan.amount,
+                "actor": actor,
+            }),
+            self.now(),
+        );
+        if !self.store.lock_hold(&old.id, old.version, &op).await? {
+            return Ok(Swap::Busy);
+        }
         let system = system_caller(plan.actor);
         let mut metadata = old.metadata.clone();
         metadata.insert("reauthorizes".into(), old.id.clone());
@@ -69,64 +100,196 @@ impl HoldService {
             save_card: false,
             off_session: true,
             incremental: true,
-            operation_id: Some(plan.operation_id),
+            operation_id: Some(plan.operation_id.clone()),
         };
-        let new = match self.create(cmd, &system).await {
-            Ok(c) => c.hold,
-            Err(CoreError::Busy) => return Ok(Swap::Busy),
-            Err(CoreError::Declined { message, decline_code, hold_id }) => {
-                if let Some(h) = hold_id {
-                    let _ = self.cancel(&h, Some("abandoned".into()), &system).await;
-                }
-                let why = format!("{message} ({})", decline_code.clone().unwrap_or_default());
+        match self.create(cmd, &system).await {
+            // Placed, or placed by an earlier attempt under the same id (its
+            // record says how it ended): finish from the records.
+            Ok(_) | Err(CoreError::Busy) | Err(CoreError::Declined { .. }) => {}
+            Err(CoreError::OutcomeUnknown { .. }) => {
+                // The janitor learns what the create did, then finishes
+                // this operation; the old hold stays locked until then.
                 self.store
-                    .append_event(
-                        &old.id,
-                        &NewEvent {
-                            kind: "reauthorization_failed".into(),
-                            actor: Some(format!("system: {}", plan.actor)),
-                            reason: Some(why.clone()),
-                            at: self.now(),
-                            ..NewEvent::default()
-                        },
-                    )
+                    .finish_operation(&op.id, OpStatus::Unknown, Some("the new hold's create is unknown"), self.now())
                     .await?;
-                return Ok(Swap::Declined { message, decline_code });
+                return Err(CoreError::OutcomeUnknown { operation_id: op.id, hold_id: Some(old.id.clone()) });
             }
-            Err(e) => return Err(e),
-        };
-        if new.state.status() != HoldStatus::RequiresCapture {
-            let _ = self.cancel(&new.id, Some("abandoned".into()), &system).await;
-            return Ok(Swap::NotAuthorized(new.state.status()));
+            Err(e) => {
+                self.unlock(&old.id, &op, &e.to_string()).await?;
+                return Err(e);
+            }
         }
-        // Swap only now that the new hold is authorized, then release the old.
-        let mut b = booking.clone();
-        b.state = BookingState::HoldActive(active.swap_hold(new.id.clone()));
-        b.updated_at = self.now();
-        if !self.store.save_booking(&b, booking.version).await? {
-            let _ = self.cancel(&new.id, Some("duplicate".into()), &system).await;
-            return Ok(Swap::BookingChanged);
+        match self.finish_reauthorization(&op).await? {
+            Finished::Swapped(new) => Ok(Swap::Swapped(new)),
+            Finished::Declined { message, decline_code } => Ok(Swap::Declined { message, decline_code }),
+            Finished::NotAuthorized(s) => Ok(Swap::NotAuthorized(s)),
+            Finished::BookingChanged => Ok(Swap::BookingChanged),
+            Finished::Waiting => {
+                Err(CoreError::OutcomeUnknown { operation_id: op.id.clone(), hold_id: Some(old.id.clone()) })
+            }
         }
-        let link = |kind: &str, other: &str| NewEvent {
-            kind: kind.into(),
-            actor: Some(format!("system: {}", plan.actor)),
-            reason: Some(format!("booking {} moved from {} to {}", booking.id, old.id, new.id)),
-            data: Some(json!({ "other_hold": other, "booking_id": booking.id })),
-            at: self.now(),
-            ..NewEvent::default()
-        };
-        self.store.append_event(&new.id, &link("reauthorized_from", &old.id)).await?;
-        self.store.append_event(&old.id, &link("reauthorized_to", &new.id)).await?;
-        self.cancel(&old.id, Some(format!("re-authorized as {}", new.id)), &system).await?;
-        Ok(Swap::Swapped(Box::new(new)))
     }
+
+    /// Ends a `reauthorize` operation without touching the old hold.
+    async fn unlock(&self, old_id: &str, op: &Operation, why: &str) -> CoreResult<()> {
+        match self.settle(old_id, op, OpStatus::Failed, Some(why), |h| (h, Vec::new())).await {
+            Ok(_) | Err(CoreError::Busy) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Finishes a `reauthorize` operation from what the records show: the
+    /// booking moved to the new hold and the old one released, or the new
+    /// one released and the old one kept. Called by the request that started
+    /// it and by the janitor; every step is idempotent.
+    pub(crate) async fn finish_reauthorization(&self, op: &Operation) -> CoreResult<Finished> {
+        let r = &op.request;
+        let (Some(old_id), Some(create_id)) = (op.hold_id.clone(), text(r, "create_operation")) else {
+            return Err(CoreError::ProcessorFailure(format!("operation {} has an unreadable request", op.id)));
+        };
+        let actor = text(r, "actor").unwrap_or_else(|| "system: re-authorization".into());
+        let system = system_caller(actor.trim_start_matches("system: "));
+        let create = self.store.get_operation(&create_id).await?;
+        let new = match create.as_ref().map(|c| (c.status, c.hold_id.clone())) {
+            Some((OpStatus::Succeeded, Some(h))) => self.store.get_hold(&h).await?,
+            Some((OpStatus::Pending | OpStatus::Unknown, _)) => return Ok(Finished::Waiting),
+            _ => None,
+        };
+        let Some(new) = new else {
+            self.unlock(&old_id, op, "the new hold was not placed").await?;
+            return Ok(Finished::NotAuthorized(HoldStatus::Failed));
+        };
+        let (property, booking_id) =
+            (text(r, "property_id").unwrap_or_default(), text(r, "booking_id").unwrap_or_default());
+        let booking = self.store.get_booking(&property, &booking_id).await?.ok_or(CoreError::NotFound)?;
+        match &booking.state {
+            BookingState::HoldActive(a) if a.hold_id == new.id => {}
+            BookingState::HoldActive(a) if a.hold_id == old_id => {
+                if new.state.status() != HoldStatus::RequiresCapture {
+                    let status = new.state.status();
+                    // Declined at confirm: the PaymentIntent waits for another card.
+                    let declined = match &new.state {
+                        HoldState::RequiresPaymentMethod(s) => {
+                            Some(s.last_error.clone().unwrap_or_else(|| "card_declined".into()))
+                        }
+                        _ => None,
+                    };
+                    self.release_if_live(&new, "abandoned", &system).await;
+                    self.unlock(&old_id, op, &format!("the new hold ended {status}")).await?;
+                    self.note_failed(&old_id, &actor, declined.as_deref().unwrap_or(status.as_str())).await?;
+                    return Ok(match declined {
+                        Some(code) => Finished::Declined {
+                            message: "The saved card declined the new authorization.".into(),
+                            decline_code: Some(code),
+                        },
+                        None => Finished::NotAuthorized(status),
+                    });
+                }
+                let mut b = booking.clone();
+                b.state = BookingState::HoldActive(a.clone().swap_hold(new.id.clone()));
+                b.updated_at = self.now();
+                if !self.store.save_booking(&b, booking.version).await? {
+                    // Only this operation moves the booking while the old
+                    // hold is locked; a lost race means a retry will see it.
+                    return Err(CoreError::Busy);
+                }
+                let link = |kind: &str, other: &str| NewEvent {
+                    kind: kind.into(),
+                    actor: Some(actor.clone()),
+                    reason: Some(format!("booking {} moved from {} to {}", booking.id, old_id, new.id)),
+                    data: Some(json!({ "other_hold": other, "booking_id": booking.id })),
+                    at: self.now(),
+                    ..NewEvent::default()
+                };
+                self.store.append_event(&new.id, &link("reauthorized_from", &old_id)).await?;
+                self.store.append_event(&old_id, &link("reauthorized_to", &new.id)).await?;
+            }
+            // The old hold ended by other means (a webhook from the
+            // processor's dashboard): the booking is not ours to move.
+            _ => {
+                self.release_if_live(&new, "duplicate", &system).await;
+                self.unlock(&old_id, op, "the booking no longer holds the old hold").await?;
+                return Ok(Finished::BookingChanged);
+            }
+        }
+        // The booking is on the new hold: release the old one, under the
+        // operation's own idempotency key.
+        let ctx = EventContext::actor(actor.clone());
+        let reason = format!("re-authorized as {}", new.id);
+        let now = self.now();
+        match self.processor.cancel(&old_id, None, &key_for(op)).await {
+            Ok(intent) => {
+                let settled = self
+                    .settle(&old_id, op, OpStatus::Succeeded, None, |h| {
+                        let (mut h, events) = fold_intent(h, &intent, now, &ctx);
+                        if let HoldState::Canceled(c) = &mut h.state {
+                            c.reason = Some(reason.clone());
+                        }
+                        (h, events)
+                    })
+                    .await;
+                match settled {
+                    Ok(_) | Err(CoreError::Busy) => Ok(Finished::Swapped(Box::new(new))),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) if e.is_unknown_outcome() => {
+                self.store.finish_operation(&op.id, OpStatus::Unknown, Some(&e.to_string()), now).await?;
+                Ok(Finished::Waiting)
+            }
+            Err(e) => {
+                // The old hold could not be released (it ended meanwhile):
+                // record what the processor says; the booking is on the new.
+                let _ = self.settle_failure(&old_id, op, e, &ctx).await;
+                Ok(Finished::Swapped(Box::new(new)))
+            }
+        }
+    }
+
+    async fn release_if_live(&self, hold: &Hold, why: &str, system: &crate::auth::Caller) {
+        if !hold.state.status().is_terminal() {
+            if let Err(e) = self.cancel(&hold.id, Some(why.into()), system).await {
+                tracing::warn!(hold.id = %hold.id, error = %e, "a re-authorization's unused hold was not released");
+            }
+        }
+    }
+
+    async fn note_failed(&self, old_id: &str, actor: &str, why: &str) -> CoreResult<()> {
+        self.store
+            .append_event(
+                old_id,
+                &NewEvent {
+                    kind: "reauthorization_failed".into(),
+                    actor: Some(actor.to_string()),
+                    reason: Some(why.to_string()),
+                    at: self.now(),
+                    ..NewEvent::default()
+                },
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// Where a `reauthorize` operation got to.
+pub(crate) enum Finished {
+    Swapped(Box<Hold>),
+    Declined {
+        message: String,
+        decline_code: Option<String>,
+    },
+    NotAuthorized(HoldStatus),
+    BookingChanged,
+    /// The new hold's create (or the old hold's release) is still unknown.
+    Waiting,
 }
 
 impl HoldService {
     /// An increment on a booking's hold whose card cannot grow: a new hold
     /// for `total` on the saved card replaces it (new before old), and the
-    /// answer is the new hold. `None` when the hold is not a booking's active
-    /// hold or the booking has no saved card, so the caller answers 409.
+    /// answer is the new hold. `None` when the hold is not its booking's
+    /// active hold or the booking has no saved card, so the caller answers
+    /// 409 `incremental_authorization_unavailable`.
     pub(crate) async fn raise_by_reauthorization(
         &self,
         old: &Hold,
@@ -135,7 +298,9 @@ impl HoldService {
     ) -> CoreResult<Option<Hold>> {
         let (Some(property), Some(booking_id)) = (&old.property_id, &old.booking_id) else { return Ok(None) };
         let Some(booking) = self.store.get_booking(property, booking_id).await? else { return Ok(None) };
-        if booking.saved_payment_method.is_none() {
+        if booking.saved_payment_method.is_none()
+            || !matches!(&booking.state, BookingState::HoldActive(a) if a.hold_id == old.id)
+        {
             return Ok(None);
         }
         let plan = SwapPlan {
@@ -157,9 +322,10 @@ impl HoldService {
                 decline_code: None,
                 hold_id: Some(old.id.clone()),
             }),
-            // Re-read and retry: another change to this booking is under way.
-            Swap::Busy | Swap::BookingChanged => Err(CoreError::Busy),
-            Swap::NoSavedCard => Ok(None),
+            // Another operation on this hold is under way: retry reads
+            // what it did.
+            Swap::Busy => Err(CoreError::Busy),
+            Swap::BookingChanged | Swap::NoSavedCard => Ok(None),
         }
     }
 }

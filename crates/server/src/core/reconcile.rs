@@ -62,9 +62,23 @@ fn took_effect(op: &Operation, intent: &Intent) -> bool {
 }
 
 impl HoldService {
+    /// A swap whose request never finished: finished from the records.
+    async fn reconcile_reauthorization(&self, op: &Operation) -> CoreResult<OpStatus> {
+        use super::reauth::Finished;
+        Ok(match self.finish_reauthorization(op).await {
+            Ok(Finished::Swapped(_)) => OpStatus::Succeeded,
+            Ok(Finished::Waiting) | Err(CoreError::Busy) => OpStatus::Unknown,
+            Ok(Finished::Declined { .. } | Finished::NotAuthorized(_) | Finished::BookingChanged) => OpStatus::Failed,
+            Err(e) => return Err(e),
+        })
+    }
+
     /// One reconciliation attempt. Returns the operation's status afterwards
     /// (`Unknown` when the processor still gave no definite answer).
     pub async fn reconcile_operation(&self, op: &Operation) -> CoreResult<OpStatus> {
+        if op.kind == "reauthorize" {
+            return self.reconcile_reauthorization(op).await;
+        }
         let key = key_for(op);
         let now = self.now();
         if now.millis().saturating_sub(op.created_at.millis()) >= KEY_REISSUE_LIMIT_MS {
@@ -162,6 +176,11 @@ impl HoldService {
     /// checking whether the change happened. `Unknown` while the processor
     /// cannot be read.
     pub(crate) async fn settle_from_processor(&self, op: &Operation, actor: &str) -> CoreResult<OpStatus> {
+        if op.kind == "reauthorize" {
+            // Reads only records and releases the old hold once the booking
+            // is on the new one: the same whatever the key's age.
+            return self.reconcile_reauthorization(op).await;
+        }
         let now = self.now();
         if op.kind == "create" {
             let pending: PendingCreate = serde_json::from_value(op.request.clone()).map_err(|e| {

@@ -157,6 +157,7 @@ pub async fn inspect_intent(
         "amount_capturable": pi.view.amount_capturable,
         "amount_received": pi.view.amount_received,
         "captures": pi.captures,
+        "payment_method": pi.payment_method,
         "metadata": pi.metadata,
     })))
 }

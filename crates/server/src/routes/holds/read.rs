@@ -102,6 +102,7 @@ pub async fn list_holds(
         property_scope: None,
         before,
         limit: limit + 1,
+        ..HoldFilter::default()
     };
     let mut holds = state.holds.list(filter, &caller).await?;
     let limit = usize::try_from(limit).unwrap_or(50);
