@@ -235,6 +235,7 @@ impl Application {
         let addr = self.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let token = match &self.first_token {
             Some(t) => format!("API token (shown once; only its hash is stored): {t}"),
+            None if self.state.config.api_token.is_some() => "API token: the one in CHITTYCHARGE_API_TOKEN".into(),
             None => "API token: issued earlier (make another with `chittycharge token create`)".into(),
         };
         format!(

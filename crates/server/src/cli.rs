@@ -271,7 +271,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// not exist unless `--create`.
 fn existing_store(config: &Config, opts: &StoreOpts) -> anyhow::Result<()> {
     if let Some(path) = config.sqlite_path() {
-        if !path.exists() && !opts.create {
+        // An empty file is no database either (a `touch`, or a failed copy).
+        let missing = std::fs::metadata(&path).map(|m| m.len() == 0).unwrap_or(true);
+        if missing && !opts.create {
             anyhow::bail!(
                 "no database at {} (DATABASE_URL). Start the service there first, set DATABASE_URL to the \
                  service's database, or pass --create to make a new one",

@@ -93,6 +93,11 @@ fn cli_store_commands_name_their_database_and_never_create_one_by_accident() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("no database at {}", path.display())) && err.contains("--create"), "{err}");
     assert!(!path.exists(), "nothing was created");
+    // An empty file is no database either.
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, b"").unwrap();
+    let out = cli(&db, &["token", "create", "--name", "zz"]);
+    assert!(!out.status.success(), "an empty file is not a database: {}", String::from_utf8_lossy(&out.stdout));
     let out = cli(&db, &["token", "--create", "create", "--name", "first"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("store: sqlite://{}", path.display())));

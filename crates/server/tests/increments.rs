@@ -315,7 +315,8 @@ async fn permanent_refusals_are_not_told_to_retry() {
     let r = api.post("/api/bookings/bk-out/checkout", json!({"defer_release": true})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = api.post(&format!("/api/holds/{old}/increment"), json!({"amount": 40_000})).await;
-    assert_eq!((r.status, r.body["code"].as_str()), (409, Some("incremental_authorization_unavailable")), "{}", r.text);
+    assert_eq!((r.status, r.body["code"].as_str()), (409, Some("invalid_state")), "{}", r.text);
+    assert!(r.body["error"].as_str().unwrap().contains("checked_out"), "{}", r.text);
 }
 
 #[tokio::test]
@@ -422,4 +423,90 @@ async fn through_stripe_a_raise_whose_create_answer_is_lost_is_finished_by_the_j
     assert_eq!(emu.intent(&new).await["amount"], 40_000);
     check_out_until_done(&api, "bk-lost").await;
     assert_eq!(api.get(&format!("/api/holds/{new}")).await.body["status"], "canceled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_two_check_outs_at_once_exactly_one_acts() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    property(&api, "lake", json!({})).await;
+    for i in 0..8 {
+        let id = format!("bk-2co-{i}");
+        common::booking(&api, "lake", &id).await;
+        let (s, a) = common::authorize(&api, &id).await;
+        assert_eq!(s, 200, "{a}");
+        let path = format!("/api/bookings/{id}/checkout");
+        let (now, later) = tokio::join!(api.post(&path, json!({})), api.post(&path, json!({"defer_release": true})));
+        let ok = [&now, &later].iter().filter(|r| r.status == 200).count();
+        assert_eq!(ok, 1, "round {i}: {} {} / {} {}", now.status, now.text, later.status, later.text);
+        let b = api.get(&format!("/api/bookings/{id}")).await.body;
+        let hold = api.get(&format!("/api/holds/{}", b["hold_id"].as_str().unwrap())).await.body;
+        if later.status == 200 {
+            assert_eq!(
+                (b["status"].as_str(), hold["status"].as_str()),
+                (Some("checked_out"), Some("requires_capture")),
+                "{b}"
+            );
+            assert!(b["claim_window_ends_at"].is_string(), "{b}");
+        } else {
+            assert_eq!((b["status"].as_str(), hold["status"].as_str()), (Some("settled"), Some("canceled")), "{b}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_bookings_hold_captured_directly_gets_its_claim_and_the_audit_stays_clean() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    property(&api, "lake", json!({})).await;
+    let r = api
+        .post(
+            "/api/bookings",
+            json!({"id": "bk-direct", "property_id": "lake", "guest_name": "G", "guest_email": "g@example.com",
+                   "check_in": "2026-12-01", "check_out": "2026-12-05"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (s, a) = common::authorize(&api, "bk-direct").await;
+    assert_eq!(s, 200, "{a}");
+    let hold = a["hold_id"].as_str().unwrap();
+    let r = api.post(&format!("/api/holds/{hold}/capture"), json!({"amount_to_capture": 700, "reason": "towel"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let b = api.get("/api/bookings/bk-direct").await.body;
+    assert_eq!(b["status"], "settled", "{b}");
+    let claims = b["claims"].as_array().unwrap();
+    assert_eq!(claims.len(), 1, "{b}");
+    assert_eq!(
+        (claims[0]["total"].as_i64(), claims[0]["lines"][0]["description"].as_str()),
+        (Some(700), Some("towel"))
+    );
+    let out = cli(&server.db, &["audit"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    api.settle_jobs().await;
+    let outbox = api.get("/api/notifications").await.body.to_string();
+    assert!(outbox.contains("towel: $7.00"), "the email names what was charged: {outbox}");
+}
+
+#[tokio::test]
+async fn after_a_raise_the_guest_hears_of_the_larger_hold_and_the_old_page_says_it_was_replaced() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    property(&api, "lake", json!({})).await;
+    let old = unionpay_booking(&api, "bk-news").await;
+    // Authorize again: the booking's hold, with its check-in link.
+    let again = api.post("/api/bookings/bk-news/authorize", json!({})).await.body;
+    assert_eq!(again["hold_id"], old.as_str());
+    let old_link = again["checkin_url"].as_str().expect("checkin_url").to_string();
+    let r = api.post(&format!("/api/holds/{old}/increment"), json!({"amount": 40_000})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let new = r.body["id"].as_str().unwrap().to_string();
+    let outbox = api.get("/api/notifications").await.body;
+    let subjects: Vec<&str> =
+        outbox["notifications"].as_array().unwrap().iter().filter_map(|n| n["subject"].as_str()).collect();
+    assert!(subjects.contains(&"Authorization hold of $400.00 placed on your card"), "{subjects:?}");
+    assert!(!subjects.iter().any(|s| s.contains("released")), "no release mail for a swap: {subjects:?}");
+    // The old check-in link tells the truth, without internal ids.
+    let page = reqwest::get(&old_link).await.unwrap().text().await.unwrap();
+    assert!(page.contains("This hold was replaced by a new one"), "{page}");
+    assert!(!page.contains(&new), "no internal ids on the guest's page");
 }

@@ -1,7 +1,7 @@
 //! The rental workflow: bookings, check-in holds, check-out with itemized
 //! damage claims, and the release of deferred check-outs.
 
-use chittycharge_domain::booking::{Booked, BookingState};
+use chittycharge_domain::booking::{Booked, BookingState, HoldActive};
 use chittycharge_domain::{Booking, Hold};
 use chittycharge_store::{BookingFilter, DamageClaim};
 use serde_json::{json, Value};
@@ -239,6 +239,10 @@ impl HoldService {
                 ));
             }
             let property = self.store.get_property(&booking.property_id).await?.ok_or(CoreError::NotFound)?;
+            if self.store.get_hold(&active.hold_id).await?.is_some_and(|h| h.op_lock.is_some()) {
+                // The hold is being captured, released or replaced: retry.
+                return Err(CoreError::Busy);
+            }
             let now = self.now();
             let mut b = booking.clone();
             b.state =
@@ -250,7 +254,7 @@ impl HoldService {
             b.version += 1;
             return Ok(CheckoutOutcome::Deferred { booking: b });
         }
-        self.settle_booking(booking, &active.hold_id, damages, caller).await
+        self.settle_booking(booking, active, damages, caller).await
     }
 
     /// A damage claim inside an open claim window.
@@ -272,22 +276,82 @@ impl HoldService {
         if damages.is_empty() {
             return Err(CoreError::validation("damages", "a claim needs at least one damage line"));
         }
-        self.settle_booking(booking, &out.hold_id, damages, caller).await
+        let capturable = match self.get(&out.hold_id, caller).await?.state {
+            chittycharge_domain::HoldState::RequiresCapture(a) => a.capturable(),
+            _ => i64::MAX,
+        };
+        let total = claim_total(&damages, capturable)?;
+        self.settle_hold(&booking, &out.hold_id, damages, total, caller).await
     }
 
     async fn settle_booking(
         &self,
         booking: Booking,
-        hold_id: &str,
+        active: HoldActive,
         damages: Vec<DamageLine>,
         caller: &Caller,
     ) -> CoreResult<CheckoutOutcome> {
-        let capturable = match self.get(hold_id, caller).await?.state {
+        let hold_id = active.hold_id.clone();
+        let hold = self.get(&hold_id, caller).await?;
+        if hold.op_lock.is_some() {
+            // A re-authorization (or another operation) holds it: retry.
+            return Err(CoreError::Busy);
+        }
+        let capturable = match hold.state {
             chittycharge_domain::HoldState::RequiresCapture(a) => a.capturable(),
             // The capture below answers with the hold's real state.
             _ => i64::MAX,
         };
         let total = claim_total(&damages, capturable)?;
+        // The check-out is claimed on the booking before the hold is touched,
+        // so of two check-outs (or a check-out and a deferred one) exactly one
+        // acts; the other reads "already checked out".
+        let now = self.now();
+        let mut claimed = booking.clone();
+        claimed.state = BookingState::CheckedOut(active.clone().check_out(now, now.plus_secs(3_600)));
+        claimed.updated_at = now;
+        if !self.store.save_booking(&claimed, booking.version).await? {
+            return Err(CoreError::Busy);
+        }
+        claimed.version += 1;
+        let result = self.settle_hold(&booking, &hold_id, damages, total, caller).await;
+        match result {
+            Ok(outcome) => Ok(outcome),
+            // The janitor settles the hold; the booking follows it.
+            Err(e @ CoreError::OutcomeUnknown { .. }) => Err(e),
+            Err(e) => {
+                // Only when nothing happened to the hold is the booking as it
+                // was; a hold that ended keeps the booking checked out, and it
+                // settles when the hold's end is recorded.
+                let untouched = self
+                    .store
+                    .get_hold(&hold_id)
+                    .await?
+                    .is_some_and(|h| h.state.status() == chittycharge_domain::HoldStatus::RequiresCapture);
+                if !untouched {
+                    return Err(e);
+                }
+                let mut reopened = claimed.clone();
+                reopened.state = BookingState::HoldActive(active);
+                reopened.updated_at = self.now();
+                if let Err(re) = self.store.save_booking(&reopened, claimed.version).await {
+                    tracing::warn!(booking.id = %booking.id, error = %re, "a failed check-out left its booking checked out");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Captures `total` of damages (or releases the hold when there are
+    /// none), then settles the booking.
+    async fn settle_hold(
+        &self,
+        booking: &Booking,
+        hold_id: &str,
+        damages: Vec<DamageLine>,
+        total: i64,
+        caller: &Caller,
+    ) -> CoreResult<CheckoutOutcome> {
         let outcome = if total > 0 {
             let lines: Vec<Value> = damages.iter().map(DamageLine::to_json).collect();
             // The booking rides along in the capture's operation record, so
@@ -314,19 +378,32 @@ impl HoldService {
     /// After a capture succeeded: if it was a booking's damage claim, record
     /// the claim (once: its id is the operation's) and settle the booking.
     pub(crate) async fn finish_claim(&self, op: &chittycharge_store::Operation, hold: &Hold) -> CoreResult<()> {
-        let Some(detail) = op.request.get("detail") else { return Ok(()) };
-        let Some(b) = detail.get("booking") else { return Ok(()) };
-        let (Some(property_id), Some(booking_id)) =
-            (b.get("property_id").and_then(Value::as_str), b.get("id").and_then(Value::as_str))
-        else {
-            return Ok(());
+        let detail = op.request.get("detail").filter(|d| !d.is_null());
+        let named = detail
+            .and_then(|d| d.get("booking"))
+            .and_then(|b| Some((b.get("property_id")?.as_str()?.to_string(), b.get("id")?.as_str()?.to_string())));
+        // A booking's hold captured directly (the API or the console) is a
+        // damage claim too: every capture of a booking's hold has one.
+        let (property_id, booking_id) = match named {
+            Some(pb) => pb,
+            None => match (&hold.property_id, &hold.booking_id) {
+                (Some(p), Some(b)) if self.store.get_booking(p, b).await?.is_some() => (p.clone(), b.clone()),
+                _ => return Ok(()),
+            },
         };
-        let lines = detail.get("lines").cloned().unwrap_or(Value::Array(Vec::new()));
-        let total = op.request.get("amount_to_capture").and_then(Value::as_i64).unwrap_or(0);
+        let captured = hold.state.amounts().captured;
+        let total = op.request.get("amount_to_capture").and_then(Value::as_i64).unwrap_or(captured);
+        let lines = match detail.and_then(|d| d.get("lines")).filter(|l| l.as_array().is_some_and(|a| !a.is_empty())) {
+            Some(l) => l.clone(),
+            None => {
+                let what = op.request.get("reason").and_then(Value::as_str).filter(|r| !r.trim().is_empty());
+                json!([{ "amount": total, "description": what.unwrap_or("Captured from the hold"), "evidence_urls": [] }])
+            }
+        };
         let claim = DamageClaim {
             id: claim_id(&op.id),
-            property_id: property_id.to_string(),
-            booking_id: booking_id.to_string(),
+            property_id: property_id.clone(),
+            booking_id: booking_id.clone(),
             hold_id: hold.id.clone(),
             total,
             currency: hold.amount.currency().code().to_string(),
@@ -338,7 +415,7 @@ impl HoldService {
             Ok(()) | Err(chittycharge_store::StoreError::Duplicate(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        self.mark_settled(property_id, booking_id, &hold.id).await
+        self.mark_settled(&property_id, &booking_id, &hold.id).await
     }
 
     /// Settles the booking because `hold_id` ended, only if that is still

@@ -127,6 +127,11 @@ impl HoldService {
         }
         let Some(hold_id) = booking.state.hold_id() else { return Ok(None) };
         let hold = self.get(hold_id, caller).await?;
+        if hold.state.status() == HoldStatus::RequiresCapture && hold.op_lock.is_some() {
+            // Being captured, released or replaced right now: answering with
+            // it could hand out a hold that is about to go.
+            return Err(CoreError::Busy);
+        }
         if hold.state.status().is_terminal() {
             // The booking has not followed its hold yet (it ended elsewhere):
             // let it, then decide on what it says. Never a new hold first.

@@ -42,11 +42,12 @@ fn placed(hold: &Hold, to: &str, now: Timestamp) -> Notification {
         .expires_at
         .and_then(|t| chrono::DateTime::from_timestamp_millis(t.millis()))
         .map(|d| d.format("%b %-d, %Y").to_string());
+    // Written once the card is authorized: the hold is on the card now,
+    // so the disclosure's "will be placed" becomes "has been placed".
+    let disclosure = hold_disclosure(hold.amount, expires.as_deref()).replacen("will be placed", "has been placed", 1);
     let body = format!(
-        "Hello,\n\n{}\n\nWhat this is for: {}\nReference: {}\n\nIf you have questions, reply to your host.\n",
-        hold_disclosure(hold.amount, expires.as_deref()),
-        hold.description,
-        hold.chitty_id
+        "Hello,\n\n{disclosure}\n\nWhat this is for: {}\nReference: {}\n\nIf you have questions, reply to your host.\n",
+        hold.description, hold.chitty_id
     );
     message(
         "hold_placed",
@@ -59,7 +60,7 @@ fn placed(hold: &Hold, to: &str, now: Timestamp) -> Notification {
     )
 }
 
-fn charged(hold: &Hold, lines: &[Value], to: &str, now: Timestamp) -> Notification {
+fn charged(hold: &Hold, lines: &[Value], reason: Option<&str>, to: &str, now: Timestamp) -> Notification {
     let a = hold.state.amounts();
     let captured = Money::new(a.captured, hold.amount.currency()).unwrap_or(hold.amount);
     let mut items = String::new();
@@ -69,7 +70,8 @@ fn charged(hold: &Hold, lines: &[Value], to: &str, now: Timestamp) -> Notificati
         items.push_str(&format!("  - {what}: {}\n", money(amount, hold.amount)));
     }
     if items.is_empty() {
-        items.push_str(&format!("  - {}\n", money(a.captured, hold.amount)));
+        let what = reason.filter(|r| !r.trim().is_empty()).unwrap_or("costs of your stay");
+        items.push_str(&format!("  - {what}: {}\n", money(a.captured, hold.amount)));
     }
     let fee = estimate_processing_fee(captured);
     let body = format!(
@@ -122,25 +124,30 @@ impl HoldService {
         if after == HoldStatus::RequiresCapture {
             self.schedule_hold_timers(hold).await?;
         }
-        // A re-authorization swap is invisible to the guest: no "placed" mail
-        // for the new hold, no "released" mail for the old one.
-        let swap = hold.metadata.contains_key("reauthorizes")
+        // A re-authorization swap for the same amount is invisible to the
+        // guest: no "placed" mail for the new hold, no "released" mail for
+        // the old one. A swap for a larger amount (an increment the card
+        // could not take in place) is news: the guest hears of the new hold.
+        let mut swap = hold.metadata.contains_key("reauthorizes")
             || hold.state.reason().is_some_and(|r| r.starts_with("re-authorized as"));
+        if let (Some(old), HoldStatus::RequiresCapture) = (hold.metadata.get("reauthorizes"), after) {
+            if self.store.get_hold(old).await?.is_some_and(|o| hold.amount.minor() > o.amount.minor()) {
+                swap = false;
+            }
+        }
         if let Some(to) = hold.customer_email.as_deref().filter(|_| !swap) {
             let msg = match after {
                 HoldStatus::RequiresCapture => Some(placed(hold, to, now)),
                 HoldStatus::Captured => {
                     let events = self.store.hold_events(&hold.id).await?;
-                    let lines = events
-                        .iter()
-                        .rev()
-                        .find(|e| e.kind == "captured")
+                    let capture = events.iter().rev().find(|e| e.kind == "captured");
+                    let lines = capture
                         .and_then(|e| e.data.as_ref())
                         .and_then(|d| d.get("lines"))
                         .and_then(Value::as_array)
                         .cloned()
                         .unwrap_or_default();
-                    Some(charged(hold, &lines, to, now))
+                    Some(charged(hold, &lines, capture.and_then(|e| e.reason.as_deref()), to, now))
                 }
                 HoldStatus::Canceled | HoldStatus::Expired => Some(released(hold, to, now)),
                 HoldStatus::RequiresPaymentMethod | HoldStatus::RequiresAction | HoldStatus::Failed => None,

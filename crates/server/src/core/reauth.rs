@@ -45,6 +45,19 @@ pub(crate) struct SwapPlan<'a> {
     pub actor: &'a str,
 }
 
+/// A booking's hold that is not (any more) the booking's active hold: it
+/// has checked out, settled, or moved to another hold. Not worth a retry.
+fn booking_moved_on(b: &Booking) -> CoreError {
+    CoreError::InvalidState {
+        status: b.state.status().as_str().to_string(),
+        message: format!(
+            "This hold is not the active hold of booking {} (the booking is {}), so it cannot grow",
+            b.id,
+            b.state.status().as_str()
+        ),
+    }
+}
+
 fn text(v: &Value, k: &str) -> Option<String> {
     v.get(k).and_then(Value::as_str).map(str::to_string)
 }
@@ -298,9 +311,10 @@ impl HoldService {
     ) -> CoreResult<Option<Hold>> {
         let (Some(property), Some(booking_id)) = (&old.property_id, &old.booking_id) else { return Ok(None) };
         let Some(booking) = self.store.get_booking(property, booking_id).await? else { return Ok(None) };
-        if booking.saved_payment_method.is_none()
-            || !matches!(&booking.state, BookingState::HoldActive(a) if a.hold_id == old.id)
-        {
+        if !matches!(&booking.state, BookingState::HoldActive(a) if a.hold_id == old.id) {
+            return Err(booking_moved_on(&booking));
+        }
+        if booking.saved_payment_method.is_none() {
             return Ok(None);
         }
         let plan = SwapPlan {
@@ -325,7 +339,11 @@ impl HoldService {
             // Another operation on this hold is under way: retry reads
             // what it did.
             Swap::Busy => Err(CoreError::Busy),
-            Swap::BookingChanged | Swap::NoSavedCard => Ok(None),
+            Swap::BookingChanged => {
+                let now = self.store.get_booking(property, booking_id).await?.ok_or(CoreError::NotFound)?;
+                Err(booking_moved_on(&now))
+            }
+            Swap::NoSavedCard => Ok(None),
         }
     }
 }

@@ -8,8 +8,8 @@ use crate::views::money;
 
 /// The page's stage and its sentences.
 pub struct CheckinState {
-    /// `pay`, `challenge`, `authorized`, `captured`, `released`, `expired`
-    /// or `failed`; the template and script switch on it.
+    /// `pay`, `challenge`, `authorized`, `captured`, `released`,
+    /// `replaced`, `expired` or `failed`; the template and script switch on it.
     pub stage: &'static str,
     pub headline: String,
     pub facts: Vec<String>,
@@ -20,6 +20,17 @@ pub fn when(t: Timestamp) -> String {
     chrono::DateTime::from_timestamp_millis(t.millis())
         .map(|d| d.format("%b %-d, %Y %H:%M UTC").to_string())
         .unwrap_or_default()
+}
+
+/// Stripe's cancellation codes in words; anything else as the host wrote it.
+fn plain_reason(r: &str) -> &str {
+    match r {
+        "requested_by_customer" => "requested by the guest",
+        "duplicate" => "it duplicated another hold",
+        "abandoned" => "the hold was not completed",
+        "fraudulent" => "the payment was flagged by the host",
+        other => other,
+    }
 }
 
 pub fn checkin_state(hold: &Hold) -> CheckinState {
@@ -67,6 +78,24 @@ pub fn checkin_state(hold: &Hold) -> CheckinState {
             }
             CheckinState { stage: "captured", headline: format!("{} charged, {} released", m(a.captured), m(a.released)), facts }
         }
+        // Replaced by a re-authorization (a longer stay, or a larger amount
+        // the card could not take in place): the guest's new hold is on the
+        // same card; this one was let go. No internal ids on the page.
+        HoldState::Canceled(c) if c.reason.as_deref().is_some_and(|r| r.starts_with("re-authorized as")) => {
+            CheckinState {
+                stage: "replaced",
+                headline: "This hold was replaced by a new one".into(),
+                facts: vec![
+                    format!(
+                        "A new authorization hold on the same card replaced this hold of {} on {}. This one was \
+                         released and nothing was charged from it.",
+                        m(a.released),
+                        when(c.canceled_at())
+                    ),
+                    "Your host has the new hold's details, and you were emailed if its amount is larger.".into(),
+                ],
+            }
+        }
         HoldState::Canceled(c) => {
             let mut facts = vec![format!(
                 "The hold of {} was released on {}. Nothing was charged. Your bank may take a few days to show it.",
@@ -74,7 +103,7 @@ pub fn checkin_state(hold: &Hold) -> CheckinState {
                 when(c.canceled_at())
             )];
             if let Some(r) = c.reason.as_deref().filter(|r| !r.trim().is_empty()) {
-                facts.push(format!("Reason given: {r}"));
+                facts.push(format!("Reason given: {}", plain_reason(r)));
             }
             CheckinState { stage: "released", headline: format!("Hold released: {}", m(a.released)), facts }
         }
@@ -166,6 +195,14 @@ mod tests {
             rel.contains("Nothing was charged") && rel.contains("Reason given: Guest left the unit spotless"),
             "{rel}"
         );
+
+        let gone = authorized(25_000).cancel(Some("re-authorized as pi_2".into()), at);
+        let rep = text(&hold(HoldState::Canceled(gone), "usd", 25_000));
+        assert!(rep.starts_with("replaced | This hold was replaced by a new one"), "{rep}");
+        assert!(!rep.contains("pi_2"), "no internal ids on the guest's page: {rep}");
+        let asked = authorized(25_000).cancel(Some("requested_by_customer".into()), at);
+        let asked = text(&hold(HoldState::Canceled(asked), "usd", 25_000));
+        assert!(asked.contains("Reason given: requested by the guest"), "{asked}");
 
         let exp = text(&hold(HoldState::Expired(authorized(25_000).expire(at)), "usd", 25_000));
         assert!(exp.contains("expired | This hold has ended") && exp.contains("$250.00 ended on"), "{exp}");
