@@ -265,8 +265,11 @@ async fn parallel_raises_place_one_new_authorization_and_the_losers_place_none()
     let rs = futures_join4(&api, &path).await;
     let won: Vec<_> = rs.iter().filter(|r| r.status == 200).collect();
     assert_eq!(won.len(), 1, "{:?}", rs.iter().map(|r| (r.status, r.text.clone())).collect::<Vec<_>>());
+    // A loser either met the swap under way, or came after it, when the hold
+    // it named was no longer the booking's.
     for r in rs.iter().filter(|r| r.status != 200) {
-        assert_eq!((r.status, r.body["code"].as_str()), (409, Some("operation_in_progress")), "{}", r.text);
+        assert_eq!(r.status, 409, "{}", r.text);
+        assert!(["operation_in_progress", "invalid_state"].contains(&r.body["code"].as_str().unwrap_or("")), "{}", r.text);
     }
     let intents = intents_of(&api, "bk-many").await;
     assert_eq!(intents.len(), 2, "the check-in hold and one re-authorization, nothing for the losers: {intents:#?}");

@@ -22,7 +22,7 @@ mod sqlstore;
 mod types;
 mod writes;
 
-pub use sqlstore::SqlStore;
+pub use sqlstore::{Migrations, SchemaStatus, SqlStore};
 pub use types::*;
 
 use async_trait::async_trait;

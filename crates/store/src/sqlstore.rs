@@ -18,6 +18,28 @@ use crate::{Backend, StoreError, StoreResult};
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
+/// What opening a store does about its schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    /// Apply pending migrations (`serve`, `migrate`): the one place a schema
+    /// changes. A schema newer than this binary is refused, not touched.
+    Apply,
+    /// The schema must already be exactly this binary's (other commands),
+    /// so a newer binary run beside a running server never migrates it.
+    Require,
+}
+
+/// Where a database's schema stands against this binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// The highest migration applied (0 for an empty database).
+    pub applied: i64,
+    /// The highest migration this binary knows.
+    pub known: i64,
+    /// Migrations this binary would apply, as (version, description).
+    pub pending: Vec<(i64, String)>,
+}
+
 pub struct SqlStore {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
@@ -37,29 +59,73 @@ impl SqlStore {
     /// Connects to `sqlite://path` (created if missing) or `postgres://…`
     /// and runs the migrations.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::open(url, Migrations::Apply).await
+    }
+
+    /// Every migration this binary knows for the back-end `url` names.
+    pub fn known_migrations(url: &str) -> StoreResult<Vec<(i64, String)>> {
+        let (backend, _, _) = Self::resolve(url)?;
+        Ok(Self::migrator(backend).iter().map(|m| (m.version, m.description.to_string())).collect())
+    }
+
+    /// Where the database at `url` stands, without changing it.
+    pub async fn schema_status(url: &str) -> StoreResult<SchemaStatus> {
         sqlx::any::install_default_drivers();
-        let mut fast_path = None;
-        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        let (backend, url, _) = Self::resolve(url)?;
+        let pool =
+            AnyPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(10)).connect(&url).await?;
+        let status = Self::status_of(&pool, backend).await;
+        pool.close().await;
+        status
+    }
+
+    async fn status_of(pool: &AnyPool, backend: Backend) -> StoreResult<SchemaStatus> {
+        let migrator = Self::migrator(backend);
+        // No table yet: nothing applied.
+        let applied: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await
+            .unwrap_or(0);
+        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        let pending =
+            migrator.iter().filter(|m| m.version > applied).map(|m| (m.version, m.description.to_string())).collect();
+        Ok(SchemaStatus { applied, known, pending })
+    }
+
+    fn migrator(backend: Backend) -> &'static Migrator {
+        match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// The back-end, the URL to connect with, and the SQLite file.
+    fn resolve(url: &str) -> StoreResult<(Backend, String, Option<std::path::PathBuf>)> {
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             let file = path.split('?').next().unwrap_or(path);
-            if file != ":memory:" {
-                if let Some(parent) = Path::new(file).parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
-                }
-                fast_path = Some(Path::new(file).to_path_buf());
-            }
+            let fast_path = (file != ":memory:").then(|| Path::new(file).to_path_buf());
             let sep = if path.contains('?') { '&' } else { '?' };
             let url = if path.contains("mode=") {
                 format!("sqlite://{path}")
             } else {
                 format!("sqlite://{path}{sep}mode=rwc")
             };
-            (Backend::Sqlite, url)
+            Ok((Backend::Sqlite, url, fast_path))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url.to_string())
+            Ok((Backend::Postgres, url.to_string(), None))
         } else {
-            return Err(StoreError::Unavailable("DATABASE_URL must start with sqlite:// or postgres://".into()));
-        };
+            Err(StoreError::Unavailable("DATABASE_URL must start with sqlite:// or postgres://".into()))
+        }
+    }
+
+    /// Opens the store, doing `migrations` about its schema.
+    pub async fn open(url: &str, migrations: Migrations) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let (backend, url, fast_path) = Self::resolve(url)?;
+        if let Some(parent) = fast_path.as_deref().and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
+        }
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         let pool = match backend {
             // WAL lets readers run beside the single writer; busy_timeout makes
@@ -90,11 +156,30 @@ impl SqlStore {
             }
             Backend::Postgres => options.max_connections(16).connect(&url).await?,
         };
-        let migrator = match backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator.run(&pool).await.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+        let status = Self::status_of(&pool, backend).await?;
+        if status.applied > status.known {
+            return Err(StoreError::Unavailable(format!(
+                "the database's schema is at version {}, newer than this binary knows ({}): run the newer release, \
+                 or restore the backup made before the upgrade",
+                status.applied, status.known
+            )));
+        }
+        match migrations {
+            Migrations::Apply => Self::migrator(backend)
+                .run(&pool)
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?,
+            Migrations::Require if !status.pending.is_empty() => {
+                return Err(StoreError::Unavailable(format!(
+                    "the database's schema is at version {}, and this binary needs {}: run `chittycharge migrate` \
+                     (it applies {} migration(s))",
+                    status.applied,
+                    status.known,
+                    status.pending.len()
+                )));
+            }
+            Migrations::Require => {}
+        }
         let fast_path = fast_path.filter(|_| backend == Backend::Sqlite);
         let gate = fast_path.as_deref().map(WriteGate::new).transpose()?;
         let fast = fast_path.clone().map(FastReads::new);

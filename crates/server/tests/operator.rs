@@ -1,0 +1,122 @@
+//! The operator's side of the binary: only `serve` and `migrate` change the
+//! schema, a schema newer than the binary is refused, `migrate --check`
+//! says what would run, `config check` validates without starting, and exit
+//! codes tell a finding (1) from a configuration error (2) from a store that
+//! cannot be reached (3).
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{authorize, booking, property, sqlite_db, Db, Server, BIN};
+use serde_json::json;
+
+fn run(db: &Db, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("DATABASE_URL", db.url());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run chittycharge")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn out(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn migrate_check_says_what_would_run_and_other_commands_never_migrate() {
+    let db = sqlite_db();
+    let check = run(&db, &[], &["migrate", "--check"]);
+    assert_eq!(code(&check), 1, "pending migrations are a finding: {}", out(&check));
+    assert!(out(&check).contains("would apply 1 "), "{}", out(&check));
+    let tokens = run(&db, &[], &["token", "list"]);
+    assert_eq!(code(&tokens), 2, "{}", out(&tokens));
+    let migrate = run(&db, &[], &["migrate"]);
+    assert_eq!(code(&migrate), 0, "{}", out(&migrate));
+    let check = run(&db, &[], &["migrate", "--check"]);
+    assert_eq!(code(&check), 0, "{}", out(&check));
+    assert!(out(&check).contains("up to date"), "{}", out(&check));
+    assert_eq!(code(&run(&db, &[], &["token", "list"])), 0);
+}
+
+/// Records a migration newer than any this binary knows, as a newer
+/// release's `migrate` would.
+fn from_the_future(db: &Db) {
+    let Db::Sqlite(path) = db else { unreachable!() };
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99990101000000, 'from a newer release', 1, x'00', 0)\"); c.commit()",
+        ])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_schema_newer_than_the_binary_is_refused_by_every_command_naming_both_versions() {
+    let db = sqlite_db();
+    assert_eq!(code(&run(&db, &[], &["migrate"])), 0);
+    from_the_future(&db);
+    for args in [&["serve"][..], &["migrate"], &["token", "list"], &["audit"]] {
+        let o = run(&db, &[("CHITTYCHARGE_LISTEN", "127.0.0.1:0")], args);
+        assert_eq!(code(&o), 3, "{args:?}: {}", out(&o));
+        assert!(
+            out(&o).contains("schema is at version 99990101000000, newer than this binary knows"),
+            "{args:?}: {}",
+            out(&o)
+        );
+    }
+    let check = run(&db, &[], &["migrate", "--check"]);
+    assert_eq!(code(&check), 2, "{}", out(&check));
+}
+
+#[test]
+fn config_check_validates_without_starting_and_names_the_key_at_fault() {
+    let db = sqlite_db();
+    let ok = run(&db, &[], &["config", "check"]);
+    assert_eq!(code(&ok), 0, "{}", out(&ok));
+    assert!(out(&ok).contains("configuration is valid") && out(&ok).contains("processor: simulated"), "{}", out(&ok));
+    let Db::Sqlite(path) = &db else { unreachable!() };
+    assert!(!path.exists(), "checking the configuration opens nothing");
+    let bad = run(&db, &[("STRIPE_JS_URL", "http://cdn.example.com/stripe.js")], &["config", "check"]);
+    assert_eq!(code(&bad), 2, "{}", out(&bad));
+    assert!(out(&bad).contains("STRIPE_JS_URL"), "{}", out(&bad));
+    let secret = run(&db, &[("STRIPE_SECRET_KEY", "sk_test_do_not_print_me")], &["config", "check"]);
+    assert!(!out(&secret).contains("do_not_print_me"), "secrets never printed: {}", out(&secret));
+}
+
+#[tokio::test]
+async fn exit_codes_tell_a_finding_from_a_mistake_from_an_unreachable_store() {
+    let unreachable = Db::Postgres("postgres://nobody@127.0.0.1:1/none".into());
+    let o = run(&unreachable, &[], &["token", "list"]);
+    assert_eq!(code(&o), 3, "{}", out(&o));
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    assert_eq!(code(&run(&server.db, &[("CURRENCY", "xyz")], &["audit"])), 2);
+    assert_eq!(code(&run(&server.db, &[], &["token", "create", "--scope", "everything"])), 2);
+    let clean = run(&server.db, &[], &["audit", "--json"]);
+    assert_eq!(code(&clean), 0, "{}", out(&clean));
+    // A settled booking whose hold is live: a finding.
+    property(&api, "lake", json!({})).await;
+    booking(&api, "lake", "bk-x").await;
+    assert_eq!(authorize(&api, "bk-x").await.0, 200);
+    let Db::Sqlite(path) = &server.db else { unreachable!() };
+    let status = Command::new("python3")
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE bookings SET status='settled', settled_at=1\"); c.commit()"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let found = run(&server.db, &[], &["audit", "--json"]);
+    assert_eq!(code(&found), 1, "{}", out(&found));
+    let report: serde_json::Value = serde_json::from_slice(&found.stdout).expect("JSON report");
+    assert_eq!(report["discrepancies"].as_array().unwrap().len(), 1, "{report}");
+    assert!(report["holds_checked"].as_u64().unwrap() >= 1);
+}
