@@ -309,3 +309,61 @@ async fn with_two_instances_on_one_postgres_each_job_runs_once() {
         .sum();
     assert_eq!(done, 30, "{jobs}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_a_chittyid_outage_creates_stop_calling_it_and_the_reconciler_catches_up() {
+    let mint = ChittyIdStandIn::start().await;
+    mint.set(MintMode::Unavailable);
+    let mut env = chitty_env(&mint.url);
+    // The reconciler waits 30 s of the test clock, so every call ChittyID
+    // sees below comes from a create.
+    env.retain(|(k, _)| *k != "CHITTY_ID_RETRY_SCHEDULE");
+    env.push(("CHITTY_ID_RETRY_SCHEDULE", "30s,1h".into()));
+    let server = Server::start_with(sqlite_db(), &pairs(&env));
+    let api = server.client();
+    let create = || api.post("/api/holds", json!({"amount": 1000, "description": "x"}));
+    let mut holds = Vec::new();
+    for _ in 0..3 {
+        let r = create().await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        holds.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let asked = mint.state.requests.lock().unwrap().len();
+    assert!(asked >= 3, "the first creates tried ChittyID: {asked}");
+    // The breaker is open: creates no longer wait on ChittyID at all.
+    for _ in 0..5 {
+        let r = create().await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert!(r.body["chitty_id"].as_str().unwrap().starts_with("CHITTY-AUTH-PENDING-"));
+        holds.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        mint.state.requests.lock().unwrap().len(),
+        asked,
+        "no create called ChittyID while the breaker was open"
+    );
+    let metrics = api.get("/metrics").await.text;
+    assert!(metrics.contains("chittycharge_chittyid_mints_total{result=\"skipped\"} 5"), "{metrics}");
+
+    // ChittyID is back: the reconciler mints every PENDING id, and that
+    // success closes the breaker for creates too.
+    mint.set(MintMode::Good);
+    api.advance(2 * 3_600).await;
+    for hold in &holds {
+        let mut id = String::new();
+        for _ in 0..100 {
+            id = api.get(&format!("/api/holds/{hold}")).await.body["chitty_id"].as_str().unwrap().to_string();
+            if !id.starts_with("CHITTY-AUTH-PENDING-") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(!id.starts_with("CHITTY-AUTH-PENDING-"), "{hold} reconciled: {id}");
+    }
+    let r = create().await;
+    assert!(
+        !r.body["chitty_id"].as_str().unwrap().starts_with("CHITTY-AUTH-PENDING-"),
+        "minted inline again: {}",
+        r.text
+    );
+}

@@ -269,7 +269,11 @@ async fn parallel_raises_place_one_new_authorization_and_the_losers_place_none()
     // it named was no longer the booking's.
     for r in rs.iter().filter(|r| r.status != 200) {
         assert_eq!(r.status, 409, "{}", r.text);
-        assert!(["operation_in_progress", "invalid_state"].contains(&r.body["code"].as_str().unwrap_or("")), "{}", r.text);
+        assert!(
+            ["operation_in_progress", "invalid_state"].contains(&r.body["code"].as_str().unwrap_or("")),
+            "{}",
+            r.text
+        );
     }
     let intents = intents_of(&api, "bk-many").await;
     assert_eq!(intents.len(), 2, "the check-in hold and one re-authorization, nothing for the losers: {intents:#?}");

@@ -352,7 +352,7 @@ impl HoldService {
             };
             // The hold's records must be on disk before its id leaves.
             self.store.sync().await?;
-            match self.chitty.mint(&req).await {
+            match self.chitty.mint_inline(&req).await {
                 Ok(id) => {
                     draft.chitty_id = id;
                     minted = true;
