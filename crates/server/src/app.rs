@@ -264,11 +264,12 @@ impl Application {
         let limits = crate::serve::Limits {
             header_read_timeout: Duration::from_millis(self.state.config.edge.header_read_timeout_ms),
             max_connections: self.state.config.edge.max_connections,
-            shutdown_grace: Duration::from_secs(20),
+            shutdown_grace: Duration::from_millis(self.state.config.edge.shutdown_grace_ms),
         };
         let served = crate::serve::serve(self.listener, self.router, limits, shutdown).await;
         let _ = stop_jobs.send(true);
         let _ = jobs.await;
+        tracing::info!("stopped");
         served
     }
 }

@@ -151,7 +151,14 @@ fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     // `log_internal_errors(false)`: the library would otherwise report a
     // failed write with `eprintln!`, which panics when stderr is gone.
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| LogSink).log_internal_errors(false);
+    // Colour codes only for a person at a terminal, never in a log file or
+    // a container's log stream.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| LogSink)
+        .with_ansi(ansi)
+        .log_internal_errors(false);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Human => builder.try_init(),

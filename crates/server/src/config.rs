@@ -137,6 +137,7 @@ pub const KEYS: &[&str] = &[
     "CHITTYCHARGE_REAUTH_MARGIN",
     "CHITTYCHARGE_BENCH_FLOOR",
     "CHITTYCHARGE_TRUSTED_PROXIES",
+    "CHITTYCHARGE_SHUTDOWN_GRACE_MS",
     "CHITTYCHARGE_HEADER_READ_TIMEOUT_MS",
     "CHITTYCHARGE_BODY_TIMEOUT_MS",
     "CHITTYCHARGE_MAX_CONNECTIONS",
@@ -179,6 +180,7 @@ impl Config {
                 values.insert((*key).to_string(), v);
             }
         }
+        apply_secret_files(&mut values, &|k| std::env::var(k).ok(), &|p| std::fs::read_to_string(p))?;
         let mut config = Self::from_map(&values)?;
         let cwd = std::env::current_dir()
             .map_err(|e| err("DATABASE_URL", format!("cannot resolve a relative path: no working directory: {e}")))?;
@@ -452,6 +454,37 @@ impl Config {
             _ => self.database_url.clone(),
         }
     }
+}
+
+/// The settings that may hold a secret; each may come from a file instead,
+/// `<KEY>_FILE` naming it (Docker and systemd credentials), so the secret
+/// need not sit in the environment.
+pub const SECRET_KEYS: &[&str] = &[
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "CHITTY_ID_TOKEN",
+    "CHITTYCHARGE_API_TOKEN",
+    "SMTP_URL",
+    "DATABASE_URL",
+];
+
+/// Reads `<KEY>_FILE` into `<KEY>` (trailing newlines dropped); both at
+/// once is an error naming the key.
+fn apply_secret_files(
+    values: &mut HashMap<String, String>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    read: &dyn Fn(&str) -> std::io::Result<String>,
+) -> Result<(), ConfigError> {
+    for key in SECRET_KEYS {
+        let file_key = format!("{key}_FILE");
+        let Some(path) = lookup(&file_key).filter(|p| !p.trim().is_empty()) else { continue };
+        if values.contains_key(*key) {
+            return Err(err(key, format!("set either {key} or {file_key}, not both")));
+        }
+        let text = read(&path).map_err(|e| err(key, format!("{file_key}: cannot read {path}: {e}")))?;
+        values.insert((*key).to_string(), text.trim_end_matches(['\n', '\r']).to_string());
+    }
+    Ok(())
 }
 
 /// The file part of a `sqlite:` URL (`sqlite://./data/x.db`,

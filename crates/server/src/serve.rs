@@ -88,6 +88,8 @@ pub async fn serve(
     tracing::info!(grace_ms = limits.shutdown_grace.as_millis() as u64, "shutting down: finishing requests in flight");
     if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
         tracing::warn!("shutdown grace period over; closing the remaining connections");
+    } else {
+        tracing::info!("every request in flight finished");
     }
     Ok(())
 }

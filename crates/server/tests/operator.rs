@@ -120,3 +120,19 @@ async fn exit_codes_tell_a_finding_from_a_mistake_from_an_unreachable_store() {
     assert_eq!(report["discrepancies"].as_array().unwrap().len(), 1, "{report}");
     assert!(report["holds_checked"].as_u64().unwrap() >= 1);
 }
+
+#[tokio::test]
+async fn a_stopped_service_logs_its_drain_and_end_without_colour_codes_in_a_file() {
+    let dir = std::env::temp_dir().join(format!("cc-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("server.log");
+    let mut server =
+        Server::start_logged(sqlite_db(), &[("RUST_LOG", "info"), ("CHITTYCHARGE_SHUTDOWN_GRACE_MS", "2000")], &log);
+    assert_eq!(server.client().get("/api/holds").await.status, 200);
+    let status = server.terminate();
+    assert!(status.success(), "a clean stop: {status:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("shutting down: finishing requests in flight") && text.contains("grace_ms=2000"), "{text}");
+    assert!(text.contains("stopped"), "{text}");
+    assert!(!text.contains('\u{1b}'), "no terminal colour codes in a log file: {text:?}");
+}

@@ -20,6 +20,8 @@ pub struct Edge {
     pub metrics_listen: Option<SocketAddr>,
     /// `/metrics` on the API port without a token.
     pub metrics_public: bool,
+    /// At shutdown, how long requests in flight may take to finish.
+    pub shutdown_grace_ms: u64,
 }
 
 impl Edge {
@@ -61,7 +63,10 @@ impl Edge {
             Some("1") | Some("true") => true,
             Some(other) => return Err(err("CHITTYCHARGE_METRICS_PUBLIC", format!("'{other}' is not true or false"))),
         };
+        let shutdown_grace_ms =
+            parse_int(get("CHITTYCHARGE_SHUTDOWN_GRACE_MS"), "CHITTYCHARGE_SHUTDOWN_GRACE_MS", 20_000, 0, 600_000)?;
         Ok(Edge {
+            shutdown_grace_ms: u64::try_from(shutdown_grace_ms).unwrap_or(20_000),
             trusted_proxies,
             header_read_timeout_ms: u64::try_from(header_read_timeout_ms).unwrap_or(10_000),
             body_timeout_ms: u64::try_from(body_timeout_ms).unwrap_or(30_000),

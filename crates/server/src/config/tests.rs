@@ -109,3 +109,21 @@ fn a_relative_sqlite_path_is_made_absolute_once() {
     let c = load(&[("DATABASE_URL", "sqlite:///var/lib/cc.db")]).unwrap();
     assert_eq!(c.sqlite_path(), Some(std::path::PathBuf::from("/var/lib/cc.db")));
 }
+
+#[test]
+fn secrets_can_come_from_files_named_by_key_file() {
+    let files: HashMap<&str, &str> = [("/run/secrets/stripe", "sk_test_from_a_file\n")].into_iter().collect();
+    let read = |p: &str| files.get(p).map(|s| s.to_string()).ok_or_else(|| std::io::Error::other("no such file"));
+    let mut values = HashMap::new();
+    let env = |k: &str| (k == "STRIPE_SECRET_KEY_FILE").then(|| "/run/secrets/stripe".to_string());
+    apply_secret_files(&mut values, &env, &read).unwrap();
+    assert_eq!(values["STRIPE_SECRET_KEY"], "sk_test_from_a_file", "trailing newline dropped");
+    let c = Config::from_map(&values).unwrap();
+    assert_eq!(c.processor, ProcessorKind::Stripe);
+    // Both at once, or an unreadable file: the key is named.
+    assert_eq!(apply_secret_files(&mut values, &env, &read).unwrap_err().key, "STRIPE_SECRET_KEY");
+    let missing = |k: &str| (k == "SMTP_URL_FILE").then(|| "/nope".to_string());
+    let e = apply_secret_files(&mut HashMap::new(), &missing, &read).unwrap_err();
+    assert_eq!(e.key, "SMTP_URL");
+    assert!(e.message.contains("SMTP_URL_FILE: cannot read /nope"), "{}", e.message);
+}

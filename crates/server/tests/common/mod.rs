@@ -236,6 +236,13 @@ impl Server {
         Self::spawn(self.db.clone(), env, self.token.clone())
     }
 
+    /// SIGTERM, as a service manager stops it; waits for the exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("wait")
+    }
+
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
