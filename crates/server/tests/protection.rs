@@ -99,6 +99,17 @@ async fn the_same_key_with_another_body_is_a_409() {
         .raw("POST", "/api/holds", Some(r#"{"amount":1000,"description":"a"}"#), &[("Idempotency-Key", "k-1")])
         .await;
     assert_eq!((r2.status, r2.text.as_str()), (201, r1.text.as_str()), "replayed byte for byte");
+    // The same JSON with its keys in another order and other spacing is the same request.
+    let reordered = api
+        .raw(
+            "POST",
+            "/api/holds",
+            Some("{ \"description\": \"a\",\n  \"amount\": 1000 }"),
+            &[("Idempotency-Key", "k-1")],
+        )
+        .await;
+    assert_eq!((reordered.status, reordered.text.as_str()), (201, r1.text.as_str()), "{}", reordered.text);
+    assert_eq!(reordered.headers.get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
     let r3 = api
         .raw("POST", "/api/holds", Some(r#"{"amount":2000,"description":"a"}"#), &[("Idempotency-Key", "k-1")])
         .await;

@@ -57,6 +57,35 @@ fn keep(status: StatusCode, replay: Option<Replay>) -> bool {
 
 /// Runs after authentication (from `require_token`, so it is not a layer of
 /// its own): requests without a key pass straight through.
+/// Feeds `v` to the hash with object keys sorted at every level, whatever
+/// order the map type keeps them in.
+fn canonical(v: &serde_json::Value, h: &mut Sha256) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            h.update(b"{");
+            for k in keys {
+                h.update(serde_json::to_string(k).unwrap_or_default().as_bytes());
+                h.update(b":");
+                canonical(&m[k], h);
+                h.update(b",");
+            }
+            h.update(b"}");
+        }
+        Value::Array(a) => {
+            h.update(b"[");
+            for x in a {
+                canonical(x, h);
+                h.update(b",");
+            }
+            h.update(b"]");
+        }
+        other => h.update(other.to_string().as_bytes()),
+    }
+}
+
 pub async fn idempotency(state: &AppState, req: Request, next: Next) -> Result<Response, ApiError> {
     let key = match req.headers().get("idempotency-key") {
         Some(k) if req.method() == Method::POST => k.to_str().unwrap_or("").trim().to_string(),
@@ -81,7 +110,12 @@ pub async fn idempotency(state: &AppState, req: Request, next: Next) -> Result<R
     // booking), so the same key with another query is another request.
     h.update(parts.uri.path_and_query().map_or("", |p| p.as_str()).as_bytes());
     h.update([0]);
-    h.update(&bytes);
+    // The same JSON written with its keys in another order, or other
+    // spacing, is the same request; anything else is compared byte for byte.
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(v) => canonical(&v, &mut h),
+        Err(_) => h.update(&bytes),
+    }
     let fingerprint = hex::encode(h.finalize());
     let scope = caller.token_id.clone();
     let now = state.holds.now();
