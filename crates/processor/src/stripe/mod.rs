@@ -258,8 +258,10 @@ impl Processor for StripeProcessor {
     async fn list_by_source(&self, source: &str) -> Result<Vec<Intent>, ProcessorError> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
-        // Bounded: at most 1,000 pages of 100.
-        for _ in 0..1000 {
+        // Every page, however many: a silent cap would let an audit pass on a
+        // partial list. A page that does not move the cursor ends the walk
+        // with an error rather than looping.
+        loop {
             let mut form: Form = vec![("limit".into(), "100".into())];
             if let Some(a) = &after {
                 form.push(("starting_after".into(), a.clone()));
@@ -278,11 +280,15 @@ impl Processor for StripeProcessor {
                 }
             }
             match (list.has_more, last) {
-                (true, Some(l)) => after = Some(l),
-                _ => return Ok(out),
+                (true, Some(l)) if after.as_deref() != Some(l.as_str()) => after = Some(l),
+                (true, _) => {
+                    return Err(ProcessorError::Unavailable {
+                        message: "the PaymentIntent list did not advance; stopped instead of reading it again".into(),
+                    })
+                }
+                (false, _) => return Ok(out),
             }
         }
-        Ok(out)
     }
 
     async fn create_customer(&self, email: Option<&str>, key: &IdempotencyKey) -> Result<String, ProcessorError> {
