@@ -108,6 +108,9 @@ pub struct HoldView {
 pub struct HoldList {
     pub holds: Vec<HoldView>,
     pub next_cursor: Option<String>,
+    /// Whether another page follows (then `next_cursor` fetches it).
+    #[serde(default)]
+    pub has_more: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -113,6 +113,7 @@ async fn pagination_walks_every_hold_exactly_once() {
         for h in page.body["holds"].as_array().unwrap() {
             seen.push(h["id"].as_str().unwrap().to_string());
         }
+        assert_eq!(page.body["has_more"], page.body["next_cursor"].is_string(), "{}", page.text);
         match page.body["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
             None => break,

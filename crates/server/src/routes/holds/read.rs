@@ -112,5 +112,6 @@ pub async fn list_holds(
     } else {
         None
     };
-    Ok(Json(HoldList { holds: holds.iter().map(hold_view).collect(), next_cursor }))
+    let has_more = next_cursor.is_some();
+    Ok(Json(HoldList { holds: holds.iter().map(hold_view).collect(), next_cursor, has_more }))
 }
