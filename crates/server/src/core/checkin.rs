@@ -54,9 +54,12 @@ pub(crate) fn reauth_op_id(b: &Booking, old_hold: &str) -> String {
 }
 
 /// The create operation that replaces `old_hold` by a hold of `total`,
-/// when the card cannot grow the old one.
-pub(crate) fn raise_op_id(b: &Booking, old_hold: &str, total: i64) -> String {
-    format!("op_bk_{}_i{total}_{old_hold}", booking_stem(b))
+/// when the card cannot grow the old one. `version` is the old hold's: the
+/// same request sent twice at once shares one id (and places one hold),
+/// while a retry after a failed raise (which moved the version) is a new
+/// attempt rather than a replay of the old failure.
+pub(crate) fn raise_op_id(b: &Booking, old_hold: &str, version: i64, total: i64) -> String {
+    format!("op_bk_{}_i{total}v{version}_{old_hold}", booking_stem(b))
 }
 
 impl HoldService {
@@ -331,7 +334,7 @@ mod op_id_tests {
         assert!(is_placement_op("op_bk_0a1b2c_g12"));
         assert!(!is_placement_op("op_bk_0a1b2c_rpi_g7Hx"), "a re-authorization of a hold whose id has _g");
         assert!(!is_placement_op("op_bk_0a1b2c_rpi_g1"));
-        assert!(!is_placement_op("op_bk_0a1b2c_i9000_pi_g1"));
+        assert!(!is_placement_op("op_bk_0a1b2c_i9000v3_pi_g1"));
         assert!(!is_placement_op("op_0a1b2c_g1"));
     }
 }

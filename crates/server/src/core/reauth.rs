@@ -319,7 +319,7 @@ impl HoldService {
         }
         let plan = SwapPlan {
             amount: total,
-            operation_id: super::checkin::raise_op_id(&booking, &old.id, total),
+            operation_id: super::checkin::raise_op_id(&booking, &old.id, old.version, total),
             actor: &format!("increment by {actor}"),
         };
         match self.swap_booking_hold(&booking, old, plan).await? {

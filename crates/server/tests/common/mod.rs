@@ -14,10 +14,12 @@ use serde_json::Value;
 
 mod chittyid;
 mod emulator;
+mod raises;
 mod seams;
 mod smtp;
 pub use chittyid::{ChittyIdStandIn, MintMode};
 pub use emulator::*;
+pub use raises::*;
 pub use seams::*;
 pub use smtp::Smtp;
 
