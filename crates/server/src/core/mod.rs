@@ -7,6 +7,7 @@ mod authz;
 pub mod automation;
 pub mod bookings;
 mod checkin;
+mod checkout;
 mod create;
 mod error;
 pub mod events;
