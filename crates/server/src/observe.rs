@@ -25,14 +25,74 @@ use crate::app::AppState;
 pub fn recorder() -> Option<&'static PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
-        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-            Ok(h) => Some(h),
+        .get_or_init(|| match latency_buckets(PrometheusBuilder::new()).install_recorder() {
+            Ok(h) => {
+                describe();
+                Some(h)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "metrics recorder not installed");
                 None
             }
         })
         .as_ref()
+}
+
+/// Latencies as histograms (aggregatable across instances, unlike
+/// summaries), with buckets from a millisecond to half a minute: HTTP
+/// answers and processor calls both fall in that range.
+fn latency_buckets(b: PrometheusBuilder) -> PrometheusBuilder {
+    const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+    match b.set_buckets_for_metric(metrics_exporter_prometheus::Matcher::Suffix("_duration_seconds".into()), &BUCKETS) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "latency buckets not set");
+            PrometheusBuilder::new()
+        }
+    }
+}
+
+/// HELP text for every metric family, and the build it comes from.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!("chittycharge_http_requests_total", "HTTP requests answered, by route, method and status.");
+    describe_histogram!(
+        "chittycharge_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer an HTTP request, by route and method."
+    );
+    describe_gauge!("chittycharge_holds", "Holds in the store, by state.");
+    describe_counter!(
+        "chittycharge_processor_calls_total",
+        "Calls to the payment processor, by operation and outcome."
+    );
+    describe_histogram!(
+        "chittycharge_processor_call_duration_seconds",
+        Unit::Seconds,
+        "Time the payment processor took to answer, by operation."
+    );
+    describe_counter!("chittycharge_webhook_events_total", "Processor webhook events received, by type and result.");
+    describe_counter!("chittycharge_job_runs_total", "Background job runs, by kind and status.");
+    describe_counter!("chittycharge_job_runner_restarts_total", "Times the job runner was restarted after a panic.");
+    describe_counter!("chittycharge_rate_limit_rejections_total", "Requests refused by a rate limit, by kind.");
+    describe_counter!(
+        "chittycharge_chittyid_mints_total",
+        "ChittyID mints, by result (skipped: the circuit breaker was open)."
+    );
+    describe_counter!(
+        "chittycharge_connections_refused_total",
+        "Connections closed at once because the limit was full."
+    );
+    describe_counter!("chittycharge_log_write_errors_total", "Log lines that could not be written.");
+    describe_counter!("chittycharge_store_writes_total", "Durable writes to the store, by operation (SQLite).");
+    describe_counter!("chittycharge_store_wal_flushes_total", "Write-ahead-log flushes (SQLite group commit).");
+    describe_gauge!("chittycharge_build_info", "The running build: version and git commit (always 1).");
+    metrics::gauge!(
+        "chittycharge_build_info",
+        "version" => env!("CARGO_PKG_VERSION"),
+        "git_sha" => env!("CHITTYCHARGE_GIT_SHA")
+    )
+    .set(1.0);
 }
 
 /// The HTTP methods we label metrics with; anything else is `OTHER`, so a

@@ -74,8 +74,19 @@ async fn logs_are_json_carry_request_ids_and_never_secrets_or_card_numbers() {
         "chittycharge_job_runs_total",
         "chittycharge_store_writes_total",
         "chittycharge_store_wal_flushes_total",
+        // Aggregatable latencies, HELP text, and the build.
+        "chittycharge_http_request_duration_seconds_bucket{",
+        "le=\"0.005\"",
+        "chittycharge_processor_call_duration_seconds_bucket{",
+        "# HELP chittycharge_http_requests_total HTTP requests answered",
+        "# HELP chittycharge_holds Holds in the store",
+        "chittycharge_build_info{",
     ] {
         assert!(metrics.contains(m), "{m} in /metrics:\n{metrics}");
+    }
+    assert!(!metrics.contains("quantile="), "histograms, not summaries:\n{metrics}");
+    for family in metrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")).map(|l| l.split(' ').next().unwrap_or("")) {
+        assert!(metrics.contains(&format!("# HELP {family} ")), "{family} has HELP text:\n{metrics}");
     }
 
     drop(server);
