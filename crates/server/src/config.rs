@@ -82,6 +82,8 @@ pub struct Config {
     pub expiry_warning_secs: i64,
     /// Re-authorize a long stay's hold this long before its deadline.
     pub reauth_margin_secs: i64,
+    /// Webhook event ids and sent notifications are kept this many days.
+    pub retention_days: i64,
     /// Serves `/_bench/floor`, a static endpoint outside every middleware,
     /// as the benchmark's baseline.
     pub bench_floor: bool,
@@ -135,6 +137,7 @@ pub const KEYS: &[&str] = &[
     "CHITTY_ID_TIMEOUT_MS",
     "CHITTYCHARGE_EXPIRY_WARNING",
     "CHITTYCHARGE_REAUTH_MARGIN",
+    "CHITTYCHARGE_RETENTION_DAYS",
     "CHITTYCHARGE_BENCH_FLOOR",
     "CHITTYCHARGE_TRUSTED_PROXIES",
     "CHITTYCHARGE_SHUTDOWN_GRACE_MS",
@@ -428,6 +431,7 @@ impl Config {
             chitty_id_timeout_ms: u64::try_from(chitty_id_timeout_ms).unwrap_or(2_000),
             expiry_warning_secs,
             reauth_margin_secs,
+            retention_days: parse_int(get("CHITTYCHARGE_RETENTION_DAYS"), "CHITTYCHARGE_RETENTION_DAYS", 90, 7, 3_650)?,
             bench_floor: matches!(get("CHITTYCHARGE_BENCH_FLOOR").as_deref(), Some("1") | Some("true")),
             edge,
         })

@@ -35,6 +35,8 @@ pub async fn supervise(state: Arc<AppState>, shutdown: tokio::sync::watch::Recei
 pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let interval = Duration::from_millis(state.config.jobs_interval_ms);
     let mailer = notifier::mailer(&state);
+    // The retention purge scans whole tables: once an hour is plenty.
+    let mut next_purge = state.holds.now();
     loop {
         state.health.runner_ticked();
         // Drain due jobs (bounded), so a burst does not wait a tick per batch.
@@ -62,6 +64,15 @@ pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receive
         let now = state.holds.now();
         if let Err(e) = state.store.purge_expired(now.millis() - 120_000, now.plus_millis(-24 * 3_600_000)).await {
             tracing::warn!(error.cause = %e, "purging expired counters failed");
+        }
+        if now >= next_purge {
+            let before = now.plus_secs(-state.config.retention_days * 86_400);
+            match state.store.purge_history(before).await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "pruned webhook ids and sent notifications past retention"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error.cause = %e, "pruning history failed; will retry"),
+            }
+            next_purge = now.plus_secs(3_600);
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}

@@ -190,6 +190,9 @@ pub trait Store: Send + Sync {
     async fn rate_limit_hit(&self, key: &str, window_start: i64) -> StoreResult<i64>;
     /// Drops expired counters and idempotency records.
     async fn purge_expired(&self, rate_before: i64, idem_before: Timestamp) -> StoreResult<()>;
+    /// Drops history kept only for a while: webhook event ids received and
+    /// notifications sent before `before`. Returns how many rows went.
+    async fn purge_history(&self, before: Timestamp) -> StoreResult<u64>;
 
     // ---- properties and guest history
     async fn upsert_property(&self, p: &Property) -> StoreResult<()>;

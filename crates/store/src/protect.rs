@@ -153,6 +153,21 @@ impl SqlStore {
         Ok(())
     }
 
+    pub(crate) async fn purge_history_impl(&self, before: Timestamp) -> StoreResult<u64> {
+        // A replayed webhook older than the signature tolerance is refused
+        // by its timestamp anyway, so its id need not be kept for ever.
+        let webhooks = sqlx::query("DELETE FROM webhook_events WHERE received_at < $1")
+            .bind(before.millis())
+            .execute(self.pool())
+            .await?;
+        // Only sent mail: pending and failed messages stay for the operator.
+        let sent = sqlx::query("DELETE FROM notifications WHERE status = 'sent' AND sent_at < $1")
+            .bind(before.millis())
+            .execute(self.pool())
+            .await?;
+        Ok(webhooks.rows_affected() + sent.rows_affected())
+    }
+
     pub(crate) async fn upsert_property_impl(&self, p: &Property) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO properties (id, name, premium, currency, default_hold_amount, claim_window_hours, time_zone, created_at, updated_at, hold_lead_days) \

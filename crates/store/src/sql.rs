@@ -248,6 +248,9 @@ impl Store for SqlStore {
     async fn purge_expired(&self, rate_before: i64, idem_before: Timestamp) -> StoreResult<()> {
         self.write("purge_expired", self.purge_expired_impl(rate_before, idem_before)).await
     }
+    async fn purge_history(&self, before: Timestamp) -> StoreResult<u64> {
+        self.write("purge_history", self.purge_history_impl(before)).await
+    }
     async fn upsert_property(&self, p: &Property) -> StoreResult<()> {
         self.write("upsert_property", self.upsert_property_impl(p)).await
     }

@@ -405,3 +405,56 @@ async fn a_due_email_is_claimed_by_one_worker_only() {
         assert_eq!(store.claim_notifications(T0.plus_secs(61), 60_000, 10).await.unwrap().len(), 1, "{name}");
     }
 }
+
+#[tokio::test]
+async fn history_past_retention_is_pruned_and_nothing_else() {
+    for (name, store) in stores().await {
+        let mail = |id: &str| chittycharge_store::Notification {
+            id: id.into(),
+            kind: "hold_placed".into(),
+            recipient: "g@example.com".into(),
+            subject: "s".into(),
+            body: "b".into(),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: T0,
+            last_error: None,
+            hold_id: None,
+            booking_id: None,
+            created_at: T0,
+            sent_at: None,
+        };
+        for id in ["ntf_old_sent", "ntf_old_pending", "ntf_new_sent"] {
+            store.enqueue_notification(&mail(id)).await.unwrap();
+        }
+        let claimed = store.claim_notifications(T0, 60_000, 10).await.unwrap();
+        for n in claimed.iter().filter(|n| n.id != "ntf_old_pending") {
+            let at = if n.id == "ntf_old_sent" { T0 } else { T0.plus_secs(100 * 86_400) };
+            assert!(store.record_notification_attempt(n, "sent", None, at, at).await.unwrap(), "{name}");
+        }
+        store.record_webhook_event("evt_old", "charge.captured", 1, T0, "applied").await.unwrap();
+        store
+            .record_webhook_event("evt_new", "charge.captured", 2, T0.plus_secs(100 * 86_400), "applied")
+            .await
+            .unwrap();
+
+        let pruned = store.purge_history(T0.plus_secs(90 * 86_400)).await.unwrap();
+        assert_eq!(pruned, 2, "{name}: the old webhook id and the old sent mail");
+        let left: Vec<String> = store.list_notifications(10).await.unwrap().into_iter().map(|n| n.id).collect();
+        assert!(left.contains(&"ntf_old_pending".to_string()), "{name}: unsent mail stays: {left:?}");
+        assert!(
+            left.contains(&"ntf_new_sent".to_string()) && !left.contains(&"ntf_old_sent".to_string()),
+            "{name}: {left:?}"
+        );
+        assert_eq!(
+            store.webhook_event_seen("evt_old", 1).await.unwrap(),
+            chittycharge_store::EventClaim::New,
+            "{name}"
+        );
+        assert_ne!(
+            store.webhook_event_seen("evt_new", 2).await.unwrap(),
+            chittycharge_store::EventClaim::New,
+            "{name}"
+        );
+    }
+}

@@ -111,6 +111,12 @@ fn a_relative_sqlite_path_is_made_absolute_once() {
 }
 
 #[test]
+fn retention_has_a_floor_so_webhook_replays_are_still_recognised() {
+    assert_eq!(load(&[]).unwrap().retention_days, 90);
+    assert_eq!(load(&[("CHITTYCHARGE_RETENTION_DAYS", "3")]).unwrap_err().key, "CHITTYCHARGE_RETENTION_DAYS");
+}
+
+#[test]
 fn secrets_can_come_from_files_named_by_key_file() {
     let files: HashMap<&str, &str> = [("/run/secrets/stripe", "sk_test_from_a_file\n")].into_iter().collect();
     let read = |p: &str| files.get(p).map(|s| s.to_string()).ok_or_else(|| std::io::Error::other("no such file"));
