@@ -207,6 +207,14 @@ async fn through_stripe_a_raise_whose_create_answer_is_lost_is_finished_by_the_j
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let new = moved.expect("the janitor finished the swap");
+    // The booking moves first, then the old hold is released.
+    for _ in 0..200 {
+        if api.get(&format!("/api/holds/{old}")).await.body["status"] == "canceled" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(api.get(&format!("/api/holds/{old}")).await.body["status"], "canceled");
     let live: Vec<String> = emu
         .all_intents()
         .await
