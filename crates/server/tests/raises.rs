@@ -176,6 +176,13 @@ async fn of_two_check_outs_at_once_exactly_one_acts() {
         let (now, later) = tokio::join!(api.post(&path, json!({})), api.post(&path, json!({"defer_release": true})));
         let ok = [&now, &later].iter().filter(|r| r.status == 200).count();
         assert_eq!(ok, 1, "round {i}: {} {} / {} {}", now.status, now.text, later.status, later.text);
+        let lost = if now.status == 200 { &later } else { &now };
+        assert_eq!(
+            (lost.status, lost.body["code"].as_str()),
+            (409, Some("invalid_state")),
+            "round {i}: the loser is told the booking has checked out: {}",
+            lost.text
+        );
         let b = api.get(&format!("/api/bookings/{id}")).await.body;
         let hold = api.get(&format!("/api/holds/{}", b["hold_id"].as_str().unwrap())).await.body;
         if later.status == 200 {

@@ -27,13 +27,15 @@ impl HoldService {
         caller.require_write()?;
         // A re-authorization may move the booking to a new hold while this
         // check-out runs: act on the hold the booking has now.
+        // And when another check-out won the booking meanwhile, the answer
+        // is the definite one ("already checked out"), not "retry".
         for _ in 0..3 {
             let booking = self.booking(id, property, caller).await?;
-            let hold_before = booking.state.hold_id().map(str::to_string);
+            let before = (booking.state.status(), booking.state.hold_id().map(str::to_string));
             match self.checkout_once(booking, damages.clone(), defer, caller).await {
                 Err(e @ (CoreError::Busy | CoreError::InvalidState { .. })) => {
-                    let now_on = self.booking(id, property, caller).await?.state.hold_id().map(str::to_string);
-                    if now_on == hold_before {
+                    let now = self.booking(id, property, caller).await?;
+                    if (now.state.status(), now.state.hold_id().map(str::to_string)) == before {
                         return Err(e);
                     }
                 }
