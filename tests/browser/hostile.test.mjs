@@ -5,27 +5,18 @@
 // manager's session, and signing out must end it for good.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { base, token, api, launch, signIn } from './support.mjs';
 import http from 'node:http';
-import { chromium } from 'playwright-core';
 
-const base = process.env.CC_BASE;
-const token = process.env.CC_TOKEN;
 let browser;
 
 const EVIL = `"><img src=x onerror="window.__pwned=1;alert(1)"><script>window.__pwned=2;alert(2)</script><svg onload=alert(3)>`;
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launch();
 });
 after(async () => { if (browser) await browser.close(); });
 
-async function api(method, path, body) {
-  const r = await fetch(base + path, { method, headers: { 'ChittyID-Token': token, 'Content-Type': 'application/json' }, body: body && JSON.stringify(body) });
-  return { status: r.status, body: await r.json() };
-}
 
 /// A page that records what must never happen.
 async function watched() {
@@ -35,13 +26,6 @@ async function watched() {
   p.on('dialog', (d) => { seen.dialogs.push(d.message()); d.dismiss().catch(() => {}); });
   p.on('request', (r) => { if (!r.url().startsWith(base) && !r.url().startsWith('data:')) seen.outside.push(r.url()); });
   return { ctx, p, seen };
-}
-
-async function signIn(p, withToken = token) {
-  await p.goto(base + '/console');
-  await p.getByLabel('API token').fill(withToken);
-  await p.getByRole('button', { name: 'Sign in' }).click();
-  await p.waitForURL(/\/console\/holds$/);
 }
 
 test('script-shaped values in every rendered field stay text', async () => {

@@ -3,26 +3,16 @@
 // which starts the service and passes CC_BASE, CC_TOKEN and SCREENSHOT_DIR.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { base, token, shots, api, launch, signIn } from './support.mjs';
 
-const base = process.env.CC_BASE;
-const token = process.env.CC_TOKEN;
-const shots = process.env.SCREENSHOT_DIR;
 let browser;
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launch();
   await api('POST', '/api/properties', { id: '4b', name: 'Unit 4B – Lakeview' });
 });
 after(async () => { if (browser) await browser.close(); });
 
-async function api(method, path, body) {
-  const r = await fetch(base + path, { method, headers: { 'ChittyID-Token': token, 'Content-Type': 'application/json' }, body: body && JSON.stringify(body) });
-  return { status: r.status, body: await r.json() };
-}
 async function newHold(extra = {}) {
   const r = await api('POST', '/api/holds', { amount: 25000, description: 'Incidentals', property_id: '4b', customer_email: 'guest@example.com', ...extra });
   assert.equal(r.status, 201, JSON.stringify(r.body));
@@ -32,13 +22,6 @@ async function page(width = 390) {
   const ctx = await browser.newContext({ viewport: { width, height: 900 } });
   return ctx.newPage();
 }
-async function signIn(p) {
-  await p.goto(base + '/console');
-  await p.getByLabel('API token').fill(token);
-  await p.getByRole('button', { name: 'Sign in' }).click();
-  await p.waitForURL(/\/console\/holds$/);
-}
-
 test('a guest authorizes with 4242', async () => {
   const h = await newHold();
   const p = await page();

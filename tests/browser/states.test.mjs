@@ -4,25 +4,15 @@
 // Run by crates/server/tests/browser.rs with CC_BASE, CC_TOKEN, SCREENSHOT_DIR.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { base, token, shots, api, launch, signIn } from './support.mjs';
 
-const base = process.env.CC_BASE;
-const token = process.env.CC_TOKEN;
-const shots = process.env.SCREENSHOT_DIR;
 let browser;
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launch();
 });
 after(async () => { if (browser) await browser.close(); });
 
-async function api(method, path, body) {
-  const r = await fetch(base + path, { method, headers: { 'ChittyID-Token': token, 'Content-Type': 'application/json' }, body: body && JSON.stringify(body) });
-  return { status: r.status, body: await r.json() };
-}
 async function newHold(extra = {}) {
   const r = await api('POST', '/api/holds', { amount: 25000, description: 'Incidentals', customer_email: 'guest@example.com', ...extra });
   assert.equal(r.status, 201, JSON.stringify(r.body));
@@ -112,13 +102,6 @@ test('authorized, captured, released and expired holds each say what happened, i
     assert.match(t, /The hold of \$250\.00 ended on .* without any charge/);
   });
 });
-
-async function signIn(p) {
-  await p.goto(base + '/console');
-  await p.getByLabel('API token').fill(token);
-  await p.getByRole('button', { name: 'Sign in' }).click();
-  await p.waitForURL(/\/console\/holds$/);
-}
 
 for (const c of [
   { currency: 'usd', amount: 25000, held: '$250.00', lines: ['50', '25.5'], total: '$75.50', captured: 7550, charged: '$75.50 charged, $174.50 released' },

@@ -7,26 +7,16 @@
 // it passes CC_BASE, CC_TOKEN, EMULATOR and SCREENSHOT_DIR.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { base, token, shots, api, launch } from './support.mjs';
 
-const base = process.env.CC_BASE;
-const token = process.env.CC_TOKEN;
 const emulator = process.env.EMULATOR;
-const shots = process.env.SCREENSHOT_DIR;
 let browser;
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launch();
 });
 after(async () => { if (browser) await browser.close(); });
 
-async function api(method, path, body) {
-  const r = await fetch(base + path, { method, headers: { 'ChittyID-Token': token, 'Content-Type': 'application/json' }, body: body && JSON.stringify(body) });
-  return { status: r.status, body: await r.json() };
-}
 async function newHold() {
   const r = await api('POST', '/api/holds', { amount: 25000, description: 'Incidentals', customer_email: 'guest@example.com' });
   assert.equal(r.status, 201, JSON.stringify(r.body));

@@ -114,33 +114,8 @@ async fn a_twenty_night_booking_keeps_one_active_hold_through_check_out_and_clai
     let server = Server::start_with(sqlite_db(), &[JOBS_FAST]);
     let api = server.client();
     let cc = server.rust_client();
-    cc.put_property(&PropertyRequest {
-        id: "long".into(),
-        name: "Long Stay".into(),
-        claim_window_hours: Some(48),
-        time_zone: Some("UTC".into()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let now = api.get("/_sim/clock").await.body["now"].as_str().unwrap().to_string();
-    let today = chrono::NaiveDate::parse_from_str(&now[..10], "%Y-%m-%d").unwrap();
-    let checkout = today + chrono::Days::new(20);
-    cc.create_booking(&BookingRequest {
-        id: "stay20".into(),
-        property_id: "long".into(),
-        guest_name: "Long Guest".into(),
-        guest_email: Some("long@example.com".into()),
-        check_in: today.to_string(),
-        check_out: checkout.to_string(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let first = cc.authorize_booking("stay20", Some("pm_card_visa")).await.unwrap();
-    assert_eq!(first.status, "requires_capture");
-    let end = checkout.and_hms_opt(12, 0, 0).unwrap().and_utc().timestamp() + 48 * 3_600;
-    let mut holds_seen = vec![first.hold_id.clone()];
+    let (first_hold, end) = common::twenty_night_stay(&server).await;
+    let mut holds_seen = vec![first_hold.clone()];
     loop {
         let b = cc.get_booking("stay20").await.unwrap();
         assert_eq!(b.status, "hold_active");

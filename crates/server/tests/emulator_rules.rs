@@ -4,24 +4,10 @@
 
 mod common;
 
-use common::{Emulator, STRIPE_KEY};
+use common::{Emulator, CARD_HOLD_FORM};
 
 async fn create_with_key(emu: &Emulator, key: &str) -> (u16, String) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/payment_intents", emu.url()))
-        .basic_auth(STRIPE_KEY, Some(""))
-        .header("Idempotency-Key", key)
-        .form(&[
-            ("amount", "5000"),
-            ("currency", "usd"),
-            ("capture_method", "manual"),
-            ("payment_method_types[]", "card"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let body: serde_json::Value = r.json().await.unwrap();
+    let (status, body) = emu.post("/v1/payment_intents", &CARD_HOLD_FORM, Some(key)).await;
     (status, body["id"].as_str().unwrap_or_default().to_string())
 }
 
@@ -40,34 +26,10 @@ async fn the_emulator_replays_an_idempotency_key_for_a_day_then_forgets_it_as_st
     assert_ne!(later, first, "after 24 hours Stripe has pruned the key: a retry this late makes a second object");
 }
 
-async fn browser_confirm(emu: &Emulator, pi: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/payment_intents/{pi}/confirm", emu.url()))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn a_browser_confirmation_needs_the_publishable_key_and_the_intents_own_client_secret() {
     let Some(emu) = Emulator::start() else { return };
-    let created: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/v1/payment_intents", emu.url()))
-        .basic_auth(STRIPE_KEY, Some(""))
-        .form(&[
-            ("amount", "5000"),
-            ("currency", "usd"),
-            ("capture_method", "manual"),
-            ("payment_method_types[]", "card"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, created) = emu.post("/v1/payment_intents", &CARD_HOLD_FORM, None).await;
     let pi = created["id"].as_str().unwrap();
     let secret = created["client_secret"].as_str().unwrap();
     let card = [
@@ -82,16 +44,16 @@ async fn a_browser_confirmation_needs_the_publishable_key_and_the_intents_own_cl
         f.extend_from_slice(extra);
         f
     };
-    let (s, _) = browser_confirm(&emu, pi, &with(&[("client_secret", "")])).await;
+    let (s, _) = emu.post_public(&format!("/v1/payment_intents/{pi}/confirm"), &with(&[("client_secret", "")])).await;
     assert_eq!(s, 401, "no publishable key");
     let wrong = format!("{secret}x");
     let mut f = with(&[("key", "pk_test_x")]);
     f.push(("client_secret", &wrong));
-    let (s, body) = browser_confirm(&emu, pi, &f).await;
+    let (s, body) = emu.post_public(&format!("/v1/payment_intents/{pi}/confirm"), &f).await;
     assert_eq!((s, body["error"]["param"].as_str()), (400, Some("client_secret")), "{body}");
     assert_eq!(emu.intent(pi).await["status"], "requires_payment_method", "nothing was confirmed");
     let mut f = with(&[("key", "pk_test_x")]);
     f.push(("client_secret", secret));
-    let (s, body) = browser_confirm(&emu, pi, &f).await;
+    let (s, body) = emu.post_public(&format!("/v1/payment_intents/{pi}/confirm"), &f).await;
     assert_eq!((s, body["status"].as_str()), (200, Some("requires_capture")), "{body}");
 }

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    booking_hold, check_out_until_done, live_holds_of, property, sqlite_db, stripe_env, token, unionpay_booking,
-    Emulator, FaultProxy, Server, STRIPE_KEY,
+    booking_hold, check_out_until_done, live_holds_of, property, sqlite_db, stripe_env, stripe_server, token,
+    unionpay_booking, Emulator, FaultProxy, Server,
 };
 use serde_json::{json, Value};
 
@@ -96,23 +96,6 @@ async fn two_raises_at_once_leave_one_live_hold_on_the_card() {
     assert_eq!(booking_hold(&api, "bk-race").await, Some(live[0].clone()));
 }
 
-async fn stripe_server(emu: &Emulator) -> Server {
-    let env = stripe_env(emu.url());
-    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    Server::start_with(sqlite_db(), &pairs)
-}
-
-async fn emulator_post(emu: &Emulator, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", emu.url()))
-        .basic_auth(STRIPE_KEY, Some(""))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn increments_work_only_on_holds_that_asked_for_them_and_the_emulator_refuses_the_others() {
     let Some(emu) = Emulator::start() else { return };
@@ -134,8 +117,7 @@ async fn increments_work_only_on_holds_that_asked_for_them_and_the_emulator_refu
     let r = api.post(&format!("/api/holds/{plain}/increment"), json!({"amount": 15_000})).await;
     assert_eq!((r.status, r.body["code"].as_str()), (409, Some("incremental_authorization_unavailable")), "{}", r.text);
     let (status, body) =
-        emulator_post(&emu, &format!("/v1/payment_intents/{plain}/increment_authorization"), &[("amount", "15000")])
-            .await;
+        emu.post(&format!("/v1/payment_intents/{plain}/increment_authorization"), &[("amount", "15000")], None).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (400, Some("incremental_authorization_unavailable")),
@@ -154,8 +136,7 @@ async fn through_stripe_a_unionpay_bookings_hold_is_re_authorized_for_the_larger
     let old = unionpay_booking(&api, "bk-up").await;
     // Stripe itself refuses to grow it: the card network does not allow it.
     let (status, body) =
-        emulator_post(&emu, &format!("/v1/payment_intents/{old}/increment_authorization"), &[("amount", "40000")])
-            .await;
+        emu.post(&format!("/v1/payment_intents/{old}/increment_authorization"), &[("amount", "40000")], None).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (400, Some("incremental_authorization_unavailable")),

@@ -6,7 +6,7 @@ mod common;
 
 use common::{
     booking_hold, check_out_until_done, cli, futures_join4, intents_of, live_holds_of, property, sqlite_db,
-    unionpay_booking, Server,
+    try_booking, unionpay_booking, Server,
 };
 use serde_json::json;
 
@@ -72,13 +72,7 @@ async fn a_raise_uses_the_card_given_at_check_in_not_the_one_the_booking_was_mad
     let server = Server::start(sqlite_db());
     let api = server.client();
     property(&api, "lake", json!({})).await;
-    let r = api
-        .post(
-            "/api/bookings",
-            json!({"id": "bk-card", "property_id": "lake", "guest_name": "G", "check_in": "2026-12-01",
-                   "check_out": "2026-12-05", "payment_method": "pm_card_chargeDeclined"}),
-        )
-        .await;
+    let r = try_booking(&api, "lake", "bk-card", json!({"payment_method": "pm_card_chargeDeclined"})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let r = api
         .post("/api/bookings/bk-card/authorize", json!({"payment_method": "pm_card_unionpay", "confirm": true}))
@@ -118,21 +112,11 @@ async fn a_plain_hold_naming_a_future_booking_id_stops_that_booking_from_being_m
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let hold = r.body["id"].as_str().unwrap().to_string();
-    let r = api
-        .post(
-            "/api/bookings",
-            json!({"id": "bk-later", "property_id": "lake", "guest_name": "G", "check_in": "2026-12-01", "check_out": "2026-12-05"}),
-        )
-        .await;
+    let r = try_booking(&api, "lake", "bk-later", json!({})).await;
     assert_eq!(r.status, 409, "{}", r.text);
     assert!(r.body["error"].as_str().unwrap().contains(&hold), "{}", r.text);
     api.post(&format!("/api/holds/{hold}/cancel"), json!({})).await;
-    let r = api
-        .post(
-            "/api/bookings",
-            json!({"id": "bk-later", "property_id": "lake", "guest_name": "G", "check_in": "2026-12-01", "check_out": "2026-12-05"}),
-        )
-        .await;
+    let r = try_booking(&api, "lake", "bk-later", json!({})).await;
     assert_eq!(r.status, 201, "once the hold is released: {}", r.text);
 }
 
@@ -203,14 +187,7 @@ async fn a_bookings_hold_captured_directly_gets_its_claim_and_the_audit_stays_cl
     let server = Server::start(sqlite_db());
     let api = server.client();
     property(&api, "lake", json!({})).await;
-    let r = api
-        .post(
-            "/api/bookings",
-            json!({"id": "bk-direct", "property_id": "lake", "guest_name": "G", "guest_email": "g@example.com",
-                   "check_in": "2026-12-01", "check_out": "2026-12-05"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    common::booking(&api, "lake", "bk-direct").await;
     let (s, a) = common::authorize(&api, "bk-direct").await;
     assert_eq!(s, 200, "{a}");
     let hold = a["hold_id"].as_str().unwrap();

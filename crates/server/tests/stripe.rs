@@ -6,14 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{sdk_signature, sqlite_db, stripe_env, Emulator, Server, STRIPE_KEY, WEBHOOK_SECRET};
+use common::{sdk_signature, sqlite_db, stripe_env, stripe_server, Emulator, Server, STRIPE_KEY, WEBHOOK_SECRET};
 use serde_json::json;
-
-async fn stripe_server(emu: &Emulator) -> Server {
-    let env = stripe_env(emu.url());
-    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    Server::start_with(sqlite_db(), &pairs)
-}
 
 async fn wait_for_status(api: &common::Api, id: &str, status: &str) -> serde_json::Value {
     for _ in 0..100 {
@@ -283,18 +277,6 @@ async fn a_stripe_500_after_the_capture_took_effect_is_an_unknown_outcome_the_ja
     assert_eq!((h["amount_captured"].as_i64(), h["amount_released"].as_i64()), (Some(4000), Some(5000)), "{h}");
 }
 
-/// A form POST straight to the emulator, as a client that forgot something would send it.
-async fn emulator_post(emu: &Emulator, path: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", emu.url()))
-        .basic_auth(STRIPE_KEY, Some(""))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or_default())
-}
-
 #[tokio::test]
 async fn the_emulator_refuses_a_server_side_confirmation_that_ignores_redirects() {
     let Some(emu) = Emulator::start() else { return };
@@ -303,14 +285,14 @@ async fn the_emulator_refuses_a_server_side_confirmation_that_ignores_redirects(
     // As live Stripe since 2023-08-16: no payment method type, no return_url, not off-session.
     let mut bare = base.to_vec();
     bare.push(("confirm", "true"));
-    let (status, body) = emulator_post(&emu, "/v1/payment_intents", &bare).await;
+    let (status, body) = emu.post("/v1/payment_intents", &bare, None).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["param"], "return_url", "{body}");
     // Created unconfirmed the same way, a later /confirm is refused too.
-    let (status, pi) = emulator_post(&emu, "/v1/payment_intents", &base).await;
+    let (status, pi) = emu.post("/v1/payment_intents", &base, None).await;
     assert_eq!(status, 200, "{pi}");
     let id = pi["id"].as_str().unwrap();
-    let (status, body) = emulator_post(&emu, &format!("/v1/payment_intents/{id}/confirm"), &[]).await;
+    let (status, body) = emu.post(&format!("/v1/payment_intents/{id}/confirm"), &[], None).await;
     assert_eq!(status, 400, "{body}");
     // Each way of handling redirects is accepted.
     for extra in [
@@ -320,7 +302,7 @@ async fn the_emulator_refuses_a_server_side_confirmation_that_ignores_redirects(
     ] {
         let mut form = bare.clone();
         form.extend(extra.iter().copied());
-        let (status, body) = emulator_post(&emu, "/v1/payment_intents", &form).await;
+        let (status, body) = emu.post("/v1/payment_intents", &form, None).await;
         assert_eq!((status, body["status"].as_str()), (200, Some("requires_capture")), "{extra:?}: {body}");
     }
 }

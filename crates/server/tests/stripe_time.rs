@@ -4,7 +4,6 @@
 
 mod common;
 
-use chittycharge_client::api::{BookingRequest, PropertyRequest};
 use common::{sqlite_db, stripe_env, Emulator, Server};
 use serde_json::json;
 
@@ -69,36 +68,10 @@ async fn a_twenty_night_stay_is_renewed_off_session_through_stripe_new_hold_befo
     emu.register_webhook(&server.base).await;
     let api = server.client();
     let cc = server.rust_client();
-    cc.put_property(&PropertyRequest {
-        id: "long".into(),
-        name: "Long Stay".into(),
-        claim_window_hours: Some(48),
-        time_zone: Some("UTC".into()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let now = api.get("/_sim/clock").await.body["now"].as_str().unwrap().to_string();
-    let today = chrono::NaiveDate::parse_from_str(&now[..10], "%Y-%m-%d").unwrap();
-    let checkout = today + chrono::Days::new(20);
-    cc.create_booking(&BookingRequest {
-        id: "stay20".into(),
-        property_id: "long".into(),
-        guest_name: "Long Guest".into(),
-        guest_email: Some("long@example.com".into()),
-        check_in: today.to_string(),
-        check_out: checkout.to_string(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let first = cc.authorize_booking("stay20", Some("pm_card_visa")).await.unwrap();
-    assert_eq!(first.status, "requires_capture");
-    let first_intent = emu.intent(&first.hold_id).await;
+    let (first_hold, end) = common::twenty_night_stay(&server).await;
+    let first_intent = emu.intent(&first_hold).await;
     assert!(first_intent["customer"].as_str().is_some_and(|c| c.starts_with("cus_")), "{first_intent}");
-
-    let end = checkout.and_hms_opt(12, 0, 0).unwrap().and_utc().timestamp() + 48 * 3_600;
-    let mut holds_seen = vec![first.hold_id.clone()];
+    let mut holds_seen = vec![first_hold.clone()];
     loop {
         let b = cc.get_booking("stay20").await.unwrap();
         assert_eq!(b.status, "hold_active");

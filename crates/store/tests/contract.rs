@@ -379,24 +379,29 @@ async fn a_running_jobs_lease_is_renewed_by_its_worker_and_not_by_a_late_one() {
     }
 }
 
+/// A guest email waiting in the outbox since T0.
+fn pending_mail(id: &str) -> chittycharge_store::Notification {
+    chittycharge_store::Notification {
+        id: id.into(),
+        kind: "hold_placed".into(),
+        recipient: "g@example.com".into(),
+        subject: "s".into(),
+        body: "b".into(),
+        status: "pending".into(),
+        attempts: 0,
+        next_attempt_at: T0,
+        last_error: None,
+        hold_id: None,
+        booking_id: None,
+        created_at: T0,
+        sent_at: None,
+    }
+}
+
 #[tokio::test]
 async fn a_due_email_is_claimed_by_one_worker_only() {
     for (name, store) in stores().await {
-        let n = chittycharge_store::Notification {
-            id: "ntf_1".into(),
-            kind: "hold_placed".into(),
-            recipient: "g@example.com".into(),
-            subject: "s".into(),
-            body: "b".into(),
-            status: "pending".into(),
-            attempts: 0,
-            next_attempt_at: T0,
-            last_error: None,
-            hold_id: None,
-            booking_id: None,
-            created_at: T0,
-            sent_at: None,
-        };
+        let n = pending_mail("ntf_1");
         store.enqueue_notification(&n).await.unwrap();
         let (a, b) = tokio::join!(store.claim_notifications(T0, 60_000, 10), store.claim_notifications(T0, 60_000, 10));
         let (a, b) = (a.unwrap(), b.unwrap());
@@ -409,23 +414,8 @@ async fn a_due_email_is_claimed_by_one_worker_only() {
 #[tokio::test]
 async fn history_past_retention_is_pruned_and_nothing_else() {
     for (name, store) in stores().await {
-        let mail = |id: &str| chittycharge_store::Notification {
-            id: id.into(),
-            kind: "hold_placed".into(),
-            recipient: "g@example.com".into(),
-            subject: "s".into(),
-            body: "b".into(),
-            status: "pending".into(),
-            attempts: 0,
-            next_attempt_at: T0,
-            last_error: None,
-            hold_id: None,
-            booking_id: None,
-            created_at: T0,
-            sent_at: None,
-        };
         for id in ["ntf_old_sent", "ntf_old_pending", "ntf_new_sent"] {
-            store.enqueue_notification(&mail(id)).await.unwrap();
+            store.enqueue_notification(&pending_mail(id)).await.unwrap();
         }
         let claimed = store.claim_notifications(T0, 60_000, 10).await.unwrap();
         for n in claimed.iter().filter(|n| n.id != "ntf_old_pending") {

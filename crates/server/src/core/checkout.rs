@@ -8,9 +8,19 @@ use chittycharge_domain::{Booking, Hold};
 use chittycharge_store::DamageClaim;
 use serde_json::{json, Value};
 
+use super::automation::system_caller;
 use super::bookings::{claim_id, claim_total, conflict, CheckoutOutcome, DamageLine};
 use super::{CaptureCommand, CoreError, CoreResult, HoldService};
-use crate::auth::{Caller, SCOPE_ADMIN};
+use crate::auth::Caller;
+
+/// The bound for each damage line: what the hold can capture. A hold that
+/// is not capturable gets no bound here; the capture answers with its state.
+fn capturable(hold: &Hold) -> i64 {
+    match &hold.state {
+        chittycharge_domain::HoldState::RequiresCapture(a) => a.capturable(),
+        _ => i64::MAX,
+    }
+}
 
 impl HoldService {
     /// Check-out. Damages are captured as one itemized claim; without
@@ -109,11 +119,7 @@ impl HoldService {
         if damages.is_empty() {
             return Err(CoreError::validation("damages", "a claim needs at least one damage line"));
         }
-        let capturable = match self.get(&out.hold_id, caller).await?.state {
-            chittycharge_domain::HoldState::RequiresCapture(a) => a.capturable(),
-            _ => i64::MAX,
-        };
-        let total = claim_total(&damages, capturable)?;
+        let total = claim_total(&damages, capturable(&self.get(&out.hold_id, caller).await?))?;
         self.settle_hold(&booking, &out.hold_id, damages, total, caller).await
     }
 
@@ -130,12 +136,7 @@ impl HoldService {
             // A re-authorization (or another operation) holds it: retry.
             return Err(CoreError::Busy);
         }
-        let capturable = match hold.state {
-            chittycharge_domain::HoldState::RequiresCapture(a) => a.capturable(),
-            // The capture below answers with the hold's real state.
-            _ => i64::MAX,
-        };
-        let total = claim_total(&damages, capturable)?;
+        let total = claim_total(&damages, capturable(&hold))?;
         // The check-out is claimed on the booking before the hold is touched,
         // so of two check-outs (or a check-out and a deferred one) exactly one
         // acts; the other reads "already checked out".
@@ -281,14 +282,7 @@ impl HoldService {
 
     /// Releases holds of deferred check-outs whose claim window has ended.
     pub async fn release_expired_claim_windows(&self) -> CoreResult<usize> {
-        let system = Caller {
-            token_id: "system".into(),
-            name: "system".into(),
-            scopes: vec![SCOPE_ADMIN.into()],
-            property_ids: None,
-            rate_limit: None,
-            source: Some("claim-window job".into()),
-        };
+        let system = system_caller("claim-window job");
         let mut released = 0;
         for b in self.store.bookings_to_release(self.now(), 100).await? {
             let BookingState::CheckedOut(out) = &b.state else { continue };

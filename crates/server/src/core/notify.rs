@@ -2,7 +2,7 @@
 //! the same flow that changes the hold, and a job sends them. Wording
 //! follows the seeds: "authorization hold", never "security deposit".
 
-use chittycharge_domain::disclosure::hold_disclosure;
+use chittycharge_domain::disclosure::placed_hold_disclosure;
 use chittycharge_domain::fee::{estimate_processing_fee, PROCESSING_FEE_NOTE};
 use chittycharge_domain::{Hold, HoldStatus, Money, Timestamp};
 use chittycharge_store::Notification;
@@ -42,9 +42,8 @@ fn placed(hold: &Hold, to: &str, now: Timestamp) -> Notification {
         .expires_at
         .and_then(|t| chrono::DateTime::from_timestamp_millis(t.millis()))
         .map(|d| d.format("%b %-d, %Y").to_string());
-    // Written once the card is authorized: the hold is on the card now,
-    // so the disclosure's "will be placed" becomes "has been placed".
-    let disclosure = hold_disclosure(hold.amount, expires.as_deref()).replacen("will be placed", "has been placed", 1);
+    // Written once the card is authorized: the hold is on the card now.
+    let disclosure = placed_hold_disclosure(hold.amount, expires.as_deref());
     let body = format!(
         "Hello,\n\n{disclosure}\n\nWhat this is for: {}\nReference: {}\n\nIf you have questions, reply to your host.\n",
         hold.description, hold.chitty_id

@@ -139,6 +139,28 @@ impl Emulator {
         assert!(r.status().is_success());
     }
 
+    /// A form POST straight to the emulator with the secret key, as a
+    /// client would send it (with `idempotency_key` when given).
+    pub async fn post(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        idempotency_key: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = reqwest::Client::new().post(format!("{}{path}", self.url())).basic_auth(STRIPE_KEY, Some(""));
+        if let Some(k) = idempotency_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let r = req.form(form).send().await.expect("emulator POST");
+        (r.status().as_u16(), r.json().await.unwrap_or_default())
+    }
+
+    /// A form POST as the guest's browser sends it: no secret key.
+    pub async fn post_public(&self, path: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::new().post(format!("{}{path}", self.url())).form(form).send().await.expect("POST");
+        (r.status().as_u16(), r.json().await.unwrap_or_default())
+    }
+
     /// Every PaymentIntent in the emulator.
     pub async fn all_intents(&self) -> Vec<serde_json::Value> {
         let mut out = Vec::new();
@@ -191,6 +213,17 @@ impl FaultProxy {
     pub fn recording(upstream: &str, log: &std::path::Path) -> FaultProxy {
         Self::spawn(upstream, &["--fail-rate".into(), "0".into(), "--log".into(), log.display().to_string()])
     }
+}
+
+/// A card-only manual-capture PaymentIntent of $50.00, unconfirmed.
+pub const CARD_HOLD_FORM: [(&str, &str); 4] =
+    [("amount", "5000"), ("currency", "usd"), ("capture_method", "manual"), ("payment_method_types[]", "card")];
+
+/// The service on SQLite with the Stripe processor against `emu`.
+pub async fn stripe_server(emu: &Emulator) -> super::Server {
+    let env = stripe_env(emu.url());
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    super::Server::start_with(super::sqlite_db(), &pairs)
 }
 
 /// Server settings for the Stripe processor against `base`.

@@ -6,14 +6,7 @@ use serde_json::{json, Value};
 use super::{Api, Resp};
 
 pub async fn unionpay_booking(api: &Api, id: &str) -> String {
-    let r = api
-        .post(
-            "/api/bookings",
-            json!({"id": id, "property_id": "lake", "guest_name": "Guest", "guest_email": "guest@example.com",
-                   "check_in": "2026-12-01", "check_out": "2026-12-05"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    super::booking(api, "lake", id).await;
     let r = api
         .post(&format!("/api/bookings/{id}/authorize"), json!({"payment_method": "pm_card_unionpay", "confirm": true}))
         .await;

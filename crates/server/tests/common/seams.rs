@@ -53,15 +53,20 @@ pub async fn property(api: &Api, id: &str, extra: Value) {
 }
 
 pub async fn booking(api: &Api, property: &str, id: &str) -> Value {
-    let r = api
-        .post(
-            "/api/bookings",
-            json!({"id": id, "property_id": property, "guest_name": "Guest", "guest_email": "guest@example.com",
-                   "check_in": "2026-12-01", "check_out": "2026-12-05"}),
-        )
-        .await;
+    let r = try_booking(api, property, id, json!({})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     r.body
+}
+
+/// Asks for a booking (a guest checking in Dec 1, out Dec 5) with `extra`
+/// fields, and returns the answer whatever it is.
+pub async fn try_booking(api: &Api, property: &str, id: &str, extra: Value) -> super::Resp {
+    let mut body = json!({"id": id, "property_id": property, "guest_name": "Guest", "guest_email": "guest@example.com",
+                          "check_in": "2026-12-01", "check_out": "2026-12-05"});
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        body[k] = v.clone();
+    }
+    api.post("/api/bookings", body).await
 }
 
 pub async fn authorize(api: &Api, id: &str) -> (u16, Value) {
@@ -102,4 +107,39 @@ pub async fn lost_capture(api: &Api) -> (String, String) {
         .await;
     assert_eq!((r.status, r.body["code"].as_str()), (503, Some("processor_outcome_unknown")), "{}", r.text);
     (id, r.body["details"]["operation_id"].as_str().unwrap().to_string())
+}
+
+/// A property "long" (48-hour claim window, UTC) and booking "stay20" from
+/// today (the server's clock) for 20 nights, authorized with `pm_card_visa`.
+/// Returns the first hold's id and the instant the booking stops needing a
+/// hold (check-out noon plus the claim window), in epoch seconds.
+pub async fn twenty_night_stay(server: &super::Server) -> (String, i64) {
+    use chittycharge_client::api::{BookingRequest, PropertyRequest};
+    let cc = server.rust_client();
+    cc.put_property(&PropertyRequest {
+        id: "long".into(),
+        name: "Long Stay".into(),
+        claim_window_hours: Some(48),
+        time_zone: Some("UTC".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let now = server.client().get("/_sim/clock").await.body["now"].as_str().unwrap().to_string();
+    let today = chrono::NaiveDate::parse_from_str(&now[..10], "%Y-%m-%d").unwrap();
+    let checkout = today + chrono::Days::new(20);
+    cc.create_booking(&BookingRequest {
+        id: "stay20".into(),
+        property_id: "long".into(),
+        guest_name: "Long Guest".into(),
+        guest_email: Some("long@example.com".into()),
+        check_in: today.to_string(),
+        check_out: checkout.to_string(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let first = cc.authorize_booking("stay20", Some("pm_card_visa")).await.unwrap();
+    assert_eq!(first.status, "requires_capture");
+    (first.hold_id, checkout.and_hms_opt(12, 0, 0).unwrap().and_utc().timestamp() + 48 * 3_600)
 }
