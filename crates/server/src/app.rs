@@ -230,13 +230,15 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// The one line printed at start-up.
-    pub fn banner(&self) -> String {
+    /// The one line printed on stdout at start-up. It never carries the
+    /// install's first token: stdout is often a log stream.
+    pub fn banner(&self, token_file: Option<&std::path::Path>) -> String {
         let addr = self.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        let token = match &self.first_token {
-            Some(t) => format!("API token (shown once; only its hash is stored): {t}"),
-            None if self.state.config.api_token.is_some() => "API token: the one in CHITTYCHARGE_API_TOKEN".into(),
-            None => "API token: issued earlier (make another with `chittycharge token create`)".into(),
+        let token = match (&self.first_token, token_file) {
+            (Some(_), Some(path)) => format!("API token: made for this install, written to {}", path.display()),
+            (Some(_), None) => "API token: made for this install, printed once on stderr".into(),
+            (None, _) if self.state.config.api_token.is_some() => "API token: the one in CHITTYCHARGE_API_TOKEN".into(),
+            (None, _) => "API token: issued earlier (make another with `chittycharge token create`)".into(),
         };
         format!(
             "ChittyCharge listening on http://{addr} | processor: {} | store: {} | {token}",

@@ -74,7 +74,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start the HTTP service.
-    Serve,
+    Serve {
+        /// At the first start, write the install's API token to this file
+        /// (mode 0600) instead of printing it on stderr.
+        #[arg(long, value_name = "PATH")]
+        token_file: Option<PathBuf>,
+    },
     /// Create or upgrade the database schema and exit (the only command
     /// besides `serve` that changes it).
     Migrate {
@@ -179,6 +184,34 @@ pub async fn main() -> ExitCode {
     }
 }
 
+/// The install's first token goes where only the operator reads it: a
+/// file only its owner can read, or stderr, never stdout (often a log stream).
+fn hand_over_first_token(token: &str, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let Some(path) = file else {
+        let mut err = std::io::stderr().lock();
+        writeln!(err, "API token (shown once; only its hash is stored): {token}")?;
+        return Ok(err.flush()?);
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let write = || -> std::io::Result<()> {
+        let mut f = options.open(path)?;
+        // A file that existed before keeps its mode on open: narrow it.
+        #[cfg(unix)]
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        writeln!(f, "{token}")?;
+        f.sync_all()
+    };
+    write().map_err(|e| {
+        admin::Failure::config(format!(
+            "--token-file {}: {e} (the token is lost: make another with `chittycharge token create --scope admin`)",
+            path.display()
+        ))
+    })
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -206,10 +239,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref()).map_err(admin::Failure::config)?;
     init_logging(config.log_format);
     match cli.command {
-        Command::Serve => {
+        Command::Serve { token_file } => {
             let app = Application::build(config).await.map_err(admin::Failure::unreachable)?;
+            if let Some(token) = &app.first_token {
+                hand_over_first_token(token, token_file.as_deref())?;
+            }
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{}", app.banner())?;
+            writeln!(out, "{}", app.banner(token_file.as_deref()))?;
             out.flush()?;
             drop(out);
             app.run(shutdown_signal()).await?;

@@ -17,21 +17,57 @@ fn run(db: &Db, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
 }
 
 #[tokio::test]
-async fn first_start_prints_a_working_token_once() {
+async fn first_start_prints_a_working_token_once_on_stderr() {
     let db = sqlite_db();
-    let env = vec![("CHITTYCHARGE_TEST_CLOCK".to_string(), "0".to_string())];
-    let server = Server::spawn(db.clone(), env.clone(), String::new());
+    let server = Server::first_start(db, &[("CHITTYCHARGE_TEST_CLOCK", "0")]);
     assert!(server.banner.contains("processor: simulated"), "{}", server.banner);
     assert!(server.banner.contains("store: sqlite://"), "{}", server.banner);
-    let token = server.banner.split("stored): ").nth(1).expect("token in banner").trim().to_string();
-    assert!(token.starts_with("cc_"));
-    let mut server = server;
-    server.token = token.clone();
+    assert!(server.banner.contains("printed once on stderr"), "{}", server.banner);
+    let token = server.token.clone();
     assert_eq!(server.client().get("/api/holds").await.status, 200);
     let again = server.restart();
     assert!(!again.banner.contains(&token), "the token is printed only once");
     assert!(again.banner.contains("issued earlier"));
     assert_eq!(again.client().get("/api/holds").await.status, 200, "the stored hash still authenticates");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn with_a_token_file_the_first_token_is_written_there_for_its_owner_only() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    let db = sqlite_db();
+    let Db::Sqlite(path) = &db else { unreachable!() };
+    let dir = path.parent().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let file = dir.join("token");
+    // A file left from before, readable by all, is narrowed, not trusted.
+    std::fs::write(&file, "old").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--token-file"])
+        .arg(&file)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", db.url())
+        .env("CHITTYCHARGE_LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut banner).unwrap();
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    let mut server = Server::attach(db.clone(), banner, child);
+    server.token = token.clone();
+    let listed = server.client().get("/api/holds").await.status;
+    let stderr = server.stop_reading_stderr();
+    assert!(token.starts_with("cc_"), "{token:?}");
+    assert_eq!(mode, 0o600, "only the owner may read the token");
+    assert!(server.banner.contains(&format!("written to {}", file.display())), "{}", server.banner);
+    assert!(!server.banner.contains(&token) && !stderr.contains(&token), "the token appears nowhere else: {stderr}");
+    assert_eq!(listed, 200, "the token in the file authenticates");
 }
 
 #[test]

@@ -179,6 +179,36 @@ impl Server {
         Self::spawn_inner(db, env, token, None)
     }
 
+    /// Like `spawn`, with the first lines of stderr up to the first-start
+    /// token line returned (the rest is passed through to the test's stderr).
+    fn spawn_reading_stderr(db: Db, env: Vec<(String, String)>) -> (Server, Vec<String>) {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", db.url())
+            .env("CHITTYCHARGE_LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn chittycharge");
+        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut lines = Vec::new();
+        let mut line = String::new();
+        while err.read_line(&mut line).unwrap_or(0) > 0 {
+            lines.push(std::mem::take(&mut line));
+            if lines.last().is_some_and(|l| l.contains("API token")) {
+                break;
+            }
+        }
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::stderr()));
+        let server = Self::finish_spawn(db, env, String::new(), child);
+        (server, lines)
+    }
+
     /// Like `start_with`, with the server's stderr (its logs) sent to `log`.
     pub fn start_logged(db: Db, extra: &[(&str, &str)], log: &std::path::Path) -> Server {
         let mut env: Vec<(String, String)> = vec![
@@ -205,10 +235,27 @@ impl Server {
         for (k, v) in &env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn chittycharge");
+        let child = cmd.spawn().expect("spawn chittycharge");
+        Self::finish_spawn(db, env, token, child)
+    }
+
+    /// Reads the banner (the first line on stdout) for the address.
+    fn finish_spawn(db: Db, env: Vec<(String, String)>, token: String, mut child: Child) -> Server {
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read banner");
+        Self::attach(db, line, child).with(env, token)
+    }
+
+    fn with(mut self, env: Vec<(String, String)>, token: String) -> Server {
+        self.env = env;
+        self.token = token;
+        self
+    }
+
+    /// A server the test spawned itself (with its own arguments), from the
+    /// banner it printed on stdout.
+    pub fn attach(db: Db, line: String, child: Child) -> Server {
         assert!(line.contains("listening on http://"), "unexpected banner: {line:?}");
         let addr = line
             .split("listening on http://")
@@ -216,16 +263,19 @@ impl Server {
             .and_then(|r| r.split_whitespace().next())
             .expect("address")
             .to_string();
-        Server { base: format!("http://{addr}"), token, db, banner: line, child, env }
+        Server { base: format!("http://{addr}"), token: String::new(), db, banner: line, child, env: Vec::new() }
     }
 
     /// Starts as a new user would: no token given, the default rate limit,
     /// and the token printed at first start (from the banner) as `token`.
+    /// The token is read from stderr, where the first start prints it.
     pub fn first_start(db: Db, extra: &[(&str, &str)]) -> Server {
         let env = extra.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect();
-        let mut server = Self::spawn(db, env, String::new());
-        let token = server.banner.rsplit("stored): ").next().unwrap_or_default().trim().to_string();
-        assert!(token.starts_with("cc_"), "no first-start token in {:?}", server.banner);
+        let (mut server, stderr) = Self::spawn_reading_stderr(db, env);
+        let line = stderr.last().cloned().unwrap_or_default();
+        let token = line.rsplit("stored): ").next().unwrap_or_default().trim().to_string();
+        assert!(token.starts_with("cc_"), "no first-start token on stderr: {stderr:?}");
+        assert!(!server.banner.contains(&token), "the token never goes to stdout: {}", server.banner);
         server.token = token;
         server
     }
@@ -236,6 +286,18 @@ impl Server {
         let _ = self.child.wait();
         let env = std::mem::take(&mut self.env);
         Self::spawn(self.db.clone(), env, self.token.clone())
+    }
+
+    /// Kills the server and returns what it wrote on stderr (which the
+    /// test must have piped).
+    pub fn stop_reading_stderr(&mut self) -> String {
+        let _ = self.child.kill();
+        let mut out = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut err, &mut out);
+        }
+        let _ = self.child.wait();
+        out
     }
 
     /// SIGTERM, as a service manager stops it; waits for the exit.
