@@ -39,6 +39,10 @@ pub struct AppState {
     /// Base of links handed to guests: `CHITTYCHARGE_PUBLIC_URL`, or the
     /// address actually bound (so port 0 becomes the real port).
     pub base_url: String,
+    /// On SQLite this process is the file's only writer, so an operation
+    /// still pending from before it started (a crash, a restored backup)
+    /// has no request left to finish it: the janitor need not wait.
+    pub orphans_before: Option<chittycharge_domain::Timestamp>,
 }
 
 static BODY_LIMIT: OnceLock<usize> = OnceLock::new();
@@ -195,6 +199,7 @@ impl Application {
         let cors = crate::protect::cors::layer(&config.allowed_origins);
         let bound = listener.local_addr().context("reading the bound address")?;
         let base_url = config.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+        let orphans_before = (store.backend() == chittycharge_store::Backend::Sqlite).then(|| holds.now());
         let state = Arc::new(AppState {
             config,
             store,
@@ -205,6 +210,7 @@ impl Application {
             token_cache: crate::auth::TokenCache::default(),
             health: crate::routes::health::HealthState::default(),
             base_url,
+            orphans_before,
         });
         if let Some(sim) = &state.sim {
             sim.set_event_sink(Arc::new(SimEvents(Arc::downgrade(&state))));

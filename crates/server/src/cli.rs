@@ -12,6 +12,7 @@ use crate::app::Application;
 use crate::config::{Config, LogFormat};
 
 mod admin;
+mod backup;
 use admin::{StoreOpts, TokenCommand};
 
 #[cfg(test)]
@@ -86,6 +87,21 @@ enum Command {
         /// Only say which migrations would run; exit 1 when some would.
         #[arg(long)]
         check: bool,
+    },
+    /// Copy the SQLite database to PATH, consistently, while the service runs
+    /// (PostgreSQL: pg_dump, see docs/OPERATIONS.md).
+    Backup {
+        /// Where to write the copy; must not exist yet.
+        path: PathBuf,
+    },
+    /// Replace the SQLite database with the backup at PATH; refused while a
+    /// server holds the database.
+    Restore {
+        /// The backup file `chittycharge backup` wrote.
+        path: PathBuf,
+        /// Replace an existing database (its current content is lost).
+        #[arg(long)]
+        force: bool,
     },
     /// Compare every hold with the processor; exit 1 on any discrepancy.
     Audit {
@@ -258,5 +274,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit { store, json } => admin::audit(&config, &store, json).await,
         Command::Config(ConfigCommand::Check) => admin::config_check(&config),
+        Command::Backup { path } => backup::backup(&config, &path).await,
+        Command::Restore { path, force } => backup::restore(&config, &path, force).await,
     }
 }

@@ -8,6 +8,7 @@
 //! holds across instances sharing one PostgreSQL.
 
 mod accounts;
+mod backup;
 mod cache;
 mod durable;
 mod exec;
@@ -22,6 +23,7 @@ mod sqlstore;
 mod types;
 mod writes;
 
+pub use backup::{backup_sqlite, restore_sqlite, BackupError, BackupSummary};
 pub use sqlstore::{Migrations, SchemaStatus, SqlStore};
 pub use types::*;
 

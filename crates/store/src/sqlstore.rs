@@ -92,7 +92,7 @@ impl SqlStore {
         Ok(SchemaStatus { applied, known, pending })
     }
 
-    fn migrator(backend: Backend) -> &'static Migrator {
+    pub(crate) fn migrator(backend: Backend) -> &'static Migrator {
         match backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
@@ -100,7 +100,7 @@ impl SqlStore {
     }
 
     /// The back-end, the URL to connect with, and the SQLite file.
-    fn resolve(url: &str) -> StoreResult<(Backend, String, Option<std::path::PathBuf>)> {
+    pub(crate) fn resolve(url: &str) -> StoreResult<(Backend, String, Option<std::path::PathBuf>)> {
         if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             let file = path.split('?').next().unwrap_or(path);
             let fast_path = (file != ":memory:").then(|| Path::new(file).to_path_buf());

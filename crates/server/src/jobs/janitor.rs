@@ -17,7 +17,11 @@ pub async fn tick(state: &AppState) -> CoreResult<usize> {
     let now = state.holds.now();
     let schedule = &state.config.janitor_schedule;
     let max_attempts = i64::try_from(schedule.len()).unwrap_or(i64::MAX - 1) + 1;
-    let due = state.store.due_operations(now, now.plus_millis(-STALE_PENDING_MS), max_attempts, BATCH).await?;
+    let mut abandoned_before = now.plus_millis(-STALE_PENDING_MS);
+    if let Some(started) = state.orphans_before {
+        abandoned_before = abandoned_before.max(started);
+    }
+    let due = state.store.due_operations(now, abandoned_before, max_attempts, BATCH).await?;
     let mut settled = 0;
     for op in due {
         let Ok(attempt) = usize::try_from(op.attempts) else { continue };
