@@ -13,6 +13,7 @@ use crate::config::{Config, LogFormat};
 
 mod admin;
 mod backup;
+pub(crate) mod table;
 use admin::{StoreOpts, TokenCommand};
 
 #[cfg(test)]
@@ -110,6 +111,11 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Print a completion script for a shell (e.g. `chittycharge completions bash > /etc/bash_completion.d/chittycharge`).
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
     },
     /// Check the configuration without starting anything.
     #[command(subcommand)]
@@ -246,6 +252,15 @@ async fn shutdown_signal() {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     // The HTTP-client commands need no server configuration.
     match cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            // Into memory first: clap_complete panics on a failed write
+            // (`| head`), and a closed pipe is no error here.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "chittycharge", &mut script);
+            let _ = std::io::stdout().lock().write_all(&script);
+            return Ok(());
+        }
         Command::Holds { remote, cmd } => return crate::cli_client::holds(&remote, cmd).await,
         Command::Bookings { remote, cmd } => return crate::cli_client::bookings(&remote, cmd).await,
         Command::Properties { remote, cmd } => return crate::cli_client::properties(&remote, cmd).await,
@@ -269,9 +284,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate { check } => admin::migrate(&config, check).await,
         Command::Token { store, cmd } => admin::token(&config, &store, cmd).await,
-        Command::Holds { .. } | Command::Bookings { .. } | Command::Properties { .. } | Command::Operations { .. } => {
-            Ok(())
-        }
+        Command::Holds { .. }
+        | Command::Bookings { .. }
+        | Command::Properties { .. }
+        | Command::Operations { .. }
+        | Command::Completions { .. } => Ok(()),
         Command::Audit { store, json } => admin::audit(&config, &store, json).await,
         Command::Config(ConfigCommand::Check) => admin::config_check(&config),
         Command::Backup { path } => backup::backup(&config, &path).await,

@@ -287,10 +287,7 @@ fn table(rows: &[serde_json::Value]) {
     const COLS: [&str; 8] =
         ["id", "status", "amount", "amount_captured", "currency", "property_id", "guest_name", "kind"];
     let cols: Vec<&str> = COLS.iter().copied().filter(|c| rows.iter().any(|r| r.get(c).is_some())).collect();
-    println!("{}", cols.iter().map(|c| format!("{c:<28}")).collect::<String>().trim_end());
-    for r in rows {
-        println!("{}", cols.iter().map(|c| format!("{:<28}", cell(r.get(c)))).collect::<String>().trim_end());
-    }
+    crate::cli::table::print(&cols, rows.iter().map(|r| cols.iter().map(|c| cell(r.get(c))).collect()));
 }
 
 fn client(r: &Remote, write: Option<&Write>) -> anyhow::Result<Client> {

@@ -136,3 +136,61 @@ async fn a_stopped_service_logs_its_drain_and_end_without_colour_codes_in_a_file
     assert!(text.contains("stopped"), "{text}");
     assert!(!text.contains('\u{1b}'), "no terminal colour codes in a log file: {text:?}");
 }
+
+#[test]
+fn bash_completion_completes_commands_and_options() {
+    let db = sqlite_db();
+    let script = run(&db, &[], &["completions", "bash"]);
+    assert_eq!(code(&script), 0, "{}", out(&script));
+    // As bash calls a completion function: the words, the index of the one
+    // being completed, and as arguments the command, that word and the one before.
+    let complete = |words: &str, cword: usize| {
+        let o = Command::new("bash")
+            .args([
+                "-c",
+                &format!(
+                    "source /dev/stdin; COMP_WORDS=({words}); COMP_CWORD={cword}; \
+                     _chittycharge chittycharge \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+                     echo \"${{COMPREPLY[@]}}\""
+                ),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                std::io::Write::write_all(child.stdin.as_mut().unwrap(), &script.stdout)?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).split_whitespace().map(String::from).collect::<Vec<_>>()
+    };
+    let commands = complete("chittycharge ba", 1);
+    assert!(commands.contains(&"backup".to_string()), "{commands:?}");
+    let options = complete("chittycharge restore --f", 2);
+    assert!(options.contains(&"--force".to_string()), "{options:?}");
+    let bad = run(&db, &[], &["completions", "tcsh"]);
+    assert_eq!(code(&bad), 2, "an unknown shell is a usage error: {}", out(&bad));
+}
+
+#[test]
+fn token_list_prints_aligned_columns_a_script_can_split() {
+    let db = sqlite_db();
+    assert_eq!(code(&run(&db, &[], &["migrate"])), 0);
+    let made =
+        run(&db, &[], &["token", "create", "--name", "front desk", "--scope", "holds:write", "--property", "lake"]);
+    assert_eq!(code(&made), 0, "{}", out(&made));
+    let list = run(&db, &[], &["token", "list"]);
+    let stdout = String::from_utf8_lossy(&list.stdout);
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["ID", "NAME", "SCOPES", "LIMIT", "STATUS"],
+        "{stdout}"
+    );
+    let row = lines[1];
+    assert!(row.starts_with("tok_") && row.contains("front desk") && row.contains("holds:write [lake]"), "{stdout}");
+    assert!(row.trim_end().ends_with("active"), "{stdout}");
+    // Columns line up: STATUS starts where each row's status does.
+    assert_eq!(lines[0].find("STATUS"), row.find("active"), "{stdout}");
+    assert!(!stdout.contains('\u{1b}') && !stdout.contains('│'), "no styling in a pipe: {stdout}");
+}

@@ -8,6 +8,14 @@ use chittycharge_domain::{Hold, HoldStatus};
 use chittycharge_processor::{Intent, Processor};
 use chittycharge_store::{HoldFilter, OpStatus, Store};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// One more hold compared with its PaymentIntent.
+    Hold,
+    /// Every hold done; now listing the processor's PaymentIntents for orphans.
+    ListingIntents,
+}
+
 pub struct AuditReport {
     pub holds_checked: usize,
     pub intents_seen: usize,
@@ -58,7 +66,14 @@ mod seams;
 
 /// `lock_limit_ms`: how long the janitor's whole schedule takes; a hold locked
 /// longer than that is stuck.
-pub async fn audit(store: &dyn Store, processor: &dyn Processor, lock_limit_ms: i64) -> anyhow::Result<AuditReport> {
+/// `progress` hears each phase and each hold checked (the CLI draws a
+/// progress line on a terminal).
+pub async fn audit(
+    store: &dyn Store,
+    processor: &dyn Processor,
+    lock_limit_ms: i64,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> anyhow::Result<AuditReport> {
     let mut discrepancies = Vec::new();
     let mut seams = seams::Seams::default();
     let now_ms = chittycharge_processor::Clock::now(&chittycharge_processor::SystemClock).millis();
@@ -69,6 +84,7 @@ pub async fn audit(store: &dyn Store, processor: &dyn Processor, lock_limit_ms: 
             store.list_holds(&HoldFilter { limit: 500, before: before.clone(), ..HoldFilter::default() }).await?;
         for hold in &page {
             ours.insert(hold.id.clone());
+            progress(Progress::Hold);
             seams.check(store, hold, now_ms, lock_limit_ms).await?;
             match processor.retrieve(&hold.id).await {
                 Ok(pi) => compare(hold, &pi, &mut discrepancies),
@@ -80,6 +96,7 @@ pub async fn audit(store: &dyn Store, processor: &dyn Processor, lock_limit_ms: 
             _ => break,
         }
     }
+    progress(Progress::ListingIntents);
     let intents = processor.list_by_source("chittycharge").await?;
     for pi in &intents {
         if !ours.contains(&pi.id) {

@@ -145,8 +145,21 @@ pub async fn audit(config: &Config, opts: &StoreOpts, json: bool) -> anyhow::Res
     };
     let schedule_ms: u64 = config.janitor_schedule.iter().sum::<u64>().saturating_mul(1000);
     let lock_limit = i64::try_from(schedule_ms).unwrap_or(i64::MAX) + crate::jobs::janitor::STALE_PENDING_MS;
-    let report =
-        crate::audit::audit(store.as_ref(), processor.as_ref(), lock_limit).await.map_err(Failure::unreachable)?;
+    // Drawn only on a terminal (indicatif hides itself otherwise), on stderr
+    // so `--json` output stays clean.
+    let bar = indicatif::ProgressBar::new_spinner().with_message("comparing holds with the processor");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos} holds checked, {per_sec} · {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let progress = |p: crate::audit::Progress| match p {
+        crate::audit::Progress::Hold => bar.inc(1),
+        crate::audit::Progress::ListingIntents => bar.set_message("listing the processor's PaymentIntents"),
+    };
+    let report = crate::audit::audit(store.as_ref(), processor.as_ref(), lock_limit, &progress)
+        .await
+        .map_err(Failure::unreachable)?;
+    bar.finish_and_clear();
     if json {
         let out = serde_json::json!({
             "holds_checked": report.holds_checked,
@@ -219,16 +232,16 @@ async fn token_command(config: &Config, opts: &StoreOpts, cmd: TokenCommand) -> 
             eprintln!("created {} ({}); the token above is shown only once", record.id, record.name);
         }
         TokenCommand::List => {
-            println!("{:<24} {:<24} {:<28} {:<10} STATUS", "ID", "NAME", "SCOPES", "LIMIT");
-            for t in store.list_tokens().await? {
+            let rows = store.list_tokens().await?.into_iter().map(|t| {
                 let status = if t.revoked_at.is_some() { "revoked" } else { "active" };
                 let limit = t.rate_limit.map(|l| l.to_string()).unwrap_or_else(|| "default".into());
                 let mut scopes = t.scopes.join(",");
                 if let Some(p) = &t.property_ids {
                     scopes.push_str(&format!(" [{}]", p.join(",")));
                 }
-                println!("{:<24} {:<24} {:<28} {:<10} {status}", t.id, t.name, scopes, limit);
-            }
+                vec![t.id, t.name, scopes, limit, status.to_string()]
+            });
+            super::table::print(&["ID", "NAME", "SCOPES", "LIMIT", "STATUS"], rows);
         }
         TokenCommand::Revoke { id } => {
             if store.revoke_token(&id, now).await? {
