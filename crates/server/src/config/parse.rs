@@ -78,18 +78,14 @@ pub(super) fn parse_int(
     }
 }
 
-/// "30s", "5m", "1h", "1d" or plain seconds.
+/// Plain seconds ("90") or a humantime duration ("30s", "5m", "1h 30m",
+/// "1d"), in whole seconds.
 pub(super) fn parse_duration_secs(s: &str) -> Option<u64> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().ok()?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => return None,
-    };
-    n.checked_mul(mult)
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().ok();
+    }
+    let d = humantime::parse_duration(s).ok()?;
+    (d.subsec_nanos() == 0).then(|| d.as_secs())
 }
 
 /// An origin is `*`, `scheme://host[:port]`, or `scheme://*.host[:port]`

@@ -133,3 +133,11 @@ fn secrets_can_come_from_files_named_by_key_file() {
     assert_eq!(e.key, "SMTP_URL");
     assert!(e.message.contains("SMTP_URL_FILE: cannot read /nope"), "{}", e.message);
 }
+
+#[test]
+fn durations_take_seconds_or_human_forms_and_refuse_fractions() {
+    let schedule = |v: &str| load(&[("CHITTYCHARGE_JANITOR_SCHEDULE", v)]).map(|c| c.janitor_schedule);
+    assert_eq!(schedule("90, 1h 30m, 2days").unwrap(), [90, 5_400, 172_800]);
+    assert_eq!(schedule("1500ms").unwrap_err().key, "CHITTYCHARGE_JANITOR_SCHEDULE", "whole seconds only");
+    assert_eq!(schedule("-5s").unwrap_err().key, "CHITTYCHARGE_JANITOR_SCHEDULE");
+}
