@@ -21,3 +21,6 @@ pub mod signature;
 mod sim_backend;
 mod views;
 pub mod web;
+
+#[cfg(test)]
+mod test_support;

@@ -11,6 +11,32 @@ use serde_json::Value;
 use super::{CoreResult, HoldService};
 use crate::views::money;
 
+/// The email bodies, plain text (no escaping: a guest's email client shows
+/// them as text), embedded in the binary.
+fn render(name: &str, ctx: minijinja::Value) -> String {
+    use std::sync::OnceLock;
+    static ENV: OnceLock<minijinja::Environment<'static>> = OnceLock::new();
+    let env = ENV.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        env.set_keep_trailing_newline(true);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        for (name, source) in [
+            ("hold_placed.txt", include_str!("emails/hold_placed.txt")),
+            ("damage_charged.txt", include_str!("emails/damage_charged.txt")),
+            ("hold_released.txt", include_str!("emails/hold_released.txt")),
+        ] {
+            // The sources are compiled in; a syntax error is a build bug the
+            // unit tests below catch.
+            env.add_template(name, source).expect("valid email template");
+        }
+        env
+    });
+    // Every variable is supplied by the caller in this file and the
+    // templates are fixed, so rendering cannot fail at run time (the tests
+    // render each one).
+    env.get_template(name).and_then(|t| t.render(ctx)).expect("email template renders")
+}
+
 pub(crate) fn message(
     kind: &str,
     id_suffix: &str,
@@ -44,9 +70,9 @@ fn placed(hold: &Hold, to: &str, now: Timestamp) -> Notification {
         .map(|d| d.format("%b %-d, %Y").to_string());
     // Written once the card is authorized: the hold is on the card now.
     let disclosure = placed_hold_disclosure(hold.amount, expires.as_deref());
-    let body = format!(
-        "Hello,\n\n{disclosure}\n\nWhat this is for: {}\nReference: {}\n\nIf you have questions, reply to your host.\n",
-        hold.description, hold.chitty_id
+    let body = render(
+        "hold_placed.txt",
+        minijinja::context! { disclosure, description => hold.description, reference => hold.chitty_id },
     );
     message(
         "hold_placed",
@@ -62,25 +88,28 @@ fn placed(hold: &Hold, to: &str, now: Timestamp) -> Notification {
 fn charged(hold: &Hold, lines: &[Value], reason: Option<&str>, to: &str, now: Timestamp) -> Notification {
     let a = hold.state.amounts();
     let captured = Money::new(a.captured, hold.amount.currency()).unwrap_or(hold.amount);
-    let mut items = String::new();
-    for l in lines {
-        let amount = l.get("amount").and_then(Value::as_i64).unwrap_or(0);
-        let what = l.get("description").and_then(Value::as_str).unwrap_or("damage");
-        items.push_str(&format!("  - {what}: {}\n", money(amount, hold.amount)));
-    }
+    let mut items: Vec<minijinja::Value> = lines
+        .iter()
+        .map(|l| {
+            let amount = l.get("amount").and_then(Value::as_i64).unwrap_or(0);
+            let what = l.get("description").and_then(Value::as_str).unwrap_or("damage");
+            minijinja::context! { what, amount => money(amount, hold.amount) }
+        })
+        .collect();
     if items.is_empty() {
         let what = reason.filter(|r| !r.trim().is_empty()).unwrap_or("costs of your stay");
-        items.push_str(&format!("  - {what}: {}\n", money(a.captured, hold.amount)));
+        items.push(minijinja::context! { what, amount => money(a.captured, hold.amount) });
     }
-    let fee = estimate_processing_fee(captured);
-    let body = format!(
-        "Hello,\n\nAfter your stay, {total} was charged from your authorization hold for:\n{items}\nTotal charged: {total}\n\
-         The rest of the hold, {released}, has been released. Banks may take several days to remove a released hold from your statement.\n\n\
-         Estimated processing fee: {fee} ({PROCESSING_FEE_NOTE})\n\nReference: {reference}\n",
-        total = captured,
-        released = money(a.released, hold.amount),
-        fee = fee,
-        reference = hold.chitty_id,
+    let body = render(
+        "damage_charged.txt",
+        minijinja::context! {
+            items,
+            total => captured.to_string(),
+            released => money(a.released, hold.amount),
+            fee => estimate_processing_fee(captured).to_string(),
+            fee_note => PROCESSING_FEE_NOTE,
+            reference => hold.chitty_id,
+        },
     );
     message(
         "damage_charged",
@@ -94,10 +123,9 @@ fn charged(hold: &Hold, lines: &[Value], reason: Option<&str>, to: &str, now: Ti
 }
 
 fn released(hold: &Hold, to: &str, now: Timestamp) -> Notification {
-    let body = format!(
-        "Hello,\n\nThe authorization hold of {} on your card has been released. Nothing was charged.\n\
-         Banks may take several days to remove a released hold from your statement.\n\nReference: {}\n",
-        hold.amount, hold.chitty_id
+    let body = render(
+        "hold_released.txt",
+        minijinja::context! { amount => hold.amount.to_string(), reference => hold.chitty_id },
     );
     message(
         "hold_released",
@@ -186,5 +214,70 @@ impl HoldService {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chittycharge_domain::{HoldState, Timestamp};
+    use serde_json::json;
+
+    use crate::test_support::{authorized, hold, T};
+
+    /// The exact text a guest receives, line for line.
+    #[test]
+    fn the_damage_email_itemizes_each_line_then_the_total_release_and_fee() {
+        let mut h = hold(
+            HoldState::Captured(authorized(25_000).captured(7_500, Timestamp::from_millis(T)).unwrap()),
+            "usd",
+            25_000,
+        );
+        h.chitty_id = "CHITTY-42".into();
+        let lines = [
+            json!({"description": "Broken lamp", "amount": 5_000}),
+            json!({"description": "Deep clean", "amount": 2_500}),
+        ];
+        let m = super::charged(&h, &lines, None, "guest@example.com", Timestamp::from_millis(T));
+        assert_eq!(m.subject, "Damage charge of $75.00 from your authorization hold");
+        let fee = chittycharge_domain::fee::estimate_processing_fee(
+            chittycharge_domain::Money::new(7_500, h.amount.currency()).unwrap(),
+        );
+        assert_eq!(
+            m.body,
+            format!(
+                "Hello,\n\nAfter your stay, $75.00 was charged from your authorization hold for:\n  - Broken lamp: $50.00\n  - Deep clean: $25.00\n\n\
+                 Total charged: $75.00\nThe rest of the hold, $175.00, has been released. Banks may take several days to remove a released hold from your statement.\n\n\
+                 Estimated processing fee: {fee} ({})\n\nReference: CHITTY-42\n",
+                chittycharge_domain::fee::PROCESSING_FEE_NOTE
+            )
+        );
+        // No lines: the capture's reason stands for them, and hostile text stays text.
+        let m = super::charged(&h, &[], Some("<script>x</script> & more"), "g@example.com", Timestamp::from_millis(T));
+        assert!(m.body.contains("for:\n  - <script>x</script> & more: $75.00\n\nTotal"), "{}", m.body);
+    }
+
+    #[test]
+    fn the_placed_and_released_emails_name_the_amount_and_reference() {
+        let mut h = hold(HoldState::RequiresCapture(authorized(25_000)), "usd", 25_000);
+        h.description = "Incidentals".into();
+        h.expires_at = Some(Timestamp::from_millis(T + 7 * 86_400_000));
+        let placed = super::placed(&h, "g@example.com", Timestamp::from_millis(T));
+        assert!(
+            placed.body.starts_with("Hello,\n\n") && placed.body.ends_with("reply to your host.\n"),
+            "{}",
+            placed.body
+        );
+        assert!(
+            placed.body.contains("$250.00")
+                && placed.body.contains("What this is for: Incidentals\nReference: CHITTY-1\n"),
+            "{}",
+            placed.body
+        );
+        let released = super::released(&h, "g@example.com", Timestamp::from_millis(T));
+        assert_eq!(
+            released.body,
+            "Hello,\n\nThe authorization hold of $250.00 on your card has been released. Nothing was charged.\n\
+             Banks may take several days to remove a released hold from your statement.\n\nReference: CHITTY-1\n"
+        );
     }
 }

@@ -128,43 +128,11 @@ pub fn checkin_state(hold: &Hold) -> CheckinState {
 
 #[cfg(test)]
 mod tests {
-    use chittycharge_domain::hold::{Authorization, AwaitingPaymentMethod};
-    use chittycharge_domain::{Currency, GuestTier, Hold, HoldState, Money, Timestamp};
+    use chittycharge_domain::hold::AwaitingPaymentMethod;
+    use chittycharge_domain::{Hold, HoldState, Timestamp};
 
     use super::checkin_state;
-
-    const T: i64 = 1_796_300_000_000; // Dec 2026
-
-    fn hold(state: HoldState, currency: &str, amount: i64) -> Hold {
-        Hold {
-            id: "pi_1".into(),
-            chitty_id: "CHITTY-1".into(),
-            processor: "simulated".into(),
-            client_secret: None,
-            state,
-            amount: Money::new(amount, Currency::parse(currency).unwrap()).unwrap(),
-            description: "x".into(),
-            customer_email: None,
-            property_id: None,
-            tenant_id: None,
-            booking_id: None,
-            tier: GuestTier::NewGuest,
-            tier_reason: "default".into(),
-            processing_fee: None,
-            metadata: Default::default(),
-            created_at: Timestamp::from_millis(T),
-            updated_at: Timestamp::from_millis(T),
-            created_by: None,
-            version: 0,
-            op_lock: None,
-            expires_at: None,
-        }
-    }
-
-    fn authorized(amount: i64) -> chittycharge_domain::hold::Authorized {
-        let a = Authorization::new(amount, amount, Timestamp::from_millis(T + 7 * 86_400_000)).unwrap();
-        AwaitingPaymentMethod::default().authorize(a)
-    }
+    use crate::test_support::{authorized, hold, T};
 
     fn text(h: &Hold) -> String {
         let s = checkin_state(h);
