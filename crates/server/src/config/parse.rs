@@ -85,7 +85,7 @@ pub(super) fn parse_duration_secs(s: &str) -> Option<u64> {
         return s.parse().ok();
     }
     let d = humantime::parse_duration(s).ok()?;
-    (d.subsec_nanos() == 0).then(|| d.as_secs())
+    (d.subsec_nanos() == 0).then_some(d.as_secs())
 }
 
 /// An origin is `*`, `scheme://host[:port]`, or `scheme://*.host[:port]`
