@@ -99,6 +99,10 @@ pub struct HoldView {
     pub reason: Option<String>,
     pub estimated_processing_fee: Option<i64>,
     pub processor: String,
+    /// Placed with a live key (real money), as the processor's PaymentIntent
+    /// says; false in test mode and on the simulated processor.
+    #[serde(default)]
+    pub livemode: bool,
     /// True while a processor call for this hold is unresolved.
     pub operation_pending: bool,
     pub updated_at: String,

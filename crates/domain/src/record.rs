@@ -35,6 +35,9 @@ pub struct Hold {
     pub op_lock: Option<String>,
     /// When the authorization lapses (`capture_before`), once known.
     pub expires_at: Option<Timestamp>,
+    /// Whether the processor placed it with a live key (real money), as
+    /// its PaymentIntent says; false for test mode and the simulator.
+    pub livemode: bool,
 }
 
 /// A stay at a property, as the operator books it.

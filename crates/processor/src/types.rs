@@ -41,6 +41,8 @@ pub struct Intent {
     /// Why the last authorization attempt failed, e.g. `generic_decline`.
     pub last_decline: Option<String>,
     pub cancellation_reason: Option<String>,
+    /// Stripe's `livemode`: made with a live key. Always false in the simulator.
+    pub livemode: bool,
     /// The PaymentMethod used for the last authorization attempt.
     pub payment_method: Option<String>,
     /// Number of captures the processor performed (the simulator counts them;

@@ -29,6 +29,7 @@ pub fn hold(state: HoldState, currency: &str, amount: i64) -> Hold {
         version: 0,
         op_lock: None,
         expires_at: None,
+        livemode: false,
     }
 }
 

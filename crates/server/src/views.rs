@@ -59,6 +59,7 @@ pub fn hold_view(h: &Hold) -> HoldView {
         reason: h.state.reason().map(str::to_string),
         estimated_processing_fee: h.processing_fee,
         processor: h.processor.clone(),
+        livemode: h.livemode,
         operation_pending: h.op_lock.is_some(),
         updated_at: iso_millis(h.updated_at.millis()),
     }

@@ -104,3 +104,37 @@ fn cli_store_commands_name_their_database_and_never_create_one_by_accident() {
     let out = cli(&db, &["token", "list"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("first"));
 }
+
+/// Stripe's list conventions: `created[gte]`/`created[lt]` in Unix seconds
+/// or RFC 3339, `has_more`, and `livemode` on every hold.
+#[tokio::test]
+async fn holds_can_be_listed_by_creation_time_and_say_whether_they_are_live() {
+    for db in common::all_dbs() {
+        let server = Server::start(db.clone());
+        let api = server.client();
+        let early = api.authorized_hold(1_000).await;
+        api.advance(3_600).await;
+        let late = api.authorized_hold(2_000).await;
+        let late_view = api.get(&format!("/api/holds/{late}")).await.body;
+        assert_eq!(late_view["livemode"], false, "the simulator is never live: {late_view}");
+        let at = late_view["created_at"].as_str().unwrap().to_string();
+        let secs = chrono::DateTime::parse_from_rfc3339(&at).unwrap().timestamp();
+        let ids = |r: &common::Resp| -> Vec<String> {
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.body["holds"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap().to_string()).collect()
+        };
+        let since = api.get(&format!("/api/holds?created%5Bgte%5D={}", at.replace('+', "%2B"))).await;
+        assert_eq!(ids(&since), [late.clone()], "{}", db.name());
+        let before = api.get(&format!("/api/holds?created[lt]={secs}")).await;
+        assert_eq!(ids(&before), [early.clone()], "{}", db.name());
+        let window =
+            api.get(&format!("/api/holds?created[gte]={}&created[lt]={}&limit=1", secs - 7_200, secs + 60)).await;
+        assert_eq!(ids(&window).len(), 1);
+        assert_eq!(window.body["has_more"], true, "{}", window.text);
+        for bad in ["yesterday", "1e9", "99999999999999999"] {
+            let r = api.get(&format!("/api/holds?created[gte]={bad}")).await;
+            assert_eq!(r.status, 400, "{bad}: {}", r.text);
+            assert!(r.text.contains("created[gte]"), "the field is named: {}", r.text);
+        }
+    }
+}

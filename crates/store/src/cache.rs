@@ -95,6 +95,7 @@ mod tests {
             version: 0,
             op_lock: None,
             expires_at: None,
+            livemode: false,
         }
     }
 

@@ -78,6 +78,12 @@ impl SqlStore {
             }
             sql.push(')');
         }
+        if let Some(t) = f.created_gte {
+            push(&mut sql, " AND created_at >= {}", Bind::Int(t.millis()));
+        }
+        if let Some(t) = f.created_lt {
+            push(&mut sql, " AND created_at < {}", Bind::Int(t.millis()));
+        }
         if let Some((at, id)) = &f.before {
             push(&mut sql, " AND (created_at < {}", Bind::Int(at.millis()));
             push(&mut sql, " OR (created_at = {}", Bind::Int(at.millis()));

@@ -60,7 +60,7 @@ pub(crate) fn ts(v: Option<i64>) -> Option<Timestamp> {
 pub(crate) const HOLD_COLUMNS: &str = "id, chitty_id, processor, client_secret, status, amount, amount_capturable, \
     amount_captured, amount_released, currency, description, customer_email, property_id, tenant_id, booking_id, \
     tier, tier_reason, processing_fee, metadata, reason, expires_at, captured_at, canceled_at, created_at, \
-    updated_at, created_by, version, op_lock";
+    updated_at, created_by, version, op_lock, livemode";
 
 pub(crate) fn hold_from_row<R: Columns>(row: &R) -> StoreResult<Hold> {
     let status: String = row.col("status")?;
@@ -110,6 +110,7 @@ pub(crate) fn hold_from_row<R: Columns>(row: &R) -> StoreResult<Hold> {
         version: row.col("version")?,
         op_lock: row.col("op_lock")?,
         expires_at,
+        livemode: row.col::<i64>("livemode")? != 0,
     })
 }
 

@@ -98,6 +98,10 @@ pub struct HoldFilter {
     pub property_scope: Option<Vec<String>>,
     /// Keyset cursor: strictly older than this (created_at, id).
     pub before: Option<(Timestamp, String)>,
+    /// Created at or after this instant.
+    pub created_gte: Option<Timestamp>,
+    /// Created strictly before this instant.
+    pub created_lt: Option<Timestamp>,
     pub limit: i64,
 }
 

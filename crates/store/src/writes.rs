@@ -85,7 +85,7 @@ pub(crate) async fn insert_hold(
     let metadata = serde_json::to_string(&h.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let sql = format!(
         "INSERT INTO holds ({HOLD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
     );
     ex.run(
         q(&sql)
@@ -116,7 +116,8 @@ pub(crate) async fn insert_hold(
             .bind(h.updated_at.millis())
             .bind(h.created_by.as_deref())
             .bind(h.version)
-            .bind(h.op_lock.as_deref()),
+            .bind(h.op_lock.as_deref())
+            .bind(i64::from(h.livemode)),
     )
     .await?;
     for event in events {

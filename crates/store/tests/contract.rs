@@ -61,6 +61,7 @@ fn hold(id: &str, created: Timestamp, property: &str) -> Hold {
         version: 0,
         op_lock: None,
         expires_at: None,
+        livemode: false,
     }
 }
 
@@ -93,6 +94,7 @@ fn op(id: &str, kind: &str) -> Operation {
 async fn a_hold_round_trips_with_every_field() {
     for (name, store) in stores().await {
         let mut h = hold("pi_round", T0, "p-1");
+        h.livemode = true;
         store.insert_operation(&op("op_create", "create")).await.unwrap();
         store.insert_hold(&h, &[created_event(T0)], Some("op_create")).await.unwrap();
         let got = store.get_hold("pi_round").await.unwrap().expect(name);

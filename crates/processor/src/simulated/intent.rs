@@ -288,6 +288,7 @@ impl SimIntent {
             metadata: self.metadata.clone(),
             last_decline: self.last_decline.clone(),
             cancellation_reason: self.cancellation_reason.clone(),
+            livemode: false,
             incremental_available: matches!(self.status, SimStatus::RequiresCapture | SimStatus::Succeeded)
                 .then_some(self.incremental && allows_incremental(self.payment_method.as_deref())),
             payment_method: self.payment_method.clone(),

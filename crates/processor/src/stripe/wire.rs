@@ -28,6 +28,8 @@ pub struct WireIntent {
     #[serde(default)]
     pub cancellation_reason: Option<String>,
     #[serde(default)]
+    pub livemode: bool,
+    #[serde(default)]
     pub last_payment_error: Option<WireError>,
     #[serde(default)]
     pub latest_charge: Option<ChargeRef>,
@@ -158,6 +160,7 @@ impl WireIntent {
             metadata,
             last_decline: decline,
             cancellation_reason: self.cancellation_reason,
+            livemode: self.livemode,
             incremental_available,
             payment_method: match self.payment_method {
                 Some(serde_json::Value::String(s)) => Some(s),
@@ -311,5 +314,18 @@ mod tests {
         )
         .unwrap();
         assert!(!pi.into_intent().unwrap().view.canceled_by_expiry);
+    }
+
+    #[test]
+    fn livemode_is_read_from_the_payment_intent_and_absent_means_test_mode() {
+        let live: WireIntent = serde_json::from_str(
+            r#"{"id":"pi_1","status":"requires_capture","amount":5000,"currency":"usd","livemode":true}"#,
+        )
+        .unwrap();
+        assert!(live.into_intent().unwrap().livemode);
+        let bare: WireIntent =
+            serde_json::from_str(r#"{"id":"pi_1","status":"requires_capture","amount":5000,"currency":"usd"}"#)
+                .unwrap();
+        assert!(!bare.into_intent().unwrap().livemode);
     }
 }

@@ -99,6 +99,7 @@ impl HoldDraft {
             version: 0,
             op_lock: None,
             expires_at: None,
+            livemode: intent.livemode,
         };
         let ctx = EventContext::actor(self.created_by.clone());
         let (hold, later) = fold_intent(hold, intent, now, &ctx);

@@ -59,6 +59,27 @@ pub struct ListQuery {
     status: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    #[serde(rename = "created[gte]")]
+    created_gte: Option<String>,
+    #[serde(rename = "created[lt]")]
+    created_lt: Option<String>,
+}
+
+/// Stripe's form, Unix seconds, or an RFC 3339 date-time.
+fn instant(field: &str, v: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+    let Some(v) = v.filter(|s| !s.is_empty()) else { return Ok(None) };
+    let millis = match v.parse::<i64>() {
+        Ok(secs) => secs.checked_mul(1000),
+        Err(_) => chrono::DateTime::parse_from_rfc3339(v).ok().map(|d| d.timestamp_millis()),
+    };
+    match millis {
+        Some(ms) if (0..=253_402_300_799_000).contains(&ms) => Ok(Some(Timestamp::from_millis(ms))),
+        _ => Err(CoreError::validation(
+            field,
+            format!("{field} must be Unix seconds or an RFC 3339 date-time such as 2026-11-01T00:00:00Z"),
+        )
+        .into()),
+    }
 }
 
 fn encode_cursor(at: Timestamp, id: &str) -> String {
@@ -95,7 +116,11 @@ pub async fn list_holds(
             decode_cursor(c).ok_or_else(|| CoreError::validation("cursor", "cursor is not one this service issued"))?,
         ),
     };
+    let created_gte = instant("created[gte]", q.created_gte.as_deref())?;
+    let created_lt = instant("created[lt]", q.created_lt.as_deref())?;
     let filter = HoldFilter {
+        created_gte,
+        created_lt,
         property_id: q.property_id.filter(|s| !s.is_empty()),
         tenant_id: q.tenant_id.filter(|s| !s.is_empty()),
         status,
