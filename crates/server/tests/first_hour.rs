@@ -124,9 +124,9 @@ async fn holds_can_be_listed_by_creation_time_and_say_whether_they_are_live() {
             r.body["holds"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap().to_string()).collect()
         };
         let since = api.get(&format!("/api/holds?created%5Bgte%5D={}", at.replace('+', "%2B"))).await;
-        assert_eq!(ids(&since), [late.clone()], "{}", db.name());
+        assert_eq!(ids(&since), [late], "{}", db.name());
         let before = api.get(&format!("/api/holds?created[lt]={secs}")).await;
-        assert_eq!(ids(&before), [early.clone()], "{}", db.name());
+        assert_eq!(ids(&before), [early], "{}", db.name());
         let window =
             api.get(&format!("/api/holds?created[gte]={}&created[lt]={}&limit=1", secs - 7_200, secs + 60)).await;
         assert_eq!(ids(&window).len(), 1);
