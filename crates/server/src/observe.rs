@@ -62,6 +62,14 @@ fn describe() {
         "Time to answer an HTTP request, by route and method."
     );
     describe_gauge!("chittycharge_holds", "Holds in the store, by state.");
+    describe_gauge!(
+        "chittycharge_holds_past_capture_deadline",
+        "Holds still requires_capture whose capture_before has passed (the expiry backlog)."
+    );
+    describe_gauge!(
+        "chittycharge_operations_stuck",
+        "Unsettled processor operations that used up the janitor's schedule (`chittycharge operations stuck`)."
+    );
     describe_counter!(
         "chittycharge_processor_calls_total",
         "Calls to the payment processor, by operation and outcome."
@@ -221,6 +229,19 @@ pub async fn metrics_endpoint(State(state): State<Arc<AppState>>) -> Response {
             )]
             metrics::gauge!("chittycharge_holds", "state" => s).set(n as f64);
         }
+    }
+    let now = state.holds.now();
+    if let Ok(n) = state.store.count_holds_past_deadline(now).await {
+        #[expect(clippy::cast_precision_loss, reason = "a count; f64 is exact far beyond any real count")]
+        metrics::gauge!("chittycharge_holds_past_capture_deadline").set(n as f64);
+    }
+    let min_attempts = i64::try_from(state.config.janitor_schedule.len()).unwrap_or(i64::MAX - 1) + 1;
+    let stale = now.plus_millis(-crate::jobs::janitor::STALE_PENDING_MS);
+    // Capped: past a thousand the number only says "many", and the scrape
+    // must stay cheap.
+    if let Ok(stuck) = state.store.stuck_operations(min_attempts, stale, 1_000).await {
+        #[expect(clippy::cast_precision_loss, reason = "at most 1000")]
+        metrics::gauge!("chittycharge_operations_stuck").set(stuck.len() as f64);
     }
     let body = recorder().map(PrometheusHandle::render).unwrap_or_default();
     let mut r = body.into_response();

@@ -169,6 +169,9 @@ pub trait Store: Send + Sync {
     async fn hold_events(&self, hold_id: &str) -> StoreResult<Vec<HoldEvent>>;
     /// (status, count) for the `holds by state` gauge.
     async fn count_holds_by_status(&self) -> StoreResult<Vec<(String, i64)>>;
+    /// Holds still authorized whose `capture_before` passed before `now`:
+    /// the expiry backlog a healthy job runner keeps at zero.
+    async fn count_holds_past_deadline(&self, now: Timestamp) -> StoreResult<i64>;
     /// Appends an event without touching the hold (job runs, warnings).
     async fn append_event(&self, hold_id: &str, event: &NewEvent) -> StoreResult<()>;
 

@@ -343,6 +343,15 @@ impl Store for SqlStore {
         rows.iter().map(|r| Ok((r.try_get::<String, _>("status")?, r.try_get::<i64, _>("n")?))).collect()
     }
 
+    async fn count_holds_past_deadline(&self, now: Timestamp) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM holds WHERE status = 'requires_capture' AND expires_at IS NOT NULL AND expires_at < $1",
+        )
+        .bind(now.millis())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     async fn append_event(&self, hold_id: &str, event: &NewEvent) -> StoreResult<()> {
         transact!(self, "append_event", |ex| async { writes::insert_event(ex, hold_id, event).await.map(Done::Commit) })
     }

@@ -450,3 +450,22 @@ async fn history_past_retention_is_pruned_and_nothing_else() {
         );
     }
 }
+
+#[tokio::test]
+async fn holds_past_their_capture_deadline_are_counted_until_they_are_finished() {
+    for (name, store) in stores().await {
+        let deadline = T0.plus_secs(604_800);
+        let mut h = hold("pi_late", T0, "p-1");
+        h.state = HoldState::RequiresCapture(
+            AwaitingPaymentMethod::default().authorize(Authorization::new(25_000, 25_000, deadline).unwrap()),
+        );
+        h.expires_at = Some(deadline);
+        store.insert_hold(&h, &[created_event(T0)], None).await.unwrap();
+        assert_eq!(store.count_holds_past_deadline(T0).await.unwrap(), 0, "{name}");
+        assert_eq!(store.count_holds_past_deadline(deadline.plus_secs(1)).await.unwrap(), 1, "{name}");
+        let HoldState::RequiresCapture(a) = h.state.clone() else { unreachable!() };
+        h.state = HoldState::Expired(a.expire(deadline.plus_secs(2)));
+        assert!(store.save_hold(&h, 0, &[], None).await.unwrap(), "{name}");
+        assert_eq!(store.count_holds_past_deadline(deadline.plus_secs(3)).await.unwrap(), 0, "{name}");
+    }
+}

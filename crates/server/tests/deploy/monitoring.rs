@@ -9,13 +9,6 @@ use crate::common::{free_port, sqlite_db, Api, Server};
 use crate::promql::{family_of, parse_exposition, selectors};
 use crate::repo_file;
 
-/// The alert group written against gauges the service does not export yet.
-const PENDING_GROUP: &str = "chittycharge-pending-metrics";
-/// Those gauges, with the type and labels the rules assume.
-const PENDING: &[(&str, &str)] = &[
-    ("chittycharge_operations_stuck", "gauge, no labels"),
-    ("chittycharge_holds_past_capture_deadline", "gauge, no labels"),
-];
 /// Declared families that appear only after an event a black-box test
 /// cannot cause.
 const NOT_TRIGGERED: &[(&str, &str)] =
@@ -167,19 +160,17 @@ async fn the_alerts_and_the_dashboard_query_only_metrics_the_service_exports() {
         assert!(observe.contains(&format!("\"{name}\"")), "{name} ({why}) is not declared in observe.rs");
     }
 
-    let mut queries: Vec<(String, String, bool)> = alert_rules()
-        .into_iter()
-        .map(|(group, alert, expr)| (format!("alert {alert}"), expr, group == PENDING_GROUP))
-        .collect();
+    let mut queries: Vec<(String, String)> =
+        alert_rules().into_iter().map(|(_group, alert, expr)| (format!("alert {alert}"), expr)).collect();
     for panel in dashboard()["panels"].as_array().expect("panels") {
         for t in panel["targets"].as_array().expect("targets") {
             let expr = t["expr"].as_str().expect("expr").to_string();
-            queries.push((format!("panel {}", panel["title"]), expr, false));
+            queries.push((format!("panel {}", panel["title"]), expr));
         }
     }
 
     let mut problems = Vec::new();
-    for (place, expr, pending_allowed) in &queries {
+    for (place, expr) in &queries {
         let found = selectors(expr);
         assert!(!found.is_empty(), "{place}: no metric in {expr}");
         for (name, labels) in found {
@@ -187,7 +178,6 @@ async fn the_alerts_and_the_dashboard_query_only_metrics_the_service_exports() {
                 Some(family) => exported[&family].1.clone(),
                 None if PROMETHEUS_SERIES.contains(&name.as_str()) => BTreeSet::new(),
                 None if NOT_TRIGGERED.iter().any(|(n, _)| *n == name) => BTreeSet::new(),
-                None if *pending_allowed && PENDING.iter().any(|(n, _)| *n == name) => BTreeSet::new(),
                 None => {
                     problems.push(format!("{place}: {name} is not exported"));
                     continue;
