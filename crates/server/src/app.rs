@@ -121,7 +121,7 @@ impl Application {
         let store: Arc<dyn Store> = Arc::new(store);
         // A database that cannot be written would serve reads and fail every
         // hold: refuse to start on it.
-        store.rate_limit_hit("startup-write-check", 0).await.map_err(|e| {
+        store.rate_limit_gcra("startup-write-check", 0, 1, 0).await.map_err(|e| {
             anyhow::anyhow!("DATABASE_URL: the store at {} cannot be written: {e}", config.database_display())
         })?;
         let (clock, test_clock): (Arc<dyn Clock>, Option<Arc<TestClock>>) = if config.test_clock {

@@ -62,7 +62,9 @@ pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receive
             tracing::warn!(error.cause = %e, "janitor tick failed; will retry");
         }
         let now = state.holds.now();
-        if let Err(e) = state.store.purge_expired(now.millis() - 120_000, now.plus_millis(-24 * 3_600_000)).await {
+        if let Err(e) =
+            state.store.purge_expired(now.millis().saturating_mul(1000), now.plus_millis(-24 * 3_600_000)).await
+        {
             tracing::warn!(error.cause = %e, "purging expired counters failed");
         }
         if now >= next_purge {

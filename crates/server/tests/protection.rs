@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{postgres_db, sqlite_db, Api, Server};
 use serde_json::json;
 
@@ -117,18 +115,10 @@ async fn the_same_key_with_another_body_is_a_409() {
     assert_eq!(api.get("/api/holds").await.body["holds"].as_array().unwrap().len(), 1);
 }
 
-async fn wait_for_fresh_window() {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 60_000;
-    if now > 50_000 {
-        tokio::time::sleep(Duration::from_millis(u64::try_from(60_500 - now).unwrap())).await;
-    }
-}
-
 #[tokio::test]
 async fn the_rate_limit_holds_across_two_instances() {
     let Some((a, b)) = two_instances() else { return };
     let token = common::token(&a.db, &["--name", "limited", "--scope", "holds:read", "--rate-limit", "10"]);
-    wait_for_fresh_window().await;
     for i in 0..10 {
         let api = if i % 2 == 0 { a.client() } else { b.client() }.with_token(&token);
         let r = api.get("/api/holds").await;
@@ -141,7 +131,10 @@ async fn the_rate_limit_holds_across_two_instances() {
         let r = server.client().with_token(&token).get("/api/holds").await;
         assert_eq!(r.status, 429, "the 11th request is refused whichever instance serves it");
         let retry: u64 = r.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
-        assert!((1..=60).contains(&retry));
+        assert!(
+            (5..=6).contains(&retry),
+            "10 a minute: room for the next one 6 s after the burst began, not at the minute's end: {retry}"
+        );
         assert!(r.body["error"].as_str().unwrap().starts_with("Rate limit exceeded"));
     }
 }
@@ -149,7 +142,6 @@ async fn the_rate_limit_holds_across_two_instances() {
 #[tokio::test]
 async fn failed_authentication_is_limited_per_client_ip() {
     let server = Server::start_with(sqlite_db(), &[("CHITTYCHARGE_AUTH_FAILURES_PER_MINUTE", "5")]);
-    wait_for_fresh_window().await;
     let wrong = server.client().with_token("cc_guess");
     for _ in 0..5 {
         assert_eq!(wrong.get("/api/holds").await.status, 401);

@@ -189,12 +189,21 @@ pub trait Store: Send + Sync {
         -> StoreResult<()>;
     async fn idem_abandon(&self, scope: &str, key: &str) -> StoreResult<()>;
 
-    // ---- shared fixed-window counters
-    /// Counts one request for `key` in the window starting at `window_start`
-    /// and returns the window's count so far.
-    async fn rate_limit_hit(&self, key: &str, window_start: i64) -> StoreResult<i64>;
-    /// Drops expired counters and idempotency records.
-    async fn purge_expired(&self, rate_before: i64, idem_before: Timestamp) -> StoreResult<()>;
+    // ---- shared rate-limit state (GCRA)
+    /// One request for `key` at `now_us` under GCRA with emission interval
+    /// `interval_us` and burst tolerance `tolerance_us`, decided and stored
+    /// in one statement: returns whether it is allowed and the key's
+    /// theoretical arrival time afterwards (unchanged when refused).
+    async fn rate_limit_gcra(
+        &self,
+        key: &str,
+        now_us: i64,
+        interval_us: i64,
+        tolerance_us: i64,
+    ) -> StoreResult<(bool, i64)>;
+    /// Drops rate-limit state that has run out (`tat_us` before
+    /// `rate_before_us`: as good as absent) and expired idempotency records.
+    async fn purge_expired(&self, rate_before_us: i64, idem_before: Timestamp) -> StoreResult<()>;
     /// Drops history kept only for a while: webhook event ids received and
     /// notifications sent before `before`. Returns how many rows went.
     async fn purge_history(&self, before: Timestamp) -> StoreResult<u64>;

@@ -126,26 +126,39 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(crate) async fn rate_limit_hit_impl(&self, key: &str, window_start: i64) -> StoreResult<i64> {
+    pub(crate) async fn rate_limit_gcra_impl(
+        &self,
+        key: &str,
+        now_us: i64,
+        interval_us: i64,
+        tolerance_us: i64,
+    ) -> StoreResult<(bool, i64)> {
         let mut tx = self.pool().begin().await?;
         if crate::Store::backend(self) == Backend::Postgres {
             // A counter lost in a crash costs nothing; skip the fsync wait.
             sqlx::query("SET LOCAL synchronous_commit TO OFF").execute(&mut *tx).await?;
         }
-        let row = sqlx::query(
-            "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \
-             ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1 RETURNING count",
-        )
-        .bind(key)
-        .bind(window_start)
-        .fetch_one(&mut *tx)
-        .await?;
+        // GCRA in one statement, so instances racing on a key serialize on
+        // its row: tat = max(stored, now); allowed when tat - now <= the
+        // tolerance, and then the stored tat moves on by one interval. Both
+        // SET expressions read the row as it was. CASE stands in for
+        // max(), which SQLite and PostgreSQL spell differently.
+        const TAT: &str = "(CASE WHEN rate_limit_state.tat_us > $2 THEN rate_limit_state.tat_us ELSE $2 END)";
+        let sql = format!(
+            "INSERT INTO rate_limit_state (key, tat_us, allowed) VALUES ($1, $2 + $3, 1) \
+             ON CONFLICT (key) DO UPDATE SET \
+               allowed = CASE WHEN {TAT} - $2 <= $4 THEN 1 ELSE 0 END, \
+               tat_us = CASE WHEN {TAT} - $2 <= $4 THEN {TAT} + $3 ELSE rate_limit_state.tat_us END \
+             RETURNING tat_us, allowed"
+        );
+        let row =
+            sqlx::query(&sql).bind(key).bind(now_us).bind(interval_us).bind(tolerance_us).fetch_one(&mut *tx).await?;
         tx.commit().await?;
-        Ok(row.try_get("count")?)
+        Ok((row.try_get::<i64, _>("allowed")? != 0, row.try_get("tat_us")?))
     }
 
-    pub(crate) async fn purge_expired_impl(&self, rate_before: i64, idem_before: Timestamp) -> StoreResult<()> {
-        sqlx::query("DELETE FROM rate_limits WHERE window_start < $1").bind(rate_before).execute(self.pool()).await?;
+    pub(crate) async fn purge_expired_impl(&self, rate_before_us: i64, idem_before: Timestamp) -> StoreResult<()> {
+        sqlx::query("DELETE FROM rate_limit_state WHERE tat_us < $1").bind(rate_before_us).execute(self.pool()).await?;
         sqlx::query("DELETE FROM api_idempotency WHERE created_at < $1")
             .bind(idem_before.millis())
             .execute(self.pool())

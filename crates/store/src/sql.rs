@@ -242,11 +242,17 @@ impl Store for SqlStore {
     async fn idem_abandon(&self, scope: &str, key: &str) -> StoreResult<()> {
         self.write("idem_abandon", self.idem_abandon_impl(scope, key)).await
     }
-    async fn rate_limit_hit(&self, key: &str, window_start: i64) -> StoreResult<i64> {
-        self.write("rate_limit_hit", self.rate_limit_hit_impl(key, window_start)).await
+    async fn rate_limit_gcra(
+        &self,
+        key: &str,
+        now_us: i64,
+        interval_us: i64,
+        tolerance_us: i64,
+    ) -> StoreResult<(bool, i64)> {
+        self.write("rate_limit_gcra", self.rate_limit_gcra_impl(key, now_us, interval_us, tolerance_us)).await
     }
-    async fn purge_expired(&self, rate_before: i64, idem_before: Timestamp) -> StoreResult<()> {
-        self.write("purge_expired", self.purge_expired_impl(rate_before, idem_before)).await
+    async fn purge_expired(&self, rate_before_us: i64, idem_before: Timestamp) -> StoreResult<()> {
+        self.write("purge_expired", self.purge_expired_impl(rate_before_us, idem_before)).await
     }
     async fn purge_history(&self, before: Timestamp) -> StoreResult<u64> {
         self.write("purge_history", self.purge_history_impl(before)).await

@@ -469,3 +469,32 @@ async fn holds_past_their_capture_deadline_are_counted_until_they_are_finished()
         assert_eq!(store.count_holds_past_deadline(deadline.plus_secs(3)).await.unwrap(), 0, "{name}");
     }
 }
+
+/// GCRA decided in the store: of many requests racing on one key, exactly
+/// the burst passes, and the refusals name the same arrival time.
+#[tokio::test]
+async fn racing_rate_limit_hits_let_exactly_the_burst_through() {
+    for (name, store) in stores().await {
+        let (interval, tolerance) = (6_000_000, 54_000_000); // 10 a minute
+        let now = 1_700_000_000_000_000;
+        let hits = (0..25).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.rate_limit_gcra("tok_race", now, interval, tolerance).await.unwrap() })
+        });
+        let mut allowed = 0;
+        for h in hits {
+            let (ok, tat) = h.await.unwrap();
+            if ok {
+                allowed += 1;
+            } else {
+                assert_eq!(tat, now + 10 * interval, "{name}: a refusal leaves the state as it was");
+            }
+        }
+        assert_eq!(allowed, 10, "{name}");
+        let (ok, _) = store.rate_limit_gcra("tok_race", now + interval, interval, tolerance).await.unwrap();
+        assert!(ok, "{name}: one interval later there is room for one more");
+        store.purge_expired(now + 11 * interval + 1, T0).await.unwrap();
+        let (ok, tat) = store.rate_limit_gcra("tok_race", now + interval, interval, tolerance).await.unwrap();
+        assert!(ok && tat == now + 2 * interval, "{name}: purged state starts afresh");
+    }
+}
