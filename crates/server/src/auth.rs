@@ -263,8 +263,9 @@ pub async fn require_token(
 
 /// Counts a failed authentication per client address and per presented
 /// token prefix (shared through the store across instances on PostgreSQL).
-/// Past the limit the failing caller gets 429 instead of 401 for the rest of
-/// its budget allows another attempt; callers with a valid token are never affected.
+/// Past the limit the failing caller gets 429 instead of 401 until its
+/// budget allows another attempt; callers with a valid token are never
+/// affected.
 pub async fn failed_authentication(
     state: &AppState,
     ip: std::net::IpAddr,
