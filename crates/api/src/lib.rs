@@ -27,11 +27,17 @@ pub struct ErrorBody {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CreateHoldRequest {
+    /// Minor units of `currency` (cents for usd, yen for jpy).
+    #[schema(minimum = 1, example = 25_000)]
     pub amount: i64,
+    #[schema(min_length = 1, max_length = 1000, example = "Incidentals hold, Lakeview Cabin, Dec 24-28")]
     pub description: String,
+    /// ISO 4217, any case; the service's default currency when omitted.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z]{3}$", example = "usd")]
     pub currency: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Email, max_length = 254, example = "guest@example.com")]
     pub customer_email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub property_id: Option<String>,
@@ -40,7 +46,9 @@ pub struct CreateHoldRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<BTreeMap<String, serde_json::Value>>,
+    /// A PaymentMethod to authorize with now (with `confirm: true`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255, example = "pm_card_visa")]
     pub payment_method: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confirm: Option<bool>,
@@ -56,15 +64,20 @@ pub struct CreateHoldResponse {
     pub chitty_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    #[schema(value_type = crate::schema::HoldStatusName)]
     pub status: String,
     pub amount: i64,
     pub amount_capturable: i64,
     pub currency: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(value_type = crate::schema::TierName)]
     pub tier: String,
     pub tier_limit: i64,
     pub tier_reason: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub capture_before: Option<String>,
     pub disclosure: String,
     /// The guest check-in page, once the service serves one.
@@ -76,12 +89,14 @@ pub struct CreateHoldResponse {
 pub struct HoldView {
     pub id: String,
     pub chitty_id: String,
+    #[schema(value_type = crate::schema::HoldStatusName)]
     pub status: String,
     pub amount: i64,
     pub amount_capturable: i64,
     /// Stripe's name for the captured amount, kept for the original's consumers.
     pub amount_received: i64,
     pub currency: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
     pub amount_captured: i64,
     pub amount_released: i64,
@@ -90,11 +105,16 @@ pub struct HoldView {
     pub property_id: Option<String>,
     pub tenant_id: Option<String>,
     pub booking_id: Option<String>,
+    #[schema(value_type = crate::schema::TierName)]
     pub tier: String,
     pub metadata: BTreeMap<String, String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub capture_before: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub captured_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub canceled_at: Option<String>,
     pub reason: Option<String>,
     pub estimated_processing_fee: Option<i64>,
@@ -105,6 +125,7 @@ pub struct HoldView {
     pub livemode: bool,
     /// True while a processor call for this hold is unresolved.
     pub operation_pending: bool,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -119,21 +140,31 @@ pub struct HoldList {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CaptureRequest {
+    /// Minor units; omitted, everything capturable (or the lines' total).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, example = 7_500)]
     pub amount_to_capture: Option<i64>,
+    /// Written to the hold's event log.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 500, example = "Broken lamp")]
     pub reason: Option<String>,
+    /// Itemized damages; their total must equal `amount_to_capture` when both are sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(min_items = 1, max_items = 100)]
+    pub lines: Vec<DamageLine>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CaptureResponse {
     pub id: String,
+    #[schema(value_type = crate::schema::HoldStatusName)]
     pub status: String,
     pub amount_captured: i64,
     /// What the processor released when it captured less than authorized.
     pub amount_released: i64,
     pub estimated_processing_fee: i64,
     pub processing_fee_note: String,
+    #[schema(format = DateTime)]
     pub captured_at: String,
     pub currency: String,
 }
@@ -141,7 +172,9 @@ pub struct CaptureResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CancelResponse {
     pub id: String,
+    #[schema(value_type = crate::schema::HoldStatusName)]
     pub status: String,
+    #[schema(format = DateTime)]
     pub canceled_at: String,
     pub amount_released: i64,
     pub reason: Option<String>,
@@ -152,12 +185,15 @@ pub struct EventView {
     pub id: i64,
     pub kind: String,
     pub actor: Option<String>,
+    #[schema(value_type = Option<crate::schema::HoldStatusName>)]
     pub from_status: Option<String>,
+    #[schema(value_type = Option<crate::schema::HoldStatusName>)]
     pub to_status: Option<String>,
     pub amount: Option<i64>,
     pub reason: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -165,6 +201,9 @@ pub struct EventView {
 pub struct EventList {
     pub hold_id: String,
     pub events: Vec<EventView>,
+    /// Whether more items exist than this answer holds.
+    #[serde(default)]
+    pub has_more: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -229,13 +268,18 @@ pub struct PropertyView {
     pub claim_window_hours: i64,
     pub time_zone: String,
     pub hold_lead_days: i64,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PropertyList {
     pub properties: Vec<PropertyView>,
+    /// Whether more items exist than this answer holds.
+    #[serde(default)]
+    pub has_more: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -248,7 +292,9 @@ pub struct BookingRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guest_email: Option<String>,
     /// `YYYY-MM-DD`, local to the property.
+    #[schema(format = Date, example = "2026-12-24")]
     pub check_in: String,
+    #[schema(format = Date, example = "2026-12-28")]
     pub check_out: String,
     /// A saved card for off-session holds.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -262,6 +308,7 @@ pub struct ClaimView {
     pub currency: String,
     #[schema(value_type = Vec<Object>)]
     pub lines: serde_json::Value,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -272,14 +319,22 @@ pub struct BookingView {
     pub tenant_id: Option<String>,
     pub guest_name: String,
     pub guest_email: Option<String>,
+    #[schema(format = Date, example = "2026-12-24")]
     pub check_in: String,
+    #[schema(format = Date, example = "2026-12-28")]
     pub check_out: String,
+    #[schema(value_type = crate::schema::BookingStatusName)]
     pub status: String,
     pub hold_id: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub checked_out_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub claim_window_ends_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub settled_at: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
     #[serde(default)]
     pub claims: Vec<ClaimView>,
@@ -288,6 +343,9 @@ pub struct BookingView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BookingList {
     pub bookings: Vec<BookingView>,
+    /// Whether more items exist than this answer holds.
+    #[serde(default)]
+    pub has_more: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -298,15 +356,20 @@ pub struct AuthorizeResponse {
     pub currency: String,
     pub checkin_url: String,
     pub disclosure: String,
+    #[schema(value_type = crate::schema::HoldStatusName)]
     pub status: String,
+    #[schema(value_type = crate::schema::BookingStatusName)]
     pub booking_status: String,
+    #[schema(value_type = crate::schema::TierName)]
     pub tier: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DamageLine {
     /// Minor units (the seeds' example used dollars; this API never does).
+    #[schema(minimum = 1, example = 5_000)]
     pub amount: i64,
+    #[schema(min_length = 1, example = "Broken lamp")]
     pub description: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence_urls: Vec<String>,
@@ -331,6 +394,7 @@ pub struct CheckoutResponse {
     #[serde(default)]
     pub amount_released: Option<i64>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub claim_window_ends_at: Option<String>,
 }
 
@@ -350,6 +414,7 @@ pub struct CancelRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct IncrementRequest {
     /// The new total, in minor units.
+    #[schema(minimum = 1, example = 30_000)]
     pub amount: i64,
 }
 
@@ -369,11 +434,14 @@ pub struct OperationView {
     pub id: String,
     pub kind: String,
     /// pending, succeeded, failed or unknown.
+    #[schema(value_type = crate::schema::OperationStatusName)]
     pub status: String,
     pub hold_id: Option<String>,
     pub error: Option<String>,
     pub attempts: i64,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -381,6 +449,9 @@ pub struct OperationView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OperationList {
     pub operations: Vec<OperationView>,
+    /// Whether more items exist than this answer holds.
+    #[serde(default)]
+    pub has_more: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -423,13 +494,18 @@ pub struct NotificationView {
     pub last_error: Option<String>,
     pub hold_id: Option<String>,
     pub booking_id: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub sent_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NotificationList {
     pub notifications: Vec<NotificationView>,
+    /// Whether more items exist than this answer holds.
+    #[serde(default)]
+    pub has_more: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -439,3 +515,4 @@ pub struct WebhookAck {
 
 mod pages_and_simulator;
 pub use pages_and_simulator::*;
+pub mod schema;

@@ -13,6 +13,7 @@ pub struct ClockRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ClockView {
+    #[schema(format = DateTime)]
     pub now: String,
     pub offset_ms: i64,
 }

@@ -330,7 +330,9 @@ pub async fn holds(r: &Remote, cmd: HoldsCmd) -> anyhow::Result<()> {
         }
         HoldsCmd::Capture { id, amount, reason, write } => print(
             r.json,
-            &client(r, Some(&write))?.capture(&id, &CaptureRequest { amount_to_capture: amount, reason }).await?,
+            &client(r, Some(&write))?
+                .capture(&id, &CaptureRequest { amount_to_capture: amount, reason, lines: Vec::new() })
+                .await?,
         ),
         HoldsCmd::Cancel { id, reason, write } => {
             print(r.json, &client(r, Some(&write))?.cancel(&id, reason.as_deref()).await?)

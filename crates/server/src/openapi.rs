@@ -24,6 +24,22 @@ enum Body {
     Html,
     Form(&'static str),
     AnyJson,
+    /// Plain text (Prometheus' exposition format).
+    Text,
+}
+
+/// What a query parameter takes.
+#[derive(Clone, Copy)]
+enum Param {
+    Str,
+    /// A whole number in this range.
+    Int(i64, i64),
+    /// One of a schema enum's values (a component name).
+    OneOf(&'static str),
+    /// Present or absent (`?expiring` or `?expiring=1`).
+    Flag,
+    /// Unix seconds or an RFC 3339 date-time.
+    Instant,
 }
 
 struct Op {
@@ -36,7 +52,7 @@ struct Op {
     request: Body,
     status: u16,
     response: Body,
-    query: &'static [(&'static str, &'static str)],
+    query: &'static [(&'static str, &'static str, Param)],
     errors: &'static [u16],
 }
 
@@ -65,26 +81,30 @@ macro_rules! op {
 
 fn ops() -> Vec<Op> {
     use Body::*;
-    const HOLD_Q: &[(&str, &str)] = &[
-        ("property_id", "Only this property"),
-        ("tenant_id", "Only this tenant"),
-        ("status", "Only this status"),
-        ("limit", "1 to 200"),
-        ("cursor", "next_cursor of the previous page"),
+    use Param::{Flag, Instant, Int, OneOf, Str};
+    const HOLD_Q: &[(&str, &str, Param)] = &[
+        ("property_id", "Only this property", Str),
+        ("tenant_id", "Only this tenant", Str),
+        ("status", "Only this status", OneOf("HoldStatusName")),
+        ("created[gte]", "Created at or after (Unix seconds or RFC 3339)", Instant),
+        ("created[lt]", "Created before (Unix seconds or RFC 3339)", Instant),
+        ("limit", "Page size (default 50)", Int(1, 200)),
+        ("cursor", "next_cursor of the previous page", Str),
     ];
-    const BOOKING_Q: &[(&str, &str)] = &[
-        ("property_id", "Only this property"),
-        ("tenant_id", "Only this tenant"),
-        ("status", "Only this status"),
-        ("limit", "1 to 500"),
+    const BOOKING_Q: &[(&str, &str, Param)] = &[
+        ("property_id", "Only this property", Str),
+        ("tenant_id", "Only this tenant", Str),
+        ("status", "Only this status", OneOf("BookingStatusName")),
+        ("limit", "How many (default 100)", Int(1, 500)),
     ];
-    const AT_PROPERTY_Q: &[(&str, &str)] = &[("property_id", "Which property's booking, when several share the id")];
-    const CONSOLE_Q: &[(&str, &str)] = &[
-        ("property_id", "Only this property"),
-        ("status", "Only this status"),
-        ("expiring", "Only holds expiring within 24 h"),
+    const AT_PROPERTY_Q: &[(&str, &str, Param)] =
+        &[("property_id", "Which property's booking, when several share the id", Str)];
+    const CONSOLE_Q: &[(&str, &str, Param)] = &[
+        ("property_id", "Only this property", Str),
+        ("status", "Only this status", Str),
+        ("expiring", "Only holds expiring within 24 h", Flag),
     ];
-    const CHECKIN_Q: &[(&str, &str)] = &[("cs", "The hold's client secret")];
+    const CHECKIN_Q: &[(&str, &str, Param)] = &[("cs", "The hold's client secret", Str)];
     vec![
         op!(Get "/health" "getHealth" "service" "Readiness in the original's shape (cached probes)", auth=false, req=None, 200 => Json("Health"), q=&[], err=&[503]),
         op!(Get "/livez" "getLivez" "service" "The process answers (no I/O)", auth=false, req=None, 200 => AnyJson, q=&[], err=&[]),
@@ -134,7 +154,7 @@ fn ops() -> Vec<Op> {
         op!(Get "/console/notifications" "consoleNotifications" "pages" "Outbox page", auth=false, req=None, 200 => Html, q=&[], err=&[303]),
         op!(Get "/openapi.json" "openapi" "service" "This document", auth=false, req=None, 200 => AnyJson, q=&[], err=&[]),
         op!(Get "/docs" "docs" "service" "API documentation page", auth=false, req=None, 200 => Html, q=&[], err=&[]),
-        op!(Get "/metrics" "metrics" "service" "Prometheus metrics", auth=false, req=None, 200 => Html, q=&[], err=&[]),
+        op!(Get "/metrics" "metrics" "service" "Prometheus metrics", auth=false, req=None, 200 => Text, q=&[], err=&[]),
     ]
 }
 
@@ -148,6 +168,40 @@ fn any_json() -> utoipa::openapi::Content {
 
 fn text_content() -> utoipa::openapi::Content {
     ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::String))).build()
+}
+
+fn param_schema(kind: Param) -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    match kind {
+        Param::Str => ObjectBuilder::new().schema_type(Type::String).into(),
+        Param::Int(min, max) => {
+            ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(min)).maximum(Some(max)).into()
+        }
+        // An empty value means "no filter", as in a form left blank.
+        Param::OneOf(schema) => utoipa::openapi::OneOfBuilder::new()
+            .item(Ref::from_schema_name(schema))
+            .item(ObjectBuilder::new().schema_type(Type::String).max_length(Some(0)))
+            .into(),
+        Param::Flag => ObjectBuilder::new().schema_type(Type::String).into(),
+        Param::Instant => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r"^([0-9]{1,11}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2}))?$"))
+            .examples([serde_json::json!("1764547200"), serde_json::json!("2025-12-01T00:00:00Z")])
+            .into(),
+    }
+}
+
+fn header_doc(kind: Type, description: &str) -> utoipa::openapi::header::Header {
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(kind))
+        .description(Some(description))
+        .build()
+}
+
+/// Every authenticated answer carries the token's rate-limit state.
+fn with_rate_headers(r: ResponseBuilder) -> ResponseBuilder {
+    r.header("X-RateLimit-Limit", header_doc(Type::Integer, "Requests a minute this token may make"))
+        .header("X-RateLimit-Remaining", header_doc(Type::Integer, "Requests that could be sent now"))
+        .header("X-RateLimit-Reset", header_doc(Type::Integer, "Epoch seconds when the whole burst is back"))
 }
 
 fn reason(code: u16) -> &'static str {
@@ -185,14 +239,14 @@ fn build() -> OpenApi {
                     .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)))),
             );
         }
-        for (name, desc) in op.query {
+        for (name, desc, kind) in op.query {
             b = b.parameter(
                 ParameterBuilder::new()
                     .name(*name)
                     .parameter_in(ParameterIn::Query)
                     .required(Required::False)
                     .description(Some(*desc))
-                    .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
+                    .schema(Some(param_schema(*kind))),
             );
         }
         if op.auth && op.method == HttpMethod::Post {
@@ -227,7 +281,7 @@ fn build() -> OpenApi {
                         .build(),
                 ))
             }
-            Body::None | Body::Html => {}
+            Body::None | Body::Html | Body::Text => {}
         }
         let ok = match op.response {
             Body::Json(s) => {
@@ -237,14 +291,32 @@ fn build() -> OpenApi {
                 ResponseBuilder::new().description(reason(op.status)).content("application/json", any_json())
             }
             Body::Html => ResponseBuilder::new().description(reason(op.status)).content("text/html", text_content()),
+            Body::Text => ResponseBuilder::new().description(reason(op.status)).content("text/plain", text_content()),
             Body::None | Body::Form(_) => ResponseBuilder::new().description(reason(op.status)),
         };
+        let ok = if op.auth { with_rate_headers(ok) } else { ok };
         b = b.response(op.status.to_string(), ok.build());
         for code in op.errors {
-            let resp = if op.tag == "pages" {
+            let resp = if op.tag == "pages" && *code == 303 {
+                ResponseBuilder::new().description(reason(*code)).header(
+                    "Location",
+                    header_doc(Type::String, "Where to go: the sign-in page, or the page after the action"),
+                )
+            } else if op.tag == "pages" && *code == 404 {
+                // An unknown id answers in the API's envelope; a known page's own 404 is HTML.
+                ResponseBuilder::new()
+                    .description(reason(*code))
+                    .content("text/html", text_content())
+                    .content("application/json", json_content("ErrorBody"))
+            } else if op.tag == "pages" {
                 ResponseBuilder::new().description(reason(*code)).content("text/html", text_content())
             } else {
                 ResponseBuilder::new().description(reason(*code)).content("application/json", json_content("ErrorBody"))
+            };
+            let resp = if *code == 429 {
+                resp.header("Retry-After", header_doc(Type::Integer, "Seconds until the next request fits"))
+            } else {
+                resp
             };
             b = b.response(code.to_string(), resp.build());
         }
@@ -310,6 +382,10 @@ fn build() -> OpenApi {
         .schema_from::<api::SimIntentView>()
         .schema_from::<api::SimIntentList>()
         .schema_from::<api::LoginForm>()
+        .schema_from::<api::schema::HoldStatusName>()
+        .schema_from::<api::schema::TierName>()
+        .schema_from::<api::schema::BookingStatusName>()
+        .schema_from::<api::schema::OperationStatusName>()
         .build();
     OpenApiBuilder::new()
         .info(
@@ -369,5 +445,46 @@ mod tests {
             assert!(schemas.contains_key(&name), "{name} is referenced but not defined");
         }
         assert!(doc["paths"]["/api/holds/{id}/capture"]["post"]["responses"]["409"].is_object());
+    }
+
+    /// The documented enums are exactly the values the service produces.
+    #[test]
+    fn the_enums_in_the_document_are_the_domains_own_values() {
+        use chittycharge_domain::booking::BookingStatus;
+        use chittycharge_domain::{GuestTier, HoldStatus};
+        let doc: serde_json::Value = serde_json::from_str(&document().to_json().unwrap()).unwrap();
+        let values = |name: &str| -> Vec<String> {
+            let list = doc["components"]["schemas"][name]["enum"].as_array().unwrap_or_else(|| panic!("{name}"));
+            list.iter().map(|v| v.as_str().unwrap().to_string()).collect()
+        };
+        let holds: Vec<String> = HoldStatus::ALL.iter().map(|s| s.as_str().to_string()).collect();
+        assert_eq!(values("HoldStatusName"), holds);
+        let tiers: Vec<String> = GuestTier::ALL.iter().map(|t| t.as_str().to_string()).collect();
+        assert_eq!(values("TierName"), tiers);
+        let bookings: Vec<String> = BookingStatus::ALL.iter().map(|b| b.as_str().to_string()).collect();
+        assert_eq!(values("BookingStatusName"), bookings);
+        let ops: Vec<String> = [
+            chittycharge_store::OpStatus::Pending,
+            chittycharge_store::OpStatus::Succeeded,
+            chittycharge_store::OpStatus::Failed,
+            chittycharge_store::OpStatus::Unknown,
+        ]
+        .iter()
+        .map(|o| o.as_str().to_string())
+        .collect();
+        assert_eq!(values("OperationStatusName"), ops);
+        let hold = &doc["components"]["schemas"]["HoldView"]["properties"];
+        assert_eq!(hold["status"]["$ref"], "#/components/schemas/HoldStatusName", "{hold}");
+        assert_eq!(hold["created_at"]["format"], "date-time", "{hold}");
+        let limit = &doc["paths"]["/api/holds"]["get"]["parameters"];
+        let limit = limit.as_array().unwrap().iter().find(|p| p["name"] == "limit").unwrap();
+        assert_eq!(
+            (limit["schema"]["type"].as_str(), limit["schema"]["maximum"].as_i64()),
+            (Some("integer"), Some(200))
+        );
+        let metrics = &doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"];
+        assert!(metrics["text/plain"].is_object(), "{metrics}");
+        let limited = &doc["paths"]["/api/holds"]["get"]["responses"]["429"]["headers"];
+        assert!(limited["Retry-After"].is_object(), "{limited}");
     }
 }

@@ -27,7 +27,7 @@ fn schemathesis_finds_no_server_errors_schema_violations_or_undocumented_codes()
     );
     let out = Command::new(st)
         .args(["run", &format!("{}/openapi.json", server.base)])
-        .args(["--checks", "not_a_server_error,status_code_conformance,response_schema_conformance"])
+        .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection"])
         .args(["-H", &format!("ChittyID-Token: {}", server.token)])
         .args(["--max-examples", "25", "--seed", "1", "--workers", "1"])
         .env("NO_COLOR", "1")

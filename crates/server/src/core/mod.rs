@@ -28,6 +28,7 @@ use chittycharge_store::{HoldEvent, HoldFilter, OpStatus, Operation, Store};
 pub use create::{CreateHold, Created, OPERATION_METADATA_KEY};
 pub use error::{CoreError, CoreResult};
 pub use operate::{CaptureCommand, CaptureOutcome};
+pub use operations::STUCK_SHOWN;
 pub use sync::EventContext;
 
 use crate::auth::Caller;

@@ -18,6 +18,9 @@ pub enum Resolution {
     Release,
 }
 
+/// How many stuck operations one listing shows.
+pub const STUCK_SHOWN: usize = 500;
+
 impl std::str::FromStr for Resolution {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -50,13 +53,14 @@ impl HoldService {
         Ok(op)
     }
 
-    /// Unsettled operations with no janitor attempts left, oldest first.
+    /// Unsettled operations with no janitor attempts left, oldest first, at
+    /// most [`STUCK_SHOWN`].
     pub async fn stuck_operations(&self, caller: &Caller, schedule_len: usize) -> CoreResult<Vec<Operation>> {
         caller.require_admin("Listing stuck operations")?;
         let min_attempts = i64::try_from(schedule_len).unwrap_or(i64::MAX - 1) + 1;
         let stale = self.now().plus_millis(-crate::jobs::janitor::STALE_PENDING_MS);
         let mut out = Vec::new();
-        for op in self.store.stuck_operations(min_attempts, stale, 500).await? {
+        for op in self.store.stuck_operations(min_attempts, stale, i64::try_from(STUCK_SHOWN).unwrap_or(500)).await? {
             let visible = match &op.hold_id {
                 Some(h) => {
                     self.store.get_hold(h).await?.is_some_and(|h| caller.sees_property(h.property_id.as_deref()))

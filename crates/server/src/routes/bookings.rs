@@ -197,7 +197,7 @@ pub struct BookingQuery {
     property_id: Option<String>,
     tenant_id: Option<String>,
     status: Option<String>,
-    limit: Option<i64>,
+    limit: Option<String>,
 }
 
 pub async fn list_bookings(
@@ -208,15 +208,24 @@ pub async fn list_bookings(
     if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
         s.parse::<chittycharge_domain::booking::BookingStatus>().map_err(|e| CoreError::validation("status", e))?;
     }
+    let limit = match q.limit.as_deref().filter(|s| !s.is_empty()) {
+        None => 100,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if (1..=500).contains(&n) => n,
+            _ => return Err(CoreError::validation("limit", "limit must be a whole number from 1 to 500").into()),
+        },
+    };
     let f = BookingFilter {
         property_id: q.property_id.filter(|s| !s.is_empty()),
         tenant_id: q.tenant_id.filter(|s| !s.is_empty()),
         status: q.status.filter(|s| !s.is_empty()),
         property_scope: None,
-        limit: q.limit.unwrap_or(100).clamp(1, 500),
+        limit: limit + 1,
     };
-    let list = state.holds.bookings(f, &caller).await?;
-    Ok(Json(json!({ "bookings": list.iter().map(booking_view).collect::<Vec<_>>() })))
+    let mut list = state.holds.bookings(f, &caller).await?;
+    let has_more = list.len() > usize::try_from(limit).unwrap_or(100);
+    list.truncate(usize::try_from(limit).unwrap_or(100));
+    Ok(Json(json!({ "bookings": list.iter().map(booking_view).collect::<Vec<_>>(), "has_more": has_more })))
 }
 
 pub async fn authorize_booking(
@@ -303,8 +312,11 @@ pub async fn list_notifications(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
-    let list = state.holds.notifications(&caller, 200).await?;
-    Ok(Json(json!({ "notifications": list.iter().map(|n| json!({
+    const SHOWN: usize = 200;
+    let mut list = state.holds.notifications(&caller, 201).await?;
+    let has_more = list.len() > SHOWN;
+    list.truncate(SHOWN);
+    Ok(Json(json!({ "has_more": has_more, "notifications": list.iter().map(|n| json!({
         "id": n.id, "kind": n.kind, "recipient": n.recipient, "subject": n.subject, "body": n.body,
         "status": n.status, "attempts": n.attempts, "last_error": n.last_error, "hold_id": n.hold_id,
         "booking_id": n.booking_id, "created_at": iso_millis(n.created_at.millis()),

@@ -50,7 +50,9 @@ pub async fn stuck_operations(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
     let list = state.holds.stuck_operations(&caller, state.config.janitor_schedule.len()).await?;
-    Ok(Json(json!({ "operations": list.iter().map(operation_view).collect::<Vec<_>>() })))
+    // The oldest STUCK_SHOWN; settling them brings the next ones up.
+    let has_more = list.len() >= crate::core::STUCK_SHOWN;
+    Ok(Json(json!({ "operations": list.iter().map(operation_view).collect::<Vec<_>>(), "has_more": has_more })))
 }
 
 /// `POST /api/operations/{id}/resolve {"action": "reread" | "release"}`.

@@ -94,5 +94,6 @@ pub async fn list_properties(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
     let list = state.holds.properties(&caller).await?;
-    Ok(Json(json!({ "properties": list.iter().map(property_view).collect::<Vec<_>>() })))
+    // Every property the caller may see: there is never another page.
+    Ok(Json(json!({ "properties": list.iter().map(property_view).collect::<Vec<_>>(), "has_more": false })))
 }

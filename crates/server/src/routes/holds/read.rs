@@ -49,7 +49,8 @@ pub async fn list_events(
 ) -> Result<Json<EventList>, ApiError> {
     require_read(&caller)?;
     let events = state.holds.events(&id, &caller).await?;
-    Ok(Json(EventList { hold_id: id, events: events.iter().map(event_view).collect() }))
+    // A hold's whole log: there is never another page.
+    Ok(Json(EventList { hold_id: id, events: events.iter().map(event_view).collect(), has_more: false }))
 }
 
 #[derive(Debug, Deserialize)]
