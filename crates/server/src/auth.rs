@@ -15,7 +15,6 @@ use axum::response::Response;
 use base64::Engine;
 use chittycharge_domain::Timestamp;
 use chittycharge_store::{Store, StoreResult, TokenRecord};
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -77,7 +76,7 @@ impl Caller {
 /// `cc_` plus 32 random bytes, URL-safe base64.
 pub fn generate_token() -> String {
     let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
+    rand::fill(&mut bytes);
     format!("cc_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 

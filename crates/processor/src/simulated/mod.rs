@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use rand::distributions::Alphanumeric;
-use rand::Rng;
+use rand::distr::Alphanumeric;
+use rand::RngExt;
 use sha2::{Digest, Sha256};
 
 pub use backend::{MemoryBackend, SimBackend, SimWrite};
@@ -40,7 +40,7 @@ pub struct SimulatedProcessor {
 }
 
 fn random_id(prefix: &str) -> String {
-    let tail: String = rand::thread_rng().sample_iter(&Alphanumeric).take(24).map(char::from).collect();
+    let tail: String = rand::rng().sample_iter(&Alphanumeric).take(24).map(char::from).collect();
     format!("{prefix}{tail}")
 }
 

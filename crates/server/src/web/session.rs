@@ -15,7 +15,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use minijinja::context;
-use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use super::render;
@@ -29,7 +28,7 @@ const SESSION_SECS: i64 = 12 * 3_600;
 
 fn random_secret() -> String {
     let mut b = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut b);
+    rand::fill(&mut b);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
