@@ -192,7 +192,7 @@ fn param_schema(kind: Param) -> utoipa::openapi::RefOr<utoipa::openapi::Schema> 
 
 fn header_doc(kind: Type, description: &str) -> utoipa::openapi::header::Header {
     utoipa::openapi::header::HeaderBuilder::new()
-        .schema(ObjectBuilder::new().schema_type(kind))
+        .schema(Some(ObjectBuilder::new().schema_type(kind)))
         .description(Some(description))
         .build()
 }
