@@ -72,6 +72,17 @@ log "fault run, SIGKILL durability run and the model-based API test (they print 
 cargo test -p chittycharge-server --test faults --test durability --test model -- --nocapture 2>&1 | grep -vE ' (WARN|INFO|ERROR) ' | tee -a target/test-output.txt
 loud_status=${PIPESTATUS[0]}
 [ "$status" = 0 ] && status=$loud_status
+log "the release binary, built with the Dockerfile's own command, runs every README block"
+release_build=$(sed -n 's/^RUN \(cargo build --release [^&|;]*\)$/\1/p' Dockerfile)
+[ -n "$release_build" ] || { echo "no 'RUN cargo build --release' line in the Dockerfile" >&2; exit 1; }
+echo "$release_build"
+started=$(date +%s)
+$release_build
+echo "release build: $(( $(date +%s) - started )) s"
+CHITTYCHARGE_TEST_BIN="$root/target/release/chittycharge" cargo test -p chittycharge-server --test readme -- --nocapture 2>&1 \
+  | grep -vE ' (WARN|INFO|ERROR) ' | tee -a target/test-output.txt
+release_status=${PIPESTATUS[0]}
+[ "$status" = 0 ] && status=$release_status
 passed=$(grep -E '^test result:' target/test-output.txt | awk '{s+=$4} END {print s+0}')
 failed=$(grep -E '^test result:' target/test-output.txt | awk '{s+=$6} END {print s+0}')
 echo

@@ -116,7 +116,8 @@ async fn every_shell_block_of_the_readme_runs_in_order_on_a_fresh_instance_witho
     std::fs::create_dir_all(&tools).expect("tools dir");
     let shim_dir = curl_recorder(&tools);
     let log = tools.join("curl.log");
-    let bin_dir = std::path::Path::new(common::BIN).parent().expect("bin dir").to_path_buf();
+    let bin = common::server_bin();
+    let bin_dir = std::path::Path::new(&bin).parent().expect("bin dir").to_path_buf();
     let path = format!("{}:{}:{}", shim_dir.display(), bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     let mut ran = 0;
     for (line, skip, body) in &blocks {
@@ -149,5 +150,5 @@ async fn every_shell_block_of_the_readme_runs_in_order_on_a_fresh_instance_witho
     let bad: Vec<&str> = calls.lines().filter(|l| !l.starts_with('2')).collect();
     assert!(bad.is_empty(), "answers that were not 2xx: {bad:#?}");
     assert!(calls.lines().count() >= 12, "{calls}");
-    println!("README: {ran} blocks ran, {} HTTP requests by curl, all 2xx", calls.lines().count());
+    println!("README: {ran} blocks ran with {bin}, {} HTTP requests by curl, all 2xx", calls.lines().count());
 }

@@ -25,6 +25,13 @@ pub use smtp::Smtp;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_chittycharge");
 
+/// The binary servers are started from: this build's, or the one
+/// `CHITTYCHARGE_TEST_BIN` names (scripts/test.sh points it at the release
+/// binary built as the Dockerfile builds it, for the README's run).
+pub fn server_bin() -> String {
+    std::env::var("CHITTYCHARGE_TEST_BIN").unwrap_or_else(|_| BIN.to_string())
+}
+
 #[derive(Debug, Clone)]
 pub enum Db {
     Sqlite(PathBuf),
@@ -182,7 +189,7 @@ impl Server {
     /// Like `spawn`, with the first lines of stderr up to the first-start
     /// token line returned (the rest is passed through to the test's stderr).
     fn spawn_reading_stderr(db: Db, env: Vec<(String, String)>) -> (Server, Vec<String>) {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(server_bin());
         cmd.arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -220,7 +227,7 @@ impl Server {
     }
 
     fn spawn_inner(db: Db, env: Vec<(String, String)>, token: String, log: Option<&std::path::Path>) -> Server {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(server_bin());
         cmd.arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
