@@ -1,6 +1,6 @@
-//! Just enough of Prometheus's text format and of PromQL to list the metric
-//! families a service exports and the metrics (with label matchers) a query
-//! reads.
+//! The metric families a service exports (from Prometheus' text format,
+//! which is line-based and needs no parser) and the metrics, with their
+//! label matchers, that a PromQL query reads (from promql-parser's tree).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -73,78 +73,42 @@ pub fn family_of(name: &str, families: &Families) -> Option<String> {
 }
 
 /// Metric names in a PromQL expression, each with the label names its
-/// selector matches on. Functions, aggregations, keywords, label lists
-/// (`by (…)`), numbers, strings and ranges are skipped.
+/// selector matches on, read from the expression's syntax tree
+/// (promql-parser). Grafana's `$__…` interval variables become a fixed range
+/// first; anything else that does not parse fails the test.
 pub fn selectors(expr: &str) -> Vec<(String, Vec<String>)> {
-    const KEYWORDS: &[&str] = &[
-        "sum",
-        "min",
-        "max",
-        "avg",
-        "group",
-        "stddev",
-        "stdvar",
-        "count",
-        "count_values",
-        "bottomk",
-        "topk",
-        "quantile",
-        "and",
-        "or",
-        "unless",
-        "bool",
-        "offset",
-        "atan2",
-    ];
-    const LABEL_LISTS: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right"];
-    let b = expr.as_bytes();
-    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b':';
-    let next_non_space = |mut j: usize| {
-        while j < b.len() && b[j].is_ascii_whitespace() {
-            j += 1;
-        }
-        j
-    };
-    let mut found = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if matches!(c, b'"' | b'\'' | b'`') {
-            i = skip_string(b, i);
-        } else if c == b'[' {
-            i += expr[i..].find(']').map_or(b.len(), |j| j + 1);
-        } else if c == b'{' {
-            panic!("a selector without a metric name in {expr}");
-        } else if c.is_ascii_digit() || c == b'.' || c == b'$' {
-            i += 1;
-            while i < b.len() && (ident(b[i]) || b[i] == b'.') {
-                i += 1;
-            }
-        } else if ident(c) {
-            let start = i;
-            while i < b.len() && ident(b[i]) {
-                i += 1;
-            }
-            let word = &expr[start..i];
-            let after = next_non_space(i);
-            let called = b.get(after) == Some(&b'(');
-            if LABEL_LISTS.contains(&word) {
-                if called {
-                    i = after + expr[after..].find(')').map_or(b.len() - after, |j| j + 1);
+    use promql_parser::parser::{parse, Expr, VectorSelector};
+    fn selector(vs: &VectorSelector, out: &mut Vec<(String, Vec<String>)>) {
+        let name = vs.name.clone().unwrap_or_else(|| panic!("a selector without a metric name: {vs}"));
+        let all = vs.matchers.matchers.iter().chain(vs.matchers.or_matchers.iter().flatten());
+        let labels = all.map(|m| m.name.clone()).filter(|n| n != "__name__").collect();
+        out.push((name, labels));
+    }
+    fn walk(e: &Expr, out: &mut Vec<(String, Vec<String>)>) {
+        match e {
+            Expr::VectorSelector(vs) => selector(vs, out),
+            Expr::MatrixSelector(ms) => selector(&ms.vs, out),
+            Expr::Aggregate(a) => {
+                if let Some(p) = &a.param {
+                    walk(p, out);
                 }
-            } else if !called && !KEYWORDS.contains(&word) {
-                let mut labels = Vec::new();
-                if b.get(after) == Some(&b'{') {
-                    let (names, len) = label_block(&expr[after + 1..]);
-                    labels = names;
-                    i = after + 1 + len;
-                }
-                found.push((word.to_string(), labels));
+                walk(&a.expr, out);
             }
-        } else {
-            i += 1;
+            Expr::Binary(b) => {
+                walk(&b.lhs, out);
+                walk(&b.rhs, out);
+            }
+            Expr::Unary(u) => walk(&u.expr, out),
+            Expr::Paren(p) => walk(&p.expr, out),
+            Expr::Subquery(s) => walk(&s.expr, out),
+            Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, out)),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
         }
     }
+    let promql = expr.replace("$__rate_interval", "5m").replace("$__interval", "1m").replace("$__range", "1h");
+    let tree = parse(&promql).unwrap_or_else(|e| panic!("not PromQL: {e}\n{expr}"));
+    let mut found = Vec::new();
+    walk(&tree, &mut found);
     found
 }
 
