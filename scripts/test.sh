@@ -14,7 +14,10 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-log() { printf '\n== %s\n' "$*"; }
+t0=$(date +%s)
+# Each phase is stamped with the seconds since the start, so a run's own
+# output says where its time went (cold builds included).
+log() { printf '\n== [%4ss] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
 
 # shellcheck source=scripts/pg.sh
 . "$root/scripts/pg.sh"
@@ -107,4 +110,5 @@ passed=$(grep -E '^test result:' target/test-output.txt | awk '{s+=$4} END {prin
 failed=$(grep -E '^test result:' target/test-output.txt | awk '{s+=$6} END {print s+0}')
 echo
 echo "Rust: $passed passed, $failed failed"
+echo "total: $(( $(date +%s) - t0 )) s"
 exit "$status"
