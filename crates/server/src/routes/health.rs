@@ -1,17 +1,24 @@
 //! Health. `/livez` says the process answers (no I/O). `/readyz` says it can
 //! do its work: the store takes a write, the processor and ChittyID answer,
 //! and the job runner ticks. Probes run concurrently, each within a short
-//! budget and without retries, and their result is cached for a few seconds
-//! (one probe at a time, whoever asks), so health checks cost almost nothing
-//! and cannot be used to hammer Stripe. `/health` keeps the original's shape
-//! on top of the cached readiness.
+//! budget and without retries. `/health` keeps the original's shape on top
+//! of the same readiness.
+//!
+//! Both answer from the last probe's result, rendered once: a request never
+//! waits for a probe (except the very first) and takes no lock. When the
+//! result is older than a second, the request that notices starts one probe
+//! in the background and still answers from the old result, so an answer is
+//! at most about two seconds old, health checks cost almost nothing, and
+//! they cannot be used to hammer Stripe.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chittycharge_api::{ComponentHealth, Health};
 use serde_json::{json, Value};
@@ -40,10 +47,22 @@ impl Readiness {
     }
 }
 
-/// The last readiness result and the job runner's heartbeat.
+/// A probe's result with both answers rendered.
+struct Snapshot {
+    at: Instant,
+    health: (StatusCode, Bytes),
+    readyz: (StatusCode, Bytes),
+}
+
+/// The last probe's answers and the job runner's heartbeat.
 #[derive(Default)]
 pub struct HealthState {
-    cached: tokio::sync::Mutex<Option<(Instant, Readiness)>>,
+    /// Read on every health request; written once per probe.
+    cached: std::sync::RwLock<Option<Arc<Snapshot>>>,
+    /// Set while a background probe runs: at most one at a time.
+    probing: std::sync::atomic::AtomicBool,
+    /// Makes the requests that arrive before any result wait for one probe.
+    first: tokio::sync::Mutex<()>,
     /// Wall-clock milliseconds of the runner's last tick (0: not yet).
     runner_tick_ms: AtomicI64,
 }
@@ -91,16 +110,40 @@ async fn probe(state: &AppState) -> Readiness {
     Readiness { store, processor, chittyid, runner_late_ms: late.then_some(since) }
 }
 
-/// The cached readiness, probing again once it is older than a few seconds.
-pub async fn readiness(state: &AppState) -> Readiness {
-    let mut cached = state.health.cached.lock().await;
-    if let Some((at, r)) = cached.as_ref() {
-        if at.elapsed() < CACHE_FOR {
-            return r.clone();
-        }
-    }
+fn current(state: &AppState) -> Option<Arc<Snapshot>> {
+    state.health.cached.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+}
+
+async fn refresh(state: &AppState) -> Arc<Snapshot> {
     let r = probe(state).await;
-    *cached = Some((Instant::now(), r.clone()));
+    let snap = Arc::new(Snapshot { at: Instant::now(), health: render_health(state, &r), readyz: render_readyz(&r) });
+    *state.health.cached.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(snap.clone());
+    snap
+}
+
+/// The last result; a stale one starts a background probe and is still
+/// answered. Only before the first result does a request wait.
+async fn snapshot(state: &Arc<AppState>) -> Arc<Snapshot> {
+    if let Some(snap) = current(state) {
+        if snap.at.elapsed() >= CACHE_FOR && !state.health.probing.swap(true, Ordering::AcqRel) {
+            let state = state.clone();
+            tokio::spawn(async move {
+                refresh(&state).await;
+                state.health.probing.store(false, Ordering::Release);
+            });
+        }
+        return snap;
+    }
+    let _first = state.health.first.lock().await;
+    match current(state) {
+        Some(snap) => snap,
+        None => refresh(state).await,
+    }
+}
+
+fn json_response((status, body): &(StatusCode, Bytes)) -> Response {
+    let mut r = (*status, body.clone()).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
@@ -115,8 +158,7 @@ fn part(r: &Result<(), String>) -> Value {
     }
 }
 
-pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
-    let r = readiness(&state).await;
+fn render_readyz(r: &Readiness) -> (StatusCode, Bytes) {
     let body = json!({
         "status": if r.ready() { "ready" } else { "not_ready" },
         "store": part(&r.store),
@@ -127,15 +169,22 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
             Some(ms) => json!({ "status": "late", "last_tick_ms_ago": ms }),
         },
     });
-    (if r.ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+    (if r.ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Bytes::from(body.to_string()))
+}
+
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    json_response(&snapshot(&state).await.readyz)
+}
+
+pub async fn health(State(state): State<Arc<AppState>>) -> Response {
+    json_response(&snapshot(&state).await.health)
 }
 
 fn component(ok: bool, kind: &str, detail: Option<String>) -> ComponentHealth {
     ComponentHealth { status: if ok { "ok" } else { "down" }.into(), kind: kind.into(), detail }
 }
 
-pub async fn health(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Health>) {
-    let r = readiness(&state).await;
+fn render_health(state: &AppState, r: &Readiness) -> (StatusCode, Bytes) {
     let store_ok = r.store.is_ok();
     let status = if r.ready() { "healthy" } else { "degraded" };
     let chitty = match &r.chittyid {
@@ -155,16 +204,16 @@ pub async fn health(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Hea
         status: status.into(),
         service: "chittycharge".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        store: component(store_ok, state.store.backend().as_str(), r.store.err().map(|_| "unavailable".to_string())),
+        store: component(store_ok, state.store.backend().as_str(), r.store.is_err().then(|| "unavailable".to_string())),
         processor: component(
             r.processor.is_ok(),
             state.holds.processor.name(),
-            r.processor.err().map(|_| "unreachable".to_string()),
+            r.processor.is_err().then(|| "unreachable".to_string()),
         ),
         chittyid: chitty,
         stripe_connected: state.config.processor == ProcessorKind::Stripe && state.config.stripe_secret_key.is_some(),
         chittyid_connected: state.config.chitty_id_token.is_some(),
     };
     let code = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(body))
+    (code, Bytes::from(serde_json::to_vec(&body).unwrap_or_default()))
 }

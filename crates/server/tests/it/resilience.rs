@@ -259,6 +259,44 @@ async fn health_checks_in_stripe_mode_do_not_call_stripe_on_every_hit() {
     assert!(calls <= 3, "60 health checks made {calls} Stripe calls");
 }
 
+/// A dependency that hangs (here ChittyID: it accepts and never answers)
+/// makes every probe use its whole one-second budget. Only the very first
+/// health check may wait for one; after that the answers come from the last
+/// result while a probe runs in the background, and the outage shows.
+#[tokio::test]
+async fn health_checks_never_wait_for_a_hanging_dependency_after_the_first() {
+    use std::time::{Duration, Instant};
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", hang.local_addr().unwrap());
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for conn in hang.incoming().flatten() {
+            keep.lock().unwrap().push(conn);
+        }
+    });
+    let server = Server::start_with(sqlite_db(), &[("CHITTY_ID_URL", url.as_str()), ("CHITTY_ID_TOKEN", "tok")]);
+    let anon = server.anon();
+    let first = anon.get("/health").await;
+    assert_eq!(first.body["chittyid"]["status"], "down", "{}", first.text);
+    let probe_budget = Duration::from_millis(1_000);
+    let until = Instant::now() + Duration::from_millis(3_500);
+    let mut answers = 0;
+    while Instant::now() < until {
+        for path in ["/health", "/readyz"] {
+            let t = Instant::now();
+            let r = anon.get(path).await;
+            // A request that waited for a probe took the probe's whole budget.
+            assert!(t.elapsed() < probe_budget, "{path} waited for a probe: {:?}", t.elapsed());
+            assert!(r.status == 200, "{path}: ChittyID is not needed to be ready: {}", r.text);
+            answers += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(answers > 20, "{answers}");
+    assert!(held.lock().unwrap().len() >= 3, "probes kept running in the background while answers were served");
+}
+
 #[test]
 fn a_body_sent_a_byte_at_a_time_gets_one_deadline_in_all() {
     use std::io::Write;
