@@ -35,7 +35,7 @@ pg_start
 start_server() {
   local db="$1"; shift
   env -i PATH="$PATH" DATABASE_URL="$db" CHITTYCHARGE_LISTEN=127.0.0.1:0 CHITTYCHARGE_API_TOKEN="$TOKEN" \
-    RATE_LIMIT_PER_MINUTE=1000000000 RUST_LOG=error "$@" "$BIN" serve > "$work/banner" 2> "$work/server.log" &
+    RATE_LIMIT_PER_MINUTE=60000000 RUST_LOG=error "$@" "$BIN" serve > "$work/banner" 2> "$work/server.log" &
   server_pid=$!
   for _ in $(seq 1 100); do
     if grep -q "listening on" "$work/banner" 2>/dev/null; then break; fi
@@ -45,8 +45,12 @@ start_server() {
   URL="http://$(sed -E 's/.*listening on http:\/\/([^ ]+).*/\1/' "$work/banner")"
 }
 
-wrk_run() { # URL -> "rps p50_ms p99_ms"
-  wrk -t2 -c64 -d"${DURATION}s" --latency -H "ChittyID-Token: $TOKEN" "$1" > "$work/wrk.txt"
+wrk_run() { # URL [anon] -> "rps p50_ms p99_ms non2xx"; "anon" sends no token (the 401 path)
+  if [ "${2:-}" = anon ]; then
+    wrk -t2 -c64 -d"${DURATION}s" --latency "$1" > "$work/wrk.txt"
+  else
+    wrk -t2 -c64 -d"${DURATION}s" --latency -H "ChittyID-Token: $TOKEN" "$1" > "$work/wrk.txt"
+  fi
   python3 - "$work/wrk.txt" <<'PY'
 import re, sys
 t = open(sys.argv[1]).read()
@@ -65,6 +69,9 @@ start_server "sqlite://$work/a.db" CHITTYCHARGE_BENCH_FLOOR=1
 HOLD=$(curl -s -X POST "$URL/api/holds" -H "ChittyID-Token: $TOKEN" -d '{"amount":25000,"description":"bench","payment_method":"pm_card_visa","confirm":true}' | json id)
 read -r floor_rps floor_p50 floor_p99 floor_err < <(wrk_run "$URL/_bench/floor")
 read -r get_rps get_p50 get_p99 get_err < <(wrk_run "$URL/api/holds/$HOLD")
+read -r health_rps health_p50 health_p99 health_err < <(wrk_run "$URL/health" anon)
+read -r readyz_rps readyz_p50 readyz_p99 readyz_err < <(wrk_run "$URL/readyz" anon)
+read -r unauth_rps unauth_p50 unauth_p99 unauth_err < <(wrk_run "$URL/api/holds" anon)
 stop_server
 
 echo "== (b) hold flows vs raw durable inserts"
@@ -93,6 +100,7 @@ rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
 stop_server
 
 cpu=$(awk -F: '/model name/ {gsub(/^ +/, "", $2); print $2; exit}' /proc/cpuinfo)
+export health_rps health_p50 health_p99 health_err readyz_rps readyz_p50 readyz_p99 readyz_err unauth_rps unauth_p50 unauth_p99 unauth_err
 export floor_rps floor_p50 floor_p99 floor_err get_rps get_p50 get_p99 get_err insert_sqlite flows_sqlite insert_pg flows_pg events rss_kb list_p50 list_p99 cpu DURATION
 export holds_loaded="${BENCH_HOLDS:-1000000}" today="$(date -u +%Y-%m-%d)"
 # A quoted heredoc: nothing in the report text is expanded by the shell.
@@ -104,6 +112,12 @@ floor, get = f("floor_rps"), f("get_rps")
 rows = [
     ("(a) GET /api/holds/{id}, 64 connections", f"{get:,.0f} req/s (p50 {f('get_p50'):.2f} ms, p99 {f('get_p99'):.2f} ms)",
      f"static floor {floor:,.0f} req/s (p50 {f('floor_p50'):.2f} ms, p99 {f('floor_p99'):.2f} ms)", get / floor, "≥ 0.5, p99 < 5 ms"),
+    ("(a) GET /health, no token", f"{f('health_rps'):,.0f} req/s (p50 {f('health_p50'):.2f} ms, p99 {f('health_p99'):.2f} ms)",
+     "static floor", f("health_rps") / floor, "≥ 0.5"),
+    ("(a) GET /readyz, no token", f"{f('readyz_rps'):,.0f} req/s (p50 {f('readyz_p50'):.2f} ms, p99 {f('readyz_p99'):.2f} ms)",
+     "static floor", f("readyz_rps") / floor, "≥ 0.5"),
+    ("(a) GET /api/holds without a token (401)", f"{f('unauth_rps'):,.0f} req/s (p50 {f('unauth_p50'):.2f} ms, p99 {f('unauth_p99'):.2f} ms)",
+     "static floor", f("unauth_rps") / floor, "≥ 0.8"),
     ("(b) hold flows, SQLite", f"{f('flows_sqlite'):,.1f} flows/s", f"raw durable inserts {f('insert_sqlite'):,.1f}/s", f("flows_sqlite") / f("insert_sqlite"), "≥ 0.3"),
     ("(b) hold flows, PostgreSQL", f"{f('flows_pg'):,.1f} flows/s", f"raw durable inserts {f('insert_pg'):,.1f}/s", f("flows_pg") / f("insert_pg"), "≥ 0.3"),
     ("(c) webhook ingest", f"{f('events'):,.0f} events/s", "-", None, "≥ 5,000 events/s"),
@@ -111,7 +125,8 @@ rows = [
 ]
 print("# Benchmark results\n")
 print(f"Measured by `bench/run.sh` on {e['today']}: {os.cpu_count()} cores ({e['cpu'].strip()}), loopback, release build, "
-      f"simulated processor; wrk -t2 -c64 for {e['DURATION']} s per run. Non-2xx responses: floor {e['floor_err']}, read {e['get_err']}.\n")
+      f"simulated processor; wrk -t2 -c64 for {e['DURATION']} s per run. Non-2xx responses: floor {e['floor_err']}, read {e['get_err']}, health {e['health_err']}, readyz {e['readyz_err']} "
+      f"(the 401 row is all non-2xx by design).\n")
 print("| measurement | result | baseline in the same run | ratio | target |")
 print("|---|---|---|---|---|")
 for name, res, base, ratio, target in rows:

@@ -18,7 +18,9 @@ pub fn iso_millis(ms: i64) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub error: String,
+    /// Stable and machine-readable (`rate_limited`, `invalid_state`, …).
     #[serde(default)]
+    #[schema(required = true)]
     pub code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -27,7 +29,8 @@ pub struct ErrorBody {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CreateHoldRequest {
-    /// Minor units of `currency` (cents for usd, yen for jpy).
+    /// Minor units of `currency` (cents for usd, yen for jpy); at least the
+    /// currency's Stripe minimum (50 for usd), at most the guest tier's limit.
     #[schema(minimum = 1, example = 25_000)]
     pub amount: i64,
     #[schema(min_length = 1, max_length = 1000, example = "Incidentals hold, Lakeview Cabin, Dec 24-28")]
@@ -39,10 +42,17 @@ pub struct CreateHoldRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = Email, max_length = 254, example = "guest@example.com")]
     pub customer_email: Option<String>,
+    /// A string, or a number (the original accepted both).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::StringOrNumber>)]
     pub property_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::StringOrNumber>)]
     pub tenant_id: Option<String>,
+    /// The operator's booking this hold is for (also read from `metadata.booking_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::StringOrNumber>)]
+    pub booking_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<BTreeMap<String, serde_json::Value>>,
@@ -122,6 +132,7 @@ pub struct HoldView {
     /// Placed with a live key (real money), as the processor's PaymentIntent
     /// says; false in test mode and on the simulated processor.
     #[serde(default)]
+    #[schema(required = true)]
     pub livemode: bool,
     /// True while a processor call for this hold is unresolved.
     pub operation_pending: bool,
@@ -135,6 +146,7 @@ pub struct HoldList {
     pub next_cursor: Option<String>,
     /// Whether another page follows (then `next_cursor` fetches it).
     #[serde(default)]
+    #[schema(required = true)]
     pub has_more: bool,
 }
 
@@ -203,6 +215,7 @@ pub struct EventList {
     pub events: Vec<EventView>,
     /// Whether more items exist than this answer holds.
     #[serde(default)]
+    #[schema(required = true)]
     pub has_more: bool,
 }
 
@@ -279,6 +292,7 @@ pub struct PropertyList {
     pub properties: Vec<PropertyView>,
     /// Whether more items exist than this answer holds.
     #[serde(default)]
+    #[schema(required = true)]
     pub has_more: bool,
 }
 
@@ -345,6 +359,7 @@ pub struct BookingList {
     pub bookings: Vec<BookingView>,
     /// Whether more items exist than this answer holds.
     #[serde(default)]
+    #[schema(required = true)]
     pub has_more: bool,
 }
 
@@ -451,6 +466,7 @@ pub struct OperationList {
     pub operations: Vec<OperationView>,
     /// Whether more items exist than this answer holds.
     #[serde(default)]
+    #[schema(required = true)]
     pub has_more: bool,
 }
 
@@ -505,6 +521,7 @@ pub struct NotificationList {
     pub notifications: Vec<NotificationView>,
     /// Whether more items exist than this answer holds.
     #[serde(default)]
+    #[schema(required = true)]
     pub has_more: bool,
 }
 

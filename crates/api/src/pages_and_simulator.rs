@@ -25,6 +25,10 @@ pub struct SimCard {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SimPaymentMethodRequest {
+    /// The hold the guest's page is for, and its client secret: only that
+    /// page may make cards for it.
+    pub hold_id: String,
+    pub client_secret: String,
     pub card: SimCard,
 }
 

@@ -6,6 +6,14 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// An id the original accepted as a string or a number.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum StringOrNumber {
+    String(String),
+    Number(i64),
+}
+
 /// A hold's `status`.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

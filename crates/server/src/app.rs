@@ -108,13 +108,16 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let _ = BODY_LIMIT.set(config.max_body_bytes);
+        // On SQLite this server becomes the file's only writer (waiting a
+        // little for a previous server that is still shutting down) before
+        // it opens or migrates anything; that also lets the store cache
+        // hold reads.
+        let lock =
+            SqlStore::lock_sqlite(&config.database_url, Duration::from_secs(10)).await.context("DATABASE_URL")?;
         let store = SqlStore::connect(&config.database_url)
             .await
             .with_context(|| format!("cannot open the store at {}", config.database_display()))?;
-        // On SQLite this server becomes the file's only writer (waiting a
-        // little for a previous server that is still shutting down), which
-        // also lets the store cache hold reads.
-        store.become_sole_writer(Duration::from_secs(10)).await.context("DATABASE_URL")?;
+        store.become_sole_writer(lock);
         // Writes return at commit; every response, processor call, email and
         // ChittyID request passes `Store::sync` first (store/src/durable.rs).
         store.defer_flushes_to_barriers();
@@ -277,6 +280,9 @@ impl Application {
         let served = crate::serve::serve(self.listener, self.router, limits, shutdown).await;
         let _ = stop_jobs.send(true);
         let _ = jobs.await;
+        if let Err(e) = self.state.store.close().await {
+            tracing::warn!(error = %e, "the store could not be closed cleanly; the next start recovers its log");
+        }
         tracing::info!("stopped");
         served
     }

@@ -103,6 +103,9 @@ enum Command {
         /// Replace an existing database (its current content is lost).
         #[arg(long)]
         force: bool,
+        /// Restore into a new database at DATABASE_URL (a new data directory).
+        #[arg(long)]
+        create: bool,
     },
     /// Compare every hold with the processor; exit 1 on any discrepancy.
     Audit {
@@ -206,32 +209,41 @@ pub async fn main() -> ExitCode {
     }
 }
 
-/// The install's first token goes where only the operator reads it: a
-/// file only its owner can read, or stderr, never stdout (often a log stream).
-fn hand_over_first_token(token: &str, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+/// The install's first token goes where only the operator reads it: a new
+/// file only its owner can read, or stderr, never stdout (often a log
+/// stream). The file must not exist (no symlink, FIFO or device is
+/// followed or reused); if it cannot be written, the token is revoked
+/// before the error, so no admin token is left that nobody has.
+async fn hand_over_first_token(app: &Application, token: &str, file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let Some(path) = file else {
         let mut err = std::io::stderr().lock();
         writeln!(err, "API token (shown once; only its hash is stored): {token}")?;
         return Ok(err.flush()?);
     };
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    // O_CREAT|O_EXCL: fails on anything already there, a symlink included.
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let write = || -> std::io::Result<()> {
-        let mut f = options.open(path)?;
-        // A file that existed before keeps its mode on open: narrow it.
-        #[cfg(unix)]
-        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let written = options.open(path).and_then(|mut f| {
         writeln!(f, "{token}")?;
         f.sync_all()
+    });
+    let Err(e) = written else { return Ok(()) };
+    let store = &app.state.store;
+    let now = app.state.holds.now();
+    if let Ok(Some(record)) = store.find_token_by_hash(&crate::auth::hash_token(token)).await {
+        let _ = store.revoke_token(&record.id, now).await;
+    }
+    let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
+        "it exists (remove it, or name a new file)".to_string()
+    } else {
+        e.to_string()
     };
-    write().map_err(|e| {
-        admin::Failure::config(format!(
-            "--token-file {}: {e} (the token is lost: make another with `chittycharge token create --scope admin`)",
-            path.display()
-        ))
-    })
+    Err(admin::Failure::config(format!(
+        "--token-file {}: {why}; the token made for this install was revoked, and the next start makes another",
+        path.display()
+    )))
 }
 
 async fn shutdown_signal() {
@@ -273,7 +285,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { token_file } => {
             let app = Application::build(config).await.map_err(admin::Failure::unreachable)?;
             if let Some(token) = &app.first_token {
-                hand_over_first_token(token, token_file.as_deref())?;
+                hand_over_first_token(&app, token, token_file.as_deref()).await?;
             }
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", app.banner(token_file.as_deref()))?;
@@ -292,6 +304,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { store, json } => admin::audit(&config, &store, json).await,
         Command::Config(ConfigCommand::Check) => admin::config_check(&config),
         Command::Backup { path } => backup::backup(&config, &path).await,
-        Command::Restore { path, force } => backup::restore(&config, &path, force).await,
+        Command::Restore { path, force, create } => backup::restore(&config, &path, force, create).await,
     }
 }

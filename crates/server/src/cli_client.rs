@@ -311,6 +311,7 @@ pub async fn holds(r: &Remote, cmd: HoldsCmd) -> anyhow::Result<()> {
                 customer_email: email,
                 property_id: property,
                 tenant_id: tenant,
+                booking_id: None,
                 payment_method,
                 confirm,
                 metadata: None,

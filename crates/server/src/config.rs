@@ -31,6 +31,10 @@ pub enum LogFormat {
     Json,
 }
 
+/// The highest requests-a-minute limit anything may set: one request a
+/// microsecond, the rate limiter's resolution.
+pub const MAX_RATE_LIMIT: i64 = 60_000_000;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -258,7 +262,7 @@ impl Config {
         Money::chargeable(default_hold_amount, currency)
             .map_err(|e| err("DEFAULT_HOLD_AMOUNT_CENTS", e.to_string()))?;
         let rate_limit_per_minute =
-            parse_int(get("RATE_LIMIT_PER_MINUTE"), "RATE_LIMIT_PER_MINUTE", 10, 1, 1_000_000_000)?;
+            parse_int(get("RATE_LIMIT_PER_MINUTE"), "RATE_LIMIT_PER_MINUTE", 10, 1, MAX_RATE_LIMIT)?;
         let rate_limit_per_minute = u32::try_from(rate_limit_per_minute).unwrap_or(u32::MAX);
         let auth_failures = parse_int(
             get("CHITTYCHARGE_AUTH_FAILURES_PER_MINUTE"),
@@ -411,7 +415,7 @@ impl Config {
                 "CHITTYCHARGE_INSTALL_TOKEN_RATE_LIMIT",
                 600,
                 1,
-                1_000_000_000,
+                MAX_RATE_LIMIT,
             )?)
             .unwrap_or(600),
             auth_failures_per_minute,

@@ -59,7 +59,7 @@ struct Op {
 const API_ERRORS: &[u16] = &[400, 401, 403, 404, 409, 413, 429, 502, 503];
 const PAY_ERRORS: &[u16] = &[400, 401, 402, 403, 404, 409, 413, 429, 502, 503];
 const READ_ERRORS: &[u16] = &[400, 401, 403, 404, 429, 503];
-const PUBLIC_ERRORS: &[u16] = &[400, 401, 402, 404, 409, 413, 503];
+const PUBLIC_ERRORS: &[u16] = &[400, 401, 402, 404, 409, 413, 429, 503];
 
 macro_rules! op {
     ($m:ident $path:literal $id:literal $tag:literal $summary:literal, auth=$auth:literal, req=$req:expr, $status:literal => $resp:expr, q=$q:expr, err=$err:expr) => {
@@ -88,6 +88,8 @@ fn ops() -> Vec<Op> {
         ("status", "Only this status", OneOf("HoldStatusName")),
         ("created[gte]", "Created at or after (Unix seconds or RFC 3339)", Instant),
         ("created[lt]", "Created before (Unix seconds or RFC 3339)", Instant),
+        ("created[gt]", "Created after (Unix seconds or RFC 3339)", Instant),
+        ("created[lte]", "Created at or before (Unix seconds or RFC 3339)", Instant),
         ("limit", "Page size (default 50)", Int(1, 200)),
         ("cursor", "next_cursor of the previous page", Str),
     ];
@@ -145,16 +147,16 @@ fn ops() -> Vec<Op> {
         op!(Get "/console" "consolePage" "pages" "The manager console (sign-in)", auth=false, req=None, 200 => Html, q=&[], err=&[303]),
         op!(Post "/console/login" "consoleLogin" "pages" "Sign in with an API token", auth=false, req=Form("LoginForm"), 303 => None, q=&[], err=&[400, 401, 403, 413, 415, 422, 429]),
         op!(Post "/console/logout" "consoleLogout" "pages" "Sign out", auth=false, req=None, 303 => None, q=&[], err=&[413]),
-        op!(Get "/console/holds" "consoleHolds" "pages" "Holds page", auth=false, req=None, 200 => Html, q=CONSOLE_Q, err=&[303, 400]),
-        op!(Get "/console/holds/{id}" "consoleHold" "pages" "Hold page", auth=false, req=None, 200 => Html, q=&[], err=&[303, 404]),
-        op!(Post "/console/holds/{id}/capture" "consoleCapture" "pages" "Capture itemized damages", auth=false, req=None, 200 => Html, q=&[], err=&[303, 403, 404, 413, 422]),
-        op!(Post "/console/holds/{id}/release" "consoleRelease" "pages" "Release a hold", auth=false, req=None, 200 => Html, q=&[], err=&[303, 403, 404, 413, 422]),
-        op!(Post "/console/holds/{id}/increment" "consoleIncrement" "pages" "Increase a hold", auth=false, req=None, 200 => Html, q=&[], err=&[303, 403, 404, 413, 422]),
-        op!(Get "/console/bookings" "consoleBookings" "pages" "Bookings page", auth=false, req=None, 200 => Html, q=&[], err=&[303]),
-        op!(Get "/console/notifications" "consoleNotifications" "pages" "Outbox page", auth=false, req=None, 200 => Html, q=&[], err=&[303]),
+        op!(Get "/console/holds" "consoleHolds" "pages" "Holds page", auth=false, req=None, 200 => Html, q=CONSOLE_Q, err=&[303, 400, 429]),
+        op!(Get "/console/holds/{id}" "consoleHold" "pages" "Hold page", auth=false, req=None, 200 => Html, q=&[], err=&[303, 404, 429]),
+        op!(Post "/console/holds/{id}/capture" "consoleCapture" "pages" "Capture itemized damages", auth=false, req=None, 200 => Html, q=&[], err=&[303, 403, 404, 413, 422, 429]),
+        op!(Post "/console/holds/{id}/release" "consoleRelease" "pages" "Release a hold", auth=false, req=None, 200 => Html, q=&[], err=&[303, 403, 404, 413, 422, 429]),
+        op!(Post "/console/holds/{id}/increment" "consoleIncrement" "pages" "Increase a hold", auth=false, req=None, 200 => Html, q=&[], err=&[303, 403, 404, 413, 422, 429]),
+        op!(Get "/console/bookings" "consoleBookings" "pages" "Bookings page", auth=false, req=None, 200 => Html, q=&[], err=&[303, 429]),
+        op!(Get "/console/notifications" "consoleNotifications" "pages" "Outbox page", auth=false, req=None, 200 => Html, q=&[], err=&[303, 429]),
         op!(Get "/openapi.json" "openapi" "service" "This document", auth=false, req=None, 200 => AnyJson, q=&[], err=&[]),
         op!(Get "/docs" "docs" "service" "API documentation page", auth=false, req=None, 200 => Html, q=&[], err=&[]),
-        op!(Get "/metrics" "metrics" "service" "Prometheus metrics", auth=false, req=None, 200 => Text, q=&[], err=&[]),
+        op!(Get "/metrics" "metrics" "service" "Prometheus metrics (admin token, or none on CHITTYCHARGE_METRICS_LISTEN)", auth=true, req=None, 200 => Text, q=&[], err=&[401, 403, 429]),
     ]
 }
 
@@ -184,7 +186,7 @@ fn param_schema(kind: Param) -> utoipa::openapi::RefOr<utoipa::openapi::Schema> 
         Param::Flag => ObjectBuilder::new().schema_type(Type::String).into(),
         Param::Instant => ObjectBuilder::new()
             .schema_type(Type::String)
-            .pattern(Some(r"^([0-9]{1,11}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2}))?$"))
+            .pattern(Some(r"^([0-9]{1,12}|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9:.]+([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"))
             .examples([serde_json::json!("1764547200"), serde_json::json!("2025-12-01T00:00:00Z")])
             .into(),
     }
@@ -247,6 +249,16 @@ fn build() -> OpenApi {
                     .required(Required::False)
                     .description(Some(*desc))
                     .schema(Some(param_schema(*kind))),
+            );
+        }
+        if op.id == "postWebhook" {
+            b = b.parameter(
+                ParameterBuilder::new()
+                    .name("Stripe-Signature")
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::True)
+                    .description(Some("Stripe's signature of the body: t=…,v1=…"))
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
             );
         }
         if op.auth && op.method == HttpMethod::Post {
@@ -386,6 +398,7 @@ fn build() -> OpenApi {
         .schema_from::<api::schema::TierName>()
         .schema_from::<api::schema::BookingStatusName>()
         .schema_from::<api::schema::OperationStatusName>()
+        .schema_from::<api::schema::StringOrNumber>()
         .build();
     OpenApiBuilder::new()
         .info(

@@ -1,37 +1,37 @@
 //! Backing up and restoring a SQLite store while keeping the rule that a
-//! database file has one serving process.
+//! database file has one owning process (filelock.rs).
 //!
 //! A backup is SQLite's `VACUUM INTO`: one read transaction, so it is a
-//! consistent snapshot even while the server writes, and it needs no lock
-//! the server holds. A restore replaces the file only when no server holds
-//! it (the lock `SqlStore::become_sole_writer` takes), through a temporary
-//! file and a rename, so a crash half-way leaves either the old database or
-//! the new one, never a mix. PostgreSQL has its own tools (`pg_dump`,
-//! `pg_restore`), which docs/OPERATIONS.md gives.
+//! consistent snapshot even while the server writes, and it needs no lock.
+//! It is written to a fresh temporary file, checked, made readable by its
+//! owner only (it holds guests' emails and client secrets), and linked into
+//! place, so an existing file (even one that appears meanwhile) is never
+//! overwritten. A restore takes the database's lock (so no server can be
+//! running or start meanwhile), checks the backup is a database this binary
+//! can run, copies it to a fresh temporary file with the old file's owner
+//! and mode, and renames it over the database: a crash half-way leaves the
+//! old database or the new one, never a mix. Files are opened by path with
+//! rusqlite, never through a connection URL, so any file name works.
+//! PostgreSQL has its own tools (`pg_dump`, `pg_restore`), which
+//! docs/OPERATIONS.md gives.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sqlx::any::AnyPoolOptions;
-use sqlx::AnyPool;
+use rusqlite::{Connection, OpenFlags};
 
+use crate::filelock::{lock_database, LockError};
 use crate::sqlstore::SqlStore;
 use crate::{Backend, StoreError};
 
-/// Why a backup or restore did not happen: refused (the operator's request
-/// cannot be done as asked) or failed (the files or database).
+/// Why a backup or restore did not happen: refused (the request cannot be
+/// done as asked: exit 2) or failed (the files or database: exit 3).
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
     #[error("{0}")]
     Refused(String),
     #[error(transparent)]
     Failed(#[from] StoreError),
-}
-
-impl From<sqlx::Error> for BackupError {
-    fn from(e: sqlx::Error) -> Self {
-        BackupError::Failed(e.into())
-    }
 }
 
 type BackupResult<T> = Result<T, BackupError>;
@@ -46,8 +46,12 @@ pub struct BackupSummary {
     pub holds: i64,
 }
 
-fn unavailable(msg: String) -> BackupError {
+fn failed(msg: String) -> BackupError {
     BackupError::Failed(StoreError::Unavailable(msg))
+}
+
+fn refused(msg: String) -> BackupError {
+    BackupError::Refused(msg)
 }
 
 /// The SQLite file `url` names; PostgreSQL is refused with the command that
@@ -56,62 +60,106 @@ fn sqlite_file(url: &str, postgres_hint: &str) -> BackupResult<PathBuf> {
     let (backend, _, file) = SqlStore::resolve(url)?;
     match (backend, file) {
         (Backend::Sqlite, Some(file)) => Ok(file),
-        (Backend::Sqlite, None) => {
-            Err(BackupError::Refused("an in-memory database has nothing to back up or restore".into()))
-        }
-        (Backend::Postgres, _) => Err(BackupError::Refused(postgres_hint.into())),
+        (Backend::Sqlite, None) => Err(refused("an in-memory database has nothing to back up or restore".into())),
+        (Backend::Postgres, _) => Err(refused(postgres_hint.into())),
     }
 }
 
-async fn connect(path: &Path, mode: &str) -> BackupResult<AnyPool> {
-    sqlx::any::install_default_drivers();
-    let url = format!("sqlite://{}?mode={mode}", path.display());
-    Ok(AnyPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(10)).connect(&url).await?)
+/// The files SQLite keeps beside a database, which must never be taken for
+/// a backup or replaced by one.
+fn companions(db: &Path) -> Vec<PathBuf> {
+    ["", "-wal", "-shm", "-journal", ".lock"]
+        .iter()
+        .map(|s| {
+            let mut n = db.as_os_str().to_os_string();
+            n.push(s);
+            PathBuf::from(n)
+        })
+        .collect()
 }
 
-/// Checks that `path` is a whole ChittyCharge database this binary can run
-/// on, and says what is in it.
-async fn inspect(path: &Path) -> BackupResult<BackupSummary> {
-    let pool = connect(path, "ro").await?;
-    let result = async {
-        let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&pool).await?;
-        if check != "ok" {
-            return Err(unavailable(format!("{} is damaged: {check}", path.display())));
+/// `path` made absolute without following a last symlink, for comparisons.
+fn absolute(path: &Path) -> PathBuf {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+    path.file_name().map_or(parent.clone(), |n| parent.join(n))
+}
+
+/// A new file beside `near`, created exclusively (never an existing file or
+/// symlink), named so that leftovers say what they are.
+fn fresh_temp(near: &Path, what: &str) -> BackupResult<(PathBuf, std::fs::File)> {
+    let dir = near.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let base = near.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    for attempt in 0..100u32 {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let path = dir.join(format!(".{base}.{what}-{}-{nanos}-{attempt}", std::process::id()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&path) {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(failed(format!("cannot create a file in {}: {e}", dir.display()))),
         }
-        let version: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&pool)
-            .await
-            .map_err(|_| unavailable(format!("{} is not a ChittyCharge database (no migrations table)", path.display())))?;
-        let known = SqlStore::migrator(Backend::Sqlite).iter().map(|m| m.version).max().unwrap_or(0);
-        if version > known {
-            return Err(unavailable(format!(
-                "{} is at schema version {version}, newer than this binary knows ({known}): use the release that made it",
-                path.display()
-            )));
-        }
-        let holds: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM holds").fetch_one(&pool).await?;
-        let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        Ok(BackupSummary { path: path.to_path_buf(), bytes, schema_version: version, holds })
     }
-    .await;
-    pool.close().await;
-    result
-}
-
-/// A sibling of `path` for the copy in progress; removed on every failure.
-fn partial(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".partial");
-    path.with_file_name(name)
+    Err(failed(format!("cannot create a temporary file in {}", dir.display())))
 }
 
 fn sync_dir(path: &Path) -> BackupResult<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| unavailable(format!("sync {}: {e}", dir.display())))
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| failed(format!("sync {}: {e}", dir.display())))
+}
+
+/// Checks that `path` is a whole ChittyCharge database that this binary's
+/// migrations made (same versions, same checksums, all finished) and says
+/// what is in it. Anything else is refused, naming what is wrong.
+fn inspect(path: &Path) -> BackupResult<BackupSummary> {
+    let not =
+        |why: String| refused(format!("{} is not a ChittyCharge backup this binary can run: {why}", path.display()));
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| not(e.to_string()))?;
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| not(e.to_string()))?;
+    if check != "ok" {
+        return Err(not(format!("damaged ({check})")));
+    }
+    let mut stmt = conn
+        .prepare("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")
+        .map_err(|_| not("no migrations table".into()))?;
+    let applied: Vec<(i64, bool, Vec<u8>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| not(e.to_string()))?;
+    let known: Vec<_> = SqlStore::migrator(Backend::Sqlite).iter().collect();
+    let newest_known = known.iter().map(|m| m.version).max().unwrap_or(0);
+    for (i, (version, success, checksum)) in applied.iter().enumerate() {
+        if *version > newest_known {
+            return Err(not(format!(
+                "its schema is at version {version}, newer than this binary knows ({newest_known})"
+            )));
+        }
+        let Some(m) = known.get(i).filter(|m| m.version == *version) else {
+            return Err(not(format!("migration {version} is not one this binary knows in that order")));
+        };
+        if !success {
+            return Err(not(format!("migration {version} was left half-applied")));
+        }
+        if m.checksum.as_ref() != checksum.as_slice() {
+            return Err(not(format!("migration {version} differs from this binary's")));
+        }
+    }
+    let holds: i64 = conn.query_row("SELECT COUNT(*) FROM holds", [], |r| r.get(0)).map_err(|e| not(e.to_string()))?;
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let schema_version = applied.last().map_or(0, |a| a.0);
+    Ok(BackupSummary { path: path.to_path_buf(), bytes, schema_version, holds })
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> BackupResult<T> + Send + 'static) -> BackupResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| failed(e.to_string()))?
 }
 
 /// Writes a consistent copy of the SQLite database `url` names to `dest`,
-/// which must not exist yet. Safe while the service runs.
+/// which must not exist. Safe while the service runs.
 pub async fn backup_sqlite(url: &str, dest: &Path) -> BackupResult<BackupSummary> {
     let source = sqlite_file(
         url,
@@ -119,95 +167,129 @@ pub async fn backup_sqlite(url: &str, dest: &Path) -> BackupResult<BackupSummary
          (docs/OPERATIONS.md)",
     )?;
     if std::fs::metadata(&source).map(|m| m.len() == 0).unwrap_or(true) {
-        return Err(BackupError::Refused(format!("no database at {} (DATABASE_URL)", source.display())));
+        return Err(refused(format!("no database at {} (DATABASE_URL)", source.display())));
     }
-    if dest.exists() {
-        return Err(BackupError::Refused(format!("{} exists; a backup never overwrites a file", dest.display())));
+    if companions(&absolute(&source)).contains(&absolute(dest)) {
+        return Err(refused(format!("{} is the database's own file; write the backup somewhere else", dest.display())));
     }
-    let tmp = partial(dest);
-    let _ = std::fs::remove_file(&tmp);
-    let result = async {
-        let pool = connect(&source, "ro").await?;
-        // Bound, not spliced into the SQL: a path may hold quotes.
-        let vacuum = sqlx::query("VACUUM INTO ?").bind(tmp.to_string_lossy().into_owned()).execute(&pool).await;
-        pool.close().await;
-        vacuum?;
-        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| unavailable(format!("sync: {e}")))?;
-        let summary = inspect(&tmp).await?;
-        std::fs::rename(&tmp, dest).map_err(|e| unavailable(format!("cannot move the backup into place: {e}")))?;
-        sync_dir(dest)?;
-        Ok(BackupSummary { path: dest.to_path_buf(), ..summary })
+    if dest.symlink_metadata().is_ok() {
+        return Err(refused(format!("{} exists; a backup never overwrites a file", dest.display())));
     }
-    .await;
-    if result.is_err() {
+    let dest = dest.to_path_buf();
+    blocking(move || {
+        // VACUUM INTO wants a path that does not exist (or an empty file):
+        // reserve a fresh name, then let SQLite write it.
+        let (tmp, file) = fresh_temp(&dest, "backup")?;
+        drop(file);
+        let result = (|| {
+            let conn = Connection::open_with_flags(&source, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(|e| failed(format!("cannot open {}: {e}", source.display())))?;
+            conn.busy_timeout(Duration::from_secs(10)).map_err(|e| failed(e.to_string()))?;
+            conn.execute("VACUUM INTO ?1", [tmp.to_string_lossy().as_ref()])
+                .map_err(|e| failed(format!("backup failed: {e}")))?;
+            drop(conn);
+            #[cfg(unix)]
+            std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .map_err(|e| failed(format!("chmod: {e}")))?;
+            std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| failed(format!("sync: {e}")))?;
+            let summary = inspect(&tmp)?;
+            // A link, not a rename: it fails if `dest` appeared meanwhile.
+            std::fs::hard_link(&tmp, &dest).map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => {
+                    refused(format!("{} exists; a backup never overwrites a file", dest.display()))
+                }
+                _ => failed(format!("cannot move the backup into place: {e}")),
+            })?;
+            sync_dir(&dest)?;
+            Ok(BackupSummary { path: dest.clone(), ..summary })
+        })();
         let _ = std::fs::remove_file(&tmp);
-    }
-    result
+        result
+    })
+    .await
 }
 
 /// Replaces the SQLite database `url` names with the backup at `src`.
-/// Refuses while a server holds the database, and refuses to replace an
-/// existing database unless `replace`.
-pub async fn restore_sqlite(url: &str, src: &Path, replace: bool) -> BackupResult<BackupSummary> {
+/// Refuses while another process holds the database; refuses to replace an
+/// existing database unless `replace`, and to create a missing one unless
+/// `create` (a command run from the wrong directory must not quietly make a
+/// database no server uses).
+pub async fn restore_sqlite(url: &str, src: &Path, replace: bool, create: bool) -> BackupResult<BackupSummary> {
     let target = sqlite_file(
         url,
         "PostgreSQL is restored with pg_restore into an empty database: pg_restore --no-owner \
          --dbname=\"$DATABASE_URL\" chittycharge.dump (docs/OPERATIONS.md)",
     )?;
     if !src.is_file() {
-        return Err(BackupError::Refused(format!("no backup file at {}", src.display())));
+        return Err(refused(format!("no backup file at {}", src.display())));
     }
-    let summary = inspect(src).await?;
-    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| unavailable(format!("cannot create {}: {e}", parent.display())))?;
+    if companions(&absolute(&target))[1..].contains(&absolute(src)) {
+        return Err(refused(format!("{} is one of the database's own files, not a backup", src.display())));
     }
-    // Held until the new file is in place: a server starting meanwhile waits
-    // or refuses, as beside a running one.
-    let _lock = match std::fs::File::open(&target) {
-        Ok(file) => {
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(BackupError::Refused(format!(
-                        "{} is in use by a running ChittyCharge server: stop it before restoring",
-                        target.display()
-                    )))
-                }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(unavailable(format!("cannot lock {}: {e}", target.display())))
+    let existing = std::fs::metadata(&target).ok().filter(|m| m.len() > 0);
+    match (&existing, replace, create) {
+        (Some(_), false, _) => {
+            return Err(refused(format!(
+                "{} holds a database; pass --force to replace it with the backup",
+                target.display()
+            )))
+        }
+        (None, _, false) => {
+            return Err(refused(format!(
+                "no database at {} (DATABASE_URL); pass --create to restore into a new one there",
+                target.display()
+            )))
+        }
+        _ => {}
+    }
+    let lock = lock_database(&target, Duration::ZERO).await.map_err(|e| match e {
+        LockError::Busy(db) => refused(format!(
+            "{} is in use by a running ChittyCharge server (or a migration or another restore): stop it first",
+            db.display()
+        )),
+        LockError::Io(e) => BackupError::Failed(e),
+    })?;
+    let src = src.to_path_buf();
+    blocking(move || {
+        let summary = inspect(&src)?;
+        let (tmp, file) = fresh_temp(&target, "restore")?;
+        drop(file);
+        let result = (|| {
+            // Through SQLite, not a file copy: a backup's pages may still
+            // sit in its own -wal.
+            let conn = Connection::open_with_flags(&src, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(|e| failed(format!("cannot read {}: {e}", src.display())))?;
+            conn.execute("VACUUM INTO ?1", [tmp.to_string_lossy().as_ref()])
+                .map_err(|e| failed(format!("cannot copy {}: {e}", src.display())))?;
+            drop(conn);
+            // The service's own user must still own and read its database.
+            #[cfg(unix)]
+            if let Some(old) = &existing {
+                use std::os::unix::fs::MetadataExt;
+                std::os::unix::fs::chown(&tmp, Some(old.uid()), Some(old.gid()))
+                    .map_err(|e| failed(format!("cannot give the restored file its owner: {e}")))?;
+                std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(old.mode() & 0o777))
+                    .map_err(|e| failed(format!("chmod: {e}")))?;
+            }
+            std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| failed(format!("sync: {e}")))?;
+            // The old database's log belongs to the old file: left beside
+            // the new one, SQLite would replay it into the restored database.
+            for companion in &companions(&target)[1..4] {
+                match std::fs::remove_file(companion) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(failed(format!("cannot remove {}: {e}", companion.display()))),
                 }
             }
-            if !replace && file.metadata().map(|m| m.len() > 0).unwrap_or(false) {
-                return Err(BackupError::Refused(format!(
-                    "{} holds a database; pass --force to replace it with the backup",
-                    target.display()
-                )));
-            }
-            Some(file)
+            std::fs::rename(&tmp, &target).map_err(|e| failed(format!("cannot move the restore into place: {e}")))?;
+            sync_dir(&target)?;
+            Ok(BackupSummary { path: target.clone(), ..summary })
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(unavailable(format!("cannot open {}: {e}", target.display()))),
-    };
-    let tmp = partial(&target);
-    let copied = std::fs::copy(src, &tmp)
-        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
-        .map_err(|e| unavailable(format!("cannot copy {}: {e}", src.display())));
-    if let Err(e) = copied {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    // The old database's log belongs to the old file: left beside the new
-    // one, SQLite would replay it into the restored database.
-    for suffix in ["-wal", "-shm"] {
-        let mut name = target.as_os_str().to_os_string();
-        name.push(suffix);
-        match std::fs::remove_file(PathBuf::from(name)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(unavailable(format!("cannot remove the old database's {suffix} file: {e}"))),
-        }
-    }
-    std::fs::rename(&tmp, &target).map_err(|e| unavailable(format!("cannot move the restore into place: {e}")))?;
-    sync_dir(&target)?;
-    Ok(BackupSummary { path: target, ..summary })
+        drop(lock);
+        result
+    })
+    .await
 }

@@ -200,6 +200,21 @@ impl WriteGate {
         }
     }
 
+    /// At a clean stop: flush, then move the whole log into the database
+    /// file and empty it, so the `.db` file alone holds everything (a copy
+    /// of it is then complete, and the next start replays nothing).
+    pub(crate) async fn checkpoint_all(&self) -> StoreResult<()> {
+        self.sync().await?;
+        let conn = self.checkpointer.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+        .map_err(|e| StoreError::Unavailable(format!("checkpoint: {e}")))
+    }
+
     pub(crate) fn defer(&self) {
         self.deferred.store(true, Ordering::Relaxed);
     }

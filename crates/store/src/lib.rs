@@ -13,6 +13,7 @@ mod cache;
 mod durable;
 mod exec;
 mod fast;
+mod filelock;
 mod holds;
 mod jobs;
 mod protect;
@@ -24,6 +25,7 @@ mod types;
 mod writes;
 
 pub use backup::{backup_sqlite, restore_sqlite, BackupError, BackupSummary};
+pub use filelock::{lock_database, lock_path, DbLock, LockError};
 pub use sqlstore::{Migrations, SchemaStatus, SqlStore};
 pub use types::*;
 
@@ -77,6 +79,9 @@ pub trait Store: Send + Sync {
     /// on disk. Free on PostgreSQL and wherever writes flush as they commit;
     /// on a SQLite file in deferred mode (durable.rs) it is the flush.
     async fn sync(&self) -> StoreResult<()>;
+    /// At a clean stop, after the last write: on a SQLite file, everything
+    /// into the database file itself (durable.rs). Nothing elsewhere.
+    async fn close(&self) -> StoreResult<()>;
 
     // ---- API tokens
     async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()>;
@@ -84,6 +89,7 @@ pub trait Store: Send + Sync {
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>>;
     /// Returns false when no active token has that id.
     async fn revoke_token(&self, id: &str, at: Timestamp) -> StoreResult<bool>;
+    /// Tokens not revoked.
     async fn count_tokens(&self) -> StoreResult<i64>;
     async fn get_token(&self, id: &str) -> StoreResult<Option<TokenRecord>>;
 

@@ -55,6 +55,13 @@ impl Store for SqlStore {
         self.backend
     }
 
+    async fn close(&self) -> StoreResult<()> {
+        match &self.gate {
+            Some(gate) => gate.checkpoint_all().await,
+            None => Ok(()),
+        }
+    }
+
     async fn sync(&self) -> StoreResult<()> {
         match &self.gate {
             Some(gate) => gate.sync().await,

@@ -13,6 +13,7 @@ use sqlx::{AnyPool, Executor};
 use crate::cache::HoldCache;
 use crate::durable::WriteGate;
 use crate::fast::FastReads;
+use crate::filelock::{DbLock, LockError};
 use crate::{Backend, StoreError, StoreResult};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -50,7 +51,7 @@ pub struct SqlStore {
     /// The database file, for SQLite files.
     file: Option<std::path::PathBuf>,
     /// Set by [`SqlStore::become_sole_writer`]: the file lock it holds.
-    sole_writer: std::sync::OnceLock<std::fs::File>,
+    sole_writer: std::sync::OnceLock<DbLock>,
     /// Only while this process is the sole writer (cache.rs).
     cache: std::sync::OnceLock<HoldCache>,
 }
@@ -198,37 +199,32 @@ impl SqlStore {
         &self.pool
     }
 
-    /// For the serving process on a SQLite file: takes an exclusive lock on
-    /// the database file (waiting up to `wait` for a previous server that is
-    /// still shutting down) and turns on the hold read cache, which is only
-    /// right while no other process writes. Command-line tools that open the
-    /// same file do not call this. A no-op on PostgreSQL.
-    pub async fn become_sole_writer(&self, wait: std::time::Duration) -> StoreResult<()> {
-        let Some(path) = &self.file else { return Ok(()) };
-        let file = std::fs::File::open(path)
-            .map_err(|e| StoreError::Unavailable(format!("cannot open {} to lock it: {e}", path.display())))?;
-        let deadline = std::time::Instant::now() + wait;
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(StoreError::Unavailable(format!(
-                        "{} is in use by another ChittyCharge server; a SQLite database serves one instance \
-                         (use PostgreSQL to run several)",
-                        path.display()
-                    )))
-                }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(StoreError::Unavailable(format!("cannot lock {}: {e}", path.display())))
-                }
+    /// For the serving process on a SQLite file: takes the file's lock
+    /// (filelock.rs), waiting up to `wait` for a previous server that is
+    /// still shutting down, before anything opens the database. `None` on
+    /// PostgreSQL and in-memory databases, which need none.
+    pub async fn lock_sqlite(url: &str, wait: std::time::Duration) -> StoreResult<Option<DbLock>> {
+        let (backend, _, file) = Self::resolve(url)?;
+        match (backend, file) {
+            (Backend::Sqlite, Some(path)) => {
+                crate::filelock::lock_database(&path, wait).await.map(Some).map_err(LockError::into_store_error)
             }
+            _ => Ok(None),
         }
-        let _ = self.sole_writer.set(file);
-        let _ = self.cache.set(HoldCache::default());
-        Ok(())
+    }
+
+    /// For the serving process, holding `lock` from [`SqlStore::lock_sqlite`]:
+    /// turns on the hold read cache, which is only right while no other
+    /// process writes. Command-line tools that open the same file do not
+    /// call this. A no-op on PostgreSQL.
+    pub fn become_sole_writer(&self, lock: Option<DbLock>) {
+        if self.file.is_none() {
+            return;
+        }
+        if let Some(lock) = lock {
+            let _ = self.sole_writer.set(lock);
+            let _ = self.cache.set(HoldCache::default());
+        }
     }
 
     /// For the serving process: writes return at commit and are flushed by

@@ -1,6 +1,7 @@
 //! The commands that work on the store directly (`migrate`, `token`,
 //! `audit`) and `config check`, with exit codes a script can act on.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use chittycharge_store::{Migrations, SqlStore, Store};
@@ -104,6 +105,11 @@ pub async fn migrate(config: &Config, check: bool) -> anyhow::Result<()> {
         }
         return Err(Failure::finding(format!("{} migration(s) pending", status.pending.len())));
     }
+    // Never under a running server (on SQLite, whose file it owns): the
+    // server would go on with a schema it does not know.
+    let _lock = SqlStore::lock_sqlite(&config.database_url, std::time::Duration::ZERO).await.map_err(|e| {
+        Failure::config(format!("{e}: stop the server first (`serve` applies pending migrations itself)"))
+    })?;
     open(config, Migrations::Apply).await?;
     println!("migrations applied to {}", config.database_display());
     Ok(())
@@ -210,6 +216,13 @@ async fn token_command(config: &Config, opts: &StoreOpts, cmd: TokenCommand) -> 
     let now = chittycharge_processor::Clock::now(&chittycharge_processor::SystemClock);
     match cmd {
         TokenCommand::Create { name, scopes, properties, rate_limit } => {
+            if name.trim().is_empty() || name.chars().count() > 100 {
+                return Err(Failure::config("--name must be 1 to 100 characters"));
+            }
+            crate::input::check_text("--name", &name).map_err(Failure::config)?;
+            if name.chars().any(char::is_control) {
+                return Err(Failure::config("--name must be one line of printable text"));
+            }
             for s in &scopes {
                 if !ALL_SCOPES.contains(&s.as_str()) {
                     return Err(Failure::config(format!("--scope: '{s}' is not one of {}", ALL_SCOPES.join(", "))));
@@ -222,13 +235,18 @@ async fn token_command(config: &Config, opts: &StoreOpts, cmd: TokenCommand) -> 
                 ));
             }
             if let Some(r) = rate_limit {
-                if r < 1 {
-                    return Err(Failure::config("--rate-limit must be at least 1"));
+                if !(1..=crate::config::MAX_RATE_LIMIT).contains(&r) {
+                    return Err(Failure::config(format!(
+                        "--rate-limit must be from 1 to {} requests a minute",
+                        crate::config::MAX_RATE_LIMIT
+                    )));
                 }
             }
             let props = (!properties.is_empty()).then_some(properties);
             let (record, token) = create_token(store.as_ref(), &name, scopes, props, rate_limit, now).await?;
-            println!("{token}");
+            // The token exists now: a closed stdout (`| head -0`) must not
+            // panic before saying so on stderr.
+            let _ = writeln!(std::io::stdout(), "{token}");
             eprintln!("created {} ({}); the token above is shown only once", record.id, record.name);
         }
         TokenCommand::List => {

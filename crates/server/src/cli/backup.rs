@@ -28,9 +28,10 @@ pub async fn backup(config: &Config, dest: &Path) -> anyhow::Result<()> {
 }
 
 /// `restore PATH`: only while no server holds the database.
-pub async fn restore(config: &Config, src: &Path, force: bool) -> anyhow::Result<()> {
+pub async fn restore(config: &Config, src: &Path, force: bool, create: bool) -> anyhow::Result<()> {
     eprintln!("store: {}", config.database_display());
-    let summary = chittycharge_store::restore_sqlite(&config.database_url, src, force).await.map_err(failure)?;
+    let summary =
+        chittycharge_store::restore_sqlite(&config.database_url, src, force, create).await.map_err(failure)?;
     println!("restored {} from {}", describe(&summary), src.display());
     println!("next: `chittycharge audit` compares every hold with the processor");
     Ok(())

@@ -35,8 +35,11 @@ pub struct Verdict {
 /// GCRA's two parameters for `limit` requests a minute, in microseconds:
 /// the emission interval and the burst tolerance (`limit - 1` intervals).
 fn params(limit: u32) -> (i64, i64) {
-    let interval = MINUTE_US / i64::from(limit.max(1));
-    (interval, interval * (i64::from(limit.max(1)) - 1))
+    // At least one microsecond: a limit past a million a second (config and
+    // `token create` refuse one) still never divides by zero.
+    let limit = i64::from(limit.max(1));
+    let interval = (MINUTE_US / limit).max(1);
+    (interval, interval * (limit - 1))
 }
 
 /// One GCRA step: from the stored arrival time (if any), whether a request

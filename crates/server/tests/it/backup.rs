@@ -123,7 +123,7 @@ async fn back_up_under_load_and_restore(from: Db, into: Db, backup_block: &'stat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sqlite_backup_taken_under_load_restores_into_a_new_directory_and_audits_clean() {
-    back_up_under_load_and_restore(sqlite_db(), sqlite_db(), "sqlite-backup", "sqlite-restore").await;
+    back_up_under_load_and_restore(sqlite_db(), sqlite_db(), "sqlite-backup", "sqlite-restore-new").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,8 +175,8 @@ async fn restore_refuses_a_running_server_an_existing_database_and_a_file_that_i
     assert!(text(&running).contains("in use by a running ChittyCharge server"), "{}", text(&running));
     drop(server);
     let other = sqlite_db();
-    // A new, empty target is fine; an existing database needs --force.
-    assert_eq!(chittycharge(&other, &["restore", b]).status.code(), Some(0));
+    // A new target needs --create; an existing database needs --force.
+    assert_eq!(chittycharge(&other, &["restore", "--create", b]).status.code(), Some(0));
     let exists = chittycharge(&other, &["restore", b]);
     assert_eq!(exists.status.code(), Some(2), "{}", text(&exists));
     assert!(text(&exists).contains("--force"), "{}", text(&exists));
@@ -224,4 +224,129 @@ async fn the_documented_upgrade_and_roll_back_bring_back_the_database_from_befor
     audits_clean_once_settled(&db).await;
     let r = server.client().get(&format!("/api/holds/{kept}")).await;
     assert_eq!((r.status, r.body["amount"].as_i64()), (200, Some(4_200)), "{}", r.text);
+}
+
+/// The database's lock is a sibling file that a restore never replaces,
+/// and `serve` takes it before it opens anything: a server starting while a
+/// restore holds it waits, then refuses, instead of serving the file the
+/// restore is about to replace. `migrate` honours it too.
+#[tokio::test]
+async fn serve_and_migrate_wait_for_the_databases_lock_before_opening_it() {
+    let db = sqlite_db();
+    let Db::Sqlite(path) = &db else { unreachable!() };
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(format!("{}.lock", path.display()))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let started = std::time::Instant::now();
+    let serve = Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .env("DATABASE_URL", db.url())
+        .env("CHITTYCHARGE_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(serve.status.code(), Some(3), "{}", text(&serve));
+    assert!(text(&serve).contains("in use by another ChittyCharge server"), "{}", text(&serve));
+    assert!(started.elapsed() >= std::time::Duration::from_secs(5), "it waited for a server that might be exiting");
+    assert!(!path.exists() || std::fs::metadata(path).unwrap().len() == 0, "nothing was opened or migrated meanwhile");
+    let migrate = chittycharge(&db, &["migrate"]);
+    assert_eq!(migrate.status.code(), Some(2), "{}", text(&migrate));
+    assert!(text(&migrate).contains("stop the server first"), "{}", text(&migrate));
+    drop(lock);
+    let server = Server::start(db.clone());
+    let migrate = chittycharge(&db, &["migrate"]);
+    assert_eq!(
+        migrate.status.code(),
+        Some(2),
+        "a running server's schema is not migrated under it: {}",
+        text(&migrate)
+    );
+    drop(server);
+    assert_eq!(chittycharge(&db, &["migrate"]).status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn backups_never_land_on_the_databases_own_files_and_only_their_owner_reads_them() {
+    let server = Server::start(sqlite_db());
+    server.client().authorized_hold(1_000).await;
+    let Db::Sqlite(path) = server.db.clone() else { unreachable!() };
+    let path = &path;
+    for own in ["", "-journal", "-wal", "-shm", ".lock"] {
+        let target = format!("{}{own}", path.display());
+        let o = chittycharge(&server.db, &["backup", &target]);
+        assert_eq!(o.status.code(), Some(2), "{own}: {}", text(&o));
+    }
+    let dir = scratch("modes");
+    let backup = dir.join("b.db");
+    assert_eq!(chittycharge(&server.db, &["backup", backup.to_str().unwrap()]).status.code(), Some(0));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o600, "guests' data: owner only");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
+    drop(server);
+    // Restoring keeps the database file's mode (and owner) as it was.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let o = chittycharge(&Db::Sqlite(path.clone()), &["restore", "--force", backup.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o640);
+}
+
+#[test]
+fn restore_refuses_a_backup_whose_migrations_this_binary_did_not_write() {
+    let db = sqlite_db();
+    assert_eq!(chittycharge(&db, &["migrate"]).status.code(), Some(0));
+    let dir = scratch("tampered");
+    let backup = dir.join("b.db");
+    assert_eq!(chittycharge(&db, &["backup", backup.to_str().unwrap()]).status.code(), Some(0));
+    for (sql, why) in [
+        (
+            "UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = (SELECT MIN(version) FROM _sqlx_migrations)",
+            "differs",
+        ),
+        (
+            "UPDATE _sqlx_migrations SET success = 0 WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+            "half-applied",
+        ),
+    ] {
+        let copy = dir.join(format!("t{}.db", why.len()));
+        std::fs::copy(&backup, &copy).unwrap();
+        let status = Command::new("python3")
+            .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()"])
+            .arg(&copy)
+            .arg(sql)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let o = chittycharge(&sqlite_db(), &["restore", "--create", copy.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains(why), "{why}: {}", text(&o));
+    }
+    let nowhere = chittycharge(&sqlite_db(), &["restore", backup.to_str().unwrap()]);
+    assert_eq!(nowhere.status.code(), Some(2), "a missing target needs --create: {}", text(&nowhere));
+    assert!(text(&nowhere).contains("--create"), "{}", text(&nowhere));
+}
+
+/// After SIGTERM the database file alone holds everything: a copy of just
+/// the `.db` file is complete.
+#[tokio::test]
+async fn a_clean_stop_leaves_everything_in_the_database_file() {
+    let mut server = Server::start(sqlite_db());
+    let id = server.client().authorized_hold(3_300).await;
+    assert!(server.terminate().success());
+    let Db::Sqlite(path) = &server.db else { unreachable!() };
+    let dir = scratch("alone");
+    let copy = dir.join("only.db");
+    std::fs::copy(path, &copy).unwrap();
+    let out = Command::new("python3")
+        .args(["-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT amount FROM holds WHERE id = ?', (sys.argv[2],)).fetchone())"])
+        .arg(&copy)
+        .arg(&id)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "(3300,)", "{}", String::from_utf8_lossy(&out.stderr));
 }

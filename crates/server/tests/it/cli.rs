@@ -38,10 +38,8 @@ async fn with_a_token_file_the_first_token_is_written_there_for_its_owner_only()
     let Db::Sqlite(path) = &db else { unreachable!() };
     let dir = path.parent().unwrap();
     std::fs::create_dir_all(dir).unwrap();
+    // A new file (an existing one is refused: operator.rs).
     let file = dir.join("token");
-    // A file left from before, readable by all, is narrowed, not trusted.
-    std::fs::write(&file, "old").unwrap();
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let mut child = std::process::Command::new(BIN)
         .args(["serve", "--token-file"])
         .arg(&file)

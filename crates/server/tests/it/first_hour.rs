@@ -136,3 +136,28 @@ async fn holds_can_be_listed_by_creation_time_and_say_whether_they_are_live() {
         }
     }
 }
+
+#[tokio::test]
+async fn stripes_other_two_creation_bounds_and_an_empty_limit_work_too() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    let early = api.authorized_hold(1_000).await;
+    api.advance(10).await;
+    let late = api.authorized_hold(2_000).await;
+    let at = |id: &str| {
+        let id = id.to_string();
+        let api = server.client();
+        async move {
+            let v = api.get(&format!("/api/holds/{id}")).await.body;
+            chrono::DateTime::parse_from_rfc3339(v["created_at"].as_str().unwrap()).unwrap().timestamp()
+        }
+    };
+    let (t_early, t_late) = (at(&early).await, at(&late).await);
+    let ids = |r: crate::common::Resp| -> Vec<String> {
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["holds"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(api.get(&format!("/api/holds?created[gt]={t_early}&limit=")).await), [late]);
+    assert_eq!(ids(api.get(&format!("/api/holds?created[lte]={t_early}")).await), [early]);
+    assert_eq!(ids(api.get(&format!("/api/holds?created[lte]={t_late}&created[gt]={}", t_early - 1)).await).len(), 2);
+}

@@ -192,3 +192,68 @@ fn token_list_prints_aligned_columns_a_script_can_split() {
     assert_eq!(lines[0].find("STATUS"), row.find("active"), "{stdout}");
     assert!(!stdout.contains('\u{1b}') && !stdout.contains('│'), "no styling in a pipe: {stdout}");
 }
+
+/// The first token's file must be new: an existing file, a symlink (even
+/// a dangling one) or a missing directory is refused, the token made for it
+/// is revoked, and the next start makes another.
+#[tokio::test]
+async fn a_token_file_that_exists_or_is_a_symlink_is_refused_and_the_token_revoked() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = sqlite_db();
+    let Db::Sqlite(path) = &db else { unreachable!() };
+    let dir = path.parent().unwrap().to_path_buf();
+    std::fs::create_dir_all(&dir).unwrap();
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let dangling = dir.join("dangling");
+    std::os::unix::fs::symlink(dir.join("nowhere"), &dangling).unwrap();
+    for target in [link.clone(), dangling.clone(), victim.clone(), dir.join("missing/dir/token")] {
+        let o =
+            run(&db, &[("CHITTYCHARGE_LISTEN", "127.0.0.1:0")], &["serve", "--token-file", target.to_str().unwrap()]);
+        assert_eq!(code(&o), 2, "{}: {}", target.display(), out(&o));
+        assert!(out(&o).contains("was revoked"), "{}", out(&o));
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "nothing written through a symlink");
+    assert_eq!(std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777, 0o644);
+    assert!(!dir.join("nowhere").exists(), "a dangling symlink's target is not created");
+    let list = run(&db, &[], &["token", "list"]);
+    let active = String::from_utf8_lossy(&list.stdout).lines().filter(|l| l.trim_end().ends_with("active")).count();
+    assert_eq!(active, 0, "no admin token that nobody has: {}", out(&list));
+    let good = dir.join("token");
+    let mut server = Server::first_start(db.clone(), &[]);
+    assert!(server.token.starts_with("cc_"), "the next start makes another token");
+    server.terminate();
+    assert!(!good.exists());
+}
+
+#[test]
+fn rate_limits_past_one_a_microsecond_and_unprintable_token_names_are_refused() {
+    let db = sqlite_db();
+    assert_eq!(code(&run(&db, &[], &["migrate"])), 0);
+    let high = run(&db, &[], &["token", "create", "--rate-limit", "60000001"]);
+    assert_eq!(code(&high), 2, "{}", out(&high));
+    let max = run(&db, &[], &["token", "create", "--rate-limit", "60000000"]);
+    assert_eq!(code(&max), 0, "{}", out(&max));
+    let config = run(&db, &[("RATE_LIMIT_PER_MINUTE", "100000000")], &["config", "check"]);
+    assert_eq!(code(&config), 2, "{}", out(&config));
+    assert!(out(&config).contains("RATE_LIMIT_PER_MINUTE"), "{}", out(&config));
+    for name in ["a\u{1b}]0;pwned\u{7}", "two\nlines", "\u{202e}reversed", &"x".repeat(101)] {
+        let o = run(&db, &[], &["token", "create", "--name", name]);
+        assert_eq!(code(&o), 2, "{name:?}: {}", out(&o));
+    }
+}
+
+/// A token allowed one request a microsecond still answers (the limiter's
+/// interval never reaches zero).
+#[tokio::test]
+async fn the_highest_rate_limit_a_token_may_have_still_answers() {
+    let server = Server::start(sqlite_db());
+    let token =
+        crate::common::token(&server.db, &["--name", "fast", "--scope", "holds:read", "--rate-limit", "60000000"]);
+    let r = server.client().with_token(&token).get("/api/holds").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.headers.get("x-ratelimit-limit").unwrap(), "60000000");
+}

@@ -64,17 +64,30 @@ pub struct ListQuery {
     created_gte: Option<String>,
     #[serde(rename = "created[lt]")]
     created_lt: Option<String>,
+    #[serde(rename = "created[gt]")]
+    created_gt: Option<String>,
+    #[serde(rename = "created[lte]")]
+    created_lte: Option<String>,
 }
 
-/// Stripe's form, Unix seconds, or an RFC 3339 date-time.
-fn instant(field: &str, v: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+fn latest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    a.into_iter().chain(b).max()
+}
+
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    a.into_iter().chain(b).min()
+}
+
+/// Stripe's form, Unix seconds, or an RFC 3339 date-time, with the length
+/// of time the value names (a second, or a millisecond).
+fn instant(field: &str, v: Option<&str>) -> Result<Option<(Timestamp, i64)>, ApiError> {
     let Some(v) = v.filter(|s| !s.is_empty()) else { return Ok(None) };
     let millis = match v.parse::<i64>() {
-        Ok(secs) => secs.checked_mul(1000),
-        Err(_) => chrono::DateTime::parse_from_rfc3339(v).ok().map(|d| d.timestamp_millis()),
+        Ok(secs) => secs.checked_mul(1000).map(|ms| (ms, 1000)),
+        Err(_) => chrono::DateTime::parse_from_rfc3339(v).ok().map(|d| (d.timestamp_millis(), 1)),
     };
     match millis {
-        Some(ms) if (0..=253_402_300_799_000).contains(&ms) => Ok(Some(Timestamp::from_millis(ms))),
+        Some((ms, unit)) if (0..=253_402_300_799_000).contains(&ms) => Ok(Some((Timestamp::from_millis(ms), unit))),
         _ => Err(CoreError::validation(
             field,
             format!("{field} must be Unix seconds or an RFC 3339 date-time such as 2026-11-01T00:00:00Z"),
@@ -100,7 +113,7 @@ pub async fn list_holds(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<HoldList>, ApiError> {
     require_read(&caller)?;
-    let limit = match q.limit.as_deref() {
+    let limit = match q.limit.as_deref().filter(|l| !l.is_empty()) {
         None => 50,
         Some(l) => match l.parse::<i64>() {
             Ok(n) if (1..=200).contains(&n) => n,
@@ -117,8 +130,19 @@ pub async fn list_holds(
             decode_cursor(c).ok_or_else(|| CoreError::validation("cursor", "cursor is not one this service issued"))?,
         ),
     };
-    let created_gte = instant("created[gte]", q.created_gte.as_deref())?;
-    let created_lt = instant("created[lt]", q.created_lt.as_deref())?;
+    // Stripe's four bounds, kept as "at or after" and "before" (the store's
+    // resolution is a millisecond).
+    // (A bound in Unix seconds covers its whole second, as Stripe's do.)
+    let after = |(t, unit): (Timestamp, i64)| t.plus_millis(unit);
+    let at = |(t, _): (Timestamp, i64)| t;
+    let created_gte = latest(
+        instant("created[gte]", q.created_gte.as_deref())?.map(at),
+        instant("created[gt]", q.created_gt.as_deref())?.map(after),
+    );
+    let created_lt = earliest(
+        instant("created[lt]", q.created_lt.as_deref())?.map(at),
+        instant("created[lte]", q.created_lte.as_deref())?.map(after),
+    );
     let filter = HoldFilter {
         created_gte,
         created_lt,

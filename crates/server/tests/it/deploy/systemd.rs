@@ -49,7 +49,10 @@ fn the_systemd_unit_runs_serve_hardened_and_waits_longer_than_the_shutdown_grace
     let directives = unit_directives(false);
     let get = |key: &str| directives.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
     let start: Vec<&str> = get("ExecStart").expect("ExecStart").split_whitespace().collect();
-    assert!(matches!(start.as_slice(), [bin, "serve"] if bin.ends_with("/chittycharge")), "ExecStart {start:?}");
+    assert!(
+        matches!(start.as_slice(), [bin, "serve", "--token-file", file] if bin.ends_with("/chittycharge") && file.starts_with("%S/chittycharge/")),
+        "ExecStart {start:?}: the first token goes to a file in the state directory, not the journal"
+    );
     let pre = get("ExecStartPre").expect("ExecStartPre");
     assert!(pre.ends_with("/chittycharge config check"), "ExecStartPre={pre}");
     assert!(!directives.iter().any(|(_, v)| v.contains(" migrate")), "serve migrates by itself");
