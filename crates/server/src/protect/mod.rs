@@ -104,6 +104,10 @@ pub async fn body_deadline(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    // A request with no body (most GETs) has nothing to time: no timer.
+    if http_body::Body::size_hint(req.body()).exact() == Some(0) {
+        return next.run(req).await;
+    }
     let limit = std::time::Duration::from_millis(state.config.edge.body_timeout_ms);
     let (parts, body) = req.into_parts();
     let body = DeadlineBody { inner: body, deadline: Box::pin(tokio::time::sleep(limit)) };
