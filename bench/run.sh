@@ -18,7 +18,7 @@ cd "$root"
 work="$(mktemp -d /tmp/chittycharge-bench.XXXXXX)"
 server_pid=""
 stop_server() { if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""; fi; }
-cleanup() { local rc=$?; stop_server; pg_stop; rm -rf "$work"; exit $rc; }
+cleanup() { local rc=$?; stop_server; if [ -n "${first_pid:-}" ]; then kill "$first_pid" 2>/dev/null || true; fi; pg_stop; rm -rf "$work"; exit $rc; }
 trap cleanup EXIT INT TERM
 
 DURATION="${BENCH_SECONDS:-8}"
@@ -79,11 +79,21 @@ insert_sqlite=$("$CCB" inserts --database-url "sqlite://$work/raw.db" --seconds 
 start_server "sqlite://$work/b.db"
 flows_sqlite=$("$CCB" flows --url "$URL" --token "$TOKEN" --seconds "$DURATION" | json flows_per_sec)
 stop_server
-psql "$PG_ADMIN_URL" -q -c "CREATE DATABASE bench_raw" -c "CREATE DATABASE bench_flows" >/dev/null
+psql "$PG_ADMIN_URL" -q -c "CREATE DATABASE bench_raw" -c "CREATE DATABASE bench_flows" -c "CREATE DATABASE bench_two" >/dev/null
 insert_pg=$("$CCB" inserts --database-url "$PG_BASE_URL/bench_raw" --seconds "$DURATION" | json inserts_per_sec)
 start_server "$PG_BASE_URL/bench_flows"
 flows_pg=$("$CCB" flows --url "$URL" --token "$TOKEN" --seconds "$DURATION" | json flows_per_sec)
 stop_server
+# Two instances on one database; each flow's steps alternate between them.
+start_server "$PG_BASE_URL/bench_two"
+first_pid=$server_pid; first_url=$URL; server_pid=""
+start_server "$PG_BASE_URL/bench_two"
+"$CCB" flows --url "$first_url" --url "$URL" --token "$TOKEN" --seconds "$DURATION" > "$work/two.json"
+flows_pg2=$(json flows_per_sec < "$work/two.json")
+conflicts_pg2=$(json conflicts < "$work/two.json")
+failed_pg2=$(json failed < "$work/two.json")
+stop_server
+kill "$first_pid" 2>/dev/null || true; wait "$first_pid" 2>/dev/null || true
 
 echo "== (c) webhook ingest"
 start_server "sqlite://$work/c.db" STRIPE_WEBHOOK_SECRET=whsec_bench
@@ -101,6 +111,7 @@ stop_server
 
 cpu=$(awk -F: '/model name/ {gsub(/^ +/, "", $2); print $2; exit}' /proc/cpuinfo)
 export health_rps health_p50 health_p99 health_err readyz_rps readyz_p50 readyz_p99 readyz_err unauth_rps unauth_p50 unauth_p99 unauth_err
+export flows_pg2 conflicts_pg2 failed_pg2
 export floor_rps floor_p50 floor_p99 floor_err get_rps get_p50 get_p99 get_err insert_sqlite flows_sqlite insert_pg flows_pg events rss_kb list_p50 list_p99 cpu DURATION
 export holds_loaded="${BENCH_HOLDS:-1000000}" today="$(date -u +%Y-%m-%d)"
 # A quoted heredoc: nothing in the report text is expanded by the shell.
@@ -120,6 +131,8 @@ rows = [
      "static floor", f("unauth_rps") / floor, "≥ 0.8"),
     ("(b) hold flows, SQLite", f"{f('flows_sqlite'):,.1f} flows/s", f"raw durable inserts {f('insert_sqlite'):,.1f}/s", f("flows_sqlite") / f("insert_sqlite"), "≥ 0.3"),
     ("(b) hold flows, PostgreSQL", f"{f('flows_pg'):,.1f} flows/s", f"raw durable inserts {f('insert_pg'):,.1f}/s", f("flows_pg") / f("insert_pg"), "≥ 0.3"),
+    ("(b) hold flows, PostgreSQL, two instances (steps alternate)", f"{f('flows_pg2'):,.1f} flows/s; {int(f('conflicts_pg2'))} 409s, {int(f('failed_pg2'))} failed flows",
+     f"one instance {f('flows_pg'):,.1f} flows/s", f("flows_pg2") / f("flows_pg"), "-"),
     ("(c) webhook ingest", f"{f('events'):,.0f} events/s", "-", None, "≥ 5,000 events/s"),
     (f"(d) {int(e['holds_loaded']):,} holds", f"peak RSS {f('rss_kb') / 1024:,.1f} MB; list p50 {f('list_p50'):.2f} ms, p99 {f('list_p99'):.2f} ms", "-", None, "< 150 MB, list < 20 ms"),
 ]

@@ -26,10 +26,12 @@ enum Cmd {
         #[arg(long, default_value_t = 8)]
         seconds: u64,
     },
-    /// Full hold flows per second: create, confirm, partial capture.
+    /// Full hold flows per second: create, confirm, partial capture. With
+    /// several `--url`s (instances on one database) each flow moves from
+    /// one instance to the next at every step, and 409s are counted.
     Flows {
-        #[arg(long)]
-        url: String,
+        #[arg(long = "url", required = true)]
+        urls: Vec<String>,
         #[arg(long)]
         token: String,
         #[arg(long, default_value_t = 16)]
@@ -159,11 +161,20 @@ async fn main() -> anyhow::Result<()> {
             .await;
             println!("{}", json!({"inserts_per_sec": ok as f64 / secs, "ok": ok, "failed": failed}));
         }
-        Cmd::Flows { url, token, concurrency, seconds } => {
+        Cmd::Flows { urls, token, concurrency, seconds } => {
             let http = reqwest::Client::new();
+            let conflicts = Arc::new(AtomicU64::new(0));
+            let counted = conflicts.clone();
             let (ok, failed, secs) = run_for(concurrency, seconds, move |n| {
-                let (http, url, token) = (http.clone(), url.clone(), token.clone());
+                let (http, token, conflicts) = (http.clone(), token.clone(), counted.clone());
+                let at = |step: u64| urls[usize::try_from(n + step).unwrap_or(0) % urls.len()].clone();
+                let (url, next_url) = (at(0), at(1));
                 async move {
+                    let seen = |r: &reqwest::Response| {
+                        if r.status() == reqwest::StatusCode::CONFLICT {
+                            conflicts.fetch_add(1, Ordering::Relaxed);
+                        }
+                    };
                     let create = http
                         .post(format!("{url}/api/holds"))
                         .header("ChittyID-Token", &token)
@@ -174,11 +185,14 @@ async fn main() -> anyhow::Result<()> {
                     let Ok(body) = r.json::<serde_json::Value>().await else { return false };
                     let Some(id) = body["id"].as_str().map(str::to_string) else { return false };
                     let confirm = http
-                        .post(format!("{url}/api/holds/{id}/confirm"))
+                        .post(format!("{next_url}/api/holds/{id}/confirm"))
                         .header("ChittyID-Token", &token)
                         .json(&json!({"payment_method": "pm_card_visa"}))
                         .send()
                         .await;
+                    if let Ok(r) = &confirm {
+                        seen(r);
+                    }
                     if !confirm.is_ok_and(|r| r.status().is_success()) {
                         return false;
                     }
@@ -188,11 +202,18 @@ async fn main() -> anyhow::Result<()> {
                         .json(&json!({"amount_to_capture": 5000}))
                         .send()
                         .await;
+                    if let Ok(r) = &cap {
+                        seen(r);
+                    }
                     cap.is_ok_and(|r| r.status().is_success())
                 }
             })
             .await;
-            println!("{}", json!({"flows_per_sec": ok as f64 / secs, "ok": ok, "failed": failed}));
+            let conflicts = conflicts.load(Ordering::Relaxed);
+            println!(
+                "{}",
+                json!({"flows_per_sec": ok as f64 / secs, "ok": ok, "failed": failed, "conflicts": conflicts})
+            );
         }
         Cmd::Webhooks { url, token, secret, holds, concurrency, seconds } => {
             let http = reqwest::Client::new();
