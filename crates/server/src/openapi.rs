@@ -12,8 +12,8 @@ use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, Para
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    ComponentsBuilder, ContentBuilder, InfoBuilder, ObjectBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref,
-    Required, ResponseBuilder, Type,
+    ComponentsBuilder, InfoBuilder, ObjectBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Required, ResponseBuilder,
+    Type,
 };
 
 /// Body kinds an operation takes or returns.
@@ -160,72 +160,8 @@ fn ops() -> Vec<Op> {
     ]
 }
 
-fn json_content(schema: &str) -> utoipa::openapi::Content {
-    ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build()
-}
-
-fn any_json() -> utoipa::openapi::Content {
-    ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::Object))).build()
-}
-
-fn text_content() -> utoipa::openapi::Content {
-    ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::String))).build()
-}
-
-fn param_schema(kind: Param) -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
-    match kind {
-        Param::Str => ObjectBuilder::new().schema_type(Type::String).into(),
-        Param::Int(min, max) => {
-            ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(min)).maximum(Some(max)).into()
-        }
-        // An empty value means "no filter", as in a form left blank.
-        Param::OneOf(schema) => utoipa::openapi::OneOfBuilder::new()
-            .item(Ref::from_schema_name(schema))
-            .item(ObjectBuilder::new().schema_type(Type::String).max_length(Some(0)))
-            .into(),
-        Param::Flag => ObjectBuilder::new().schema_type(Type::String).into(),
-        Param::Instant => ObjectBuilder::new()
-            .schema_type(Type::String)
-            .pattern(Some(r"^([0-9]{1,12}|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9:.]+([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"))
-            .examples([serde_json::json!("1764547200"), serde_json::json!("2025-12-01T00:00:00Z")])
-            .into(),
-    }
-}
-
-fn header_doc(kind: Type, description: &str) -> utoipa::openapi::header::Header {
-    utoipa::openapi::header::HeaderBuilder::new()
-        .schema(Some(ObjectBuilder::new().schema_type(kind)))
-        .description(Some(description))
-        .build()
-}
-
-/// Every authenticated answer carries the token's rate-limit state.
-fn with_rate_headers(r: ResponseBuilder) -> ResponseBuilder {
-    r.header("X-RateLimit-Limit", header_doc(Type::Integer, "Requests a minute this token may make"))
-        .header("X-RateLimit-Remaining", header_doc(Type::Integer, "Requests that could be sent now"))
-        .header("X-RateLimit-Reset", header_doc(Type::Integer, "Epoch seconds when the whole burst is back"))
-}
-
-fn reason(code: u16) -> &'static str {
-    match code {
-        200 => "OK",
-        201 => "Created",
-        303 => "See other (sign in first, or after an action)",
-        400 => "Invalid request; `details.field` names the field",
-        401 => "Missing or invalid token",
-        402 => "Card declined; `details.decline_code`",
-        403 => "The token lacks the scope or the property",
-        404 => "Not found",
-        409 => "Conflict with the hold's state, an operation in progress, or an Idempotency-Key",
-        413 => "Body too large",
-        415 => "Unsupported body type",
-        422 => "The action could not be done; the page says why",
-        429 => "Rate limited; see Retry-After",
-        502 => "Payment processor error (opaque)",
-        503 => "Store unavailable, or processor outcome unknown (retry)",
-        _ => "Response",
-    }
-}
+mod parts;
+use parts::{any_json, header_doc, json_content, param_schema, reason, text_content, with_rate_headers};
 
 fn build() -> OpenApi {
     let mut paths = PathsBuilder::new();
@@ -443,61 +379,4 @@ pub async fn docs_page() -> Response {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_referenced_schema_is_defined() {
-        let json = document().to_json().unwrap();
-        let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(doc["openapi"], "3.1.0");
-        let schemas = doc["components"]["schemas"].as_object().unwrap();
-        for r in json.match_indices("#/components/schemas/") {
-            let name: String =
-                json[r.0 + r.1.len()..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-            assert!(schemas.contains_key(&name), "{name} is referenced but not defined");
-        }
-        assert!(doc["paths"]["/api/holds/{id}/capture"]["post"]["responses"]["409"].is_object());
-    }
-
-    /// The documented enums are exactly the values the service produces.
-    #[test]
-    fn the_enums_in_the_document_are_the_domains_own_values() {
-        use chittycharge_domain::booking::BookingStatus;
-        use chittycharge_domain::{GuestTier, HoldStatus};
-        let doc: serde_json::Value = serde_json::from_str(&document().to_json().unwrap()).unwrap();
-        let values = |name: &str| -> Vec<String> {
-            let list = doc["components"]["schemas"][name]["enum"].as_array().unwrap_or_else(|| panic!("{name}"));
-            list.iter().map(|v| v.as_str().unwrap().to_string()).collect()
-        };
-        let holds: Vec<String> = HoldStatus::ALL.iter().map(|s| s.as_str().to_string()).collect();
-        assert_eq!(values("HoldStatusName"), holds);
-        let tiers: Vec<String> = GuestTier::ALL.iter().map(|t| t.as_str().to_string()).collect();
-        assert_eq!(values("TierName"), tiers);
-        let bookings: Vec<String> = BookingStatus::ALL.iter().map(|b| b.as_str().to_string()).collect();
-        assert_eq!(values("BookingStatusName"), bookings);
-        let ops: Vec<String> = [
-            chittycharge_store::OpStatus::Pending,
-            chittycharge_store::OpStatus::Succeeded,
-            chittycharge_store::OpStatus::Failed,
-            chittycharge_store::OpStatus::Unknown,
-        ]
-        .iter()
-        .map(|o| o.as_str().to_string())
-        .collect();
-        assert_eq!(values("OperationStatusName"), ops);
-        let hold = &doc["components"]["schemas"]["HoldView"]["properties"];
-        assert_eq!(hold["status"]["$ref"], "#/components/schemas/HoldStatusName", "{hold}");
-        assert_eq!(hold["created_at"]["format"], "date-time", "{hold}");
-        let limit = &doc["paths"]["/api/holds"]["get"]["parameters"];
-        let limit = limit.as_array().unwrap().iter().find(|p| p["name"] == "limit").unwrap();
-        assert_eq!(
-            (limit["schema"]["type"].as_str(), limit["schema"]["maximum"].as_i64()),
-            (Some("integer"), Some(200))
-        );
-        let metrics = &doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"];
-        assert!(metrics["text/plain"].is_object(), "{metrics}");
-        let limited = &doc["paths"]["/api/holds"]["get"]["responses"]["429"]["headers"];
-        assert!(limited["Retry-After"].is_object(), "{limited}");
-    }
-}
+mod tests;

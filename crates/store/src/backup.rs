@@ -175,6 +175,9 @@ pub async fn backup_sqlite(url: &str, dest: &Path) -> BackupResult<BackupSummary
     if dest.symlink_metadata().is_ok() {
         return Err(refused(format!("{} exists; a backup never overwrites a file", dest.display())));
     }
+    if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty() && !p.is_dir()) {
+        return Err(refused(format!("no directory {} for the backup", dir.display())));
+    }
     let dest = dest.to_path_buf();
     blocking(move || {
         // VACUUM INTO wants a path that does not exist (or an empty file):

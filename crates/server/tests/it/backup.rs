@@ -170,6 +170,9 @@ async fn restore_refuses_a_running_server_an_existing_database_and_a_file_that_i
     assert_eq!(chittycharge(&server.db, &["backup", b]).status.code(), Some(0));
     let again = chittycharge(&server.db, &["backup", b]);
     assert_eq!(again.status.code(), Some(2), "a backup never overwrites: {}", text(&again));
+    let nowhere = dir.join("missing/b.db");
+    let o = chittycharge(&server.db, &["backup", nowhere.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "a missing directory is the caller's mistake: {}", text(&o));
     let running = chittycharge(&server.db, &["restore", "--force", b]);
     assert_eq!(running.status.code(), Some(2), "{}", text(&running));
     assert!(text(&running).contains("in use by a running ChittyCharge server"), "{}", text(&running));
