@@ -9,8 +9,10 @@
 //! overwritten. A restore takes the database's lock (so no server can be
 //! running or start meanwhile), checks the backup is a database this binary
 //! can run, copies it to a fresh temporary file with the old file's owner
-//! and mode, and renames it over the database: a crash half-way leaves the
-//! old database or the new one, never a mix. Files are opened by path with
+//! and mode, removes the old database's log, and renames the copy over the
+//! database: a crash half-way leaves the new database, or the old one as of
+//! its last checkpoint (complete after a clean stop, which checkpoints), and
+//! never the old log replayed into the new file. Files are opened by path with
 //! rusqlite, never through a connection URL, so any file name works.
 //! PostgreSQL has its own tools (`pg_dump`, `pg_restore`), which
 //! docs/OPERATIONS.md gives.
