@@ -42,8 +42,13 @@ pub async fn security_headers(req: axum::extract::Request, next: axum::middlewar
         .is_none_or(|v| v.starts_with("text/plain"));
     if resp.status().is_client_error() && plain {
         // A framework rejection (oversized or unreadable body, wrong content
-        // type) answers in the same envelope as every other error.
-        resp = envelope_for(resp.status());
+        // type, a query string that does not parse) answers in the same
+        // envelope as every other error, with the framework's reason (it
+        // names the parameter: "duplicate field `limit`").
+        let status = resp.status();
+        let reason = axum::body::to_bytes(resp.into_body(), 1024).await.ok();
+        let reason = reason.map(|b| String::from_utf8_lossy(&b).trim().to_string()).filter(|r| !r.is_empty());
+        resp = envelope_for(status, reason);
     }
     let h = resp.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -54,7 +59,7 @@ pub async fn security_headers(req: axum::extract::Request, next: axum::middlewar
     resp
 }
 
-fn envelope_for(status: axum::http::StatusCode) -> axum::response::Response {
+fn envelope_for(status: axum::http::StatusCode, reason: Option<String>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let (code, message) = match status.as_u16() {
         413 => ("payload_too_large", "Request body is too large"),
@@ -63,7 +68,8 @@ fn envelope_for(status: axum::http::StatusCode) -> axum::response::Response {
         422 => ("validation_error", "The request body could not be understood"),
         _ => ("invalid_request", "The request could not be read"),
     };
-    let body = chittycharge_api::ErrorBody { error: message.into(), code: code.into(), details: None };
+    let details = reason.filter(|_| status.as_u16() == 400).map(|r| serde_json::json!({ "reason": r }));
+    let body = chittycharge_api::ErrorBody { error: message.into(), code: code.into(), details };
     (status, axum::Json(body)).into_response()
 }
 

@@ -160,4 +160,8 @@ async fn stripes_other_two_creation_bounds_and_an_empty_limit_work_too() {
     assert_eq!(ids(api.get(&format!("/api/holds?created[gt]={t_early}&limit=")).await), [late]);
     assert_eq!(ids(api.get(&format!("/api/holds?created[lte]={t_early}")).await), [early]);
     assert_eq!(ids(api.get(&format!("/api/holds?created[lte]={t_late}&created[gt]={}", t_early - 1)).await).len(), 2);
+    // A parameter given twice: a 400 in the envelope that names it.
+    let twice = api.get("/api/holds?limit=1&limit=2").await;
+    assert_eq!((twice.status, twice.body["code"].as_str()), (400, Some("invalid_request")), "{}", twice.text);
+    assert!(twice.body["details"]["reason"].as_str().unwrap_or("").contains("limit"), "{}", twice.text);
 }
