@@ -18,7 +18,7 @@ use chittycharge_processor::{Clock, Processor, SystemClock, TestClock};
 use chittycharge_store::{SqlStore, Store};
 use secrecy::ExposeSecret;
 
-use crate::auth::{create_token, hash_token, require_token, SCOPE_ADMIN};
+use crate::auth::{hash_token, require_token, SCOPE_ADMIN};
 use crate::config::{Config, ProcessorKind};
 use crate::core::HoldService;
 use crate::protect::ratelimit::RateLimiter;
@@ -105,8 +105,44 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
+/// `serve --token-file` could not write its file (a usage error: exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("--token-file {path}: {why}")]
+pub struct TokenFileError {
+    pub path: String,
+    pub why: String,
+}
+
+/// A new file only its owner can read: O_CREAT|O_EXCL fails on anything
+/// already there, a symlink, FIFO or device included.
+fn write_token_file(path: &std::path::Path, token: &str) -> Result<(), TokenFileError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(path).and_then(|mut f| {
+        writeln!(f, "{token}")?;
+        f.sync_all()
+    });
+    written.map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            "it exists (remove it, or name a new file); no token was made".to_string()
+        } else {
+            format!("{e}; no token was made")
+        };
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            // Ours, half-written (a full disk): not left behind.
+            let _ = std::fs::remove_file(path);
+        }
+        TokenFileError { path: path.display().to_string(), why }
+    })
+}
+
 impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    /// `token_file`: where the install's first token goes, if this start
+    /// makes one (`serve --token-file`); written before the token is stored.
+    pub async fn build(config: Config, token_file: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let _ = BODY_LIMIT.set(config.max_body_bytes);
         // On SQLite this server becomes the file's only writer (waiting a
         // little for a previous server that is still shutting down) before
@@ -168,7 +204,15 @@ impl Application {
             // Its own limit, so the README's examples run back to back; tokens
             // made later keep the per-minute default unless told otherwise.
             let limit = Some(i64::from(config.install_token_rate_limit));
-            Some(create_token(store.as_ref(), "install", vec![SCOPE_ADMIN.into()], None, limit, now).await?.1)
+            let token = crate::auth::generate_token();
+            // The file first: if it cannot be written, no token exists that
+            // nobody has.
+            if let Some(path) = token_file {
+                write_token_file(path, &token)?;
+            }
+            crate::auth::store_token(store.as_ref(), &token, "install", vec![SCOPE_ADMIN.into()], None, limit, now)
+                .await?;
+            Some(token)
         } else {
             None
         };

@@ -94,10 +94,24 @@ pub async fn create_token(
     now: Timestamp,
 ) -> StoreResult<(TokenRecord, String)> {
     let token = generate_token();
+    let record = store_token(store, &token, name, scopes, property_ids, rate_limit, now).await?;
+    Ok((record, token))
+}
+
+/// Stores the hash of a token made by [`generate_token`].
+pub async fn store_token(
+    store: &dyn Store,
+    token: &str,
+    name: &str,
+    scopes: Vec<String>,
+    property_ids: Option<Vec<String>>,
+    rate_limit: Option<i64>,
+    now: Timestamp,
+) -> StoreResult<TokenRecord> {
     let record = TokenRecord {
         id: format!("tok_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]),
         name: name.to_string(),
-        token_hash: hash_token(&token),
+        token_hash: hash_token(token),
         scopes,
         property_ids,
         rate_limit,
@@ -105,7 +119,7 @@ pub async fn create_token(
         revoked_at: None,
     };
     store.insert_token(&record).await?;
-    Ok((record, token))
+    Ok(record)
 }
 
 fn presented_token(headers: &HeaderMap) -> Option<&str> {

@@ -209,41 +209,12 @@ pub async fn main() -> ExitCode {
     }
 }
 
-/// The install's first token goes where only the operator reads it: a new
-/// file only its owner can read, or stderr, never stdout (often a log
-/// stream). The file must not exist (no symlink, FIFO or device is
-/// followed or reused); if it cannot be written, the token is revoked
-/// before the error, so no admin token is left that nobody has.
-async fn hand_over_first_token(app: &Application, token: &str, file: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let Some(path) = file else {
-        let mut err = std::io::stderr().lock();
-        writeln!(err, "API token (shown once; only its hash is stored): {token}")?;
-        return Ok(err.flush()?);
-    };
-    let mut options = std::fs::OpenOptions::new();
-    // O_CREAT|O_EXCL: fails on anything already there, a symlink included.
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = options.open(path).and_then(|mut f| {
-        writeln!(f, "{token}")?;
-        f.sync_all()
-    });
-    let Err(e) = written else { return Ok(()) };
-    let store = &app.state.store;
-    let now = app.state.holds.now();
-    if let Ok(Some(record)) = store.find_token_by_hash(&crate::auth::hash_token(token)).await {
-        let _ = store.revoke_token(&record.id, now).await;
-    }
-    let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
-        "it exists (remove it, or name a new file)".to_string()
-    } else {
-        e.to_string()
-    };
-    Err(admin::Failure::config(format!(
-        "--token-file {}: {why}; the token made for this install was revoked, and the next start makes another",
-        path.display()
-    )))
+/// The install's first token, when no `--token-file` took it, goes to
+/// stderr, never stdout (often a log stream).
+fn print_first_token(token: &str) -> anyhow::Result<()> {
+    let mut err = std::io::stderr().lock();
+    writeln!(err, "API token (shown once; only its hash is stored): {token}")?;
+    Ok(err.flush()?)
 }
 
 async fn shutdown_signal() {
@@ -283,9 +254,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     init_logging(config.log_format);
     match cli.command {
         Command::Serve { token_file } => {
-            let app = Application::build(config).await.map_err(admin::Failure::unreachable)?;
-            if let Some(token) = &app.first_token {
-                hand_over_first_token(&app, token, token_file.as_deref()).await?;
+            let app = Application::build(config, token_file.as_deref()).await.map_err(|e| {
+                if e.downcast_ref::<crate::app::TokenFileError>().is_some() {
+                    admin::Failure::config(e)
+                } else {
+                    admin::Failure::unreachable(e)
+                }
+            })?;
+            if let (Some(token), None) = (&app.first_token, &token_file) {
+                print_first_token(token)?;
             }
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", app.banner(token_file.as_deref()))?;

@@ -49,8 +49,7 @@ impl SqlStore {
     }
 
     pub(crate) async fn count_tokens_impl(&self) -> StoreResult<i64> {
-        let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM api_tokens WHERE revoked_at IS NULL").fetch_one(self.pool()).await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM api_tokens").fetch_one(self.pool()).await?;
         Ok(row.try_get::<i64, _>("n")?)
     }
 

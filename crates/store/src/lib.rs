@@ -89,7 +89,7 @@ pub trait Store: Send + Sync {
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>>;
     /// Returns false when no active token has that id.
     async fn revoke_token(&self, id: &str, at: Timestamp) -> StoreResult<bool>;
-    /// Tokens not revoked.
+    /// Every token ever made, revoked ones included (a fresh install has none).
     async fn count_tokens(&self) -> StoreResult<i64>;
     async fn get_token(&self, id: &str) -> StoreResult<Option<TokenRecord>>;
 

@@ -194,10 +194,10 @@ fn token_list_prints_aligned_columns_a_script_can_split() {
 }
 
 /// The first token's file must be new: an existing file, a symlink (even
-/// a dangling one) or a missing directory is refused, the token made for it
-/// is revoked, and the next start makes another.
+/// a dangling one) or a missing directory is refused before any token is
+/// made, so none exists that nobody has, and the next start makes one.
 #[tokio::test]
-async fn a_token_file_that_exists_or_is_a_symlink_is_refused_and_the_token_revoked() {
+async fn a_token_file_that_exists_or_is_a_symlink_is_refused_before_any_token_is_made() {
     use std::os::unix::fs::PermissionsExt;
     let db = sqlite_db();
     let Db::Sqlite(path) = &db else { unreachable!() };
@@ -214,14 +214,14 @@ async fn a_token_file_that_exists_or_is_a_symlink_is_refused_and_the_token_revok
         let o =
             run(&db, &[("CHITTYCHARGE_LISTEN", "127.0.0.1:0")], &["serve", "--token-file", target.to_str().unwrap()]);
         assert_eq!(code(&o), 2, "{}: {}", target.display(), out(&o));
-        assert!(out(&o).contains("was revoked"), "{}", out(&o));
+        assert!(out(&o).contains("no token was made"), "{}", out(&o));
     }
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "nothing written through a symlink");
     assert_eq!(std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777, 0o644);
     assert!(!dir.join("nowhere").exists(), "a dangling symlink's target is not created");
     let list = run(&db, &[], &["token", "list"]);
-    let active = String::from_utf8_lossy(&list.stdout).lines().filter(|l| l.trim_end().ends_with("active")).count();
-    assert_eq!(active, 0, "no admin token that nobody has: {}", out(&list));
+    let rows = String::from_utf8_lossy(&list.stdout).lines().filter(|l| l.starts_with("tok_")).count();
+    assert_eq!(rows, 0, "no admin token that nobody has: {}", out(&list));
     let good = dir.join("token");
     let mut server = Server::first_start(db.clone(), &[]);
     assert!(server.token.starts_with("cc_"), "the next start makes another token");
@@ -256,4 +256,25 @@ async fn the_highest_rate_limit_a_token_may_have_still_answers() {
     let r = server.client().with_token(&token).get("/api/holds").await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.headers.get("x-ratelimit-limit").unwrap(), "60000000");
+}
+
+/// Revoking every token is how an operator locks everyone out; a restart
+/// must not quietly make a new admin token.
+#[tokio::test]
+async fn a_restart_after_every_token_was_revoked_makes_no_new_token() {
+    let server = Server::first_start(sqlite_db(), &[]);
+    let db = server.db.clone();
+    drop(server);
+    let list = run(&db, &[], &["token", "list"]);
+    let id = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .find(|l| l.starts_with("tok_"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(code(&run(&db, &[], &["token", "revoke", &id])), 0);
+    let again = Server::spawn(db, Vec::new(), String::new());
+    assert!(again.banner.contains("issued earlier"), "{}", again.banner);
 }
