@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::common::{postgres_db, sqlite_db, Db, Server, BIN};
+use crate::common::{cli, postgres_db, sqlite_db, Db, Server, BIN};
 use serde_json::json;
 
 /// The shell block after `<!-- ops-test: NAME -->` in docs/OPERATIONS.md.
@@ -150,16 +150,6 @@ async fn audits_clean_once_settled(db: &Db) {
     panic!("the restored store never audited clean: {last}");
 }
 
-fn chittycharge(db: &Db, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", db.url())
-        .output()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn restore_refuses_a_running_server_an_existing_database_and_a_file_that_is_no_backup() {
     let server = Server::start(sqlite_db());
@@ -167,30 +157,30 @@ async fn restore_refuses_a_running_server_an_existing_database_and_a_file_that_i
     let dir = scratch("refusals");
     let backup = dir.join("b.db");
     let b = backup.to_str().unwrap();
-    assert_eq!(chittycharge(&server.db, &["backup", b]).status.code(), Some(0));
-    let again = chittycharge(&server.db, &["backup", b]);
+    assert_eq!(cli(&server.db, &["backup", b]).status.code(), Some(0));
+    let again = cli(&server.db, &["backup", b]);
     assert_eq!(again.status.code(), Some(2), "a backup never overwrites: {}", text(&again));
     let nowhere = dir.join("missing/b.db");
-    let o = chittycharge(&server.db, &["backup", nowhere.to_str().unwrap()]);
+    let o = cli(&server.db, &["backup", nowhere.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "a missing directory is the caller's mistake: {}", text(&o));
-    let running = chittycharge(&server.db, &["restore", "--force", b]);
+    let running = cli(&server.db, &["restore", "--force", b]);
     assert_eq!(running.status.code(), Some(2), "{}", text(&running));
     assert!(text(&running).contains("in use by a running ChittyCharge server"), "{}", text(&running));
     drop(server);
     let other = sqlite_db();
     // A new target needs --create; an existing database needs --force.
-    assert_eq!(chittycharge(&other, &["restore", "--create", b]).status.code(), Some(0));
-    let exists = chittycharge(&other, &["restore", b]);
+    assert_eq!(cli(&other, &["restore", "--create", b]).status.code(), Some(0));
+    let exists = cli(&other, &["restore", b]);
     assert_eq!(exists.status.code(), Some(2), "{}", text(&exists));
     assert!(text(&exists).contains("--force"), "{}", text(&exists));
     let junk = dir.join("junk.db");
     std::fs::write(&junk, b"not a database at all, but long enough to look like a file").unwrap();
-    let no_backup = chittycharge(&sqlite_db(), &["restore", junk.to_str().unwrap()]);
+    let no_backup = cli(&sqlite_db(), &["restore", junk.to_str().unwrap()]);
     assert_ne!(no_backup.status.code(), Some(0), "{}", text(&no_backup));
-    let missing = chittycharge(&sqlite_db(), &["restore", dir.join("nope.db").to_str().unwrap()]);
+    let missing = cli(&sqlite_db(), &["restore", dir.join("nope.db").to_str().unwrap()]);
     assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
     let pg = Db::Postgres("postgres://nobody@127.0.0.1:1/none".into());
-    let dump = chittycharge(&pg, &["backup", dir.join("pg.db").to_str().unwrap()]);
+    let dump = cli(&pg, &["backup", dir.join("pg.db").to_str().unwrap()]);
     assert_eq!(dump.status.code(), Some(2), "{}", text(&dump));
     assert!(text(&dump).contains("pg_dump --format=custom"), "PostgreSQL gets the command to use: {}", text(&dump));
 }
@@ -220,7 +210,7 @@ async fn the_documented_upgrade_and_roll_back_bring_back_the_database_from_befor
         .status()
         .unwrap();
     assert!(status.success());
-    assert_eq!(chittycharge(&db, &["audit"]).status.code(), Some(3), "the newer schema is refused");
+    assert_eq!(cli(&db, &["audit"]).status.code(), Some(3), "the newer schema is refused");
     let rollback = run_block("rollback", &env);
     assert!(rollback.status.success(), "{}", text(&rollback));
     let server = Server::start(db.clone());
@@ -257,12 +247,12 @@ async fn serve_and_migrate_wait_for_the_databases_lock_before_opening_it() {
     assert!(text(&serve).contains("in use by another ChittyCharge server"), "{}", text(&serve));
     assert!(started.elapsed() >= std::time::Duration::from_secs(5), "it waited for a server that might be exiting");
     assert!(!path.exists() || std::fs::metadata(path).unwrap().len() == 0, "nothing was opened or migrated meanwhile");
-    let migrate = chittycharge(&db, &["migrate"]);
+    let migrate = cli(&db, &["migrate"]);
     assert_eq!(migrate.status.code(), Some(2), "{}", text(&migrate));
     assert!(text(&migrate).contains("stop the server first"), "{}", text(&migrate));
     drop(lock);
     let server = Server::start(db.clone());
-    let migrate = chittycharge(&db, &["migrate"]);
+    let migrate = cli(&db, &["migrate"]);
     assert_eq!(
         migrate.status.code(),
         Some(2),
@@ -270,7 +260,7 @@ async fn serve_and_migrate_wait_for_the_databases_lock_before_opening_it() {
         text(&migrate)
     );
     drop(server);
-    assert_eq!(chittycharge(&db, &["migrate"]).status.code(), Some(0));
+    assert_eq!(cli(&db, &["migrate"]).status.code(), Some(0));
 }
 
 #[tokio::test]
@@ -281,12 +271,12 @@ async fn backups_never_land_on_the_databases_own_files_and_only_their_owner_read
     let path = &path;
     for own in ["", "-journal", "-wal", "-shm", ".lock"] {
         let target = format!("{}{own}", path.display());
-        let o = chittycharge(&server.db, &["backup", &target]);
+        let o = cli(&server.db, &["backup", &target]);
         assert_eq!(o.status.code(), Some(2), "{own}: {}", text(&o));
     }
     let dir = scratch("modes");
     let backup = dir.join("b.db");
-    assert_eq!(chittycharge(&server.db, &["backup", backup.to_str().unwrap()]).status.code(), Some(0));
+    assert_eq!(cli(&server.db, &["backup", backup.to_str().unwrap()]).status.code(), Some(0));
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o600, "guests' data: owner only");
     let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
@@ -294,7 +284,7 @@ async fn backups_never_land_on_the_databases_own_files_and_only_their_owner_read
     drop(server);
     // Restoring keeps the database file's mode (and owner) as it was.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let o = chittycharge(&Db::Sqlite(path.clone()), &["restore", "--force", backup.to_str().unwrap()]);
+    let o = cli(&Db::Sqlite(path.clone()), &["restore", "--force", backup.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o640);
 }
@@ -302,10 +292,10 @@ async fn backups_never_land_on_the_databases_own_files_and_only_their_owner_read
 #[test]
 fn restore_refuses_a_backup_whose_migrations_this_binary_did_not_write() {
     let db = sqlite_db();
-    assert_eq!(chittycharge(&db, &["migrate"]).status.code(), Some(0));
+    assert_eq!(cli(&db, &["migrate"]).status.code(), Some(0));
     let dir = scratch("tampered");
     let backup = dir.join("b.db");
-    assert_eq!(chittycharge(&db, &["backup", backup.to_str().unwrap()]).status.code(), Some(0));
+    assert_eq!(cli(&db, &["backup", backup.to_str().unwrap()]).status.code(), Some(0));
     for (sql, why) in [
         (
             "UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = (SELECT MIN(version) FROM _sqlx_migrations)",
@@ -325,11 +315,11 @@ fn restore_refuses_a_backup_whose_migrations_this_binary_did_not_write() {
             .status()
             .unwrap();
         assert!(status.success());
-        let o = chittycharge(&sqlite_db(), &["restore", "--create", copy.to_str().unwrap()]);
+        let o = cli(&sqlite_db(), &["restore", "--create", copy.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
         assert!(text(&o).contains(why), "{why}: {}", text(&o));
     }
-    let nowhere = chittycharge(&sqlite_db(), &["restore", backup.to_str().unwrap()]);
+    let nowhere = cli(&sqlite_db(), &["restore", backup.to_str().unwrap()]);
     assert_eq!(nowhere.status.code(), Some(2), "a missing target needs --create: {}", text(&nowhere));
     assert!(text(&nowhere).contains("--create"), "{}", text(&nowhere));
 }

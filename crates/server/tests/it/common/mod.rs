@@ -23,6 +23,22 @@ pub use smtp::Smtp;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_chittycharge");
 
+/// `chittycharge serve` on `db` with only `env` (and PATH) set, on a free
+/// loopback port, the banner on a pipe and stderr where the caller says.
+fn serve_command(db: &Db, env: &[(String, String)], stderr: Stdio) -> Command {
+    let mut cmd = Command::new(server_bin());
+    cmd.arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", db.url())
+        .env("CHITTYCHARGE_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(stderr);
+    cmd
+}
+
 /// The binary servers are started from: this build's, or the one
 /// `CHITTYCHARGE_TEST_BIN` names (scripts/test.sh points it at the release
 /// binary built as the Dockerfile builds it, for the README's run).
@@ -187,19 +203,7 @@ impl Server {
     /// Like `spawn`, with the first lines of stderr up to the first-start
     /// token line returned (the rest is passed through to the test's stderr).
     fn spawn_reading_stderr(db: Db, env: Vec<(String, String)>) -> (Server, Vec<String>) {
-        let mut cmd = Command::new(server_bin());
-        cmd.arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", db.url())
-            .env("CHITTYCHARGE_LISTEN", "127.0.0.1:0")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in &env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn chittycharge");
+        let mut child = serve_command(&db, &env, Stdio::piped()).spawn().expect("spawn chittycharge");
         let mut err = BufReader::new(child.stderr.take().expect("stderr"));
         let mut lines = Vec::new();
         let mut line = String::new();
@@ -225,22 +229,11 @@ impl Server {
     }
 
     fn spawn_inner(db: Db, env: Vec<(String, String)>, token: String, log: Option<&std::path::Path>) -> Server {
-        let mut cmd = Command::new(server_bin());
-        cmd.arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", db.url())
-            .env("CHITTYCHARGE_LISTEN", "127.0.0.1:0")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(match log {
-                Some(p) => Stdio::from(std::fs::File::create(p).expect("log file")),
-                None => Stdio::inherit(),
-            });
-        for (k, v) in &env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("spawn chittycharge");
+        let stderr = match log {
+            Some(p) => Stdio::from(std::fs::File::create(p).expect("log file")),
+            None => Stdio::inherit(),
+        };
+        let child = serve_command(&db, &env, stderr).spawn().expect("spawn chittycharge");
         Self::finish_spawn(db, env, token, child)
     }
 

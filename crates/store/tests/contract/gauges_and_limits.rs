@@ -1,0 +1,56 @@
+//! The store's side of two operator features: the expiry-backlog gauge's
+//! count and the shared rate-limit state.
+
+use chittycharge_domain::hold::{Authorization, AwaitingPaymentMethod};
+use chittycharge_domain::HoldState;
+use chittycharge_store::Store;
+
+use crate::{created_event, hold, stores, T0};
+
+#[tokio::test]
+async fn holds_past_their_capture_deadline_are_counted_until_they_are_finished() {
+    for (name, store) in stores().await {
+        let deadline = T0.plus_secs(604_800);
+        let mut h = hold("pi_late", T0, "p-1");
+        h.state = HoldState::RequiresCapture(
+            AwaitingPaymentMethod::default().authorize(Authorization::new(25_000, 25_000, deadline).unwrap()),
+        );
+        h.expires_at = Some(deadline);
+        store.insert_hold(&h, &[created_event(T0)], None).await.unwrap();
+        assert_eq!(store.count_holds_past_deadline(T0).await.unwrap(), 0, "{name}");
+        assert_eq!(store.count_holds_past_deadline(deadline.plus_secs(1)).await.unwrap(), 1, "{name}");
+        let HoldState::RequiresCapture(a) = h.state.clone() else { unreachable!() };
+        h.state = HoldState::Expired(a.expire(deadline.plus_secs(2)));
+        assert!(store.save_hold(&h, 0, &[], None).await.unwrap(), "{name}");
+        assert_eq!(store.count_holds_past_deadline(deadline.plus_secs(3)).await.unwrap(), 0, "{name}");
+    }
+}
+
+/// GCRA decided in the store: of many requests racing on one key, exactly
+/// the burst passes, and the refusals name the same arrival time.
+#[tokio::test]
+async fn racing_rate_limit_hits_let_exactly_the_burst_through() {
+    for (name, store) in stores().await {
+        let (interval, tolerance) = (6_000_000, 54_000_000); // 10 a minute
+        let now = 1_700_000_000_000_000;
+        let hits = (0..25).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.rate_limit_gcra("tok_race", now, interval, tolerance).await.unwrap() })
+        });
+        let mut allowed = 0;
+        for h in hits {
+            let (ok, tat) = h.await.unwrap();
+            if ok {
+                allowed += 1;
+            } else {
+                assert_eq!(tat, now + 10 * interval, "{name}: a refusal leaves the state as it was");
+            }
+        }
+        assert_eq!(allowed, 10, "{name}");
+        let (ok, _) = store.rate_limit_gcra("tok_race", now + interval, interval, tolerance).await.unwrap();
+        assert!(ok, "{name}: one interval later there is room for one more");
+        store.purge_expired(now + 11 * interval + 1, T0).await.unwrap();
+        let (ok, tat) = store.rate_limit_gcra("tok_race", now + interval, interval, tolerance).await.unwrap();
+        assert!(ok && tat == now + 2 * interval, "{name}: purged state starts afresh");
+    }
+}
