@@ -6,13 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Milliseconds since the epoch as ISO-8601 with milliseconds and `Z`,
-/// the original's `created_at` format (`2025-10-18T00:00:00.000Z`).
-pub fn iso_millis(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}
+pub use chittycharge_domain::time::iso_millis;
 
 /// `{"error": …, "code": …, "details": …}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

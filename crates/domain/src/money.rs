@@ -70,6 +70,12 @@ impl std::hash::Hash for CurrencyInfo {
 }
 
 impl Currency {
+    /// `minor` units of this currency as people read them ("$50.00",
+    /// "¥2,500"); the bare number when it is out of range.
+    pub fn format(self, minor: i64) -> String {
+        Money::new(minor, self).map(|m| m.to_string()).unwrap_or_else(|_| minor.to_string())
+    }
+
     /// Parses a currency code case-insensitively; only listed currencies are accepted.
     pub fn parse(code: &str) -> Result<Self, MoneyError> {
         let lower = code.trim().to_ascii_lowercase();

@@ -30,6 +30,14 @@ impl Timestamp {
     }
 }
 
+/// RFC 3339 in UTC with milliseconds (`2026-12-08T06:00:00.000Z`), how
+/// instants appear on the wire and in emails; empty when out of range.
+pub fn iso_millis(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
 /// Days a card-not-present, customer-initiated authorization lives on Stripe.
 pub const DEFAULT_HOLD_DAYS: i64 = 7;
 pub const SECS_PER_DAY: i64 = 86_400;

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,39 +18,14 @@ use chittycharge_processor::{Clock, Processor, SystemClock, TestClock};
 use chittycharge_store::{SqlStore, Store};
 use secrecy::ExposeSecret;
 
-use crate::auth::{hash_token, require_token, SCOPE_ADMIN};
+use crate::auth::{hash_token, SCOPE_ADMIN};
 use crate::config::{Config, ProcessorKind};
-use crate::core::HoldService;
+use crate::protect::authn::require_token;
 use crate::protect::ratelimit::RateLimiter;
 use crate::routes;
-use crate::sim_backend::StoreSimBackend;
-
-pub struct AppState {
-    pub config: Config,
-    pub store: Arc<dyn Store>,
-    pub holds: HoldService,
-    /// The simulator's own endpoints need the concrete type.
-    pub sim: Option<Arc<SimulatedProcessor>>,
-    pub test_clock: Option<Arc<TestClock>>,
-    pub limiter: RateLimiter,
-    pub token_cache: crate::auth::TokenCache,
-    /// Cached readiness and the job runner's heartbeat.
-    pub health: crate::routes::health::HealthState,
-    /// Base of links handed to guests: `CHITTYCHARGE_PUBLIC_URL`, or the
-    /// address actually bound (so port 0 becomes the real port).
-    pub base_url: String,
-    /// On SQLite this process is the file's only writer, so an operation
-    /// still pending from before it started (a crash, a restored backup)
-    /// has no request left to finish it: the janitor need not wait.
-    pub orphans_before: Option<chittycharge_domain::Timestamp>,
-}
-
-static BODY_LIMIT: OnceLock<usize> = OnceLock::new();
-
-/// The configured request-body limit, for the 413 message.
-pub fn body_limit() -> usize {
-    BODY_LIMIT.get().copied().unwrap_or(65_536)
-}
+use crate::state::{AppState, BODY_LIMIT};
+use chittycharge_core::sim_backend::StoreSimBackend;
+use chittycharge_core::HoldService;
 
 /// The Stripe processor from configuration.
 pub fn stripe_processor(config: &Config) -> anyhow::Result<Arc<dyn Processor>> {
@@ -73,7 +48,7 @@ impl EventSink for SimEvents {
         tokio::spawn(async move {
             let Some(state) = weak.upgrade() else { return };
             let signed_at = event.get("created").and_then(serde_json::Value::as_i64).unwrap_or(0);
-            if let Err(e) = crate::routes::webhook::process_event(&state, &event, signed_at).await {
+            if let Err(e) = state.holds.process_event(&event, signed_at).await {
                 tracing::warn!(error = %e, "simulated event was not applied");
             }
         });
@@ -225,7 +200,7 @@ impl Application {
             config.chitty_id_token.clone(),
             config.chitty_id_timeout_ms,
         ));
-        let automation = crate::core::automation::Automation {
+        let automation = chittycharge_core::automation::Automation {
             chitty_retry: config.chitty_id_retry.clone(),
             expiry_warning_secs: config.expiry_warning_secs,
             reauth_margin_secs: config.reauth_margin_secs,
@@ -238,7 +213,7 @@ impl Application {
             processor,
             clock,
             default_currency: config.currency,
-            chitty,
+            chitty: chitty.clone(),
             automation,
         };
         let max_body = config.max_body_bytes;
@@ -251,11 +226,12 @@ impl Application {
             config,
             store,
             holds,
+            chitty,
             sim,
             test_clock,
             limiter,
             token_cache: crate::auth::TokenCache::default(),
-            health: crate::routes::health::HealthState::default(),
+            health: crate::health_cache::HealthState::default(),
             base_url,
             orphans_before,
         });

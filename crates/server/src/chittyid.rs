@@ -16,14 +16,7 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-pub const PENDING_PREFIX: &str = "CHITTY-AUTH-PENDING-";
-
-pub struct MintRequest<'a> {
-    pub payment_intent: &'a str,
-    pub amount: i64,
-    pub property_id: Option<&'a str>,
-    pub tenant_id: Option<&'a str>,
-}
+pub use chittycharge_core::ids::{pending_id, MintRequest, PENDING_PREFIX};
 
 pub struct ChittyIdClient {
     http: reqwest::Client,
@@ -87,11 +80,6 @@ impl Breaker {
     fn is_open(&self) -> bool {
         self.open_until_ms.load(Ordering::SeqCst) != 0
     }
-}
-
-/// A unique placeholder until the real id is minted.
-pub fn pending_id() -> String {
-    format!("{PENDING_PREFIX}{}", uuid::Uuid::new_v4().simple().to_string().to_uppercase())
 }
 
 impl ChittyIdClient {
@@ -186,6 +174,19 @@ impl ChittyIdClient {
             }
         }
         Err(last)
+    }
+}
+
+#[async_trait::async_trait]
+impl chittycharge_core::ids::IdMinter for ChittyIdClient {
+    fn configured(&self) -> bool {
+        ChittyIdClient::configured(self)
+    }
+    async fn mint_inline(&self, req: &MintRequest<'_>) -> Result<String, String> {
+        ChittyIdClient::mint_inline(self, req).await
+    }
+    async fn mint(&self, req: &MintRequest<'_>) -> Result<String, String> {
+        ChittyIdClient::mint(self, req).await
     }
 }
 

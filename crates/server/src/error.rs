@@ -8,7 +8,7 @@ use chittycharge_api::{iso_millis, ErrorBody};
 use chittycharge_store::StoreError;
 use serde_json::json;
 
-use crate::core::CoreError;
+use chittycharge_core::CoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -130,7 +130,7 @@ fn core_response(e: CoreError) -> Response {
         CoreError::Busy => {
             let mut r = body(StatusCode::CONFLICT, "operation_in_progress", msg, None);
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            r.extensions_mut().insert(crate::protect::idempotency::Replay::Never);
+            r.extensions_mut().insert(Replay::Never);
             r
         }
         CoreError::Declined { decline_code, hold_id, .. } => body(
@@ -148,7 +148,7 @@ fn core_response(e: CoreError) -> Response {
                 Some(json!({ "operation_id": operation_id, "hold_id": hold_id, "retryable": true })),
             );
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            r.extensions_mut().insert(crate::protect::idempotency::Replay::Keep);
+            r.extensions_mut().insert(Replay::Keep);
             r
         }
         CoreError::ProcessorRejected { code, param, .. } => body(
@@ -174,4 +174,16 @@ fn core_response(e: CoreError) -> Response {
             r
         }
     }
+}
+
+/// Set on a response by the error mapping to say whether its key may replay
+/// it, where the status alone does not tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// A transient refusal (another operation holds the hold): a retry with
+    /// the same key must run again, not get this answer back.
+    Never,
+    /// An unknown processor outcome: the retry learns the operation id
+    /// instead of starting a second operation.
+    Keep,
 }

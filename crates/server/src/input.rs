@@ -7,8 +7,8 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use serde_json::{Map, Value};
 
-use crate::core::CoreError;
 use crate::error::ApiError;
+use chittycharge_core::CoreError;
 
 /// A JSON object body; `None` when the body was empty.
 pub struct JsonBody(pub Option<Map<String, Value>>);
@@ -19,7 +19,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
             if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge { limit: crate::app::body_limit() }
+                ApiError::PayloadTooLarge { limit: crate::state::body_limit() }
             } else {
                 ApiError::BadJson { message: "Request body could not be read".into() }
             }
@@ -36,13 +36,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
-/// Characters that have no place in free text a person reads later: control
-/// characters (tab and line breaks excepted) and the bidirectional controls
-/// that make text display differently from what it is.
-pub fn is_forbidden_char(c: char) -> bool {
-    (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
+pub use chittycharge_domain::text::is_forbidden_char;
 
 /// Refuses free text with control or bidirectional-override characters,
 /// naming the field.

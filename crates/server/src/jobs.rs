@@ -8,7 +8,7 @@ pub mod runner;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Runs the job loop and starts it again if it ever panics, so expiry,
 /// claim-window releases and the janitor never stop for good. `/readyz`

@@ -8,8 +8,8 @@ pub mod chittyid;
 pub mod cli;
 mod cli_client;
 pub mod config;
-pub mod core;
 pub mod error;
+mod health_cache;
 mod input;
 pub mod jobs;
 pub mod observe;
@@ -18,9 +18,6 @@ pub mod protect;
 pub(crate) mod routes;
 pub mod serve;
 pub mod signature;
-mod sim_backend;
+pub mod state;
 mod views;
 pub mod web;
-
-#[cfg(test)]
-mod test_support;

@@ -19,7 +19,7 @@ use chittycharge_processor::{CreateIntent, IdempotencyKey, Intent, Processor, Pr
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing::Instrument;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The process-wide recorder; installed once.
 pub fn recorder() -> Option<&'static PrometheusHandle> {
@@ -200,14 +200,14 @@ pub async fn http(State(state): State<Arc<AppState>>, mut req: Request, next: Ne
 /// otherwise for admin tokens only.
 pub async fn metrics_api(
     State(state): State<Arc<AppState>>,
-    caller: Option<axum::Extension<crate::auth::Caller>>,
+    caller: Option<axum::Extension<chittycharge_core::Caller>>,
 ) -> Response {
     use axum::response::IntoResponse;
     if state.config.edge.metrics_listen.is_some() {
         return crate::error::ApiError::RouteNotFound.into_response();
     }
     if !state.config.edge.metrics_public {
-        if let Err(e) = caller.map_or(Err(crate::core::CoreError::NotFound), |c| c.require_admin("Metrics")) {
+        if let Err(e) = caller.map_or(Err(chittycharge_core::CoreError::NotFound), |c| c.require_admin("Metrics")) {
             return crate::error::ApiError::from(e).into_response();
         }
     }
@@ -236,7 +236,7 @@ pub async fn metrics_endpoint(State(state): State<Arc<AppState>>) -> Response {
         metrics::gauge!("chittycharge_holds_past_capture_deadline").set(n as f64);
     }
     let min_attempts = i64::try_from(state.config.janitor_schedule.len()).unwrap_or(i64::MAX - 1) + 1;
-    let stale = now.plus_millis(-crate::jobs::janitor::STALE_PENDING_MS);
+    let stale = now.plus_millis(-chittycharge_core::operations::STALE_PENDING_MS);
     // Capped: past a thousand the number only says "many", and the scrape
     // must stay cheap.
     if let Ok(stuck) = state.store.stuck_operations(min_attempts, stale, 1_000).await {

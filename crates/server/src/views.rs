@@ -6,7 +6,7 @@ use chittycharge_domain::fee::PROCESSING_FEE_NOTE;
 use chittycharge_domain::{Hold, Money, Timestamp};
 use chittycharge_store::HoldEvent;
 
-use crate::core::{CaptureOutcome, Created};
+use chittycharge_core::{CaptureOutcome, Created};
 
 fn iso(t: Option<Timestamp>) -> Option<String> {
     t.map(|t| iso_millis(t.millis()))
@@ -19,7 +19,7 @@ fn human_date(t: Timestamp) -> Option<String> {
 
 /// `minor` units in the currency of `like`, formatted ("$50.00", "¥2,500").
 pub(crate) fn money(minor: i64, like: Money) -> String {
-    Money::new(minor, like.currency()).map(|m| m.to_string()).unwrap_or_else(|_| minor.to_string())
+    like.currency().format(minor)
 }
 
 pub fn disclosure(h: &Hold) -> String {

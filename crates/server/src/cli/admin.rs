@@ -144,13 +144,13 @@ pub async fn audit(config: &Config, opts: &StoreOpts, json: bool) -> anyhow::Res
         crate::config::ProcessorKind::Stripe => crate::app::stripe_processor(config).map_err(Failure::config)?,
         crate::config::ProcessorKind::Simulated => {
             Arc::new(chittycharge_processor::simulated::SimulatedProcessor::new(
-                Arc::new(crate::sim_backend::StoreSimBackend(store.clone())),
+                Arc::new(chittycharge_core::sim_backend::StoreSimBackend(store.clone())),
                 Arc::new(chittycharge_processor::SystemClock),
             ))
         }
     };
     let schedule_ms: u64 = config.janitor_schedule.iter().sum::<u64>().saturating_mul(1000);
-    let lock_limit = i64::try_from(schedule_ms).unwrap_or(i64::MAX) + crate::jobs::janitor::STALE_PENDING_MS;
+    let lock_limit = i64::try_from(schedule_ms).unwrap_or(i64::MAX) + chittycharge_core::operations::STALE_PENDING_MS;
     // Drawn only on a terminal (indicatif hides itself otherwise), on stderr
     // so `--json` output stays clean.
     let bar = indicatif::ProgressBar::new_spinner().with_message("comparing holds with the processor");

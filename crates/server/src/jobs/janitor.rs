@@ -6,11 +6,10 @@
 use chittycharge_domain::Timestamp;
 use chittycharge_store::OpStatus;
 
-use crate::app::AppState;
-use crate::core::CoreResult;
+use crate::state::AppState;
+use chittycharge_core::operations::STALE_PENDING_MS;
+use chittycharge_core::CoreResult;
 
-/// A pending operation this old belongs to a process that died mid-call.
-pub(crate) const STALE_PENDING_MS: i64 = 120_000;
 const BATCH: i64 = 100;
 
 pub async fn tick(state: &AppState) -> CoreResult<usize> {

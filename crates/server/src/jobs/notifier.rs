@@ -6,8 +6,8 @@ use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
-use crate::app::AppState;
-use crate::core::CoreResult;
+use crate::state::AppState;
+use chittycharge_core::CoreResult;
 
 /// Seconds to wait after the n-th failed attempt; then the message fails.
 const BACKOFF: [i64; 6] = [30, 120, 600, 1_800, 7_200, 43_200];

@@ -4,9 +4,9 @@
 use chittycharge_store::NewEvent;
 use serde_json::json;
 
-use crate::app::AppState;
-use crate::core::automation::JobOutcome;
-use crate::core::CoreResult;
+use crate::state::AppState;
+use chittycharge_core::automation::JobOutcome;
+use chittycharge_core::CoreResult;
 
 /// A claimed job whose worker dies is claimable again after this. Each job
 /// is claimed on its own, just before it runs, and its lease is renewed

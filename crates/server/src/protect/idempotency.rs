@@ -14,27 +14,16 @@ use chittycharge_api::ErrorBody;
 use chittycharge_store::IdemBegin;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, Replay};
+use crate::state::AppState;
 
 const TTL_MS: i64 = 24 * 3_600_000;
 /// An in-flight record older than this belongs to a dead process (a live one
 /// always finishes its record: requests run detached from their caller).
 /// The same age at which the janitor takes over the dead process's operation.
-const LEASE_MS: i64 = crate::jobs::janitor::STALE_PENDING_MS;
+const LEASE_MS: i64 = chittycharge_core::operations::STALE_PENDING_MS;
 
-/// Set on a response by the error mapping to say whether its key may replay
-/// it, where the status alone does not tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Replay {
-    /// A transient refusal (another operation holds the hold): a retry with
-    /// the same key must run again, not get this answer back.
-    Never,
-    /// An unknown processor outcome: the retry learns the operation id
-    /// instead of starting a second operation.
-    Keep,
-}
 const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 
 fn conflict(message: &str) -> Response {
@@ -92,7 +81,7 @@ pub async fn idempotency(state: &AppState, req: Request, next: Next) -> Result<R
         _ => return Ok(next.run(req).await),
     };
     if key.is_empty() || key.len() > 255 {
-        return Err(crate::core::CoreError::validation(
+        return Err(chittycharge_core::CoreError::validation(
             "Idempotency-Key",
             "Idempotency-Key must be 1 to 255 characters",
         )
@@ -100,9 +89,9 @@ pub async fn idempotency(state: &AppState, req: Request, next: Next) -> Result<R
     }
     let Some(caller) = req.extensions().get::<Caller>().cloned() else { return Ok(next.run(req).await) };
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, crate::app::body_limit())
+    let bytes = to_bytes(body, crate::state::body_limit())
         .await
-        .map_err(|_| ApiError::PayloadTooLarge { limit: crate::app::body_limit() })?;
+        .map_err(|_| ApiError::PayloadTooLarge { limit: crate::state::body_limit() })?;
     let mut h = Sha256::new();
     h.update(parts.method.as_str().as_bytes());
     h.update([0]);

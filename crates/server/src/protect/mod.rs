@@ -1,6 +1,7 @@
 //! Protections around the API: CORS, rate limits and Idempotency-Key.
 //! Each is a layer, so handlers stay free of them.
 
+pub mod authn;
 pub mod client;
 pub mod cors;
 pub mod idempotency;
@@ -106,7 +107,7 @@ impl http_body::Body for DeadlineBody {
 
 /// Gives each request body `CHITTYCHARGE_BODY_TIMEOUT_MS` in all.
 pub async fn body_deadline(
-    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::app::AppState>>,
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::state::AppState>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {

@@ -12,15 +12,15 @@ use chittycharge_store::BookingFilter;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::core::bookings::{CheckoutOutcome, DamageLine, NewBooking};
-use crate::core::properties::valid_property_id;
-use crate::core::CoreError;
 use crate::error::ApiError;
 use crate::input::{Fields, JsonBody};
 use crate::routes::holds::create::valid_email;
+use crate::state::AppState;
 use crate::views::{checkin_url, disclosure};
+use chittycharge_core::bookings::{CheckoutOutcome, DamageLine, NewBooking};
+use chittycharge_core::properties::valid_property_id;
+use chittycharge_core::CoreError;
 
 pub fn booking_view(b: &Booking) -> Value {
     let (claim_until, checked_out_at, settled_at) = match &b.state {
@@ -137,7 +137,7 @@ pub fn parse_lines(body: &Map<String, Value>, name: &str) -> Result<Vec<DamageLi
                 return Err(CoreError::validation(&field("evidence_urls"), "at most 20 evidence URLs per line"));
             }
             for u in list {
-                let s = u.as_str().filter(|s| crate::core::bookings::is_http_url(s));
+                let s = u.as_str().filter(|s| chittycharge_core::bookings::is_http_url(s));
                 evidence_urls.push(
                     s.ok_or_else(|| {
                         CoreError::validation(&field("evidence_urls"), "evidence URLs must be http(s) URLs")

@@ -11,7 +11,7 @@
 //! at most about two seconds old, health checks cost almost nothing, and
 //! they cannot be used to hammer Stripe.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,8 +23,9 @@ use axum::Json;
 use chittycharge_api::{ComponentHealth, Health};
 use serde_json::{json, Value};
 
-use crate::app::AppState;
 use crate::config::ProcessorKind;
+use crate::health_cache::{wall_ms, Snapshot};
+use crate::state::AppState;
 
 /// Each probe's budget; a dependency slower than this counts as down.
 const PROBE_BUDGET: Duration = Duration::from_millis(1_000);
@@ -44,37 +45,6 @@ pub struct Readiness {
 impl Readiness {
     pub fn ready(&self) -> bool {
         self.store.is_ok() && self.processor.is_ok() && self.runner_late_ms.is_none()
-    }
-}
-
-/// A probe's result with both answers rendered.
-struct Snapshot {
-    at: Instant,
-    health: (StatusCode, Bytes),
-    readyz: (StatusCode, Bytes),
-}
-
-/// The last probe's answers and the job runner's heartbeat.
-#[derive(Default)]
-pub struct HealthState {
-    /// Read on every health request; written once per probe.
-    cached: std::sync::RwLock<Option<Arc<Snapshot>>>,
-    /// Set while a background probe runs: at most one at a time.
-    probing: std::sync::atomic::AtomicBool,
-    /// Makes the requests that arrive before any result wait for one probe.
-    first: tokio::sync::Mutex<()>,
-    /// Wall-clock milliseconds of the runner's last tick (0: not yet).
-    runner_tick_ms: AtomicI64,
-}
-
-fn wall_ms() -> i64 {
-    chittycharge_processor::Clock::now(&chittycharge_processor::SystemClock).millis()
-}
-
-impl HealthState {
-    /// Called by the job runner at every tick.
-    pub fn runner_ticked(&self) {
-        self.runner_tick_ms.store(wall_ms(), Ordering::Relaxed);
     }
 }
 
@@ -98,7 +68,7 @@ async fn probe(state: &AppState) -> Readiness {
     let processor = within(state.holds.processor.ping());
     let chitty = async {
         match state.config.chitty_id_token {
-            Some(_) => Some(within(state.holds.chitty.probe()).await),
+            Some(_) => Some(within(state.chitty.probe()).await),
             None => None,
         }
     };

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     let _ = state;
@@ -52,6 +52,8 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/_sim/payment_intents/{id}/confirm", post(sim::confirm_intent))
         .route("/_sim/payment_intents/{id}/authenticate", post(sim::authenticate_intent))
         .route("/_sim/clock", get(sim::get_clock).post(sim::advance_clock))
+        .route("/openapi.json", get(crate::openapi::openapi_json))
+        .route("/docs", get(crate::openapi::docs_page))
         .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)

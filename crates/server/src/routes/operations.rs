@@ -8,12 +8,12 @@ use axum::{Extension, Json};
 use chittycharge_api::iso_millis;
 use serde_json::{json, Value};
 
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::core::operations::Resolution;
-use crate::core::CoreError;
 use crate::error::ApiError;
 use crate::input::{Fields, JsonBody};
+use crate::state::AppState;
+use chittycharge_core::operations::Resolution;
+use chittycharge_core::CoreError;
 use chittycharge_store::Operation;
 
 pub async fn get_operation(
@@ -51,7 +51,7 @@ pub async fn stuck_operations(
 ) -> Result<Json<Value>, ApiError> {
     let list = state.holds.stuck_operations(&caller, state.config.janitor_schedule.len()).await?;
     // The oldest STUCK_SHOWN; settling them brings the next ones up.
-    let has_more = list.len() >= crate::core::STUCK_SHOWN;
+    let has_more = list.len() >= chittycharge_core::STUCK_SHOWN;
     Ok(Json(json!({ "operations": list.iter().map(operation_view).collect::<Vec<_>>(), "has_more": has_more })))
 }
 

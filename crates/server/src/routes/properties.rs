@@ -10,12 +10,12 @@ use chittycharge_domain::Currency;
 use chittycharge_store::Property;
 use serde_json::{json, Value};
 
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::core::properties::{valid_property_id, PropertyInput};
-use crate::core::CoreError;
 use crate::error::ApiError;
 use crate::input::{Fields, JsonBody};
+use crate::state::AppState;
+use chittycharge_core::properties::{valid_property_id, PropertyInput};
+use chittycharge_core::CoreError;
 
 pub fn property_view(p: &Property) -> Value {
     json!({

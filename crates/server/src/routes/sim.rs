@@ -10,12 +10,12 @@ use axum::{Extension, Json};
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
-use crate::app::AppState;
 use crate::auth::{Caller, SCOPE_WRITE};
-use crate::core::CoreError;
 use crate::error::ApiError;
 use crate::input::{Fields, JsonBody};
+use crate::state::AppState;
 use crate::views::hold_view;
+use chittycharge_core::CoreError;
 
 fn guest() -> Caller {
     Caller {
@@ -103,7 +103,8 @@ pub async fn authenticate_intent(
     check_secret(&state, &id, &body).await?;
     let success = Fields(&body).boolean("success")?.unwrap_or(true);
     sim.authenticate(&id, success).await.map_err(|e| CoreError::from_processor(e, Some(&id)))?;
-    let hold = state.holds.sync_from_processor(&id, &crate::core::EventContext::actor("guest (3-D Secure)")).await?;
+    let hold =
+        state.holds.sync_from_processor(&id, &chittycharge_core::EventContext::actor("guest (3-D Secure)")).await?;
     Ok(Json(json!({ "id": hold.id, "status": hold.state.status().as_str(), "reason": hold_view(&hold).reason })))
 }
 

@@ -9,9 +9,9 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::render;
-use crate::app::AppState;
 use crate::config::ProcessorKind;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::views::disclosure;
 use crate::web::checkin_state::checkin_state;
 

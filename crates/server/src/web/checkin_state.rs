@@ -132,7 +132,7 @@ mod tests {
     use chittycharge_domain::{Hold, HoldState, Timestamp};
 
     use super::checkin_state;
-    use crate::test_support::{authorized, hold, T};
+    use chittycharge_core::testing::{authorized, hold, T};
 
     fn text(h: &Hold) -> String {
         let s = checkin_state(h);

@@ -17,12 +17,12 @@ use serde_json::Value;
 
 use super::render;
 use super::session::{csrf_ok, field, form_pairs, over_limit, session, Session};
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::core::bookings::DamageLine;
-use crate::core::{CaptureCommand, CoreError};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::views::money;
+use chittycharge_core::bookings::DamageLine;
+use chittycharge_core::{CaptureCommand, CoreError};
 
 fn describe(e: &CoreError) -> String {
     match e {
@@ -211,7 +211,7 @@ pub async fn capture(
             }
             crate::input::check_text("description", d)?;
             let urls: Vec<String> = evidence.get(i).filter(|u| !u.trim().is_empty()).map(|u| vec![u.trim().to_string()]).unwrap_or_default();
-            if urls.iter().any(|u| !crate::core::bookings::is_http_url(u)) {
+            if urls.iter().any(|u| !chittycharge_core::bookings::is_http_url(u)) {
                 return Err(CoreError::validation("evidence", format!("Line {}: evidence must be an http(s) link", i + 1)));
             }
             lines.push(DamageLine { amount, description: d.trim().to_string(), evidence_urls: urls });
@@ -220,7 +220,7 @@ pub async fn capture(
             return Err(CoreError::validation("amount", "Add at least one damage line"));
         }
         let capturable = hold.state.amounts().capturable;
-        let total = crate::core::bookings::claim_total(&lines, if capturable > 0 { capturable } else { i64::MAX })?;
+        let total = chittycharge_core::bookings::claim_total(&lines, if capturable > 0 { capturable } else { i64::MAX })?;
         let json_lines: Vec<Value> = lines
             .iter()
             .map(|l| serde_json::json!({"amount": l.amount, "description": l.description, "evidence_urls": l.evidence_urls}))

@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use minijinja::Environment;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -80,24 +80,12 @@ async fn console_js() -> Response {
     asset(include_str!("assets/console.js"), "application/javascript; charset=utf-8")
 }
 
-/// True for the paths these pages own; they authenticate on their own.
-pub fn is_web_path(path: &str) -> bool {
-    path.starts_with("/checkin/")
-        || path == "/console"
-        || path.starts_with("/console/")
-        || path.starts_with("/assets/")
-        || path == "/openapi.json"
-        || path == "/docs"
-}
-
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/assets/app.css", get(css))
         .route("/assets/checkin.js", get(checkin_js))
         .route("/assets/console.js", get(console_js))
         .route("/checkin/{id}", get(checkin::page))
-        .route("/openapi.json", get(crate::openapi::openapi_json))
-        .route("/docs", get(crate::openapi::docs_page))
         .route("/console", get(session::home))
         .route("/console/login", post(session::login))
         .route("/console/logout", post(session::logout))

@@ -18,9 +18,9 @@ use minijinja::context;
 use subtle::ConstantTimeEq;
 
 use super::render;
-use crate::app::AppState;
 use crate::auth::{hash_token, Caller};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 const COOKIE: &str = "cc_session";
 const LOGIN_COOKIE: &str = "cc_login";
@@ -174,7 +174,7 @@ pub async fn login(
         if let Ok(v) = HeaderValue::from_str(&presented) {
             as_header.insert("chittyid-token", v);
         }
-        let (msg, status) = match crate::auth::failed_authentication(&state, ip, &as_header, now).await {
+        let (msg, status) = match crate::protect::authn::failed_authentication(&state, ip, &as_header, now).await {
             ApiError::RateLimited { .. } => {
                 ("Too many failed sign-ins; wait a minute and try again.", StatusCode::TOO_MANY_REQUESTS)
             }

@@ -6,12 +6,12 @@ use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use chittycharge_api::{CancelResponse, CaptureResponse, HoldView};
 
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::core::{CaptureCommand, CoreError};
 use crate::error::ApiError;
 use crate::input::{Fields, JsonBody};
+use crate::state::AppState;
 use crate::views::{cancel_response, capture_response, hold_view};
+use chittycharge_core::{CaptureCommand, CoreError};
 
 pub async fn confirm_hold(
     State(state): State<Arc<AppState>>,
@@ -55,7 +55,7 @@ pub fn parse_capture(body: Option<serde_json::Map<String, serde_json::Value>>) -
         }
         return Ok(CaptureCommand { amount, reason, detail: None });
     }
-    let total = crate::core::bookings::claim_total(&lines, i64::MAX)?;
+    let total = chittycharge_core::bookings::claim_total(&lines, i64::MAX)?;
     let amount = match amount {
         None => total,
         Some(a) if a == total => a,
@@ -66,7 +66,8 @@ pub fn parse_capture(body: Option<serde_json::Map<String, serde_json::Value>>) -
             ))
         }
     };
-    let json_lines: Vec<serde_json::Value> = lines.iter().map(crate::core::bookings::DamageLine::to_json).collect();
+    let json_lines: Vec<serde_json::Value> =
+        lines.iter().map(chittycharge_core::bookings::DamageLine::to_json).collect();
     Ok(CaptureCommand { amount: Some(amount), reason, detail: Some(serde_json::json!({ "lines": json_lines })) })
 }
 

@@ -10,12 +10,12 @@ use chittycharge_api::CreateHoldResponse;
 use chittycharge_domain::{Currency, GuestTier};
 use serde_json::Value;
 
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::core::{CoreError, CreateHold};
 use crate::error::ApiError;
 use crate::input::{Fields, JsonBody};
+use crate::state::AppState;
 use crate::views::create_response;
+use chittycharge_core::{CoreError, CreateHold};
 
 /// Stripe's limit on `description`.
 const MAX_DESCRIPTION: usize = 1000;
@@ -111,7 +111,7 @@ pub fn parse_create(
         for k in ["guest_tier", "chitty_id", "source", "service", "property_id", "tenant_id", "booking_id"] {
             metadata.remove(k);
         }
-        metadata.remove(crate::core::OPERATION_METADATA_KEY);
+        metadata.remove(chittycharge_core::OPERATION_METADATA_KEY);
         for (k, v) in &metadata {
             crate::input::check_text(&format!("metadata.{k}"), k)?;
             crate::input::check_text(&format!("metadata.{k}"), v)?;

@@ -10,11 +10,11 @@ use chittycharge_domain::{HoldStatus, Timestamp};
 use chittycharge_store::HoldFilter;
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::auth::Caller;
-use crate::core::CoreError;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::views::{event_view, hold_view};
+use chittycharge_core::CoreError;
 
 fn require_read(caller: &Caller) -> Result<(), ApiError> {
     if caller.can_read() {

@@ -7,7 +7,7 @@ use chittycharge_domain::HoldStatus;
 use chittycharge_store::{NewEvent, OpStatus, Operation};
 
 use super::{CoreError, CoreResult, HoldService};
-use crate::auth::Caller;
+use crate::caller::Caller;
 
 /// What the operator asks `resolve` to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +17,9 @@ pub enum Resolution {
     /// As `Reread`, then release the hold at the processor if it is still open.
     Release,
 }
+
+/// A pending operation this old belongs to a process that died mid-call.
+pub const STALE_PENDING_MS: i64 = 120_000;
 
 /// How many stuck operations one listing shows.
 pub const STUCK_SHOWN: usize = 500;
@@ -58,7 +61,7 @@ impl HoldService {
     pub async fn stuck_operations(&self, caller: &Caller, schedule_len: usize) -> CoreResult<Vec<Operation>> {
         caller.require_admin("Listing stuck operations")?;
         let min_attempts = i64::try_from(schedule_len).unwrap_or(i64::MAX - 1) + 1;
-        let stale = self.now().plus_millis(-crate::jobs::janitor::STALE_PENDING_MS);
+        let stale = self.now().plus_millis(-STALE_PENDING_MS);
         let mut out = Vec::new();
         for op in self.store.stuck_operations(min_attempts, stale, i64::try_from(STUCK_SHOWN).unwrap_or(500)).await? {
             let visible = match &op.hold_id {

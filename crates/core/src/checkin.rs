@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::bookings::Authorized;
 use super::{CoreError, CoreResult, CreateHold, HoldService};
-use crate::auth::Caller;
+use crate::caller::Caller;
 
 fn conflict(status: &str, message: impl Into<String>) -> CoreError {
     CoreError::InvalidState { status: status.to_string(), message: message.into() }

@@ -9,7 +9,6 @@ use chittycharge_store::Notification;
 use serde_json::Value;
 
 use super::{CoreResult, HoldService};
-use crate::views::money;
 
 /// The email bodies, plain text (no escaping: a guest's email client shows
 /// them as text), embedded in the binary.
@@ -93,19 +92,19 @@ fn charged(hold: &Hold, lines: &[Value], reason: Option<&str>, to: &str, now: Ti
         .map(|l| {
             let amount = l.get("amount").and_then(Value::as_i64).unwrap_or(0);
             let what = l.get("description").and_then(Value::as_str).unwrap_or("damage");
-            minijinja::context! { what, amount => money(amount, hold.amount) }
+            minijinja::context! { what, amount => hold.amount.currency().format(amount) }
         })
         .collect();
     if items.is_empty() {
         let what = reason.filter(|r| !r.trim().is_empty()).unwrap_or("costs of your stay");
-        items.push(minijinja::context! { what, amount => money(a.captured, hold.amount) });
+        items.push(minijinja::context! { what, amount => hold.amount.currency().format(a.captured) });
     }
     let body = render(
         "damage_charged.txt",
         minijinja::context! {
             items,
             total => captured.to_string(),
-            released => money(a.released, hold.amount),
+            released => hold.amount.currency().format(a.released),
             fee => estimate_processing_fee(captured).to_string(),
             fee_note => PROCESSING_FEE_NOTE,
             reference => hold.chitty_id,
@@ -193,7 +192,7 @@ impl HoldService {
 impl HoldService {
     /// The outbox, newest first, for admins. A property-restricted admin sees
     /// only the messages of its own properties' holds and bookings.
-    pub async fn notifications(&self, caller: &crate::auth::Caller, limit: i64) -> CoreResult<Vec<Notification>> {
+    pub async fn notifications(&self, caller: &crate::caller::Caller, limit: i64) -> CoreResult<Vec<Notification>> {
         caller.require_admin("The notification outbox")?;
         let all = self.store.list_notifications(limit).await?;
         if caller.property_ids.is_none() {
@@ -222,7 +221,7 @@ mod tests {
     use chittycharge_domain::{HoldState, Timestamp};
     use serde_json::json;
 
-    use crate::test_support::{authorized, hold, T};
+    use crate::testing::{authorized, hold, T};
 
     /// The exact text a guest receives, line for line.
     #[test]

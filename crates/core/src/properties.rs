@@ -4,7 +4,7 @@ use chittycharge_domain::{Currency, Money};
 use chittycharge_store::Property;
 
 use super::{CoreError, CoreResult, HoldService};
-use crate::auth::Caller;
+use crate::caller::Caller;
 
 /// A validated property write.
 #[derive(Debug, Clone)]

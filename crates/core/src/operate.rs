@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::sync::{fold_intent, EventContext};
 use super::{key_for, new_operation, CoreError, CoreResult, HoldService};
-use crate::auth::Caller;
+use crate::caller::Caller;
 
 #[derive(Debug, Clone, Default)]
 pub struct CaptureCommand {
@@ -25,6 +25,7 @@ pub struct CaptureCommand {
     pub detail: Option<serde_json::Value>,
 }
 
+#[derive(Debug)]
 pub struct CaptureOutcome {
     /// The capture's operation (a damage claim's id derives from it).
     pub operation_id: String,

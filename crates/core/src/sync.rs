@@ -141,7 +141,7 @@ impl HoldService {
         }
     }
 
-    pub(crate) async fn refresh_if_lapsed(&self, hold: Hold) -> CoreResult<Hold> {
+    pub async fn refresh_if_lapsed(&self, hold: Hold) -> CoreResult<Hold> {
         let lapsed = matches!(&hold.state, HoldState::RequiresCapture(a) if a.is_expired(self.now()));
         if lapsed && hold.op_lock.is_none() {
             return self.sync_from_processor(&hold.id, &EventContext::actor("system: expiry check")).await;

@@ -18,9 +18,9 @@ use chittycharge_domain::{Booking, Hold, HoldState, HoldStatus};
 use chittycharge_store::{NewEvent, OpStatus, Operation};
 use serde_json::{json, Value};
 
-use super::automation::system_caller;
 use super::sync::{fold_intent, EventContext};
 use super::{key_for, new_operation, CoreError, CoreResult, CreateHold, HoldService};
+use crate::caller::Caller;
 
 /// How a swap came out.
 pub(crate) enum Swap {
@@ -94,7 +94,7 @@ impl HoldService {
         if !self.store.lock_hold(&old.id, old.version, &op).await? {
             return Ok(Swap::Busy);
         }
-        let system = system_caller(plan.actor);
+        let system = Caller::system(plan.actor);
         let mut metadata = old.metadata.clone();
         metadata.insert("reauthorizes".into(), old.id.clone());
         metadata.insert("check_in_date".into(), booking.check_in.clone());
@@ -161,7 +161,7 @@ impl HoldService {
             return Err(CoreError::ProcessorFailure(format!("operation {} has an unreadable request", op.id)));
         };
         let actor = text(r, "actor").unwrap_or_else(|| "system: re-authorization".into());
-        let system = system_caller(actor.trim_start_matches("system: "));
+        let system = Caller::system(actor.trim_start_matches("system: "));
         let create = self.store.get_operation(&create_id).await?;
         let new = match create.as_ref().map(|c| (c.status, c.hold_id.clone())) {
             Some((OpStatus::Succeeded, Some(h))) => self.store.get_hold(&h).await?,
@@ -259,7 +259,7 @@ impl HoldService {
         }
     }
 
-    async fn release_if_live(&self, hold: &Hold, why: &str, system: &crate::auth::Caller) {
+    async fn release_if_live(&self, hold: &Hold, why: &str, system: &Caller) {
         if !hold.state.status().is_terminal() {
             if let Err(e) = self.cancel(&hold.id, Some(why.into()), system).await {
                 tracing::warn!(hold.id = %hold.id, error = %e, "a re-authorization's unused hold was not released");

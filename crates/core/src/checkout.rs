@@ -8,10 +8,9 @@ use chittycharge_domain::{Booking, Hold};
 use chittycharge_store::DamageClaim;
 use serde_json::{json, Value};
 
-use super::automation::system_caller;
 use super::bookings::{claim_id, claim_total, conflict, CheckoutOutcome, DamageLine};
 use super::{CaptureCommand, CoreError, CoreResult, HoldService};
-use crate::auth::Caller;
+use crate::caller::Caller;
 
 /// The bound for each damage line: what the hold can capture. A hold that
 /// is not capturable gets no bound here; the capture answers with its state.
@@ -282,7 +281,7 @@ impl HoldService {
 
     /// Releases holds of deferred check-outs whose claim window has ended.
     pub async fn release_expired_claim_windows(&self) -> CoreResult<usize> {
-        let system = system_caller("claim-window job");
+        let system = Caller::system("claim-window job");
         let mut released = 0;
         for b in self.store.bookings_to_release(self.now(), 100).await? {
             let BookingState::CheckedOut(out) = &b.state else { continue };

@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::sync::{fold_intent, EventContext};
 use super::{key_for, new_operation, CoreError, CoreResult, HoldService};
-use crate::auth::Caller;
-use crate::chittyid::MintRequest;
+use crate::caller::Caller;
+use crate::ids::MintRequest;
 
 /// A validated create request.
 #[derive(Debug, Clone)]
@@ -263,7 +263,7 @@ impl HoldService {
         // ChittyID service: without one configured the id stays PENDING and
         // says so. Never shared between holds, as the original's
         // CHITTY-AUTH-FALLBACK was.
-        let chitty_id = crate::chittyid::pending_id();
+        let chitty_id = crate::ids::pending_id();
         let mut metadata = cmd.metadata.clone();
         for (k, v) in
             [("property_id", &cmd.property_id), ("tenant_id", &cmd.tenant_id), ("booking_id", &cmd.booking_id)]

@@ -20,7 +20,7 @@ fn placement_is_at_local_midnight_two_days_before_check_in() {
     };
     // Chicago is UTC-6 in December.
     let at = placement_time(&b, "America/Chicago", 2).unwrap();
-    assert_eq!(chittycharge_api::iso_millis(at.millis()), "2026-12-08T06:00:00.000Z");
+    assert_eq!(chittycharge_domain::time::iso_millis(at.millis()), "2026-12-08T06:00:00.000Z");
     let until = hold_needed_until(&b, "America/Chicago", 48).unwrap();
-    assert_eq!(chittycharge_api::iso_millis(until.millis()), "2027-01-01T18:00:00.000Z");
+    assert_eq!(chittycharge_domain::time::iso_millis(until.millis()), "2027-01-01T18:00:00.000Z");
 }

@@ -3,7 +3,7 @@
 //! here before it touches the processor or the store.
 
 use super::{CoreError, CoreResult};
-use crate::auth::Caller;
+use crate::caller::Caller;
 
 impl Caller {
     pub fn require_read(&self) -> CoreResult<()> {

@@ -14,8 +14,8 @@ use super::notify::message;
 use super::reauth::{Swap, SwapPlan};
 use super::sync::EventContext;
 use super::{CoreError, CoreResult, HoldService};
-use crate::auth::{Caller, SCOPE_ADMIN, SCOPE_TIER_OVERRIDE};
-use crate::chittyid::{MintRequest, PENDING_PREFIX};
+use crate::caller::Caller;
+use crate::ids::{MintRequest, PENDING_PREFIX};
 
 /// What a job run came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,17 +32,6 @@ pub struct Automation {
     pub expiry_warning_secs: i64,
     pub reauth_margin_secs: i64,
     pub operator_email: Option<String>,
-}
-
-pub(crate) fn system_caller(source: &str) -> Caller {
-    Caller {
-        token_id: "system".into(),
-        name: "system".into(),
-        scopes: vec![SCOPE_ADMIN.into(), SCOPE_TIER_OVERRIDE.into()],
-        property_ids: None,
-        rate_limit: None,
-        source: Some(source.into()),
-    }
 }
 
 /// Local noon of `date` in `tz`, as an instant: when a guest checks out.
@@ -279,7 +268,7 @@ impl HoldService {
         if Some(a.capture_before().millis()) != cb {
             return Ok(JobOutcome::Done("deadline moved".into()));
         }
-        let when = chittycharge_api::iso_millis(a.capture_before().millis());
+        let when = chittycharge_domain::time::iso_millis(a.capture_before().millis());
         self.store
             .append_event(
                 &hold.id,
@@ -390,7 +379,7 @@ impl HoldService {
         if !matches!(b.state, BookingState::Booked(_)) {
             return Ok(JobOutcome::Done(format!("booking is {}", b.state.status())));
         }
-        let system = system_caller("scheduled placement");
+        let system = Caller::system("scheduled placement");
         let pm = b.saved_payment_method.clone();
         match self.authorize_loaded(b, pm, &system).await {
             Ok(a) => Ok(JobOutcome::Done(format!("placed hold {} ({})", a.hold.id, a.hold.state.status()))),

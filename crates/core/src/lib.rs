@@ -1,4 +1,4 @@
-//! Hold use cases. Each follows one shape: validate, load, check the
+//! ChittyCharge's use cases, with no HTTP in them. Hold use cases. Each follows one shape: validate, load, check the
 //! transition in the domain, write the operation record, call the processor
 //! with the record's id as idempotency key, then persist the outcome and its
 //! events in one transaction. Handlers stay thin adapters around these.
@@ -6,18 +6,23 @@
 mod authz;
 pub mod automation;
 pub mod bookings;
+pub mod caller;
 mod checkin;
 mod checkout;
 mod create;
 mod error;
 pub mod events;
+pub mod ids;
 mod notify;
 mod operate;
 pub mod operations;
 pub mod properties;
 mod reauth;
 mod reconcile;
+pub mod sim_backend;
 mod sync;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::sync::Arc;
 
@@ -31,14 +36,14 @@ pub use operate::{CaptureCommand, CaptureOutcome};
 pub use operations::STUCK_SHOWN;
 pub use sync::EventContext;
 
-use crate::auth::Caller;
+pub use caller::Caller;
 
 pub struct HoldService {
     pub store: Arc<dyn Store>,
     pub processor: Arc<dyn Processor>,
     pub clock: Arc<dyn Clock>,
     pub default_currency: Currency,
-    pub chitty: Arc<crate::chittyid::ChittyIdClient>,
+    pub chitty: Arc<dyn ids::IdMinter>,
     pub automation: automation::Automation,
 }
 

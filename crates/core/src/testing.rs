@@ -1,4 +1,4 @@
-//! Unit-test fixtures shared by the server's modules.
+//! Fixtures for unit tests here and in the server (feature `testing`).
 
 use chittycharge_domain::hold::{Authorization, Authorized, AwaitingPaymentMethod};
 use chittycharge_domain::{Currency, GuestTier, Hold, HoldState, Money, Timestamp};

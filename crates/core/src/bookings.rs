@@ -7,7 +7,7 @@ use chittycharge_store::{BookingFilter, DamageClaim};
 use serde_json::{json, Value};
 
 use super::{CoreError, CoreResult, HoldService};
-use crate::auth::Caller;
+use crate::caller::Caller;
 
 #[derive(Debug, Clone)]
 pub struct NewBooking {
@@ -38,7 +38,7 @@ impl DamageLine {
 /// An evidence link we will render: http(s) with a host, nothing else.
 pub fn is_http_url(s: &str) -> bool {
     s.len() <= 2000
-        && !s.chars().any(|c| c.is_whitespace() || crate::input::is_forbidden_char(c))
+        && !s.chars().any(|c| c.is_whitespace() || chittycharge_domain::text::is_forbidden_char(c))
         && url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
         && (s.starts_with("https://") || s.starts_with("http://"))
 }
@@ -64,12 +64,14 @@ pub fn claim_total(lines: &[DamageLine], capturable: i64) -> CoreResult<i64> {
     Ok(total)
 }
 
+#[derive(Debug)]
 pub enum CheckoutOutcome {
     Charged { amount: i64, claim_id: String, hold: Hold },
     Released { hold: Hold },
     Deferred { booking: Booking },
 }
 
+#[derive(Debug)]
 pub struct Authorized {
     pub booking: Booking,
     pub hold: Hold,

@@ -1,0 +1,113 @@
+//! Check-in places one hold per booking; check-out captures the itemized
+//! damages or releases the hold.
+
+use chittycharge_core::bookings::{CheckoutOutcome, DamageLine, NewBooking};
+use chittycharge_core::properties::PropertyInput;
+use chittycharge_core::CoreError;
+use chittycharge_domain::HoldStatus;
+
+use crate::{admin, reader, usd, world, writer, writer_of, World};
+
+async fn booked(w: &World, id: &str) {
+    let property = PropertyInput {
+        id: "villa-a".into(),
+        name: "Villa A".into(),
+        premium: false,
+        currency: usd(),
+        default_hold_amount: 50_000,
+        claim_window_hours: 48,
+        time_zone: "America/Chicago".into(),
+        hold_lead_days: 2,
+    };
+    w.svc.put_property(property, &admin()).await.expect("property");
+    let today = chrono::DateTime::from_timestamp_millis(w.svc.now().millis()).expect("now").date_naive();
+    let booking = NewBooking {
+        id: id.into(),
+        property_id: "villa-a".into(),
+        tenant_id: None,
+        guest_name: "Ada Guest".into(),
+        guest_email: Some("ada@example.com".into()),
+        check_in: today,
+        check_out: today + chrono::Days::new(3),
+        payment_method: None,
+    };
+    w.svc.create_booking(booking, &writer()).await.expect("booking");
+}
+
+fn line(amount: i64, what: &str) -> DamageLine {
+    DamageLine { amount, description: what.into(), evidence_urls: vec!["https://example.com/photo.jpg".into()] }
+}
+
+#[tokio::test]
+async fn check_in_places_one_hold_however_often_it_is_asked() {
+    let w = world().await;
+    booked(&w, "bk-1").await;
+    let pm = Some("pm_card_visa".to_string());
+    let first = w.svc.authorize_booking("bk-1", Some("villa-a"), pm.clone(), &writer()).await.expect("authorize");
+    assert_eq!(first.hold.state.status(), HoldStatus::RequiresCapture);
+    assert_eq!(first.hold.amount.minor(), 50_000, "the property's default hold");
+    let who = writer();
+    let (a, b) = tokio::join!(
+        w.svc.authorize_booking("bk-1", Some("villa-a"), pm.clone(), &who),
+        w.svc.authorize_booking("bk-1", Some("villa-a"), pm.clone(), &who),
+    );
+    for again in [a, b] {
+        assert_eq!(again.expect("again").hold.id, first.hold.id, "the same hold, not a second one");
+    }
+    let holds = w.svc.list(Default::default(), &admin()).await.expect("list");
+    assert_eq!(holds.len(), 1);
+}
+
+#[tokio::test]
+async fn check_in_is_refused_to_a_reader_and_to_another_property() {
+    let w = world().await;
+    booked(&w, "bk-2").await;
+    let pm = Some("pm_card_visa".to_string());
+    let r = w.svc.authorize_booking("bk-2", Some("villa-a"), pm.clone(), &reader()).await;
+    assert!(matches!(r, Err(CoreError::Forbidden { .. })), "{:?}", r.err());
+    let r = w.svc.authorize_booking("bk-2", Some("villa-a"), pm, &writer_of("villa-b")).await;
+    assert!(matches!(r, Err(CoreError::NotFound)), "{:?}", r.err());
+    assert!(w.svc.list(Default::default(), &admin()).await.expect("list").is_empty(), "no hold placed");
+}
+
+#[tokio::test]
+async fn check_out_with_damages_captures_their_sum_and_releases_the_rest() {
+    let w = world().await;
+    booked(&w, "bk-3").await;
+    let auth = w.svc.authorize_booking("bk-3", None, Some("pm_card_visa".into()), &writer()).await.expect("in");
+    let damages = vec![line(12_000, "Broken lamp"), line(3_050, "Carpet cleaning")];
+    let out = w.svc.checkout("bk-3", None, damages, false, &writer()).await.expect("check-out");
+    let CheckoutOutcome::Charged { amount, hold, .. } = out else { panic!("expected a charge") };
+    assert_eq!(amount, 15_050);
+    assert_eq!(hold.id, auth.hold.id);
+    let a = hold.state.amounts();
+    assert_eq!((a.captured, a.released), (15_050, 34_950));
+    // Checking out again does not charge again.
+    let again = w.svc.checkout("bk-3", None, vec![line(100, "more")], false, &writer()).await;
+    assert!(again.is_err(), "a second check-out must not capture");
+    assert_eq!(w.svc.get(&hold.id, &reader()).await.expect("hold").state.amounts().captured, 15_050);
+}
+
+#[tokio::test]
+async fn check_out_without_damages_releases_the_hold() {
+    let w = world().await;
+    booked(&w, "bk-4").await;
+    w.svc.authorize_booking("bk-4", None, Some("pm_card_visa".into()), &writer()).await.expect("in");
+    let out = w.svc.checkout("bk-4", None, Vec::new(), false, &writer()).await.expect("check-out");
+    let CheckoutOutcome::Released { hold } = out else { panic!("expected a release") };
+    assert_eq!(hold.state.status(), HoldStatus::Canceled);
+    assert_eq!(hold.state.amounts().captured, 0);
+}
+
+#[tokio::test]
+async fn damages_above_the_hold_are_refused_before_anything_is_captured() {
+    let w = world().await;
+    booked(&w, "bk-5").await;
+    let auth = w.svc.authorize_booking("bk-5", None, Some("pm_card_visa".into()), &writer()).await.expect("in");
+    let r = w.svc.checkout("bk-5", None, vec![line(40_000, "Sofa"), line(20_000, "TV")], false, &writer()).await;
+    assert!(r.is_err(), "damages of 600.00 on a 500.00 hold");
+    let stored = w.svc.get(&auth.hold.id, &reader()).await.expect("hold");
+    assert_eq!((stored.state.status(), stored.state.amounts().captured), (HoldStatus::RequiresCapture, 0));
+    let r = w.svc.checkout("bk-5", None, vec![line(i64::MAX, "a"), line(i64::MAX, "b")], false, &writer()).await;
+    assert!(matches!(r, Err(CoreError::Validation { .. })), "an overflowing total: {:?}", r.err());
+}

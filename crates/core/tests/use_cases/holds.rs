@@ -1,0 +1,131 @@
+//! Capture, cancel, confirm and increment, with the callers who may not.
+
+use chittycharge_core::{CaptureCommand, CoreError};
+use chittycharge_domain::HoldStatus;
+
+use crate::{admin, create, reader, world, writer, writer_of};
+
+fn capture(amount: Option<i64>) -> CaptureCommand {
+    CaptureCommand { amount, reason: Some("damages".into()), detail: None }
+}
+
+#[tokio::test]
+async fn a_partial_capture_takes_the_amount_and_releases_the_rest() {
+    let w = world().await;
+    let hold = w.authorized(10_000).await;
+    assert_eq!(hold.state.status(), HoldStatus::RequiresCapture);
+
+    let out = w.svc.capture(&hold.id, capture(Some(2_500)), &writer()).await.expect("capture");
+    assert_eq!(out.captured.minor(), 2_500);
+    assert_eq!(out.released, 7_500);
+    let a = out.hold.state.amounts();
+    assert_eq!(
+        (out.hold.state.status(), a.captured, a.released, a.capturable),
+        (HoldStatus::Captured, 2_500, 7_500, 0)
+    );
+    // The stored hold says the same, and a second capture is refused.
+    let stored = w.svc.get(&hold.id, &reader()).await.expect("read back");
+    assert_eq!(stored.state.amounts().captured, 2_500);
+    let again = w.svc.capture(&hold.id, capture(Some(1)), &writer()).await;
+    assert!(matches!(again, Err(CoreError::InvalidState { .. })), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_capture_above_the_capturable_amount_is_refused_and_changes_nothing() {
+    let w = world().await;
+    let hold = w.authorized(5_000).await;
+    let over = w.svc.capture(&hold.id, capture(Some(5_001)), &writer()).await;
+    assert!(matches!(over, Err(CoreError::ExceedsCapturable { requested: 5_001, capturable: 5_000 })), "{over:?}");
+    for bad in [0, -1, i64::MIN] {
+        let r = w.svc.capture(&hold.id, capture(Some(bad)), &writer()).await;
+        assert!(matches!(r, Err(CoreError::Validation { .. })), "{bad}: {r:?}");
+    }
+    let stored = w.svc.get(&hold.id, &reader()).await.expect("read back");
+    assert_eq!((stored.state.status(), stored.state.amounts().capturable), (HoldStatus::RequiresCapture, 5_000));
+}
+
+#[tokio::test]
+async fn two_captures_at_once_charge_the_card_once() {
+    let w = world().await;
+    let hold = w.authorized(8_000).await;
+    let who = writer();
+    let (a, b) = tokio::join!(
+        w.svc.capture(&hold.id, capture(Some(3_000)), &who),
+        w.svc.capture(&hold.id, capture(Some(3_000)), &who),
+    );
+    let won = [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count();
+    assert_eq!(won, 1, "exactly one capture wins: {a:?} / {b:?}", a = a.as_ref().err(), b = b.as_ref().err());
+    let stored = w.svc.get(&hold.id, &reader()).await.expect("read back");
+    assert_eq!(stored.state.amounts().captured, 3_000);
+}
+
+#[tokio::test]
+async fn a_cancel_releases_the_hold_and_a_later_capture_is_refused() {
+    let w = world().await;
+    let hold = w.authorized(4_000).await;
+    let canceled = w.svc.cancel(&hold.id, Some("guest left early".into()), &writer()).await.expect("cancel");
+    assert_eq!(canceled.state.status(), HoldStatus::Canceled);
+    assert_eq!(canceled.state.amounts().released, 4_000);
+    let late = w.svc.capture(&hold.id, capture(None), &writer()).await;
+    assert!(matches!(late, Err(CoreError::InvalidState { .. })), "{late:?}");
+}
+
+#[tokio::test]
+async fn a_read_only_caller_can_neither_capture_nor_release() {
+    let w = world().await;
+    let hold = w.authorized(4_000).await;
+    let cap = w.svc.capture(&hold.id, capture(None), &reader()).await;
+    assert!(matches!(cap, Err(CoreError::Forbidden { .. })), "{cap:?}");
+    let can = w.svc.cancel(&hold.id, None, &reader()).await;
+    assert!(matches!(can, Err(CoreError::Forbidden { .. })), "{can:?}");
+    let stored = w.svc.get(&hold.id, &admin()).await.expect("read back");
+    assert_eq!(stored.state.status(), HoldStatus::RequiresCapture);
+}
+
+#[tokio::test]
+async fn another_propertys_writer_sees_no_such_hold() {
+    let w = world().await;
+    let mut cmd = create(4_000, Some("pm_card_visa"));
+    cmd.property_id = Some("villa-a".into());
+    let hold = w.svc.create(cmd, &writer()).await.expect("create").hold;
+    let other = writer_of("villa-b");
+    assert!(matches!(w.svc.get(&hold.id, &other).await, Err(CoreError::NotFound)));
+    assert!(matches!(w.svc.capture(&hold.id, capture(None), &other).await, Err(CoreError::NotFound)));
+    assert!(matches!(w.svc.cancel(&hold.id, None, &other).await, Err(CoreError::NotFound)));
+    // Its own property's writer may.
+    let own = w.svc.capture(&hold.id, capture(Some(100)), &writer_of("villa-a")).await.expect("own property");
+    assert_eq!(own.captured.minor(), 100);
+}
+
+#[tokio::test]
+async fn confirming_with_a_card_authorizes_and_a_declined_card_does_not() {
+    let w = world().await;
+    let hold = w.svc.create(create(6_000, None), &writer()).await.expect("create").hold;
+    assert_eq!(hold.state.status(), HoldStatus::RequiresPaymentMethod);
+    let confirmed = w.svc.confirm(&hold.id, "pm_card_visa", &writer()).await.expect("confirm");
+    assert_eq!(confirmed.state.status(), HoldStatus::RequiresCapture);
+    assert_eq!(confirmed.state.amounts().capturable, 6_000);
+
+    let other = w.svc.create(create(6_000, None), &writer()).await.expect("create").hold;
+    let declined = w.svc.confirm(&other.id, "pm_card_chargeDeclinedInsufficientFunds", &writer()).await;
+    assert!(matches!(&declined, Err(CoreError::Declined { decline_code: Some(c), .. }) if c == "insufficient_funds"));
+    let stored = w.svc.get(&other.id, &reader()).await.expect("read back");
+    assert_eq!(stored.state.amounts().capturable, 0, "a declined card holds nothing");
+}
+
+#[tokio::test]
+async fn an_increment_raises_the_hold_and_a_smaller_total_is_refused() {
+    let w = world().await;
+    let mut cmd = create(5_000, Some("pm_card_visa"));
+    cmd.incremental = true;
+    let hold = w.svc.create(cmd, &writer()).await.expect("create").hold;
+    let raised = w.svc.increment(&hold.id, 7_500, &writer()).await.expect("increment");
+    assert_eq!((raised.amount.minor(), raised.state.amounts().capturable), (7_500, 7_500));
+    let lower = w.svc.increment(&hold.id, 7_000, &writer()).await;
+    assert!(matches!(lower, Err(CoreError::Validation { .. })), "{lower:?}");
+    let by_reader = w.svc.increment(&hold.id, 9_000, &reader()).await;
+    assert!(matches!(by_reader, Err(CoreError::Forbidden { .. })), "{by_reader:?}");
+    // The larger amount is what can be captured now.
+    let out = w.svc.capture(&hold.id, capture(None), &writer()).await.expect("capture");
+    assert_eq!(out.captured.minor(), 7_500);
+}

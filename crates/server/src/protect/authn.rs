@@ -1,0 +1,134 @@
+//! The authentication middleware: which paths are public, the token's rate
+//! limit, and the budget for failed authentications. Tokens themselves are
+//! in `crate::auth`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chittycharge_domain::Timestamp;
+
+use crate::auth::{authenticate_cached, presented_token};
+use crate::error::ApiError;
+use crate::protect::ratelimit::Verdict;
+use crate::state::AppState;
+
+/// True for the paths these pages own; they authenticate on their own.
+fn is_web_path(path: &str) -> bool {
+    path.starts_with("/checkin/")
+        || path == "/console"
+        || path.starts_with("/console/")
+        || path.starts_with("/assets/")
+        || path == "/openapi.json"
+        || path == "/docs"
+}
+
+/// Paths anyone may call: health, Stripe's webhook, and the guest-facing
+/// simulator endpoints that stand in for Stripe.js.
+pub fn is_public(method: &Method, path: &str) -> bool {
+    path == "/health"
+        || path == "/livez"
+        || path == "/readyz"
+        || path == "/webhook"
+        || is_web_path(path)
+        || (method == Method::POST && (path == "/_sim/payment_methods" || path.starts_with("/_sim/payment_intents/")))
+}
+
+fn rate_headers(resp: &mut Response, v: &Verdict) {
+    let h = resp.headers_mut();
+    for (name, value) in [
+        ("x-ratelimit-limit", v.limit.to_string()),
+        ("x-ratelimit-remaining", v.remaining.to_string()),
+        ("x-ratelimit-reset", v.reset_epoch.to_string()),
+    ] {
+        if let Ok(val) = HeaderValue::from_str(&value) {
+            h.insert(name, val);
+        }
+    }
+}
+
+/// Authenticates, then counts the request against the token's rate limit.
+/// Failed authentication is counted per client IP; an IP over its limit is
+/// refused before its token is even looked at.
+pub async fn require_token(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if req.method() == Method::OPTIONS {
+        // Preflights are answered by the CORS layer; a bare OPTIONS gets an
+        // empty 200, as the original did, without authentication.
+        return Ok(StatusCode::OK.into_response());
+    }
+    // No route matched: the fallback's plain 404, with or without a token
+    // (the routes are public in /openapi.json anyway).
+    if is_public(req.method(), req.uri().path()) || req.extensions().get::<axum::extract::MatchedPath>().is_none() {
+        return Ok(next.run(req).await);
+    }
+    if req.uri().path() == "/metrics" && state.config.edge.metrics_public {
+        return Ok(next.run(req).await);
+    }
+    let now = state.holds.now();
+    let ip = crate::protect::client::client_ip(&state.config.edge.trusted_proxies, peer.ip(), req.headers());
+    let caller = match authenticate_cached(state.store.as_ref(), Some(&state.token_cache), req.headers()).await {
+        // A valid token is never refused by the failed-authentication limit:
+        // nobody can lock an integration out by failing from its address.
+        Ok(c) => c,
+        // Only a presented token that is wrong counts as a failure: a
+        // request with none (a browser's /favicon.ico) guesses nothing.
+        Err(ApiError::Unauthorized) if presented_token(req.headers()).is_some_and(|t| !t.is_empty()) => {
+            return Err(failed_authentication(&state, ip, req.headers(), now).await)
+        }
+        Err(e) => return Err(e),
+    };
+    let limit = caller.rate_limit.and_then(|l| u32::try_from(l).ok()).unwrap_or(state.config.rate_limit_per_minute);
+    let verdict = state.limiter.hit(&format!("token:{}", caller.token_id), limit, now).await?;
+    if !verdict.allowed {
+        metrics::counter!("chittycharge_rate_limit_rejections_total", "kind" => "token").increment(1);
+        let limited = format!("token '{}' ({})", caller.name, caller.token_id);
+        let mut resp = ApiError::RateLimited { limit, retry_after: verdict.retry_after, limited }.into_response();
+        rate_headers(&mut resp, &verdict);
+        return Ok(resp);
+    }
+    req.extensions_mut().insert(caller);
+    let mut resp = crate::protect::idempotency::idempotency(&state, req, next).await?;
+    rate_headers(&mut resp, &verdict);
+    Ok(resp)
+}
+
+/// Counts a failed authentication per client address and per presented
+/// token prefix (shared through the store across instances on PostgreSQL).
+/// Past the limit the failing caller gets 429 instead of 401 until its
+/// budget allows another attempt; callers with a valid token are never
+/// affected.
+pub async fn failed_authentication(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    now: Timestamp,
+) -> ApiError {
+    let limit = state.config.auth_failures_per_minute;
+    // A prefix, not the token: enough to slow guessing at one token, and no
+    // secret is kept (tokens are long random strings).
+    let prefix: String = presented_token(headers).unwrap_or("").chars().take(8).collect();
+    let mut refused = None;
+    for key in [format!("authfail:ip:{ip}"), format!("authfail:tok:{prefix}")] {
+        match state.limiter.hit(&key, limit, now).await {
+            Ok(v) if !v.allowed => refused = Some(refused.map_or(v.retry_after, |r: u64| r.max(v.retry_after))),
+            Ok(_) => {}
+            Err(e) => return e.into(),
+        }
+    }
+    match refused {
+        Some(retry_after) => {
+            metrics::counter!("chittycharge_rate_limit_rejections_total", "kind" => "failed_auth").increment(1);
+            tracing::warn!(client.ip = %ip, "too many failed authentications");
+            ApiError::RateLimited { limit, retry_after, limited: "failed authentications from this address".into() }
+        }
+        None => ApiError::Unauthorized,
+    }
+}
