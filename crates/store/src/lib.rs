@@ -16,6 +16,7 @@ mod fast;
 mod filelock;
 mod holds;
 mod jobs;
+mod migrations;
 mod protect;
 mod rental;
 mod rows;

@@ -16,9 +16,6 @@ use crate::fast::FastReads;
 use crate::filelock::{DbLock, LockError};
 use crate::{Backend, StoreError, StoreResult};
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
-
 /// What opening a store does about its schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Migrations {
@@ -95,8 +92,8 @@ impl SqlStore {
 
     pub(crate) fn migrator(backend: Backend) -> &'static Migrator {
         match backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
+            Backend::Sqlite => &crate::migrations::SQLITE,
+            Backend::Postgres => &crate::migrations::POSTGRES,
         }
     }
 

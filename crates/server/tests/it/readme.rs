@@ -16,6 +16,7 @@ fn walkthrough() -> String {
     body.split("```").next().expect("closing fence").to_string()
 }
 
+#[ignore = "needs PostgreSQL and the Stripe emulator (localstripe): run scripts/test.sh"]
 #[tokio::test]
 async fn readme_walkthrough_runs_verbatim_on_every_store() {
     if Command::new("curl").arg("--version").output().is_err() {

@@ -7,6 +7,7 @@ use chittycharge_store::Store;
 
 use crate::{created_event, hold, stores, T0};
 
+#[ignore = "needs PostgreSQL: run scripts/test.sh"]
 #[tokio::test]
 async fn holds_past_their_capture_deadline_are_counted_until_they_are_finished() {
     for (name, store) in stores().await {
@@ -28,6 +29,7 @@ async fn holds_past_their_capture_deadline_are_counted_until_they_are_finished()
 
 /// GCRA decided in the store: of many requests racing on one key, exactly
 /// the burst passes, and the refusals name the same arrival time.
+#[ignore = "needs PostgreSQL: run scripts/test.sh"]
 #[tokio::test]
 async fn racing_rate_limit_hits_let_exactly_the_burst_through() {
     for (name, store) in stores().await {

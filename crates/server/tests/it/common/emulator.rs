@@ -12,20 +12,10 @@ fn tools_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/stripe-emulator"))
 }
 
-/// The venv's python, from `CHITTYCHARGE_EMULATOR_PYTHON` (set by
-/// scripts/test.sh). Missing: skip with a message, or fail when
-/// `CHITTYCHARGE_REQUIRE_EMULATOR` is set.
-pub fn python() -> Option<String> {
-    match std::env::var("CHITTYCHARGE_EMULATOR_PYTHON") {
-        Ok(p) => Some(p),
-        Err(_) if std::env::var("CHITTYCHARGE_REQUIRE_EMULATOR").is_ok() => {
-            panic!("CHITTYCHARGE_REQUIRE_EMULATOR is set but CHITTYCHARGE_EMULATOR_PYTHON is not")
-        }
-        Err(_) => {
-            eprintln!("SKIPPING Stripe emulator tests: CHITTYCHARGE_EMULATOR_PYTHON is not set (run scripts/test.sh)");
-            None
-        }
-    }
+/// The venv's python, from `CHITTYCHARGE_EMULATOR_PYTHON` (scripts/test.sh
+/// makes the venv with localstripe, Stripe's SDK and aiosmtpd).
+pub fn python() -> String {
+    super::tool("CHITTYCHARGE_EMULATOR_PYTHON", "the Stripe emulator's Python venv (localstripe)")
 }
 
 pub fn free_port() -> u16 {
@@ -67,9 +57,9 @@ impl Drop for Helper {
 pub struct Emulator(pub Helper);
 
 impl Emulator {
-    pub fn start() -> Option<Emulator> {
-        let py = python()?;
-        Some(Emulator(Helper::spawn(&py, "localstripe_patched.py", &["--webhook-delay".into(), "0.02".into()])))
+    pub fn start() -> Emulator {
+        let py = python();
+        Emulator(Helper::spawn(&py, "localstripe_patched.py", &["--webhook-delay".into(), "0.02".into()]))
     }
     pub fn url(&self) -> &str {
         &self.0.url
@@ -198,7 +188,7 @@ impl FaultProxy {
     }
 
     fn spawn(upstream: &str, args: &[String]) -> FaultProxy {
-        let py = python().expect("the fault proxy needs the emulator's python");
+        let py = python();
         let mut all = vec!["--upstream".to_string(), upstream.to_string()];
         all.extend_from_slice(args);
         FaultProxy(Helper::spawn(&py, "fault_proxy.py", &all))
@@ -240,7 +230,7 @@ pub fn stripe_env(base: &str) -> Vec<(&'static str, String)> {
 /// Signs `payload` with the official Stripe Python SDK.
 pub fn sdk_signature(payload: &str, secret: &str, timestamp: Option<i64>) -> String {
     use std::io::Write;
-    let py = python().expect("python");
+    let py = python();
     let mut cmd = Command::new(py);
     cmd.arg(tools_dir().join("sign_payload.py")).arg(secret);
     if let Some(t) = timestamp {

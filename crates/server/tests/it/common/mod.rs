@@ -83,29 +83,33 @@ pub fn sqlite_db() -> Db {
     Db::Sqlite(dir.join("chittycharge.db"))
 }
 
-/// A fresh PostgreSQL database, or `None` (with a message) when no server
-/// was provided. With `CHITTYCHARGE_REQUIRE_PG` set, a missing server fails.
-pub fn postgres_db() -> Option<Db> {
-    match std::env::var("CHITTYCHARGE_TEST_PG_URL") {
-        Ok(admin) => {
-            let name = format!("cc_it_{}", unique());
-            let status = Command::new("psql")
-                .args([&admin, "-q", "-c", &format!("CREATE DATABASE {name}")])
-                .stdout(Stdio::null())
-                .status()
-                .expect("psql must be installed to create test databases");
-            assert!(status.success(), "CREATE DATABASE {name} failed");
-            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
-            Some(Db::Postgres(format!("{base}/{name}")))
-        }
-        Err(_) if std::env::var("CHITTYCHARGE_REQUIRE_PG").is_ok() => {
-            panic!("CHITTYCHARGE_REQUIRE_PG is set but CHITTYCHARGE_TEST_PG_URL is not")
-        }
-        Err(_) => {
-            eprintln!("SKIPPING PostgreSQL: CHITTYCHARGE_TEST_PG_URL is not set");
-            None
-        }
-    }
+/// An outside tool a test needs, named by the environment variable that
+/// scripts/test.sh sets after installing it. Missing, the test fails and
+/// says how to get it: it never passes without running. Tests that need a
+/// tool are `#[ignore]`d with the tool's name, so a bare `cargo test` runs
+/// the others, and scripts/test.sh runs them all with `--include-ignored`.
+pub fn tool(var: &str, what: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!(
+            "this test needs {what}, but {var} is not set. Run scripts/test.sh, which installs it and \
+             runs every test; or install it yourself, set {var}, and run `cargo test -- --include-ignored`"
+        )
+    })
+}
+
+/// A fresh PostgreSQL database on the server `CHITTYCHARGE_TEST_PG_URL`
+/// names (scripts/test.sh starts a throw-away cluster).
+pub fn postgres_db() -> Db {
+    let admin = tool("CHITTYCHARGE_TEST_PG_URL", "a PostgreSQL server");
+    let name = format!("cc_it_{}", unique());
+    let status = Command::new("psql")
+        .args([&admin, "-q", "-c", &format!("CREATE DATABASE {name}")])
+        .stdout(Stdio::null())
+        .status()
+        .expect("psql must be installed to create test databases");
+    assert!(status.success(), "CREATE DATABASE {name} failed");
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
+    Db::Postgres(format!("{base}/{name}"))
 }
 
 /// Which processor a test server uses.
@@ -150,20 +154,16 @@ impl Setup {
 }
 
 /// The simulated processor on every store, and the Stripe processor against
-/// the emulator (on SQLite) when the emulator is available.
+/// the emulator (on SQLite).
 pub fn setups() -> Vec<Setup> {
     let mut v: Vec<Setup> = all_dbs().into_iter().map(|db| Setup { db, proc: Proc::Simulated }).collect();
-    if let Some(emu) = Emulator::start() {
-        v.push(Setup { db: sqlite_db(), proc: Proc::Stripe(emu) });
-    }
+    v.push(Setup { db: sqlite_db(), proc: Proc::Stripe(Emulator::start()) });
     v
 }
 
-/// SQLite always, PostgreSQL when available.
+/// SQLite and PostgreSQL.
 pub fn all_dbs() -> Vec<Db> {
-    let mut v = vec![sqlite_db()];
-    v.extend(postgres_db());
-    v
+    vec![sqlite_db(), postgres_db()]
 }
 
 pub struct Server {

@@ -12,8 +12,8 @@ pub struct Smtp {
 }
 
 impl Smtp {
-    pub fn start() -> Option<Smtp> {
-        let py = super::python()?;
+    pub fn start() -> Smtp {
+        let py = super::python();
         let port = super::free_port();
         let maildir = std::env::temp_dir().join(format!("cc-mail-{port}-{}", std::process::id()));
         let child = Command::new(py)
@@ -28,7 +28,7 @@ impl Smtp {
             assert!(Instant::now() < deadline, "aiosmtpd did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(Smtp { port, maildir, child })
+        Smtp { port, maildir, child }
     }
 
     pub fn url(&self) -> String {

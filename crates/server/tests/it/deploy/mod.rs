@@ -42,21 +42,9 @@ pub fn config_check(env: &[(String, String)]) -> (i32, String) {
 }
 
 /// An outside linter the test script fetches (`CHITTYCHARGE_<NAME>` names
-/// it). Missing, the check fails when `CHITTYCHARGE_REQUIRE_<NAME>` is set
-/// (scripts/test.sh sets both) and is skipped, saying so, otherwise.
-pub fn linter(name: &str) -> Option<String> {
-    let upper = name.to_uppercase();
-    match std::env::var(format!("CHITTYCHARGE_{upper}")) {
-        Ok(path) => Some(path),
-        Err(_) => {
-            assert!(
-                std::env::var(format!("CHITTYCHARGE_REQUIRE_{upper}")).is_err(),
-                "{name} is required but CHITTYCHARGE_{upper} is not set (scripts/test.sh fetches it)"
-            );
-            eprintln!("SKIPPING {name}: CHITTYCHARGE_{upper} is not set (run scripts/test.sh)");
-            None
-        }
-    }
+/// it); missing, the test fails saying how to get it.
+pub fn linter(name: &str) -> String {
+    crate::common::tool(&format!("CHITTYCHARGE_{}", name.to_uppercase()), name)
 }
 
 /// Runs `tool args…` from the repository root; panics with its output

@@ -198,9 +198,10 @@ async fn the_alerts_and_the_dashboard_query_only_metrics_the_service_exports() {
 /// unit tests (deploy/prometheus/alerts.test.yml): the error-rate, ChittyID,
 /// job, down, stuck-operation and expiry-backlog alerts fire when they
 /// should, with their summaries rendered.
+#[ignore = "needs promtool: run scripts/test.sh"]
 #[test]
 fn promtool_loads_the_alert_rules_and_their_unit_tests_pass() {
-    let Some(promtool) = crate::deploy::linter("promtool") else { return };
+    let promtool = crate::deploy::linter("promtool");
     let checked = crate::deploy::run_linter(&promtool, &["check", "rules", "deploy/prometheus/alerts.yml"]);
     assert!(checked.contains("SUCCESS"), "{checked}");
     let tested = crate::deploy::run_linter(&promtool, &["test", "rules", "deploy/prometheus/alerts.test.yml"]);
