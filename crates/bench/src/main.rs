@@ -1,5 +1,10 @@
 //! `cc-bench`: the measurements behind bench/run.sh. Each subcommand runs
 //! for a fixed time or count and prints one JSON line of results.
+#![expect(
+    clippy::print_stdout,
+    clippy::as_conversions,
+    reason = "a benchmark prints what it measured, and its ratios are f64 arithmetic on counts and durations"
+)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -126,11 +126,11 @@ pub struct Created {
 pub const OPERATION_METADATA_KEY: &str = "chittycharge_operation";
 
 /// Stripe's metadata limits, checked before any call.
-pub const METADATA_MAX_KEYS: usize = 50;
-pub const METADATA_MAX_KEY_LEN: usize = 40;
-pub const METADATA_MAX_VALUE_LEN: usize = 500;
+pub(crate) const METADATA_MAX_KEYS: usize = 50;
+pub(crate) const METADATA_MAX_KEY_LEN: usize = 40;
+pub(crate) const METADATA_MAX_VALUE_LEN: usize = 500;
 
-pub fn check_metadata(m: &BTreeMap<String, String>) -> CoreResult<()> {
+pub(crate) fn check_metadata(m: &BTreeMap<String, String>) -> CoreResult<()> {
     if m.len() > METADATA_MAX_KEYS {
         return Err(CoreError::validation(
             "metadata",
@@ -165,12 +165,12 @@ fn money_error(e: MoneyError) -> CoreError {
 }
 
 /// Clean releases that make a guest VERIFIED_GUEST.
-pub const VERIFIED_AFTER_CLEAN_RELEASES: i64 = 3;
+pub(crate) const VERIFIED_AFTER_CLEAN_RELEASES: i64 = 3;
 /// A release counts only if the hold was at least this much (USD 100 at
 /// the currency's fixed rate) ...
-pub const CLEAN_RELEASE_MIN_USD_MINOR: i64 = 10_000;
+pub(crate) const CLEAN_RELEASE_MIN_USD_MINOR: i64 = 10_000;
 /// ... and stood authorized for at least this long: a stay, not a test.
-pub const CLEAN_RELEASE_MIN_AGE_SECS: i64 = 12 * 3_600;
+pub(crate) const CLEAN_RELEASE_MIN_AGE_SECS: i64 = 12 * 3_600;
 
 impl HoldService {
     /// The tier the server derives from its own records, and why.

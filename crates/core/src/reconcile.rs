@@ -18,7 +18,7 @@ use super::{key_for, CoreError, CoreResult, HoldService};
 
 /// Stripe keeps an idempotency key for 24 hours. Past this age an unknown
 /// operation is never re-issued; its outcome is read from the processor.
-pub const KEY_REISSUE_LIMIT_MS: i64 = 23 * 3_600_000;
+pub(crate) const KEY_REISSUE_LIMIT_MS: i64 = 23 * 3_600_000;
 
 fn text(v: &Value, k: &str) -> Option<String> {
     v.get(k).and_then(Value::as_str).map(str::to_string)

@@ -1,4 +1,5 @@
 //! Fixtures for unit tests here and in the server (feature `testing`).
+#![expect(clippy::unwrap_used, reason = "fixtures with constant, valid values")]
 
 use chittycharge_domain::hold::{Authorization, Authorized, AwaitingPaymentMethod};
 use chittycharge_domain::{Currency, GuestTier, Hold, HoldState, Money, Timestamp};

@@ -224,7 +224,7 @@ impl fmt::Display for Money {
             write!(f, "{}{}", self.currency.0.symbol, major)
         } else {
             let frac = self.minor % per;
-            write!(f, "{}{}.{:0width$}", self.currency.0.symbol, major, frac, width = exp as usize)
+            write!(f, "{}{}.{:0width$}", self.currency.0.symbol, major, frac, width = usize::try_from(exp).unwrap_or(0))
         }
     }
 }

@@ -242,7 +242,7 @@ impl Application {
         // span, metrics), CORS, the body limit, `detach` (a mutating request
         // runs to its end even if its caller goes away), then authentication,
         // which also runs `Idempotency-Key` handling for authenticated POSTs.
-        let router = routes::router(state.clone())
+        let router = routes::router()
             .layer(middleware::from_fn_with_state(state.clone(), require_token))
             .layer(middleware::from_fn(crate::protect::detach))
             .layer(DefaultBodyLimit::max(max_body))

@@ -1,6 +1,7 @@
 //! `chittycharge holds|bookings|properties …`: the CLI as a client of the
 //! HTTP API (never of the database), for the odd manual action. Tables by
 //! default, `--json` for scripts.
+#![expect(clippy::print_stdout, reason = "printing is what the command line is for")]
 
 use chittycharge_client::api::{
     BookingRequest, CaptureRequest, CheckoutRequest, CreateHoldRequest, DamageLine, PropertyRequest,
@@ -10,7 +11,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 #[derive(Debug, Args)]
-pub struct Remote {
+pub(crate) struct Remote {
     /// The service's base URL.
     #[arg(long, env = "CHITTYCHARGE_URL", default_value = "http://127.0.0.1:8787", global = true)]
     pub url: String,
@@ -24,7 +25,7 @@ pub struct Remote {
 
 /// Options of the commands that change something.
 #[derive(Debug, Args, Default)]
-pub struct Write {
+pub(crate) struct Write {
     /// Send this Idempotency-Key, so that running the command again with the
     /// same key replays the first answer instead of acting twice. Default: none.
     #[arg(long)]
@@ -32,7 +33,7 @@ pub struct Write {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum HoldsCmd {
+pub(crate) enum HoldsCmd {
     /// Place a hold (amounts in minor units: cents for USD).
     Create {
         /// The amount to hold, in minor units (25000 is $250.00).
@@ -120,7 +121,7 @@ pub enum HoldsCmd {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum PropertiesCmd {
+pub(crate) enum PropertiesCmd {
     /// Create or update a property.
     Create {
         /// The property id (your own, e.g. unit-4b).
@@ -156,7 +157,7 @@ pub enum PropertiesCmd {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum BookingsCmd {
+pub(crate) enum BookingsCmd {
     /// Create a booking.
     Create {
         /// The booking id (your own, e.g. bk-1001).
@@ -222,7 +223,7 @@ pub enum BookingsCmd {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum OperationsCmd {
+pub(crate) enum OperationsCmd {
     /// Operations whose processor outcome stayed unknown through the janitor's whole schedule.
     Stuck,
     /// Settle an operation: re-read the processor and apply what it shows.
@@ -237,7 +238,7 @@ pub enum OperationsCmd {
     },
 }
 
-pub async fn operations(r: &Remote, cmd: OperationsCmd) -> anyhow::Result<()> {
+pub(crate) async fn operations(r: &Remote, cmd: OperationsCmd) -> anyhow::Result<()> {
     match cmd {
         OperationsCmd::Stuck => print(r.json, &client(r, None)?.stuck_operations().await?),
         OperationsCmd::Resolve { id, release, write } => {
@@ -299,7 +300,7 @@ fn client(r: &Remote, write: Option<&Write>) -> anyhow::Result<Client> {
     })
 }
 
-pub async fn holds(r: &Remote, cmd: HoldsCmd) -> anyhow::Result<()> {
+pub(crate) async fn holds(r: &Remote, cmd: HoldsCmd) -> anyhow::Result<()> {
     let read = || client(r, None);
     match cmd {
         HoldsCmd::Create { amount, description, currency, email, property, tenant, payment_method, write } => {
@@ -342,7 +343,7 @@ pub async fn holds(r: &Remote, cmd: HoldsCmd) -> anyhow::Result<()> {
     }
 }
 
-pub async fn properties(r: &Remote, cmd: PropertiesCmd) -> anyhow::Result<()> {
+pub(crate) async fn properties(r: &Remote, cmd: PropertiesCmd) -> anyhow::Result<()> {
     let read = || client(r, None);
     match cmd {
         PropertiesCmd::Create {
@@ -380,7 +381,7 @@ fn parse_damage(s: &str) -> anyhow::Result<DamageLine> {
     Ok(DamageLine { amount, description: description.trim().to_string(), evidence_urls: Vec::new() })
 }
 
-pub async fn bookings(r: &Remote, cmd: BookingsCmd) -> anyhow::Result<()> {
+pub(crate) async fn bookings(r: &Remote, cmd: BookingsCmd) -> anyhow::Result<()> {
     let read = || client(r, None);
     match cmd {
         BookingsCmd::Create { id, property, guest, email, tenant, check_in, check_out, write } => {

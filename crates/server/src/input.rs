@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use chittycharge_core::CoreError;
 
 /// A JSON object body; `None` when the body was empty.
-pub struct JsonBody(pub Option<Map<String, Value>>);
+pub(crate) struct JsonBody(pub Option<Map<String, Value>>);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
@@ -36,11 +36,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
-pub use chittycharge_domain::text::is_forbidden_char;
+pub(crate) use chittycharge_domain::text::is_forbidden_char;
 
 /// Refuses free text with control or bidirectional-override characters,
 /// naming the field.
-pub fn check_text(name: &str, s: &str) -> Result<(), CoreError> {
+pub(crate) fn check_text(name: &str, s: &str) -> Result<(), CoreError> {
     match s.chars().find(|c| is_forbidden_char(*c)) {
         Some(c) => Err(CoreError::validation(
             name,
@@ -51,7 +51,7 @@ pub fn check_text(name: &str, s: &str) -> Result<(), CoreError> {
 }
 
 /// Typed access to the fields of a JSON object.
-pub struct Fields<'a>(pub &'a Map<String, Value>);
+pub(crate) struct Fields<'a>(pub &'a Map<String, Value>);
 
 fn type_name(v: &Value) -> &'static str {
     match v {
@@ -65,12 +65,12 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 impl<'a> Fields<'a> {
-    pub fn raw(&self, name: &str) -> Option<&'a Value> {
+    pub(crate) fn raw(&self, name: &str) -> Option<&'a Value> {
         self.0.get(name).filter(|v| !v.is_null())
     }
 
     /// An integer amount of minor units. Strings and fractions are refused.
-    pub fn int(&self, name: &str) -> Result<Option<i64>, CoreError> {
+    pub(crate) fn int(&self, name: &str) -> Result<Option<i64>, CoreError> {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
@@ -83,7 +83,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub fn string(&self, name: &str, max_len: usize) -> Result<Option<String>, CoreError> {
+    pub(crate) fn string(&self, name: &str, max_len: usize) -> Result<Option<String>, CoreError> {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::String(s)) => {
@@ -99,14 +99,14 @@ impl<'a> Fields<'a> {
     }
 
     /// Strings or numbers, as the original accepted for ids like `property_id`.
-    pub fn id(&self, name: &str) -> Result<Option<String>, CoreError> {
+    pub(crate) fn id(&self, name: &str) -> Result<Option<String>, CoreError> {
         match self.raw(name) {
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             _ => self.string(name, 200),
         }
     }
 
-    pub fn boolean(&self, name: &str) -> Result<Option<bool>, CoreError> {
+    pub(crate) fn boolean(&self, name: &str) -> Result<Option<bool>, CoreError> {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -114,7 +114,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub fn object(&self, name: &str) -> Result<Option<&'a Map<String, Value>>, CoreError> {
+    pub(crate) fn object(&self, name: &str) -> Result<Option<&'a Map<String, Value>>, CoreError> {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::Object(m)) => Ok(Some(m)),

@@ -224,6 +224,7 @@ pub async fn metrics_endpoint(State(state): State<Arc<AppState>>) -> Response {
         }
         for (s, n) in by {
             #[expect(
+                clippy::as_conversions,
                 clippy::cast_precision_loss,
                 reason = "a gauge of hold counts; f64 is exact far beyond any real count"
             )]
@@ -232,7 +233,11 @@ pub async fn metrics_endpoint(State(state): State<Arc<AppState>>) -> Response {
     }
     let now = state.holds.now();
     if let Ok(n) = state.store.count_holds_past_deadline(now).await {
-        #[expect(clippy::cast_precision_loss, reason = "a count; f64 is exact far beyond any real count")]
+        #[expect(
+            clippy::as_conversions,
+            clippy::cast_precision_loss,
+            reason = "a count; f64 is exact far beyond any real count"
+        )]
         metrics::gauge!("chittycharge_holds_past_capture_deadline").set(n as f64);
     }
     let min_attempts = i64::try_from(state.config.janitor_schedule.len()).unwrap_or(i64::MAX - 1) + 1;
@@ -240,7 +245,7 @@ pub async fn metrics_endpoint(State(state): State<Arc<AppState>>) -> Response {
     // Capped: past a thousand the number only says "many", and the scrape
     // must stay cheap.
     if let Ok(stuck) = state.store.stuck_operations(min_attempts, stale, 1_000).await {
-        #[expect(clippy::cast_precision_loss, reason = "at most 1000")]
+        #[expect(clippy::as_conversions, clippy::cast_precision_loss, reason = "at most 1000")]
         metrics::gauge!("chittycharge_operations_stuck").set(stuck.len() as f64);
     }
     let body = recorder().map(PrometheusHandle::render).unwrap_or_default();

@@ -85,7 +85,10 @@ pub async fn serve(
         });
     }
     drop(listener);
-    tracing::info!(grace_ms = limits.shutdown_grace.as_millis() as u64, "shutting down: finishing requests in flight");
+    tracing::info!(
+        grace_ms = u64::try_from(limits.shutdown_grace.as_millis()).unwrap_or(u64::MAX),
+        "shutting down: finishing requests in flight"
+    );
     if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
         tracing::warn!("shutdown grace period over; closing the remaining connections");
     } else {

@@ -22,17 +22,17 @@ pub(crate) fn money(minor: i64, like: Money) -> String {
     like.currency().format(minor)
 }
 
-pub fn disclosure(h: &Hold) -> String {
+pub(crate) fn disclosure(h: &Hold) -> String {
     hold_disclosure(h.amount, h.expires_at.and_then(human_date).as_deref())
 }
 
 /// The guest's check-in page for this hold. The client secret in the link
 /// is what lets the guest (and only the guest) confirm the hold.
-pub fn checkin_url(base: &str, h: &Hold) -> String {
+pub(crate) fn checkin_url(base: &str, h: &Hold) -> String {
     format!("{base}/checkin/{}?cs={}", h.id, h.client_secret.as_deref().unwrap_or(""))
 }
 
-pub fn hold_view(h: &Hold) -> HoldView {
+pub(crate) fn hold_view(h: &Hold) -> HoldView {
     let a = h.state.amounts();
     HoldView {
         id: h.id.clone(),
@@ -74,7 +74,7 @@ fn live_expiry(h: &Hold) -> Option<String> {
     }
 }
 
-pub fn create_response(c: &Created, base_url: &str) -> CreateHoldResponse {
+pub(crate) fn create_response(c: &Created, base_url: &str) -> CreateHoldResponse {
     let h = &c.hold;
     CreateHoldResponse {
         id: h.id.clone(),
@@ -95,7 +95,7 @@ pub fn create_response(c: &Created, base_url: &str) -> CreateHoldResponse {
     }
 }
 
-pub fn capture_response(o: &CaptureOutcome) -> CaptureResponse {
+pub(crate) fn capture_response(o: &CaptureOutcome) -> CaptureResponse {
     CaptureResponse {
         id: o.hold.id.clone(),
         status: o.hold.state.status().as_str().to_string(),
@@ -108,7 +108,7 @@ pub fn capture_response(o: &CaptureOutcome) -> CaptureResponse {
     }
 }
 
-pub fn cancel_response(h: &Hold) -> CancelResponse {
+pub(crate) fn cancel_response(h: &Hold) -> CancelResponse {
     CancelResponse {
         id: h.id.clone(),
         status: h.state.status().as_str().to_string(),
@@ -118,7 +118,7 @@ pub fn cancel_response(h: &Hold) -> CancelResponse {
     }
 }
 
-pub fn event_view(e: &HoldEvent) -> EventView {
+pub(crate) fn event_view(e: &HoldEvent) -> EventView {
     EventView {
         id: e.id,
         kind: e.kind.clone(),

@@ -13,7 +13,7 @@ enum Bind {
     Int(i64),
 }
 
-fn rows_to_holds(rows: Vec<AnyRow>) -> StoreResult<Vec<Hold>> {
+fn rows_to_holds(rows: &[AnyRow]) -> StoreResult<Vec<Hold>> {
     rows.iter().map(hold_from_row).collect()
 }
 
@@ -98,7 +98,7 @@ impl SqlStore {
             };
         }
         let rows = q.fetch_all(self.pool()).await?;
-        rows_to_holds(rows)
+        rows_to_holds(&rows)
     }
 
     pub(crate) async fn hold_events_impl(&self, hold_id: &str) -> StoreResult<Vec<HoldEvent>> {

@@ -1,6 +1,10 @@
 //! The use cases on their own: a `HoldService` over a SQLite file in a temp
 //! directory, the simulated processor and a test clock. No server, no
 //! network; each test takes milliseconds.
+#![expect(
+    clippy::expect_used,
+    reason = "test code: a failed expectation is the test failing, helpers are shared across modules, and the tests print what they measured"
+)]
 
 mod bookings;
 mod holds;

@@ -11,7 +11,7 @@ use super::cards::{allows_incremental, CardBehavior};
 use crate::{CreateIntent, Intent, ProcessorError};
 
 /// 4 days 18 hours.
-pub const MIT_HOLD_SECS: i64 = 4 * SECS_PER_DAY + 18 * 3_600;
+pub(super) const MIT_HOLD_SECS: i64 = 4 * SECS_PER_DAY + 18 * 3_600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -70,7 +70,7 @@ fn unexpected_state(verb: &str, status: SimStatus) -> ProcessorError {
 }
 
 impl SimIntent {
-    pub fn new(id: &str, client_secret: String, req: &CreateIntent, now: Timestamp) -> Self {
+    pub(super) fn new(id: &str, client_secret: String, req: &CreateIntent, now: Timestamp) -> Self {
         SimIntent {
             id: id.to_string(),
             client_secret,
@@ -104,7 +104,7 @@ impl SimIntent {
         self.last_decline = None;
     }
 
-    pub fn confirm(&mut self, pm: &str, behavior: CardBehavior, now: Timestamp) -> Result<(), ProcessorError> {
+    pub(super) fn confirm(&mut self, pm: &str, behavior: CardBehavior, now: Timestamp) -> Result<(), ProcessorError> {
         if self.status != SimStatus::RequiresPaymentMethod {
             return Err(unexpected_state("confirmed", self.status));
         }
@@ -130,7 +130,7 @@ impl SimIntent {
         }
     }
 
-    pub fn authenticate(&mut self, success: bool, now: Timestamp) -> Result<(), ProcessorError> {
+    pub(super) fn authenticate(&mut self, success: bool, now: Timestamp) -> Result<(), ProcessorError> {
         if self.status != SimStatus::RequiresAction {
             return Err(unexpected_state("authenticated", self.status));
         }
@@ -143,7 +143,7 @@ impl SimIntent {
         Ok(())
     }
 
-    pub fn capture(&mut self, amount: Option<i64>, now: Timestamp) -> Result<(), ProcessorError> {
+    pub(super) fn capture(&mut self, amount: Option<i64>, now: Timestamp) -> Result<(), ProcessorError> {
         if self.status != SimStatus::RequiresCapture {
             return Err(unexpected_state("captured", self.status));
         }
@@ -175,7 +175,7 @@ impl SimIntent {
 
     /// Stripe's incremental authorization: a new, larger total, only while
     /// capturable, at most ten attempts.
-    pub fn increment(&mut self, new_total: i64) -> Result<(), ProcessorError> {
+    pub(super) fn increment(&mut self, new_total: i64) -> Result<(), ProcessorError> {
         if self.status != SimStatus::RequiresCapture {
             return Err(unexpected_state("incremented", self.status));
         }
@@ -206,7 +206,7 @@ impl SimIntent {
         Ok(())
     }
 
-    pub fn cancel(&mut self, reason: Option<String>, _now: Timestamp) -> Result<(), ProcessorError> {
+    pub(super) fn cancel(&mut self, reason: Option<String>, _now: Timestamp) -> Result<(), ProcessorError> {
         match self.status {
             SimStatus::RequiresPaymentMethod | SimStatus::RequiresAction | SimStatus::RequiresCapture => {
                 self.status = SimStatus::Canceled;
@@ -224,7 +224,7 @@ impl SimIntent {
     }
 
     /// Stripe cancels an uncaptured authorization when it lapses.
-    pub fn expire_if_due(&mut self, now: Timestamp) {
+    pub(super) fn expire_if_due(&mut self, now: Timestamp) {
         if self.status == SimStatus::RequiresCapture && self.capture_before.is_some_and(|cb| now.millis() >= cb) {
             self.status = SimStatus::Canceled;
             self.amount_capturable = 0;
@@ -233,7 +233,7 @@ impl SimIntent {
     }
 
     /// A Stripe-shaped event about this intent (or its charge).
-    pub fn event(&self, kind: &str, now: Timestamp, event_id: &str) -> serde_json::Value {
+    pub(super) fn event(&self, kind: &str, now: Timestamp, event_id: &str) -> serde_json::Value {
         let object = if kind.starts_with("charge.") {
             serde_json::json!({
                 "id": format!("ch_{}", self.id.trim_start_matches("pi_")),
@@ -263,7 +263,7 @@ impl SimIntent {
         })
     }
 
-    pub fn to_intent(&self) -> Intent {
+    pub(super) fn to_intent(&self) -> Intent {
         let status = match self.status {
             SimStatus::RequiresPaymentMethod => ProcessorStatus::RequiresPaymentMethod,
             SimStatus::RequiresAction => ProcessorStatus::RequiresAction,

@@ -44,6 +44,7 @@ fn random_id(prefix: &str) -> String {
     format!("{prefix}{tail}")
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "the shape `map_err(unavailable)` needs for String errors")]
 fn unavailable(e: String) -> ProcessorError {
     ProcessorError::Unavailable { message: format!("simulator storage: {e}") }
 }

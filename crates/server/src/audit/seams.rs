@@ -14,7 +14,7 @@ type LiveHold = (String, Option<String>);
 
 /// Collects, hold by hold, what the store says about the seams.
 #[derive(Default)]
-pub struct Seams {
+pub(super) struct Seams {
     /// Live holds per (property, booking), with the hold each re-authorizes.
     live_by_booking: HashMap<BookingKey, Vec<LiveHold>>,
     pub discrepancies: Vec<String>,
@@ -22,7 +22,7 @@ pub struct Seams {
 
 impl Seams {
     /// `lock_limit_ms`: a lock older than the janitor's whole schedule.
-    pub async fn check(
+    pub(super) async fn check(
         &mut self,
         store: &dyn Store,
         hold: &Hold,
@@ -119,7 +119,7 @@ impl Seams {
     }
 
     /// Bookings holding a guest's card more than once.
-    pub fn finish(mut self) -> Vec<String> {
+    pub(super) fn finish(mut self) -> Vec<String> {
         let mut many: Vec<(BookingKey, Vec<String>)> = self
             .live_by_booking
             .into_iter()

@@ -1,5 +1,6 @@
 //! The commands that work on the store directly (`migrate`, `token`,
 //! `audit`) and `config check`, with exit codes a script can act on.
+#![expect(clippy::print_stdout, reason = "printing is what the command line is for")]
 
 use std::io::Write;
 use std::sync::Arc;
@@ -13,16 +14,16 @@ use crate::config::Config;
 /// A failure with its exit code (see `cli::main`).
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
-pub struct Failure {
+pub(super) struct Failure {
     pub code: u8,
     pub message: String,
 }
 
 impl Failure {
-    pub fn config(e: impl std::fmt::Display) -> anyhow::Error {
+    pub(super) fn config(e: impl std::fmt::Display) -> anyhow::Error {
         Failure { code: 2, message: e.to_string() }.into()
     }
-    pub fn unreachable(e: impl std::fmt::Display) -> anyhow::Error {
+    pub(super) fn unreachable(e: impl std::fmt::Display) -> anyhow::Error {
         Failure { code: 3, message: format!("{e:#}") }.into()
     }
     fn finding(message: String) -> anyhow::Error {
@@ -30,13 +31,13 @@ impl Failure {
     }
 }
 
-pub fn exit_code(e: &anyhow::Error) -> u8 {
+pub(super) fn exit_code(e: &anyhow::Error) -> u8 {
     e.downcast_ref::<Failure>().map_or(1, |f| f.code)
 }
 
 /// Options of the commands that open the store directly.
 #[derive(Debug, clap::Args)]
-pub struct StoreOpts {
+pub(super) struct StoreOpts {
     /// Create the SQLite database if it does not exist yet. Default: refuse,
     /// so that a command run from another directory or with a mistyped
     /// DATABASE_URL does not work on a new, empty database.
@@ -45,7 +46,7 @@ pub struct StoreOpts {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum TokenCommand {
+pub(super) enum TokenCommand {
     /// Create a token and print it once.
     Create {
         /// A name to tell the token apart in `token list`.
@@ -78,7 +79,7 @@ async fn open(config: &Config, migrations: Migrations) -> anyhow::Result<Arc<dyn
 }
 
 /// `migrate`, or `migrate --check`.
-pub async fn migrate(config: &Config, check: bool) -> anyhow::Result<()> {
+pub(super) async fn migrate(config: &Config, check: bool) -> anyhow::Result<()> {
     if check {
         let missing = config.sqlite_path().is_some_and(|p| std::fs::metadata(p).map(|m| m.len() == 0).unwrap_or(true));
         let status = if missing {
@@ -115,14 +116,14 @@ pub async fn migrate(config: &Config, check: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn token(config: &Config, opts: &StoreOpts, cmd: TokenCommand) -> anyhow::Result<()> {
+pub(super) async fn token(config: &Config, opts: &StoreOpts, cmd: TokenCommand) -> anyhow::Result<()> {
     existing_store(config, opts)?;
     token_command(config, opts, cmd).await
 }
 
 /// `config check`: the configuration as the service would read it, secrets
 /// left out.
-pub fn config_check(config: &Config) -> anyhow::Result<()> {
+pub(super) fn config_check(config: &Config) -> anyhow::Result<()> {
     println!("configuration is valid");
     println!("listen: {}", config.listen);
     println!("public URL: {}", config.base_url());
@@ -136,7 +137,7 @@ pub fn config_check(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn audit(config: &Config, opts: &StoreOpts, json: bool) -> anyhow::Result<()> {
+pub(super) async fn audit(config: &Config, opts: &StoreOpts, json: bool) -> anyhow::Result<()> {
     existing_store(config, opts)?;
     let migrations = if opts.create { Migrations::Apply } else { Migrations::Require };
     let store = open(config, migrations).await?;
@@ -193,7 +194,7 @@ pub async fn audit(config: &Config, opts: &StoreOpts, json: bool) -> anyhow::Res
 
 /// Says which store a command works on, and refuses a SQLite file that does
 /// not exist unless `--create`.
-pub fn existing_store(config: &Config, opts: &StoreOpts) -> anyhow::Result<()> {
+pub(super) fn existing_store(config: &Config, opts: &StoreOpts) -> anyhow::Result<()> {
     if let Some(path) = config.sqlite_path() {
         // An empty file is no database either (a `touch`, or a failed copy).
         let missing = std::fs::metadata(&path).map(|m| m.len() == 0).unwrap_or(true);

@@ -1,5 +1,6 @@
 //! `backup` and `restore` for the SQLite store (PostgreSQL's are pg_dump and
 //! pg_restore, which the refusal names).
+#![expect(clippy::print_stdout, reason = "printing is what the command line is for")]
 
 use std::path::Path;
 
@@ -20,7 +21,7 @@ fn describe(s: &BackupSummary) -> String {
 }
 
 /// `backup PATH`: a consistent copy, safe while the service runs.
-pub async fn backup(config: &Config, dest: &Path) -> anyhow::Result<()> {
+pub(super) async fn backup(config: &Config, dest: &Path) -> anyhow::Result<()> {
     eprintln!("store: {}", config.database_display());
     let summary = chittycharge_store::backup_sqlite(&config.database_url, dest).await.map_err(failure)?;
     println!("backed up to {}", describe(&summary));
@@ -28,7 +29,7 @@ pub async fn backup(config: &Config, dest: &Path) -> anyhow::Result<()> {
 }
 
 /// `restore PATH`: only while no server holds the database.
-pub async fn restore(config: &Config, src: &Path, force: bool, create: bool) -> anyhow::Result<()> {
+pub(super) async fn restore(config: &Config, src: &Path, force: bool, create: bool) -> anyhow::Result<()> {
     eprintln!("store: {}", config.database_display());
     let summary =
         chittycharge_store::restore_sqlite(&config.database_url, src, force, create).await.map_err(failure)?;

@@ -6,7 +6,7 @@ use comfy_table::{presets, ContentArrangement, Table};
 /// Control and bidirectional-override characters shown escaped (`\u{1b}`),
 /// so a stored name cannot move the cursor, retitle the terminal or split a
 /// row; very long cells are cut.
-fn printable(cell: String) -> String {
+fn printable(cell: &str) -> String {
     const MAX: usize = 200;
     let mut out: String = cell
         .chars()
@@ -25,7 +25,7 @@ fn printable(cell: String) -> String {
     out
 }
 
-pub fn print(headers: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
+pub(crate) fn print(headers: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
     let mut table = Table::new();
     if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         table.load_style(presets::UTF8_HORIZONTAL_ONLY).set_content_arrangement(ContentArrangement::Dynamic);
@@ -34,7 +34,7 @@ pub fn print(headers: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
     }
     table.set_header(headers.iter().copied());
     for row in rows {
-        table.add_row(row.into_iter().map(printable).collect::<Vec<_>>());
+        table.add_row(row.iter().map(|c| printable(c)).collect::<Vec<_>>());
     }
     // Column padding and the empty border leave trailing spaces. A reader
     // that went away (`| head`) ends the listing, without a panic.

@@ -3,7 +3,7 @@
 
 use super::{err, ConfigError};
 
-pub const STRIPE_JS_DEFAULT: &str = "https://js.stripe.com/v3/";
+pub(super) const STRIPE_JS_DEFAULT: &str = "https://js.stripe.com/v3/";
 
 /// `STRIPE_JS_URL`: Stripe's own script unless told otherwise. Anything else
 /// must be https, or http on a loopback host (an emulator's stand-in on a

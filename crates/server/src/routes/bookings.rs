@@ -22,7 +22,7 @@ use chittycharge_core::bookings::{CheckoutOutcome, DamageLine, NewBooking};
 use chittycharge_core::properties::valid_property_id;
 use chittycharge_core::CoreError;
 
-pub fn booking_view(b: &Booking) -> Value {
+pub(super) fn booking_view(b: &Booking) -> Value {
     let (claim_until, checked_out_at, settled_at) = match &b.state {
         BookingState::CheckedOut(c) => {
             (Some(iso_millis(c.claim_until.millis())), Some(iso_millis(c.checked_out_at.millis())), None)
@@ -85,7 +85,7 @@ fn parse_booking(body: Option<Map<String, Value>>) -> Result<NewBooking, CoreErr
 }
 
 /// `{"damages": [{"amount", "description", "evidence_urls": [...]}]}`.
-pub fn parse_damages(body: &Map<String, Value>) -> Result<Vec<DamageLine>, CoreError> {
+pub(super) fn parse_damages(body: &Map<String, Value>) -> Result<Vec<DamageLine>, CoreError> {
     // The seeds' example sent dollars as `damage_amount`; silently ignoring
     // a money field would release the hold instead of charging.
     if body.contains_key("damage_amount") {
@@ -100,7 +100,7 @@ pub fn parse_damages(body: &Map<String, Value>) -> Result<Vec<DamageLine>, CoreE
 /// Itemized lines, under `name` (check-out `damages`, capture `lines`): typed,
 /// bounded, with only http(s) evidence links, so whatever a page later shows
 /// of them is plain data.
-pub fn parse_lines(body: &Map<String, Value>, name: &str) -> Result<Vec<DamageLine>, CoreError> {
+pub(super) fn parse_lines(body: &Map<String, Value>, name: &str) -> Result<Vec<DamageLine>, CoreError> {
     let Some(raw) = body.get(name).filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
     let Some(items) = raw.as_array() else {
         return Err(CoreError::validation(name, format!("{name} must be an array")));
@@ -151,7 +151,7 @@ pub fn parse_lines(body: &Map<String, Value>, name: &str) -> Result<Vec<DamageLi
     Ok(out)
 }
 
-pub async fn create_booking(
+pub(super) async fn create_booking(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody,
@@ -164,7 +164,7 @@ pub async fn create_booking(
 /// `?property_id=`: which property's booking, when several of the caller's
 /// properties use the same booking id.
 #[derive(Debug, Deserialize)]
-pub struct AtProperty {
+pub(super) struct AtProperty {
     property_id: Option<String>,
 }
 
@@ -174,7 +174,7 @@ impl AtProperty {
     }
 }
 
-pub async fn get_booking(
+pub(super) async fn get_booking(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -193,14 +193,14 @@ pub async fn get_booking(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct BookingQuery {
+pub(super) struct BookingQuery {
     property_id: Option<String>,
     tenant_id: Option<String>,
     status: Option<String>,
     limit: Option<String>,
 }
 
-pub async fn list_bookings(
+pub(super) async fn list_bookings(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Query(q): Query<BookingQuery>,
@@ -228,7 +228,7 @@ pub async fn list_bookings(
     Ok(Json(json!({ "bookings": list.iter().map(booking_view).collect::<Vec<_>>(), "has_more": has_more })))
 }
 
-pub async fn authorize_booking(
+pub(super) async fn authorize_booking(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -283,7 +283,7 @@ fn outcome_view(o: CheckoutOutcome) -> Value {
     }
 }
 
-pub async fn checkout_booking(
+pub(super) async fn checkout_booking(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -296,7 +296,7 @@ pub async fn checkout_booking(
     Ok(Json(outcome_view(state.holds.checkout(&id, at.get(), damages, defer, &caller).await?)))
 }
 
-pub async fn claim_booking(
+pub(super) async fn claim_booking(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -308,7 +308,7 @@ pub async fn claim_booking(
     Ok(Json(outcome_view(state.holds.file_claim(&id, at.get(), damages, &caller).await?)))
 }
 
-pub async fn list_notifications(
+pub(super) async fn list_notifications(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {

@@ -33,7 +33,7 @@ const PROBE_BUDGET: Duration = Duration::from_millis(1_000);
 const CACHE_FOR: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     pub store: Result<(), String>,
     pub processor: Result<(), String>,
     /// `None` when no ChittyID service is configured.
@@ -43,7 +43,7 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    pub fn ready(&self) -> bool {
+    pub(crate) fn ready(&self) -> bool {
         self.store.is_ok() && self.processor.is_ok() && self.runner_late_ms.is_none()
     }
 }
@@ -117,7 +117,7 @@ fn json_response((status, body): &(StatusCode, Bytes)) -> Response {
     r
 }
 
-pub async fn livez() -> Json<Value> {
+pub(crate) async fn livez() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
@@ -142,11 +142,11 @@ fn render_readyz(r: &Readiness) -> (StatusCode, Bytes) {
     (if r.ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Bytes::from(body.to_string()))
 }
 
-pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     json_response(&snapshot(&state).await.readyz)
 }
 
-pub async fn health(State(state): State<Arc<AppState>>) -> Response {
+pub(crate) async fn health(State(state): State<Arc<AppState>>) -> Response {
     json_response(&snapshot(&state).await.health)
 }
 

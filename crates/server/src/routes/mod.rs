@@ -16,8 +16,7 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    let _ = state;
+pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/health", get(health::health))
         .route("/livez", get(health::livez))

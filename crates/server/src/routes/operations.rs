@@ -16,7 +16,7 @@ use chittycharge_core::operations::Resolution;
 use chittycharge_core::CoreError;
 use chittycharge_store::Operation;
 
-pub async fn get_operation(
+pub(super) async fn get_operation(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -31,7 +31,7 @@ pub async fn get_operation(
     Ok(Json(operation_view(&op)))
 }
 
-pub fn operation_view(op: &Operation) -> Value {
+pub(super) fn operation_view(op: &Operation) -> Value {
     json!({
         "id": op.id,
         "kind": op.kind,
@@ -45,7 +45,7 @@ pub fn operation_view(op: &Operation) -> Value {
 }
 
 /// `GET /api/operations/stuck`: unsettled operations the janitor gave up on.
-pub async fn stuck_operations(
+pub(super) async fn stuck_operations(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
@@ -56,7 +56,7 @@ pub async fn stuck_operations(
 }
 
 /// `POST /api/operations/{id}/resolve {"action": "reread" | "release"}`.
-pub async fn resolve_operation(
+pub(super) async fn resolve_operation(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -73,7 +73,7 @@ pub async fn resolve_operation(
 }
 
 /// `GET /api/jobs`: counts of durable jobs by kind and status.
-pub async fn job_counts(
+pub(super) async fn job_counts(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {

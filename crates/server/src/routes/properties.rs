@@ -17,7 +17,7 @@ use crate::state::AppState;
 use chittycharge_core::properties::{valid_property_id, PropertyInput};
 use chittycharge_core::CoreError;
 
-pub fn property_view(p: &Property) -> Value {
+pub(super) fn property_view(p: &Property) -> Value {
     json!({
         "id": p.id,
         "name": p.name,
@@ -71,7 +71,7 @@ fn parse(body: Option<serde_json::Map<String, Value>>, state: &AppState) -> Resu
     })
 }
 
-pub async fn put_property(
+pub(super) async fn put_property(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody,
@@ -81,7 +81,7 @@ pub async fn put_property(
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(property_view(&p))))
 }
 
-pub async fn get_property(
+pub(super) async fn get_property(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -89,7 +89,7 @@ pub async fn get_property(
     Ok(Json(property_view(&state.holds.property(&id, &caller).await?)))
 }
 
-pub async fn list_properties(
+pub(super) async fn list_properties(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {

@@ -51,7 +51,7 @@ async fn check_secret(state: &AppState, id: &str, body: &serde_json::Map<String,
 /// Tokenizes a test card for the guest of one hold: the page sends the hold's
 /// id and client secret (as Stripe.js sends its publishable key), so nobody
 /// else can write here, and each hold gets a bounded number of tries.
-pub async fn create_payment_method(
+pub(super) async fn create_payment_method(
     State(state): State<Arc<AppState>>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
@@ -78,7 +78,7 @@ pub async fn create_payment_method(
     Ok(Json(json!({ "id": pm, "object": "payment_method" })))
 }
 
-pub async fn confirm_intent(
+pub(super) async fn confirm_intent(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
@@ -93,7 +93,7 @@ pub async fn confirm_intent(
     Ok(Json(json!({ "id": hold.id, "status": hold.state.status().as_str() })))
 }
 
-pub async fn authenticate_intent(
+pub(super) async fn authenticate_intent(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
@@ -113,7 +113,7 @@ fn admin_clock(state: &AppState, caller: &Caller) -> Result<Arc<chittycharge_pro
     state.test_clock.clone().ok_or(ApiError::RouteNotFound)
 }
 
-pub async fn get_clock(
+pub(super) async fn get_clock(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
@@ -122,7 +122,7 @@ pub async fn get_clock(
     Ok(Json(json!({ "now": chittycharge_api::iso_millis(clock.now().millis()), "offset_ms": clock.offset_ms() })))
 }
 
-pub async fn advance_clock(
+pub(super) async fn advance_clock(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody,
@@ -141,7 +141,7 @@ pub async fn advance_clock(
 
 /// What the simulated processor holds for one PaymentIntent (admin only):
 /// lets tests check what the "processor" saw, such as how many captures.
-pub async fn inspect_intent(
+pub(super) async fn inspect_intent(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -164,7 +164,7 @@ pub async fn inspect_intent(
 }
 
 /// The ids of every simulated PaymentIntent (admin only).
-pub async fn list_intents(
+pub(super) async fn list_intents(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {

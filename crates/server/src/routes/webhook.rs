@@ -22,7 +22,7 @@ fn reject(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(ErrorBody { error: message.to_string(), code: code.to_string(), details: None })).into_response()
 }
 
-pub async fn stripe_webhook(
+pub(crate) async fn stripe_webhook(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Bytes,

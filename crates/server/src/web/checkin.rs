@@ -16,11 +16,11 @@ use crate::views::disclosure;
 use crate::web::checkin_state::checkin_state;
 
 #[derive(Deserialize)]
-pub struct Q {
+pub(super) struct Q {
     cs: Option<String>,
 }
 
-pub async fn page(State(state): State<Arc<AppState>>, Path(id): Path<String>, Query(q): Query<Q>) -> Response {
+pub(super) async fn page(State(state): State<Arc<AppState>>, Path(id): Path<String>, Query(q): Query<Q>) -> Response {
     let Ok(Some(hold)) = state.store.get_hold(&id).await else { return ApiError::RouteNotFound.into_response() };
     let expected = hold.client_secret.clone().unwrap_or_default();
     let given = q.cs.unwrap_or_default();

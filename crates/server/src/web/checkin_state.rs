@@ -7,7 +7,7 @@ use chittycharge_domain::{Hold, HoldState, Timestamp};
 use crate::views::money;
 
 /// The page's stage and its sentences.
-pub struct CheckinState {
+pub(super) struct CheckinState {
     /// `pay`, `challenge`, `authorized`, `captured`, `released`,
     /// `replaced`, `expired` or `failed`; the template and script switch on it.
     pub stage: &'static str,
@@ -16,7 +16,7 @@ pub struct CheckinState {
 }
 
 /// "Dec 3, 2026 14:05 UTC".
-pub fn when(t: Timestamp) -> String {
+pub(super) fn when(t: Timestamp) -> String {
     chrono::DateTime::from_timestamp_millis(t.millis())
         .map(|d| d.format("%b %-d, %Y %H:%M UTC").to_string())
         .unwrap_or_default()
@@ -33,7 +33,7 @@ fn plain_reason(r: &str) -> &str {
     }
 }
 
-pub fn checkin_state(hold: &Hold) -> CheckinState {
+pub(super) fn checkin_state(hold: &Hold) -> CheckinState {
     let amount = hold.amount.to_string();
     let a = hold.state.amounts();
     let m = |minor: i64| money(minor, hold.amount);

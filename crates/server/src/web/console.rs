@@ -33,7 +33,7 @@ fn describe(e: &CoreError) -> String {
 }
 
 /// "50", "50.5" or "50.50" in major units to minor units, in integers only.
-pub fn parse_major(s: &str, exponent: u32) -> Option<i64> {
+pub(super) fn parse_major(s: &str, exponent: u32) -> Option<i64> {
     let s = s.trim().trim_start_matches('$');
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
     if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
@@ -53,13 +53,17 @@ fn iso(t: Option<chittycharge_domain::Timestamp>) -> Option<String> {
 }
 
 #[derive(Deserialize, Default)]
-pub struct HoldsQuery {
+pub(super) struct HoldsQuery {
     property_id: Option<String>,
     status: Option<String>,
     expiring: Option<String>,
 }
 
-pub async fn holds(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<HoldsQuery>) -> Response {
+pub(super) async fn holds(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<HoldsQuery>,
+) -> Response {
     let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
     if let Some(r) = over_limit(&state, &s).await {
         return r;
@@ -150,7 +154,7 @@ async fn hold_page(state: &AppState, s: &Session, id: &str, error: Option<String
     )
 }
 
-pub async fn hold(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+pub(super) async fn hold(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
     if let Some(r) = over_limit(&state, &s).await {
         return r;
@@ -189,7 +193,7 @@ where
     }
 }
 
-pub async fn capture(
+pub(super) async fn capture(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -232,7 +236,7 @@ pub async fn capture(
     .await
 }
 
-pub async fn release(
+pub(super) async fn release(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -248,7 +252,7 @@ pub async fn release(
     .await
 }
 
-pub async fn increment(
+pub(super) async fn increment(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -264,7 +268,7 @@ pub async fn increment(
     .await
 }
 
-pub async fn bookings(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub(super) async fn bookings(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
     if let Some(r) = over_limit(&state, &s).await {
         return r;
@@ -288,7 +292,7 @@ pub async fn bookings(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
     )
 }
 
-pub async fn notifications(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub(super) async fn notifications(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
     if let Some(r) = over_limit(&state, &s).await {
         return r;

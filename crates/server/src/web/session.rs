@@ -120,7 +120,7 @@ fn login_page(state: &AppState, error: Option<&str>, status: StatusCode) -> Resp
     r
 }
 
-pub async fn home(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub(super) async fn home(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if session(&state, &headers).await.is_some() {
         return Redirect::to("/console/holds").into_response();
     }
@@ -146,7 +146,7 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     }
 }
 
-pub async fn login(
+pub(super) async fn login(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -195,7 +195,7 @@ pub async fn login(
 
 /// Signing out always ends the server session: a stolen cookie is worthless
 /// afterwards, whatever the form carried.
-pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub(super) async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if let Some(id) = cookie(&headers, COOKIE) {
         let _ = state.store.delete_session(&hash_token(&id)).await;
     }

@@ -2,6 +2,16 @@
 //! old one-binary-per-file layout linked the whole service thirty times).
 //! Shared helpers are in `common`; the model-based API test and the
 //! deployment-file checks are directories of their own.
+#![expect(
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::as_conversions,
+    clippy::needless_pass_by_value,
+    clippy::print_stdout,
+    reason = "test code: a failed expectation is the test failing, helpers are shared across modules, and the tests print what they measured"
+)]
 
 mod authority;
 mod automation;

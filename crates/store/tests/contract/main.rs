@@ -1,6 +1,12 @@
-//! One store contract suite, run against every back-end: SQLite always, and
-//! PostgreSQL when `CHITTYCHARGE_TEST_PG_URL` names a server (the test script
+//! One store contract suite, run against both back-ends: SQLite, and the
+//! PostgreSQL server `CHITTYCHARGE_TEST_PG_URL` names (the test script
 //! starts one). Each test gets a fresh database.
+#![expect(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test code: a failed expectation is the test failing, helpers are shared across modules, and the tests print what they measured"
+)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

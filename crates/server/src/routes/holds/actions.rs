@@ -13,7 +13,7 @@ use crate::state::AppState;
 use crate::views::{cancel_response, capture_response, hold_view};
 use chittycharge_core::{CaptureCommand, CoreError};
 
-pub async fn confirm_hold(
+pub(crate) async fn confirm_hold(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -28,7 +28,9 @@ pub async fn confirm_hold(
 
 /// An empty body or `{}` captures in full; `amount_to_capture` (or its
 /// alias `amount`, which chittycommand sends) captures in part.
-pub fn parse_capture(body: Option<serde_json::Map<String, serde_json::Value>>) -> Result<CaptureCommand, CoreError> {
+pub(crate) fn parse_capture(
+    body: Option<serde_json::Map<String, serde_json::Value>>,
+) -> Result<CaptureCommand, CoreError> {
     let body = body.unwrap_or_default();
     let f = Fields(&body);
     let primary = f.int("amount_to_capture")?;
@@ -71,7 +73,7 @@ pub fn parse_capture(body: Option<serde_json::Map<String, serde_json::Value>>) -
     Ok(CaptureCommand { amount: Some(amount), reason, detail: Some(serde_json::json!({ "lines": json_lines })) })
 }
 
-pub async fn capture_hold(
+pub(crate) async fn capture_hold(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -82,7 +84,7 @@ pub async fn capture_hold(
     Ok(Json(capture_response(&outcome)))
 }
 
-pub async fn cancel_hold(
+pub(crate) async fn cancel_hold(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -95,7 +97,7 @@ pub async fn cancel_hold(
 }
 
 /// `{"amount": <new total>}`: incremental authorization.
-pub async fn increment_hold(
+pub(crate) async fn increment_hold(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,

@@ -22,7 +22,7 @@ const MAX_DESCRIPTION: usize = 1000;
 
 /// A plain structural check: one `@`, a dotted domain, no spaces. Delivery
 /// is the real test; this only stops obvious garbage before Stripe sees it.
-pub fn valid_email(e: &str) -> bool {
+pub(crate) fn valid_email(e: &str) -> bool {
     let Some((local, domain)) = e.split_once('@') else {
         return false;
     };
@@ -57,7 +57,7 @@ fn stringify_metadata(m: &serde_json::Map<String, Value>) -> BTreeMap<String, St
         .collect()
 }
 
-pub fn parse_create(
+pub(crate) fn parse_create(
     body: Option<serde_json::Map<String, Value>>,
     default_currency: Currency,
 ) -> Result<CreateHold, CoreError> {
@@ -144,7 +144,7 @@ pub fn parse_create(
     })
 }
 
-pub async fn create_hold(
+pub(crate) async fn create_hold(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody,

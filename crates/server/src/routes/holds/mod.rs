@@ -1,6 +1,6 @@
 //! `/api/holds…` handlers: parse the request, call one use case, map the
 //! result to the wire type.
 
-pub mod actions;
-pub mod create;
-pub mod read;
+pub(crate) mod actions;
+pub(crate) mod create;
+pub(crate) mod read;

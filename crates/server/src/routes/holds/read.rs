@@ -24,7 +24,7 @@ fn require_read(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-pub async fn get_hold(
+pub(crate) async fn get_hold(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -33,7 +33,7 @@ pub async fn get_hold(
     Ok(Json(hold_view(&state.holds.get(&id, &caller).await?)))
 }
 
-pub async fn get_hold_by_chitty_id(
+pub(crate) async fn get_hold_by_chitty_id(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(chitty_id): Path<String>,
@@ -42,7 +42,7 @@ pub async fn get_hold_by_chitty_id(
     Ok(Json(hold_view(&state.holds.by_chitty_id(&chitty_id, &caller).await?)))
 }
 
-pub async fn list_events(
+pub(crate) async fn list_events(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
@@ -54,7 +54,7 @@ pub async fn list_events(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     property_id: Option<String>,
     tenant_id: Option<String>,
     status: Option<String>,
@@ -107,7 +107,7 @@ fn decode_cursor(c: &str) -> Option<(Timestamp, String)> {
     Some((Timestamp::from_millis(ms.parse().ok()?), id.to_string()))
 }
 
-pub async fn list_holds(
+pub(crate) async fn list_holds(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Query(q): Query<ListQuery>,
