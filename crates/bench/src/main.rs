@@ -243,7 +243,7 @@ async fn main() -> anyhow::Result<()> {
                         "data": {"object": {"id": pi, "object": "payment_intent"}}})
                     .to_string();
                     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-                    let sig = chittycharge_server::signature::sign(payload.as_bytes(), secret.as_bytes(), i64::try_from(t).unwrap_or(0));
+                    let sig = chittycharge_processor::stripe::signature::sign(payload.as_bytes(), secret.as_bytes(), i64::try_from(t).unwrap_or(0));
                     let r = http.post(format!("{url}/webhook")).header("Stripe-Signature", sig).body(payload).send().await;
                     r.is_ok_and(|r| r.status().is_success())
                 }

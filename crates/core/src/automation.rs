@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use chittycharge_domain::booking::BookingState;
+use chittycharge_domain::stay::{hold_needed_until, placement_time};
 use chittycharge_domain::{Booking, Hold, HoldState, HoldStatus, Timestamp};
 use chittycharge_store::{Job, NewEvent};
 use serde_json::{json, Value};
@@ -32,28 +33,6 @@ pub struct Automation {
     pub expiry_warning_secs: i64,
     pub reauth_margin_secs: i64,
     pub operator_email: Option<String>,
-}
-
-/// Local noon of `date` in `tz`, as an instant: when a guest checks out.
-fn local_instant(date: &str, tz: &str, hour: u32) -> Option<Timestamp> {
-    use chrono::TimeZone;
-    let tz: chrono_tz::Tz = tz.parse().ok()?;
-    let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
-    let local = tz.from_local_datetime(&d.and_hms_opt(hour, 0, 0)?).earliest()?;
-    Some(Timestamp::from_millis(local.timestamp_millis()))
-}
-
-/// When a booking stops needing its hold: check-out (local noon) plus the
-/// property's claim window.
-pub(crate) fn hold_needed_until(b: &Booking, tz: &str, claim_window_hours: i64) -> Option<Timestamp> {
-    local_instant(&b.check_out, tz, 12).map(|t| t.plus_secs(claim_window_hours * 3_600))
-}
-
-/// Local midnight `lead_days` before check-in: when a scheduled hold is placed.
-pub(crate) fn placement_time(b: &Booking, tz: &str, lead_days: i64) -> Option<Timestamp> {
-    let d = chrono::NaiveDate::parse_from_str(&b.check_in, "%Y-%m-%d").ok()?;
-    let day = d.checked_sub_days(chrono::Days::new(u64::try_from(lead_days).ok()?))?;
-    local_instant(&day.to_string(), tz, 0)
 }
 
 fn secs_to(t: Timestamp, secs: u64) -> Timestamp {
@@ -410,6 +389,3 @@ impl HoldService {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -3,36 +3,12 @@
 //! the processor and folded through the state machine, so a duplicate, late
 //! or out-of-order event can never move a hold backwards.
 
+use chittycharge_processor::events::{intent_id, HANDLED};
 use chittycharge_store::EventClaim;
 use serde_json::Value;
 
 use super::sync::EventContext;
 use super::{CoreResult, HoldService};
-
-/// The event types that can change a hold.
-pub const HANDLED: [&str; 7] = [
-    "payment_intent.amount_capturable_updated",
-    "payment_intent.requires_action",
-    "payment_intent.succeeded",
-    "payment_intent.canceled",
-    "payment_intent.payment_failed",
-    "charge.captured",
-    "charge.expired",
-];
-
-/// The PaymentIntent an event is about.
-pub fn intent_id(event: &Value) -> Option<String> {
-    let object = event.get("data")?.get("object")?;
-    let field = match object.get("object").and_then(Value::as_str) {
-        Some("charge") => object.get("payment_intent"),
-        _ => object.get("id"),
-    }?;
-    match field {
-        Value::String(s) => Some(s.clone()),
-        Value::Object(o) => o.get("id").and_then(Value::as_str).map(str::to_string),
-        _ => None,
-    }
-}
 
 impl HoldService {
     /// Applies one verified, first-seen event. Returns what happened, for

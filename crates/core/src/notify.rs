@@ -4,7 +4,7 @@
 
 use chittycharge_domain::disclosure::placed_hold_disclosure;
 use chittycharge_domain::fee::{estimate_processing_fee, PROCESSING_FEE_NOTE};
-use chittycharge_domain::{Hold, HoldStatus, Money, Timestamp};
+use chittycharge_domain::{Hold, HoldState, HoldStatus, Money, Timestamp};
 use chittycharge_store::Notification;
 use serde_json::Value;
 
@@ -159,7 +159,7 @@ impl HoldService {
         // the old one. A swap for a larger amount (an increment the card
         // could not take in place) is news: the guest hears of the new hold.
         let mut swap = hold.metadata.contains_key("reauthorizes")
-            || hold.state.reason().is_some_and(|r| r.starts_with("re-authorized as"));
+            || matches!(&hold.state, HoldState::Canceled(c) if c.replaced_by().is_some());
         if let (Some(old), HoldStatus::RequiresCapture) = (hold.metadata.get("reauthorizes"), after) {
             if self.store.get_hold(old).await?.is_some_and(|o| hold.amount.minor() > o.amount.minor()) {
                 swap = false;

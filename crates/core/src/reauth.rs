@@ -228,7 +228,6 @@ impl HoldService {
         // The booking is on the new hold: release the old one, under the
         // operation's own idempotency key.
         let ctx = EventContext::actor(actor.clone());
-        let reason = format!("re-authorized as {}", new.id);
         let now = self.now();
         match self.processor.cancel(&old_id, None, &key_for(op)).await {
             Ok(intent) => {
@@ -236,7 +235,7 @@ impl HoldService {
                     .settle(&old_id, op, OpStatus::Succeeded, None, |h| {
                         let (mut h, events) = fold_intent(h, &intent, now, &ctx);
                         if let HoldState::Canceled(c) = &mut h.state {
-                            c.reason = Some(reason.clone());
+                            c.replace_with(&new.id);
                         }
                         (h, events)
                     })

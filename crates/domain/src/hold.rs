@@ -264,7 +264,19 @@ impl Captured {
     }
 }
 
+/// How a release by re-authorization is recorded: the reason text, which
+/// the event log and the API show, with the new hold's id.
+const REPLACED_BY: &str = "re-authorized as ";
+
 impl Canceled {
+    /// Records that `new_hold` replaced this one (a re-authorization).
+    pub fn replace_with(&mut self, new_hold: &str) {
+        self.reason = Some(format!("{REPLACED_BY}{new_hold}"));
+    }
+    /// The hold that replaced this one, when a re-authorization released it.
+    pub fn replaced_by(&self) -> Option<&str> {
+        self.reason.as_deref()?.strip_prefix(REPLACED_BY)
+    }
     pub fn released(&self) -> i64 {
         self.released
     }

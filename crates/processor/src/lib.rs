@@ -5,6 +5,7 @@
 //! ([`IntentView`]) so Stripe's wire strings never reach the core.
 
 pub mod clock;
+pub mod events;
 pub mod simulated;
 pub mod stripe;
 mod types;

@@ -17,7 +17,6 @@ pub mod openapi;
 pub mod protect;
 pub(crate) mod routes;
 pub mod serve;
-pub mod signature;
 pub mod state;
 mod views;
 pub mod web;

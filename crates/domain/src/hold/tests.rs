@@ -191,3 +191,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_release_by_re_authorization_names_the_new_hold_and_no_other_reason_does() {
+    let mut replaced = AwaitingPaymentMethod::default().cancel(None, T0);
+    replaced.replace_with("pi_new");
+    assert_eq!(replaced.replaced_by(), Some("pi_new"));
+    assert_eq!(replaced.reason.as_deref(), Some("re-authorized as pi_new"), "the event log's wording is kept");
+    for other in ["requested_by_customer", "guest re-authorized as a joke", "re-authorized"] {
+        let c = AwaitingPaymentMethod::default().cancel(Some(other.into()), T0);
+        assert_eq!(c.replaced_by(), None, "{other}");
+    }
+}

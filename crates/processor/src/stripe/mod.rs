@@ -9,6 +9,7 @@
 //! failures under that same key (see [`retry`]).
 
 pub mod retry;
+pub mod signature;
 pub mod wire;
 
 use std::collections::BTreeMap;

@@ -15,8 +15,8 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::signature::verify;
 use crate::state::AppState;
+use chittycharge_processor::stripe::signature::verify;
 
 fn reject(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(ErrorBody { error: message.to_string(), code: code.to_string(), details: None })).into_response()

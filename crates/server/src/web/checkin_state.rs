@@ -81,7 +81,7 @@ pub(super) fn checkin_state(hold: &Hold) -> CheckinState {
         // Replaced by a re-authorization (a longer stay, or a larger amount
         // the card could not take in place): the guest's new hold is on the
         // same card; this one was let go. No internal ids on the page.
-        HoldState::Canceled(c) if c.reason.as_deref().is_some_and(|r| r.starts_with("re-authorized as")) => {
+        HoldState::Canceled(c) if c.replaced_by().is_some() => {
             CheckinState {
                 stage: "replaced",
                 headline: "This hold was replaced by a new one".into(),
