@@ -4,7 +4,7 @@
 //! the hold it points to.
 
 use chittycharge_domain::booking::{BookingState, HoldActive};
-use chittycharge_domain::{Booking, Hold};
+use chittycharge_domain::{Booking, Hold, PositiveAmount};
 use chittycharge_store::DamageClaim;
 use serde_json::{json, Value};
 
@@ -185,13 +185,14 @@ impl HoldService {
         total: i64,
         caller: &Caller,
     ) -> CoreResult<CheckoutOutcome> {
-        let outcome = if total > 0 {
+        // No damages (a total of 0) is a release.
+        let outcome = if let Ok(amount) = PositiveAmount::new(total) {
             let lines: Vec<Value> = damages.iter().map(DamageLine::to_json).collect();
             // The booking rides along in the capture's operation record, so
             // whoever settles the capture (this request, the janitor, an
             // operator) records the claim and settles the booking.
             let cmd = CaptureCommand {
-                amount: Some(total),
+                amount: Some(amount),
                 reason: Some("damages".into()),
                 detail: Some(json!({
                     "lines": lines,

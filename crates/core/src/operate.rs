@@ -6,8 +6,8 @@
 use std::future::Future;
 
 use chittycharge_domain::fee::estimate_processing_fee;
-use chittycharge_domain::hold::CaptureError;
-use chittycharge_domain::{Hold, HoldState, HoldStatus, Money};
+use chittycharge_domain::hold::CaptureRefused;
+use chittycharge_domain::{Hold, HoldState, HoldStatus, Money, PositiveAmount};
 use chittycharge_processor::{IdempotencyKey, Intent, ProcessorError};
 use chittycharge_store::{NewEvent, OpStatus, Operation};
 use serde_json::json;
@@ -19,7 +19,7 @@ use crate::caller::Caller;
 #[derive(Debug, Clone, Default)]
 pub struct CaptureCommand {
     /// `None` captures everything capturable.
-    pub amount: Option<i64>,
+    pub amount: Option<PositiveAmount>,
     pub reason: Option<String>,
     /// Itemized lines or other detail for the event log.
     pub detail: Option<serde_json::Value>,
@@ -195,14 +195,12 @@ impl HoldService {
         let hold = self.get(id, caller).await?;
         let amount = match &hold.state {
             HoldState::RequiresCapture(a) => a.check_capture(cmd.amount, self.now()).map_err(|e| match e {
-                CaptureError::Expired { capture_before } => CoreError::Expired { capture_before: Some(capture_before) },
-                CaptureError::ExceedsCapturable { requested, capturable } => {
+                CaptureRefused::Expired { capture_before } => {
+                    CoreError::Expired { capture_before: Some(capture_before) }
+                }
+                CaptureRefused::ExceedsCapturable { requested, capturable } => {
                     CoreError::ExceedsCapturable { requested, capturable }
                 }
-                CaptureError::NotPositive => CoreError::validation(
-                    "amount_to_capture",
-                    "amount_to_capture must be a positive number of minor units",
-                ),
             })?,
             HoldState::Expired(_) => return Err(CoreError::Expired { capture_before: hold.expires_at }),
             other => return Err(not_in(other.status(), "captured")),

@@ -13,6 +13,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::money::PositiveAmount;
 use crate::time::Timestamp;
 
 /// The persisted status tag of a hold.
@@ -75,14 +76,23 @@ mod view;
 use view::processor_status_name;
 pub use view::{IntentView, ProcessorStatus};
 
+/// Why the processor's report of a capture cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CaptureError {
-    #[error("the hold expired at its capture deadline")]
-    Expired { capture_before: Timestamp },
     #[error("amount_to_capture {requested} exceeds the capturable amount {capturable}")]
     ExceedsCapturable { requested: i64, capturable: i64 },
     #[error("amount_to_capture must be a positive number of minor units")]
     NotPositive,
+}
+
+/// Why a capture request is refused before any processor call. (A zero or
+/// negative amount cannot be asked for: see [`PositiveAmount`].)
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaptureRefused {
+    #[error("the hold expired at its capture deadline")]
+    Expired { capture_before: Timestamp },
+    #[error("amount_to_capture {requested} exceeds the capturable amount {capturable}")]
+    ExceedsCapturable { requested: i64, capturable: i64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -207,17 +217,15 @@ impl Authorized {
     }
 
     /// Checks a capture request before the processor is called and returns
-    /// the amount to capture (`None` means all that is capturable).
-    pub fn check_capture(&self, requested: Option<i64>, now: Timestamp) -> Result<i64, CaptureError> {
+    /// the amount to capture (`None` means all that is capturable, which an
+    /// authorization keeps positive).
+    pub fn check_capture(&self, requested: Option<PositiveAmount>, now: Timestamp) -> Result<i64, CaptureRefused> {
         if self.is_expired(now) {
-            return Err(CaptureError::Expired { capture_before: self.capture_before });
+            return Err(CaptureRefused::Expired { capture_before: self.capture_before });
         }
-        let amount = requested.unwrap_or(self.capturable);
-        if amount <= 0 {
-            return Err(CaptureError::NotPositive);
-        }
+        let amount = requested.map_or(self.capturable, PositiveAmount::minor);
         if amount > self.capturable {
-            return Err(CaptureError::ExceedsCapturable { requested: amount, capturable: self.capturable });
+            return Err(CaptureRefused::ExceedsCapturable { requested: amount, capturable: self.capturable });
         }
         Ok(amount)
     }

@@ -16,7 +16,7 @@ pub mod tier;
 pub mod time;
 
 pub use hold::{HoldState, HoldStatus};
-pub use money::{Currency, Money, MoneyError};
+pub use money::{Currency, Money, MoneyError, PositiveAmount};
 pub use record::{Booking, Hold};
 pub use tier::GuestTier;
 pub use time::Timestamp;

@@ -153,6 +153,24 @@ impl<'de> Deserialize<'de> for Currency {
 /// (eight digits); we refuse anything larger before calling out.
 pub const MAX_AMOUNT: i64 = 99_999_999;
 
+/// A positive number of minor units: what a caller asks to capture. Zero
+/// and negatives cannot be built, so what takes one never checks again.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct PositiveAmount(i64);
+
+impl PositiveAmount {
+    pub fn new(minor: i64) -> Result<Self, MoneyError> {
+        if minor > 0 {
+            Ok(Self(minor))
+        } else {
+            Err(MoneyError::NotPositive)
+        }
+    }
+    pub const fn minor(self) -> i64 {
+        self.0
+    }
+}
+
 /// An amount of money: minor units plus currency.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Money {

@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::PositiveAmount;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 const WEEK_MS: i64 = 7 * 86_400_000;
@@ -34,18 +35,21 @@ fn partial_capture_releases_the_remainder() {
 fn capture_above_capturable_is_refused() {
     let a = authorized(25_000);
     assert_eq!(
-        a.check_capture(Some(25_001), T0),
-        Err(CaptureError::ExceedsCapturable { requested: 25_001, capturable: 25_000 })
+        a.check_capture(Some(PositiveAmount::new(25_001).unwrap()), T0),
+        Err(CaptureRefused::ExceedsCapturable { requested: 25_001, capturable: 25_000 })
     );
     assert_eq!(a.check_capture(None, T0), Ok(25_000));
-    assert_eq!(a.check_capture(Some(0), T0), Err(CaptureError::NotPositive));
+    // Nothing to refuse below 1: such an amount cannot be asked for.
+    for bad in [0, -1, i64::MIN] {
+        assert_eq!(PositiveAmount::new(bad), Err(crate::MoneyError::NotPositive));
+    }
 }
 
 #[test]
 fn capture_after_capture_before_is_refused_as_expired() {
     let a = authorized(25_000);
     let deadline = a.capture_before();
-    assert!(matches!(a.check_capture(None, deadline), Err(CaptureError::Expired { .. })));
+    assert!(matches!(a.check_capture(None, deadline), Err(CaptureRefused::Expired { .. })));
     assert!(a.check_capture(None, deadline.plus_millis(-1)).is_ok());
 }
 
@@ -141,10 +145,12 @@ fn apply(st: HoldState, step: &Step) -> HoldState {
     match step {
         Step::Observe(v) => st.clone().observe(v, T0, T0.plus_millis(WEEK_MS)).unwrap_or(st),
         Step::Capture(amount) => match st {
-            HoldState::RequiresCapture(a) => match a.check_capture(Some(*amount), T0) {
-                Ok(ok) => HoldState::Captured(a.captured(ok, T0).unwrap()),
-                Err(_) => HoldState::RequiresCapture(a),
-            },
+            HoldState::RequiresCapture(a) => {
+                match PositiveAmount::new(*amount).ok().map(|p| a.check_capture(Some(p), T0)) {
+                    Some(Ok(ok)) => HoldState::Captured(a.captured(ok, T0).unwrap()),
+                    _ => HoldState::RequiresCapture(a),
+                }
+            }
             other => other,
         },
         Step::Cancel => match st {

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use chittycharge_domain::{Hold, HoldStatus};
+use chittycharge_domain::{Hold, HoldStatus, PositiveAmount};
 use chittycharge_store::{BookingFilter, HoldFilter};
 use minijinja::context;
 use serde::Deserialize;
@@ -229,6 +229,7 @@ pub(super) async fn capture(
             .iter()
             .map(|l| serde_json::json!({"amount": l.amount, "description": l.description, "evidence_urls": l.evidence_urls}))
             .collect();
+        let total = PositiveAmount::new(total).map_err(|_| CoreError::validation("amount", "Add at least one damage line"))?;
         let cmd = CaptureCommand { amount: Some(total), reason: Some("damages".into()), detail: Some(serde_json::json!({ "lines": json_lines })) };
         let out = state.holds.capture(&hold.id, cmd, &caller).await?;
         Ok(format!("Captured {}; {} released.", out.captured, money(out.released, out.captured)))

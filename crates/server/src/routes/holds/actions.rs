@@ -12,6 +12,7 @@ use crate::input::{Fields, JsonBody};
 use crate::state::AppState;
 use crate::views::{cancel_response, capture_response, hold_view};
 use chittycharge_core::{CaptureCommand, CoreError};
+use chittycharge_domain::PositiveAmount;
 
 pub(crate) async fn confirm_hold(
     State(state): State<Arc<AppState>>,
@@ -41,30 +42,36 @@ pub(crate) fn parse_capture(
         }
         (a, b) => a.or(b),
     };
-    if let Some(a) = amount {
-        if a <= 0 {
-            return Err(CoreError::validation(
-                "amount_to_capture",
-                "amount_to_capture must be a positive number of minor units; omit it to capture in full",
-            ));
-        }
-    }
+    // The one positivity check: a capture's amount is a PositiveAmount
+    // from here on.
+    let requested = amount.map(PositiveAmount::new).transpose().map_err(|_| {
+        CoreError::validation(
+            "amount_to_capture",
+            "amount_to_capture must be a positive number of minor units; omit it to capture in full",
+        )
+    })?;
     let reason = f.string("reason", 500)?;
     let lines = crate::routes::bookings::parse_lines(&body, "lines")?;
     if lines.is_empty() {
         if body.get("lines").is_some_and(|l| !l.is_null()) {
             return Err(CoreError::validation("lines", "lines, when sent, needs at least one line"));
         }
-        return Ok(CaptureCommand { amount, reason, detail: None });
+        return Ok(CaptureCommand { amount: requested, reason, detail: None });
     }
-    let total = chittycharge_core::bookings::claim_total(&lines, i64::MAX)?;
-    let amount = match amount {
+    // At least one line, each positive: the total is too.
+    let total = PositiveAmount::new(chittycharge_core::bookings::claim_total(&lines, i64::MAX)?)
+        .map_err(|_| CoreError::validation("lines", "lines, when sent, needs at least one line"))?;
+    let amount = match requested {
         None => total,
-        Some(a) if a == total => a,
+        Some(a) if a.minor() == total.minor() => a,
         Some(a) => {
             return Err(CoreError::validation(
                 "lines",
-                format!("the lines add up to {total} but amount_to_capture is {a}; send amounts that agree"),
+                format!(
+                    "the lines add up to {} but amount_to_capture is {}; send amounts that agree",
+                    total.minor(),
+                    a.minor()
+                ),
             ))
         }
     };
