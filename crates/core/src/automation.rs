@@ -200,7 +200,7 @@ impl HoldService {
                 tenant_id: hold.tenant_id.as_deref(),
             };
             // The hold's records must be on disk before its id leaves.
-            self.store.sync().await?;
+            self.barrier().await?;
             match self.chitty.mint(&req).await {
                 Ok(id) => {
                     let version = hold.version;
@@ -228,7 +228,7 @@ impl HoldService {
         meta.insert("chitty_id".to_string(), hold.chitty_id.clone());
         // The job row was written before this call; its id keys the request.
         let key = chittycharge_processor::IdempotencyKey::derived(&format!("{}-{}", job.id, hold.chitty_id));
-        match self.processor.update_metadata(&hold.id, &meta, &key).await {
+        match self.call_out(self.processor.update_metadata(&hold.id, &meta, &key)).await {
             Ok(_) => Ok(JobOutcome::Done(format!("chitty_id {} is in the store and the processor", hold.chitty_id))),
             Err(e) => {
                 self.schedule_chitty_id(&hold, attempt + 1).await?;

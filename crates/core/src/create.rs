@@ -321,7 +321,7 @@ impl HoldService {
             Err(e) => return Err(e.into()),
         }
 
-        let (intent, decline) = match self.processor.create(&pending.request, &key_for(&op)).await {
+        let (intent, decline) = match self.call_out(self.processor.create(&pending.request, &key_for(&op))).await {
             Ok(intent) => (intent, None),
             // A decline at confirm still created the PaymentIntent: keep the
             // hold so the guest can retry with another card.
@@ -352,7 +352,7 @@ impl HoldService {
                 tenant_id: draft.tenant_id.as_deref(),
             };
             // The hold's records must be on disk before its id leaves.
-            self.store.sync().await?;
+            self.barrier().await?;
             match self.chitty.mint_inline(&req).await {
                 Ok(id) => {
                     draft.chitty_id = id;

@@ -7,6 +7,7 @@ mod authz;
 pub mod automation;
 pub mod bookings;
 pub mod caller;
+mod callout;
 mod checkin;
 mod checkout;
 mod create;

@@ -66,7 +66,7 @@ impl HoldService {
         if !self.store.lock_hold(&hold.id, hold.version, &op).await? {
             return Err(CoreError::Busy);
         }
-        let result = call(key_for(&op)).await;
+        let result = self.call_out(call(key_for(&op))).await;
         Ok((op, result))
     }
 

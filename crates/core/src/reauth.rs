@@ -229,7 +229,7 @@ impl HoldService {
         // operation's own idempotency key.
         let ctx = EventContext::actor(actor.clone());
         let now = self.now();
-        match self.processor.cancel(&old_id, None, &key_for(op)).await {
+        match self.call_out(self.processor.cancel(&old_id, None, &key_for(op))).await {
             Ok(intent) => {
                 let settled = self
                     .settle(&old_id, op, OpStatus::Succeeded, None, |h| {

@@ -90,7 +90,7 @@ impl HoldService {
             let pending: PendingCreate = serde_json::from_value(op.request.clone()).map_err(|e| {
                 CoreError::ProcessorFailure(format!("operation {} has an unreadable request: {e}", op.id))
             })?;
-            let intent = match self.processor.create(&pending.request, &key).await {
+            let intent = match self.call_out(self.processor.create(&pending.request, &key)).await {
                 Ok(intent) => intent,
                 Err(ProcessorError::Declined { intent_id: Some(id), .. }) => match self.processor.retrieve(&id).await {
                     Ok(i) => i,
@@ -118,21 +118,29 @@ impl HoldService {
             reason: text(r, "reason"),
             data: r.get("detail").cloned().filter(|d| !d.is_null()),
         };
-        let result: Result<Intent, ProcessorError> = match op.kind.as_str() {
-            "capture" => {
-                self.processor.capture(&hold_id, r.get("amount_to_capture").and_then(Value::as_i64), &key).await
-            }
-            "cancel" => self.processor.cancel(&hold_id, text(r, "stripe_reason").as_deref(), &key).await,
-            "confirm" => self.processor.confirm(&hold_id, &text(r, "payment_method").unwrap_or_default(), &key).await,
-            "increment" => {
-                self.processor.increment(&hold_id, r.get("new_total").and_then(Value::as_i64).unwrap_or(0), &key).await
-            }
-            other => Err(ProcessorError::InvalidRequest {
-                code: None,
-                param: None,
-                message: format!("unknown operation kind {other}"),
-            }),
-        };
+        let result: Result<Intent, ProcessorError> = self
+            .call_out(async {
+                match op.kind.as_str() {
+                    "capture" => {
+                        self.processor.capture(&hold_id, r.get("amount_to_capture").and_then(Value::as_i64), &key).await
+                    }
+                    "cancel" => self.processor.cancel(&hold_id, text(r, "stripe_reason").as_deref(), &key).await,
+                    "confirm" => {
+                        self.processor.confirm(&hold_id, &text(r, "payment_method").unwrap_or_default(), &key).await
+                    }
+                    "increment" => {
+                        self.processor
+                            .increment(&hold_id, r.get("new_total").and_then(Value::as_i64).unwrap_or(0), &key)
+                            .await
+                    }
+                    other => Err(ProcessorError::InvalidRequest {
+                        code: None,
+                        param: None,
+                        message: format!("unknown operation kind {other}"),
+                    }),
+                }
+            })
+            .await;
         match result {
             Ok(intent) => {
                 self.settle(&hold_id, op, OpStatus::Succeeded, None, |h| apply(h, &intent, op, now, &ctx, None))

@@ -111,6 +111,12 @@ impl IdempotencyKey {
 pub trait Processor: Send + Sync {
     /// "simulated" or "stripe".
     fn name(&self) -> &'static str;
+    /// Whether a call leaves this process. Before one does, the records it
+    /// depends on must be on disk (`HoldService::call_out`). The simulator
+    /// writes to our own database, after our records, so it needs no wait.
+    fn outside_process(&self) -> bool {
+        true
+    }
     async fn create(&self, req: &CreateIntent, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
     async fn confirm(&self, id: &str, payment_method: &str, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
     async fn retrieve(&self, id: &str) -> Result<Intent, ProcessorError>;

@@ -152,10 +152,7 @@ impl Application {
             // Stripe is outside this process: what we recorded before a call
             // must be on disk before the call goes out. (The simulator shares
             // our write-ahead log, which orders its writes after ours.)
-            ProcessorKind::Stripe => (
-                Arc::new(crate::observe::AfterBarrier { inner: stripe_processor(&config)?, store: store.clone() }),
-                None,
-            ),
+            ProcessorKind::Stripe => (stripe_processor(&config)?, None),
         };
 
         let now = clock.now();

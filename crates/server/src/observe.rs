@@ -174,7 +174,7 @@ pub async fn http(State(state): State<Arc<AppState>>, mut req: Request, next: Ne
     let mut resp = next.run(req).instrument(span.clone()).await;
     // The durability barrier: nothing this request (or any other) wrote is
     // shown to the client before it is on disk (store/src/durable.rs).
-    if let Err(e) = state.store.sync().await {
+    if let Err(e) = state.holds.barrier().await {
         span.in_scope(|| tracing::error!(error = %e, "the store could not flush; the response is withheld"));
         resp = crate::error::ApiError::from(e).into_response();
     }
@@ -267,70 +267,6 @@ fn outcome<T>(r: &Result<T, ProcessorError>) -> &'static str {
     }
 }
 
-/// Passes the store's durability barrier before every mutating call, for a
-/// processor outside this process: the operation record written before the
-/// call must be on disk before the call leaves. A failed barrier is an
-/// unknown outcome, so the janitor takes the operation from there.
-pub struct AfterBarrier {
-    pub inner: Arc<dyn Processor>,
-    pub store: Arc<dyn chittycharge_store::Store>,
-}
-
-impl AfterBarrier {
-    async fn barrier(&self) -> Result<(), ProcessorError> {
-        self.store.sync().await.map_err(|e| ProcessorError::Unavailable { message: format!("local store: {e}") })
-    }
-}
-
-#[async_trait]
-impl Processor for AfterBarrier {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    async fn create(&self, req: &CreateIntent, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
-        self.barrier().await?;
-        self.inner.create(req, key).await
-    }
-    async fn confirm(&self, id: &str, payment_method: &str, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
-        self.barrier().await?;
-        self.inner.confirm(id, payment_method, key).await
-    }
-    async fn retrieve(&self, id: &str) -> Result<Intent, ProcessorError> {
-        self.inner.retrieve(id).await
-    }
-    async fn capture(&self, id: &str, amount: Option<i64>, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
-        self.barrier().await?;
-        self.inner.capture(id, amount, key).await
-    }
-    async fn cancel(&self, id: &str, reason: Option<&str>, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
-        self.barrier().await?;
-        self.inner.cancel(id, reason, key).await
-    }
-    async fn increment(&self, id: &str, new_total: i64, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
-        self.barrier().await?;
-        self.inner.increment(id, new_total, key).await
-    }
-    async fn list_by_source(&self, source: &str) -> Result<Vec<Intent>, ProcessorError> {
-        self.inner.list_by_source(source).await
-    }
-    async fn update_metadata(
-        &self,
-        id: &str,
-        metadata: &BTreeMap<String, String>,
-        key: &IdempotencyKey,
-    ) -> Result<Intent, ProcessorError> {
-        self.barrier().await?;
-        self.inner.update_metadata(id, metadata, key).await
-    }
-    async fn create_customer(&self, email: Option<&str>, key: &IdempotencyKey) -> Result<String, ProcessorError> {
-        self.barrier().await?;
-        self.inner.create_customer(email, key).await
-    }
-    async fn ping(&self) -> Result<(), ProcessorError> {
-        self.inner.ping().await
-    }
-}
-
 /// Wraps a processor and records every call's operation, outcome and latency.
 pub struct Metered(pub Arc<dyn Processor>);
 
@@ -351,6 +287,9 @@ async fn timed<T>(
 impl Processor for Metered {
     fn name(&self) -> &'static str {
         self.0.name()
+    }
+    fn outside_process(&self) -> bool {
+        self.0.outside_process()
     }
     async fn create(&self, req: &CreateIntent, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
         timed("create", self.0.name(), self.0.create(req, key)).await

@@ -317,6 +317,9 @@ impl Processor for SimulatedProcessor {
     fn name(&self) -> &'static str {
         "simulated"
     }
+    fn outside_process(&self) -> bool {
+        false
+    }
 
     async fn create(&self, req: &CreateIntent, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
         let meta = serde_json::to_string(&req.metadata).unwrap_or_default();

@@ -39,7 +39,7 @@ pub async fn tick(state: &AppState, mailer: &Mailer) -> CoreResult<usize> {
     let due = state.store.claim_notifications(now, 15 * 60_000, 50).await?;
     if !due.is_empty() {
         // What made these messages must be on disk before they leave.
-        state.store.sync().await?;
+        state.holds.barrier().await?;
     }
     for n in due {
         let built = n.recipient.parse::<Mailbox>().map_err(|e| e.to_string()).and_then(|to| {
