@@ -1,5 +1,5 @@
 //! The use-case layer's errors: what went wrong in terms an operator or an
-//! integrator can act on. `crate::error` maps them to HTTP once.
+//! integrator can act on. The server's `error.rs` maps them to HTTP once.
 
 use chittycharge_domain::{GuestTier, Money, Timestamp};
 use chittycharge_processor::ProcessorError;

@@ -1,7 +1,10 @@
-//! ChittyCharge's use cases, with no HTTP in them. Hold use cases. Each follows one shape: validate, load, check the
+//! ChittyCharge's use cases, with no HTTP in them: holds, bookings,
+//! properties, automation, notifications, processor events, reconciliation.
+//! Each follows one shape: check the caller, validate, load, check the
 //! transition in the domain, write the operation record, call the processor
-//! with the record's id as idempotency key, then persist the outcome and its
-//! events in one transaction. Handlers stay thin adapters around these.
+//! through `call_out` with the record's id as idempotency key, then persist
+//! the outcome and its events in one transaction. The server's handlers are
+//! thin adapters around these.
 
 mod authz;
 pub mod automation;
