@@ -27,7 +27,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(None));
         }
-        let value: Value = serde_json::from_slice(&bytes)
+        let crate::strict_json::Strict(value) = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::BadJson { message: format!("Request body is not valid JSON: {e}") })?;
         match value {
             Value::Object(m) => Ok(JsonBody(Some(m))),

@@ -18,5 +18,6 @@ pub mod protect;
 pub(crate) mod routes;
 pub mod serve;
 pub mod state;
+mod strict_json;
 mod views;
 pub mod web;

@@ -33,7 +33,16 @@ pub(crate) async fn stripe_webhook(
     let secrets: Vec<&[u8]> =
         state.config.stripe_webhook_secrets.iter().map(|s| s.expose_secret().as_bytes()).collect();
     if secrets.is_empty() {
-        tracing::error!("a webhook arrived but STRIPE_WEBHOOK_SECRET is not configured");
+        // 503, not 400: a real delivery is retried by Stripe until the
+        // secret is set. Reported at most once a minute: anyone can send
+        // these, and each is in the access log already.
+        static LAST_LOGGED_SECS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(i64::MIN);
+        let now_secs = state.holds.now().secs();
+        let last = LAST_LOGGED_SECS.load(std::sync::atomic::Ordering::Relaxed);
+        if now_secs.saturating_sub(last) >= 60 {
+            LAST_LOGGED_SECS.store(now_secs, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!("a webhook arrived but STRIPE_WEBHOOK_SECRET is not configured (logged once a minute)");
+        }
         return Ok(reject(StatusCode::SERVICE_UNAVAILABLE, "webhook_not_configured", "Webhooks are not configured"));
     }
     let now = state.holds.now();

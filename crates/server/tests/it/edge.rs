@@ -234,3 +234,23 @@ fn the_simulated_processor_behind_a_public_url_needs_to_be_asked_for() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("CHITTYCHARGE_PUBLIC_URL"));
 }
+
+#[tokio::test]
+async fn webhooks_without_a_configured_secret_are_refused_and_logged_once_a_minute_not_per_request() {
+    let log = std::env::temp_dir().join(format!("cc-webhook-unconfigured-{}.log", std::process::id()));
+    let server = Server::start_logged(sqlite_db(), &[("RUST_LOG", "info")], &log);
+    let api = server.client();
+    for _ in 0..20 {
+        let forged = r#"{"id":"evt_x","type":"payment_intent.canceled","data":{"object":{"id":"pi_x"}}}"#;
+        let r = api.raw("POST", "/webhook", Some(forged), &[("stripe-signature", "t=1,v1=deadbeef")]).await;
+        // Stripe retries a 503 until the secret is set; the body is the envelope.
+        assert_eq!((r.status, r.body["code"].as_str()), (503, Some("webhook_not_configured")), "{}", r.text);
+    }
+    drop(server);
+    let text = std::fs::read_to_string(&log).expect("the service's log");
+    let lines = text.lines().filter(|l| l.contains("STRIPE_WEBHOOK_SECRET is not configured")).count();
+    assert_eq!(
+        lines, 1,
+        "the misconfiguration is reported once, not once per request (anyone can send these):\n{text}"
+    );
+}

@@ -92,3 +92,22 @@ async fn holds_authorized_only_a_moment_do_not_count_toward_a_guests_history() {
         .await;
     assert_eq!(r.body["tier"], "NEW_GUEST", "{}", r.text);
 }
+
+#[tokio::test]
+async fn a_body_that_names_an_amount_twice_is_refused_and_captures_nothing() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    let hold = api.authorized_hold(10_000).await;
+    // Another parser (a proxy, a log) could read the first value; we would
+    // have read the last. Neither is taken.
+    for body in [
+        r#"{"amount_to_capture":100,"amount_to_capture":200}"#,
+        r#"{"lines":[{"amount":100,"description":"lamp","amount":9000}]}"#,
+    ] {
+        let r = api.raw("POST", &format!("/api/holds/{hold}/capture"), Some(body), &[]).await;
+        assert_eq!((r.status, r.body["code"].as_str()), (400, Some("invalid_json")), "{body}: {}", r.text);
+        assert!(r.text.contains("duplicate key"), "{}", r.text);
+    }
+    let h = api.get(&format!("/api/holds/{hold}")).await.body;
+    assert_eq!((h["status"].as_str(), h["amount_captured"].as_i64()), (Some("requires_capture"), Some(0)));
+}
