@@ -13,10 +13,31 @@ use std::sync::LazyLock;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
+use crate::Backend;
+
+/// One list for both back-ends: every migration exists as a SQLite file and
+/// a PostgreSQL file of the same name.
 macro_rules! embedded {
-    ($dir:literal: $($version:literal => $stem:literal),* $(,)?) => {
-        vec![$(migration($version, $stem, include_str!(concat!("../migrations/", $dir, "/", $stem, ".sql")))),*]
+    ($($version:literal => $stem:literal),* $(,)?) => {
+        fn embedded(backend: Backend) -> Vec<Migration> {
+            match backend {
+                Backend::Sqlite => vec![$(migration($version, $stem, include_str!(concat!("../migrations/sqlite/", $stem, ".sql")))),*],
+                Backend::Postgres => vec![$(migration($version, $stem, include_str!(concat!("../migrations/postgres/", $stem, ".sql")))),*],
+            }
+        }
     };
+}
+
+embedded! {
+    1 => "0001_init",
+    2 => "0002_webhooks",
+    3 => "0003_protection",
+    4 => "0004_rental",
+    5 => "0005_jobs",
+    6 => "0006_console",
+    7 => "0007_seams",
+    8 => "0008_livemode",
+    9 => "0009_gcra",
 }
 
 /// `0001_init` → version 1, "init": how sqlx names a migration from its file.
@@ -30,33 +51,9 @@ fn migrator(migrations: Vec<Migration>) -> Migrator {
     Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
 }
 
-pub(crate) static SQLITE: LazyLock<Migrator> = LazyLock::new(|| {
-    migrator(embedded!("sqlite":
-        1 => "0001_init",
-        2 => "0002_webhooks",
-        3 => "0003_protection",
-        4 => "0004_rental",
-        5 => "0005_jobs",
-        6 => "0006_console",
-        7 => "0007_seams",
-        8 => "0008_livemode",
-        9 => "0009_gcra",
-    ))
-});
+pub(crate) static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(embedded(Backend::Sqlite)));
 
-pub(crate) static POSTGRES: LazyLock<Migrator> = LazyLock::new(|| {
-    migrator(embedded!("postgres":
-        1 => "0001_init",
-        2 => "0002_webhooks",
-        3 => "0003_protection",
-        4 => "0004_rental",
-        5 => "0005_jobs",
-        6 => "0006_console",
-        7 => "0007_seams",
-        8 => "0008_livemode",
-        9 => "0009_gcra",
-    ))
-});
+pub(crate) static POSTGRES: LazyLock<Migrator> = LazyLock::new(|| migrator(embedded(Backend::Postgres)));
 
 #[cfg(test)]
 mod tests {
