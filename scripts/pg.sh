@@ -1,6 +1,7 @@
 # Sourced by scripts/test.sh and bench/run.sh: a throw-away PostgreSQL
 # cluster on a free loopback port. `pg_start` sets PG_ADMIN_URL; `pg_stop`
-# stops it (call it from the caller's EXIT trap).
+# stops it (call it from the caller's EXIT trap). PG_EXTRA_OPTS adds server
+# settings (bench/run.sh loads pg_stat_statements to count statements).
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -31,7 +32,7 @@ pg_start() {
   if [ "$(id -u)" = 0 ]; then chown postgres "$pg_dir"; fi
   run_pg "$pg_bin/initdb" -D "$pg_dir/data" -U postgres --auth=trust -E UTF8 >/dev/null
   run_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -w -l "$pg_dir/log" \
-    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=300 ${PG_EXTRA_OPTS:-}" start >/dev/null
   psql "postgres://postgres@127.0.0.1:$pg_port/postgres" -q -c "CREATE DATABASE chittycharge_admin" >/dev/null
   PG_ADMIN_URL="postgres://postgres@127.0.0.1:$pg_port/chittycharge_admin"
   PG_BASE_URL="postgres://postgres@127.0.0.1:$pg_port"

@@ -20,10 +20,19 @@ cd "$root"
 t0=$(date +%s)
 # Each phase is stamped with the seconds since the start, so a run's own
 # output says where its time went (cold builds included).
-log() { printf '\n== [%4ss] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
+# The disk in use under target/ is stamped too: a CI run once ran out of disk.
+log() {
+  printf '\n== [%4ss] [target %s] %s\n' "$(( $(date +%s) - t0 ))" \
+    "$(du -sh "$root/target" 2>/dev/null | cut -f1 || echo 0)" "$*"
+}
+# A test run builds once from clean: incremental caches would only double the
+# disk the debug artifacts take (about as large again), for no rebuild to reuse.
+export CARGO_INCREMENTAL=0
 
 # shellcheck source=scripts/pg.sh
 . "$root/scripts/pg.sh"
+# shellcheck source=scripts/tools.sh
+. "$root/scripts/tools.sh"
 cleanup() {
   local rc=$?
   pg_stop
@@ -36,11 +45,7 @@ pg_start
 export CHITTYCHARGE_TEST_PG_URL="$PG_ADMIN_URL"
 
 venv="$root/target/stripe-emu-venv"
-if ! "$venv/bin/python" -c 'import localstripe, stripe, aiohttp, aiosmtpd' >/dev/null 2>&1; then
-  log "creating the test venv (localstripe, stripe, aiosmtpd) in $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'localstripe==1.15.10' 'stripe==16.1.0' 'aiosmtpd==1.4.6'
-fi
+emulator_venv "$venv"
 export CHITTYCHARGE_EMULATOR_PYTHON="$venv/bin/python"
 
 if [ ! -x /usr/bin/chromium ]; then
@@ -84,6 +89,20 @@ cargo fmt --all -- --check
 log "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+# The release binary is built first, with the Dockerfile's own command, and
+# only the binary is kept: its build tree (about 0.8 GB) and the tests' (about
+# 2 GB) are never on disk together. A CI run once ran out of disk here.
+log "the release binary, built with the Dockerfile's own command"
+release_build=$(sed -n 's/^RUN \(cargo build --release [^&|;]*\)$/\1/p' Dockerfile)
+[ -n "$release_build" ] || { echo "no 'RUN cargo build --release' line in the Dockerfile" >&2; exit 1; }
+echo "$release_build"
+started=$(date +%s)
+$release_build
+echo "release build: $(( $(date +%s) - started )) s"
+release_bin="$root/target/chittycharge-release"
+cp target/release/chittycharge "$release_bin"
+rm -rf target/release
+
 log "cargo test (SQLite and PostgreSQL)"
 cargo test --workspace --no-fail-fast -- --include-ignored --skip faulty_network --skip sigkill_under_load --skip random_api_sequences 2>&1 | tee target/test-output.txt
 status=${PIPESTATUS[0]}
@@ -92,14 +111,8 @@ log "fault run, SIGKILL durability run and the model-based API test (they print 
 cargo test -p chittycharge-server --test it -- --include-ignored --nocapture faulty_network sigkill_under_load random_api_sequences 2>&1 | grep -vE ' (WARN|INFO|ERROR) ' | tee -a target/test-output.txt
 loud_status=${PIPESTATUS[0]}
 [ "$status" = 0 ] && status=$loud_status
-log "the release binary, built with the Dockerfile's own command, runs every README block"
-release_build=$(sed -n 's/^RUN \(cargo build --release [^&|;]*\)$/\1/p' Dockerfile)
-[ -n "$release_build" ] || { echo "no 'RUN cargo build --release' line in the Dockerfile" >&2; exit 1; }
-echo "$release_build"
-started=$(date +%s)
-$release_build
-echo "release build: $(( $(date +%s) - started )) s"
-CHITTYCHARGE_TEST_BIN="$root/target/release/chittycharge" cargo test -p chittycharge-server --test it -- --include-ignored --nocapture readme:: 2>&1 \
+log "the release binary runs every README block"
+CHITTYCHARGE_TEST_BIN="$release_bin" cargo test -p chittycharge-server --test it -- --include-ignored --nocapture readme:: 2>&1 \
   | grep -vE ' (WARN|INFO|ERROR) ' | tee -a target/test-output.txt
 release_status=${PIPESTATUS[0]}
 [ "$status" = 0 ] && status=$release_status
@@ -107,5 +120,5 @@ passed=$(grep -E '^test result:' target/test-output.txt | awk '{s+=$4} END {prin
 failed=$(grep -E '^test result:' target/test-output.txt | awk '{s+=$6} END {print s+0}')
 echo
 echo "Rust: $passed passed, $failed failed"
-echo "total: $(( $(date +%s) - t0 )) s"
+echo "total: $(( $(date +%s) - t0 )) s; target/ holds $(du -sh "$root/target" | cut -f1)"
 exit "$status"

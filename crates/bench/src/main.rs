@@ -6,6 +6,8 @@
     reason = "a benchmark prints what it measured, and its ratios are f64 arithmetic on counts and durations"
 )]
 
+mod creates;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,6 +67,16 @@ enum Cmd {
         database_url: String,
         #[arg(long, default_value_t = 1_000_000)]
         count: u64,
+    },
+    /// Creates one at a time against a service started with
+    /// `CHITTYCHARGE_SERVER_TIMING`: its own share of each (creates.rs).
+    Creates {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long, default_value_t = 8)]
+        seconds: u64,
     },
     /// Latency of list queries against a running service.
     Lists {
@@ -220,6 +232,7 @@ async fn main() -> anyhow::Result<()> {
                 json!({"flows_per_sec": ok as f64 / secs, "ok": ok, "failed": failed, "conflicts": conflicts})
             );
         }
+        Cmd::Creates { url, token, seconds } => println!("{}", creates::run(&url, &token, seconds).await?),
         Cmd::Webhooks { url, token, secret, holds, concurrency, seconds } => {
             let http = reqwest::Client::new();
             let mut ids = Vec::new();

@@ -19,15 +19,15 @@ impl HoldService {
             return Ok("ignored_type");
         }
         let Some(pi) = intent_id(event) else { return Ok("no_payment_intent") };
-        // Only holds in our own store; other PaymentIntents on the account
-        // are none of our business.
-        if self.store.get_hold(&pi).await?.is_none() {
-            return Ok("unknown_hold");
-        }
         let id = event.get("id").and_then(Value::as_str).unwrap_or("");
         let ctx = EventContext::actor(format!("processor event {kind} ({id})"));
-        self.sync_from_processor(&pi, &ctx).await?;
-        Ok("applied")
+        // Only holds in our own store (the sync reads the hold before it
+        // asks the processor); other PaymentIntents on the account are none
+        // of our business.
+        Ok(match self.sync_if_ours(&pi, &ctx).await? {
+            Some(_) => "applied",
+            None => "unknown_hold",
+        })
     }
 }
 

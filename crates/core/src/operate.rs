@@ -46,6 +46,14 @@ fn not_in(status: HoldStatus, verb: &str) -> CoreError {
     }
 }
 
+/// Where a settle starts from.
+pub(super) enum Settle<'a> {
+    /// Read the hold.
+    Id(&'a str),
+    /// The hold as `with_lock` left it.
+    Locked(Box<Hold>),
+}
+
 impl HoldService {
     /// Claims `hold` for one operation and makes the processor call.
     async fn with_lock<F, Fut>(
@@ -54,7 +62,7 @@ impl HoldService {
         kind: &str,
         request: serde_json::Value,
         call: F,
-    ) -> CoreResult<(Operation, Result<Intent, ProcessorError>)>
+    ) -> CoreResult<(Operation, Hold, Result<Intent, ProcessorError>)>
     where
         F: FnOnce(IdempotencyKey) -> Fut,
         Fut: Future<Output = Result<Intent, ProcessorError>>,
@@ -66,15 +74,22 @@ impl HoldService {
         if !self.store.lock_hold(&hold.id, hold.version, &op).await? {
             return Err(CoreError::Busy);
         }
+        // The row as the lock left it, so the settle need not read it back.
+        let mut locked = hold.clone();
+        locked.version += 1;
+        locked.op_lock = Some(op.id.clone());
+        locked.updated_at = op.created_at;
         let result = self.call_out(call(key_for(&op))).await;
-        Ok((op, result))
+        Ok((op, locked, result))
     }
 
     /// Writes the outcome of a locked operation and releases the lock.
-    /// `update` folds the outcome into the freshly read hold.
+    /// `update` folds the outcome into the hold: first into the row as the
+    /// lock left it (`Settle::Locked`), and if that save finds the row
+    /// changed (its version is compared), into a fresh read.
     pub(super) async fn settle<U>(
         &self,
-        hold_id: &str,
+        from: Settle<'_>,
         op: &Operation,
         status: OpStatus,
         error: Option<&str>,
@@ -83,8 +98,15 @@ impl HoldService {
     where
         U: Fn(Hold) -> (Hold, Vec<NewEvent>),
     {
+        let (hold_id, mut known) = match from {
+            Settle::Id(id) => (id.to_string(), None),
+            Settle::Locked(h) => (h.id.clone(), Some(*h)),
+        };
         for _ in 0..5 {
-            let current = self.store.get_hold(hold_id).await?.ok_or(CoreError::NotFound)?;
+            let current = match known.take() {
+                Some(h) => h,
+                None => self.store.get_hold(&hold_id).await?.ok_or(CoreError::NotFound)?,
+            };
             if current.op_lock.as_deref() != Some(op.id.as_str()) {
                 // Someone else (the request, the janitor, an operator)
                 // settled this operation first: its outcome stands.
@@ -139,7 +161,7 @@ impl HoldService {
         let now = self.now();
         let kind = format!("{}_failed", op.kind);
         let result = self
-            .settle(hold_id, op, OpStatus::Failed, Some(&message), |h| {
+            .settle(Settle::Id(hold_id), op, OpStatus::Failed, Some(&message), |h| {
                 let (h, mut events) = match &refreshed {
                     Some(intent) => fold_intent(h, intent, now, ctx),
                     None => (h, Vec::new()),
@@ -172,7 +194,7 @@ impl HoldService {
             return Err(not_in(hold.state.status(), "confirmed"));
         }
         let pm = payment_method.to_string();
-        let (op, result) = self
+        let (op, locked, result) = self
             .with_lock(
                 &hold,
                 "confirm",
@@ -184,7 +206,10 @@ impl HoldService {
         match result {
             Ok(intent) => {
                 let now = self.now();
-                self.settle(id, &op, OpStatus::Succeeded, None, |h| fold_intent(h, &intent, now, &ctx)).await
+                self.settle(Settle::Locked(Box::new(locked)), &op, OpStatus::Succeeded, None, |h| {
+                    fold_intent(h, &intent, now, &ctx)
+                })
+                .await
             }
             Err(e) => Err(self.settle_failure(id, &op, e, &ctx).await),
         }
@@ -205,7 +230,7 @@ impl HoldService {
             HoldState::Expired(_) => return Err(CoreError::Expired { capture_before: hold.expires_at }),
             other => return Err(not_in(other.status(), "captured")),
         };
-        let (op, result) = self
+        let (op, locked, result) = self
             .with_lock(&hold, "capture", json!({ "amount_to_capture": amount, "reason": cmd.reason, "detail": cmd.detail, "actor": caller.actor() }), |key| async move {
                 self.processor.capture(id, Some(amount), &key).await
             })
@@ -218,7 +243,7 @@ impl HoldService {
         let now = self.now();
         let currency = hold.amount.currency();
         let saved = self
-            .settle(id, &op, OpStatus::Succeeded, None, |h| {
+            .settle(Settle::Locked(Box::new(locked)), &op, OpStatus::Succeeded, None, |h| {
                 let (mut h, events) = fold_intent(h, &intent, now, &ctx);
                 let captured = h.state.amounts().captured;
                 h.processing_fee = Money::new(captured, currency).ok().map(|m| estimate_processing_fee(m).minor());
@@ -245,7 +270,7 @@ impl HoldService {
             other => return Err(not_in(other, "canceled")),
         }
         let stripe_reason = reason.as_deref().filter(|r| STRIPE_CANCEL_REASONS.contains(r)).map(str::to_string);
-        let (op, result) = self
+        let (op, locked, result) = self
             .with_lock(
                 &hold,
                 "cancel",
@@ -257,7 +282,7 @@ impl HoldService {
         match result {
             Ok(intent) => {
                 let now = self.now();
-                self.settle(id, &op, OpStatus::Succeeded, None, |h| {
+                self.settle(Settle::Locked(Box::new(locked)), &op, OpStatus::Succeeded, None, |h| {
                     let (mut h, events) = fold_intent(h, &intent, now, &ctx);
                     if let HoldState::Canceled(c) = &mut h.state {
                         c.reason = reason.clone();
@@ -301,7 +326,7 @@ impl HoldService {
                 None => Err(CoreError::IncrementUnavailable),
             };
         }
-        let (op, result) = self
+        let (op, locked, result) = self
             .with_lock(
                 &hold,
                 "increment",
@@ -313,7 +338,7 @@ impl HoldService {
         match result {
             Ok(intent) => {
                 let now = self.now();
-                self.settle(id, &op, OpStatus::Succeeded, None, |h| {
+                self.settle(Settle::Locked(Box::new(locked)), &op, OpStatus::Succeeded, None, |h| {
                     let (mut h, events) = fold_intent(h, &intent, now, &ctx);
                     if h.state.status() == HoldStatus::RequiresCapture {
                         h.amount = total;

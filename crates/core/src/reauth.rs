@@ -18,6 +18,7 @@ use chittycharge_domain::{Booking, Hold, HoldState, HoldStatus};
 use chittycharge_store::{NewEvent, OpStatus, Operation};
 use serde_json::{json, Value};
 
+use super::operate::Settle;
 use super::sync::{fold_intent, EventContext};
 use super::{key_for, new_operation, CoreError, CoreResult, CreateHold, HoldService};
 use crate::caller::Caller;
@@ -145,7 +146,7 @@ impl HoldService {
 
     /// Ends a `reauthorize` operation without touching the old hold.
     async fn unlock(&self, old_id: &str, op: &Operation, why: &str) -> CoreResult<()> {
-        match self.settle(old_id, op, OpStatus::Failed, Some(why), |h| (h, Vec::new())).await {
+        match self.settle(Settle::Id(old_id), op, OpStatus::Failed, Some(why), |h| (h, Vec::new())).await {
             Ok(_) | Err(CoreError::Busy) => Ok(()),
             Err(e) => Err(e),
         }
@@ -232,7 +233,7 @@ impl HoldService {
         match self.call_out(self.processor.cancel(&old_id, None, &key_for(op))).await {
             Ok(intent) => {
                 let settled = self
-                    .settle(&old_id, op, OpStatus::Succeeded, None, |h| {
+                    .settle(Settle::Id(&old_id), op, OpStatus::Succeeded, None, |h| {
                         let (mut h, events) = fold_intent(h, &intent, now, &ctx);
                         if let HoldState::Canceled(c) = &mut h.state {
                             c.replace_with(&new.id);

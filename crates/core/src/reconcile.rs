@@ -13,6 +13,7 @@ use chittycharge_store::{NewEvent, OpStatus, Operation};
 use serde_json::Value;
 
 use super::create::{PendingCreate, OPERATION_METADATA_KEY};
+use super::operate::Settle;
 use super::sync::{fold_intent, EventContext};
 use super::{key_for, CoreError, CoreResult, HoldService};
 
@@ -143,8 +144,10 @@ impl HoldService {
             .await;
         match result {
             Ok(intent) => {
-                self.settle(&hold_id, op, OpStatus::Succeeded, None, |h| apply(h, &intent, op, now, &ctx, None))
-                    .await?;
+                self.settle(Settle::Id(&hold_id), op, OpStatus::Succeeded, None, |h| {
+                    apply(h, &intent, op, now, &ctx, None)
+                })
+                .await?;
                 Ok(OpStatus::Succeeded)
             }
             Err(e) if e.is_unknown_outcome() => Ok(OpStatus::Unknown),
@@ -240,8 +243,10 @@ impl HoldService {
             at: now,
             ..NewEvent::default()
         };
-        self.settle(&hold_id, op, status, error.as_deref(), |h| apply(h, &intent, op, now, &ctx, Some(note.clone())))
-            .await?;
+        self.settle(Settle::Id(&hold_id), op, status, error.as_deref(), |h| {
+            apply(h, &intent, op, now, &ctx, Some(note.clone()))
+        })
+        .await?;
         Ok(status)
     }
 }

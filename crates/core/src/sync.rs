@@ -104,16 +104,22 @@ impl HoldService {
     /// with an operation in flight are left to that operation, which folds
     /// the processor's answer itself.
     pub async fn sync_from_processor(&self, hold_id: &str, ctx: &EventContext) -> CoreResult<Hold> {
+        self.sync_if_ours(hold_id, ctx).await?.ok_or(CoreError::NotFound)
+    }
+
+    /// As [`Self::sync_from_processor`], but `None` (and no processor call)
+    /// when the store has no such hold.
+    pub(crate) async fn sync_if_ours(&self, hold_id: &str, ctx: &EventContext) -> CoreResult<Option<Hold>> {
         for _ in 0..5 {
-            let hold = self.store.get_hold(hold_id).await?.ok_or(CoreError::NotFound)?;
+            let Some(hold) = self.store.get_hold(hold_id).await? else { return Ok(None) };
             if hold.op_lock.is_some() {
-                return Ok(hold);
+                return Ok(Some(hold));
             }
             let intent = match self.processor.retrieve(hold_id).await {
                 Ok(i) => i,
                 Err(ProcessorError::Unavailable { message }) => {
                     tracing::warn!(hold.id = %hold_id, error.cause = %message, "processor unavailable during sync");
-                    return Ok(hold);
+                    return Ok(Some(hold));
                 }
                 Err(e) => return Err(CoreError::from_processor(e, Some(hold_id))),
             };
@@ -121,13 +127,13 @@ impl HoldService {
             let before = hold.state.status();
             let (updated, events) = fold_intent(hold, &intent, self.now(), ctx);
             if events.is_empty() {
-                return Ok(updated);
+                return Ok(Some(updated));
             }
             if self.store.save_hold(&updated, version, &events, None).await? {
                 let mut saved = updated;
                 saved.version = version + 1;
                 self.follow_up(before, &saved).await;
-                return Ok(saved);
+                return Ok(Some(saved));
             }
         }
         Err(CoreError::Busy)

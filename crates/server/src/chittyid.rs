@@ -119,7 +119,9 @@ impl ChittyIdClient {
     /// Two attempts at most; any failure (timeout, non-2xx, a body without a
     /// `chitty_id`) is an error for the caller to retry later.
     pub async fn mint(&self, req: &MintRequest<'_>) -> Result<String, String> {
+        let started = Instant::now();
         let result = self.mint_once(req).await;
+        crate::timing::chittyid(started.elapsed());
         let label = if result.is_ok() { "ok" } else { "failed" };
         metrics::counter!("chittycharge_chittyid_mints_total", "result" => label).increment(1);
         match &result {

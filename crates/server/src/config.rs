@@ -91,6 +91,8 @@ pub struct Config {
     /// Serves `/_bench/floor`, a static endpoint outside every middleware,
     /// as the benchmark's baseline.
     pub bench_floor: bool,
+    /// Benchmark hook: every response carries `Server-Timing` (timing.rs).
+    pub server_timing: bool,
     /// Connections, client addresses and the metrics endpoint.
     pub edge: Edge,
 }
@@ -143,6 +145,7 @@ pub const KEYS: &[&str] = &[
     "CHITTYCHARGE_REAUTH_MARGIN",
     "CHITTYCHARGE_RETENTION_DAYS",
     "CHITTYCHARGE_BENCH_FLOOR",
+    "CHITTYCHARGE_SERVER_TIMING",
     "CHITTYCHARGE_TRUSTED_PROXIES",
     "CHITTYCHARGE_SHUTDOWN_GRACE_MS",
     "CHITTYCHARGE_HEADER_READ_TIMEOUT_MS",
@@ -437,6 +440,7 @@ impl Config {
             reauth_margin_secs,
             retention_days: parse_int(get("CHITTYCHARGE_RETENTION_DAYS"), "CHITTYCHARGE_RETENTION_DAYS", 90, 7, 3_650)?,
             bench_floor: matches!(get("CHITTYCHARGE_BENCH_FLOOR").as_deref(), Some("1") | Some("true")),
+            server_timing: matches!(get("CHITTYCHARGE_SERVER_TIMING").as_deref(), Some("1") | Some("true")),
             edge,
         })
     }

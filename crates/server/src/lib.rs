@@ -19,5 +19,6 @@ pub(crate) mod routes;
 pub mod serve;
 pub mod state;
 mod strict_json;
+pub mod timing;
 mod views;
 pub mod web;

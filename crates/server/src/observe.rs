@@ -171,7 +171,11 @@ pub async fn http(State(state): State<Arc<AppState>>, mut req: Request, next: Ne
     let method = method_label(req.method());
     let span = tracing::info_span!("request", request_id = %String::from_utf8_lossy(id.as_bytes()), method = %method, path = %req.uri().path());
     let start = Instant::now();
-    let mut resp = next.run(req).instrument(span.clone()).await;
+    let waits = state.config.server_timing.then(|| Arc::new(crate::timing::Waits::default()));
+    let mut resp = match &waits {
+        Some(w) => crate::timing::scope(w.clone(), next.run(req).instrument(span.clone())).await,
+        None => next.run(req).instrument(span.clone()).await,
+    };
     // The durability barrier: nothing this request (or any other) wrote is
     // shown to the client before it is on disk (store/src/durable.rs).
     if let Err(e) = state.holds.barrier().await {
@@ -192,6 +196,9 @@ pub async fn http(State(state): State<Arc<AppState>>, mut req: Request, next: Ne
     requests.increment(1);
     duration.record(elapsed.as_secs_f64());
     resp.headers_mut().insert(REQUEST_ID, id);
+    if let Some(w) = waits {
+        resp.headers_mut().insert(header::HeaderName::from_static("server-timing"), w.header(elapsed));
+    }
     resp
 }
 
@@ -277,6 +284,7 @@ async fn timed<T>(
 ) -> Result<T, ProcessorError> {
     let start = Instant::now();
     let r = f.await;
+    crate::timing::processor(start.elapsed());
     metrics::counter!("chittycharge_processor_calls_total", "processor" => name, "operation" => op, "outcome" => outcome(&r)).increment(1);
     metrics::histogram!("chittycharge_processor_call_duration_seconds", "processor" => name, "operation" => op)
         .record(start.elapsed().as_secs_f64());

@@ -24,6 +24,7 @@ mod sql;
 mod sqlstore;
 mod types;
 mod writes;
+mod writes_pg;
 
 pub use backup::{backup_sqlite, restore_sqlite, BackupError, BackupSummary};
 pub use filelock::{lock_database, lock_path, DbLock, LockError};

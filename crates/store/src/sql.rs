@@ -9,6 +9,7 @@ use sqlx::Row;
 use crate::exec::Exec;
 use crate::sqlstore::SqlStore;
 use crate::writes::{self, Done};
+use crate::writes_pg;
 use crate::{
     Backend, BookingFilter, CleanReleases, DamageClaim, EventClaim, HoldEvent, HoldFilter, IdemBegin, Job, JobCount,
     NewEvent, Notification, OpStatus, Operation, Property, Store, StoreResult, TokenRecord,
@@ -47,6 +48,27 @@ macro_rules! transact {
             }
         }
     }};
+}
+
+/// A hot write that is one statement on PostgreSQL (writes.rs's single
+/// statements, or writes_pg.rs's composed ones): run with no transaction
+/// around it, one round trip. Elsewhere, `transact!`.
+macro_rules! one_statement {
+    ($store:ident, $op:literal, |$ex:ident| $pg:expr, else $body:expr) => {{
+        if $store.backend == Backend::Postgres {
+            let $ex = &mut Exec::Auto(&$store.pool);
+            $pg.await
+        } else {
+            transact!($store, $op, |$ex| $body)
+        }
+    }};
+}
+
+/// The value of a write that is a single statement either way.
+async fn value<T>(done: impl std::future::Future<Output = StoreResult<Done<T>>>) -> StoreResult<T> {
+    match done.await? {
+        Done::Commit(v) | Done::Rollback(v) => Ok(v),
+    }
 }
 
 #[async_trait]
@@ -118,7 +140,7 @@ impl Store for SqlStore {
     }
 
     async fn insert_operation(&self, op: &Operation) -> StoreResult<()> {
-        transact!(self, "insert_operation", |ex| writes::insert_operation(ex, op))
+        one_statement!(self, "insert_operation", |ex| value(writes::insert_operation(ex, op)), else writes::insert_operation(ex, op))
     }
 
     async fn finish_operation(
@@ -128,7 +150,7 @@ impl Store for SqlStore {
         error: Option<&str>,
         at: Timestamp,
     ) -> StoreResult<()> {
-        transact!(self, "finish_operation", |ex| async {
+        one_statement!(self, "finish_operation", |ex| writes::finish_op(ex, id, status, error, at), else async {
             writes::finish_op(ex, id, status, error, at).await.map(Done::Commit)
         })
     }
@@ -175,9 +197,12 @@ impl Store for SqlStore {
         now: Timestamp,
         result: &str,
     ) -> StoreResult<EventClaim> {
-        let recorded = transact!(self, "record_webhook_event", |ex| {
-            writes::record_webhook_event(ex, id, kind, signed_at, now, result)
-        })?;
+        let recorded = one_statement!(
+            self,
+            "record_webhook_event",
+            |ex| value(writes::record_webhook_event(ex, id, kind, signed_at, now, result)),
+            else writes::record_webhook_event(ex, id, kind, signed_at, now, result)
+        )?;
         if recorded {
             Ok(EventClaim::New)
         } else {
@@ -186,7 +211,7 @@ impl Store for SqlStore {
     }
 
     async fn insert_hold(&self, h: &Hold, events: &[NewEvent], op_id: Option<&str>) -> StoreResult<()> {
-        let r = transact!(self, "insert_hold", |ex| writes::insert_hold(ex, h, events, op_id));
+        let r = one_statement!(self, "insert_hold", |ex| writes_pg::insert_hold(ex, h, events, op_id), else writes::insert_hold(ex, h, events, op_id));
         self.forget(&h.id);
         r
     }
@@ -204,7 +229,12 @@ impl Store for SqlStore {
     }
 
     async fn lock_hold(&self, hold_id: &str, expected_version: i64, op: &Operation) -> StoreResult<bool> {
-        let r = transact!(self, "lock_hold", |ex| writes::lock_hold(ex, hold_id, expected_version, op));
+        let r = one_statement!(
+            self,
+            "lock_hold",
+            |ex| writes_pg::lock_hold(ex, hold_id, expected_version, op),
+            else writes::lock_hold(ex, hold_id, expected_version, op)
+        );
         self.forget(hold_id);
         r
     }
@@ -216,7 +246,12 @@ impl Store for SqlStore {
         events: &[NewEvent],
         finish: Option<(&str, OpStatus, Option<&str>)>,
     ) -> StoreResult<bool> {
-        let r = transact!(self, "save_hold", |ex| writes::save_hold(ex, h, expected_version, events, finish));
+        let r = one_statement!(
+            self,
+            "save_hold",
+            |ex| writes_pg::save_hold(ex, h, expected_version, events, finish),
+            else writes::save_hold(ex, h, expected_version, events, finish)
+        );
         self.forget(&h.id);
         r
     }
@@ -326,10 +361,10 @@ impl Store for SqlStore {
     }
 
     async fn schedule_job(&self, job: &Job) -> StoreResult<bool> {
-        transact!(self, "schedule_job", |ex| writes::schedule_job(ex, job))
+        one_statement!(self, "schedule_job", |ex| value(writes::schedule_job(ex, job)), else writes::schedule_job(ex, job))
     }
     async fn schedule_jobs(&self, jobs: &[Job]) -> StoreResult<()> {
-        transact!(self, "schedule_jobs", |ex| writes::schedule_jobs(ex, jobs))
+        one_statement!(self, "schedule_jobs", |ex| value(writes::schedule_jobs(ex, jobs)), else writes::schedule_jobs(ex, jobs))
     }
     async fn claim_jobs(&self, now: Timestamp, lease_ms: i64, limit: i64) -> StoreResult<Vec<Job>> {
         self.write("claim_jobs", self.claim_jobs_impl(now, lease_ms, limit)).await
@@ -366,7 +401,9 @@ impl Store for SqlStore {
     }
 
     async fn append_event(&self, hold_id: &str, event: &NewEvent) -> StoreResult<()> {
-        transact!(self, "append_event", |ex| async { writes::insert_event(ex, hold_id, event).await.map(Done::Commit) })
+        one_statement!(self, "append_event", |ex| writes::insert_event(ex, hold_id, event), else async {
+            writes::insert_event(ex, hold_id, event).await.map(Done::Commit)
+        })
     }
 
     async fn sim_get(&self, ns: &str, key: &str) -> StoreResult<Option<(String, i64)>> {
@@ -374,10 +411,15 @@ impl Store for SqlStore {
     }
 
     async fn sim_put(&self, ns: &str, key: &str, value: &str, expected: Option<i64>) -> StoreResult<bool> {
-        transact!(self, "sim_put", |ex| writes::sim_put_all(ex, &[(ns, key, value, expected)]))
+        self.sim_put_all(&[(ns, key, value, expected)]).await
     }
 
     async fn sim_put_all(&self, writes: &[(&str, &str, &str, Option<i64>)]) -> StoreResult<bool> {
+        if self.backend == Backend::Postgres {
+            if let Some(done) = writes_pg::sim_put_all(&mut Exec::Auto(&self.pool), writes).await? {
+                return Ok(done);
+            }
+        }
         transact!(self, "sim_put_all", |ex| writes::sim_put_all(ex, writes))
     }
 

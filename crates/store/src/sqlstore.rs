@@ -40,6 +40,9 @@ pub struct SchemaStatus {
 
 pub struct SqlStore {
     pub(crate) pool: AnyPool,
+    /// PostgreSQL only: connections whose commits do not wait for the WAL
+    /// flush, for state that may be lost in a crash (rate-limit counters).
+    pub(crate) relaxed: Option<AnyPool>,
     pub(crate) backend: Backend,
     /// SQLite files only: hold reads without the worker-thread hand-off.
     fast: Option<FastReads>,
@@ -51,6 +54,39 @@ pub struct SqlStore {
     sole_writer: std::sync::OnceLock<DbLock>,
     /// Only while this process is the sole writer (cache.rs).
     cache: std::sync::OnceLock<HoldCache>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Commit,
+    Relaxed,
+}
+
+async fn pg_pool(options: AnyPoolOptions, url: &str, durability: Durability) -> StoreResult<AnyPool> {
+    Ok(options
+        // sqlx pings a connection before every acquire by default: one more
+        // round trip per statement. Only a connection idle for a while is
+        // checked (as HikariCP does), the one a server restart or a
+        // firewall's idle timeout may have cut; a busy one just ran a query.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > Duration::from_secs(1) {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if durability == Durability::Relaxed {
+                    conn.execute("SET synchronous_commit TO OFF").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?)
 }
 
 impl SqlStore {
@@ -152,7 +188,16 @@ impl SqlStore {
                     .connect(&url)
                     .await?
             }
-            Backend::Postgres => options.max_connections(16).connect(&url).await?,
+            Backend::Postgres => pg_pool(options.max_connections(16), &url, Durability::Commit).await?,
+        };
+        // Rate-limit counters: a counter lost in a crash costs nothing, and
+        // not waiting for the WAL flush keeps a hot key's row lock short.
+        let relaxed = match backend {
+            Backend::Postgres => {
+                let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10)).max_connections(4);
+                Some(pg_pool(options, &url, Durability::Relaxed).await?)
+            }
+            Backend::Sqlite => None,
         };
         let status = Self::status_of(&pool, backend).await?;
         if status.applied > status.known {
@@ -183,6 +228,7 @@ impl SqlStore {
         let fast = fast_path.clone().map(FastReads::new);
         Ok(Self {
             pool,
+            relaxed,
             backend,
             fast,
             gate,

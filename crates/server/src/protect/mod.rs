@@ -18,7 +18,12 @@ pub async fn detach(req: axum::extract::Request, next: axum::middleware::Next) -
         return next.run(req).await;
     }
     let span = tracing::Span::current();
-    match tokio::spawn(tracing::Instrument::instrument(next.run(req), span)).await {
+    // The request's Server-Timing cell (timing.rs) goes along into the task.
+    let task = match crate::timing::current() {
+        Some(waits) => tokio::spawn(tracing::Instrument::instrument(crate::timing::scope(waits, next.run(req)), span)),
+        None => tokio::spawn(tracing::Instrument::instrument(next.run(req), span)),
+    };
+    match task.await {
         Ok(resp) => resp,
         Err(e) => crate::error::ApiError::Internal(format!("request task ended: {e}")).into_response(),
     }

@@ -171,6 +171,32 @@ async fn a_stale_write_is_refused_and_changes_nothing() {
 
 #[ignore = "needs PostgreSQL: run scripts/test.sh"]
 #[tokio::test]
+async fn a_lost_lock_records_no_operation_and_a_stale_settle_finishes_nothing() {
+    for (name, store) in stores().await {
+        let h = hold("pi_settle", T0, "p-1");
+        store.insert_hold(&h, &[created_event(T0)], None).await.unwrap();
+        // A lock at the wrong version: no operation is recorded for it.
+        assert!(!store.lock_hold("pi_settle", 5, &op("op_lost", "capture")).await.unwrap(), "{name}");
+        assert!(store.get_operation("op_lost").await.unwrap().is_none(), "{name}");
+        // The lock that wins records its operation, pending.
+        assert!(store.lock_hold("pi_settle", 0, &op("op_won", "capture")).await.unwrap(), "{name}");
+        let locked = store.get_hold("pi_settle").await.unwrap().unwrap();
+        assert_eq!(store.get_operation("op_won").await.unwrap().unwrap().status, OpStatus::Pending, "{name}");
+        // A settle at a stale version neither finishes it nor adds events.
+        let finish = Some(("op_won", OpStatus::Succeeded, None));
+        assert!(!store.save_hold(&locked, 0, &[created_event(T0)], finish).await.unwrap(), "{name}");
+        assert_eq!(store.get_operation("op_won").await.unwrap().unwrap().status, OpStatus::Pending, "{name}");
+        assert_eq!(store.hold_events("pi_settle").await.unwrap().len(), 1, "{name}");
+        // At the right version all three are written, in one go.
+        let two = [created_event(T0), created_event(T0)];
+        assert!(store.save_hold(&locked, locked.version, &two, finish).await.unwrap(), "{name}");
+        assert_eq!(store.get_operation("op_won").await.unwrap().unwrap().status, OpStatus::Succeeded, "{name}");
+        assert_eq!(store.hold_events("pi_settle").await.unwrap().len(), 3, "{name}");
+    }
+}
+
+#[ignore = "needs PostgreSQL: run scripts/test.sh"]
+#[tokio::test]
 async fn events_are_appended_in_order_with_their_details() {
     for (name, store) in stores().await {
         let h = hold("pi_ev", T0, "p-1");
@@ -347,6 +373,9 @@ async fn simulator_puts_in_one_call_are_all_or_nothing() {
         assert!(store.sim_put_all(&[("pi", "a", "a1", None), ("idem", "k", "r1", None)]).await.unwrap(), "{name}");
         // the second write's condition fails, so the first must not happen either
         assert!(!store.sim_put_all(&[("pi", "a", "a2", Some(1)), ("idem", "k", "r2", None)]).await.unwrap(), "{name}");
+        // nor when the first write's condition fails: nothing after it happens
+        assert!(!store.sim_put_all(&[("pi", "a", "a3", Some(9)), ("idem", "k2", "r3", None)]).await.unwrap(), "{name}");
+        assert_eq!(store.sim_get("idem", "k2").await.unwrap(), None, "{name}");
         assert_eq!(store.sim_get("pi", "a").await.unwrap(), Some(("a1".to_string(), 1)), "{name}");
         assert_eq!(store.sim_get("idem", "k").await.unwrap(), Some(("r1".to_string(), 1)), "{name}");
     }
