@@ -236,16 +236,15 @@ impl Application {
             sim.set_event_sink(Arc::new(SimEvents(Arc::downgrade(&state))));
         }
         // Outermost first when reading bottom-up: `observe::http` (request id,
-        // span, metrics), CORS, the body limit, `detach` (a mutating request
-        // runs to its end even if its caller goes away), then authentication,
-        // which also runs `Idempotency-Key` handling for authenticated POSTs.
+        // span, metrics, security headers), CORS, the body limit, `edge` (the
+        // body deadline; a mutating request runs to its end even if its
+        // caller goes away), then authentication, which also runs
+        // `Idempotency-Key` handling for authenticated POSTs.
         let router = routes::router()
             .layer(middleware::from_fn_with_state(state.clone(), require_token))
-            .layer(middleware::from_fn(crate::protect::detach))
+            .layer(middleware::from_fn_with_state(state.clone(), crate::protect::edge))
             .layer(DefaultBodyLimit::max(max_body))
-            .layer(middleware::from_fn_with_state(state.clone(), crate::protect::body_deadline))
             .layer(cors)
-            .layer(middleware::from_fn(crate::protect::security_headers))
             .layer(middleware::from_fn_with_state(state.clone(), crate::observe::http))
             .merge(bench_floor(state.config.bench_floor))
             .with_state(state.clone());

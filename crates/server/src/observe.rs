@@ -172,10 +172,11 @@ pub async fn http(State(state): State<Arc<AppState>>, mut req: Request, next: Ne
     let span = tracing::info_span!("request", request_id = %String::from_utf8_lossy(id.as_bytes()), method = %method, path = %req.uri().path());
     let start = Instant::now();
     let waits = state.config.server_timing.then(|| Arc::new(crate::timing::Waits::default()));
-    let mut resp = match &waits {
+    let resp = match &waits {
         Some(w) => crate::timing::scope(w.clone(), next.run(req).instrument(span.clone())).await,
         None => next.run(req).instrument(span.clone()).await,
     };
+    let mut resp = crate::protect::secure(resp).await;
     // The durability barrier: nothing this request (or any other) wrote is
     // shown to the client before it is on disk (store/src/durable.rs).
     if let Err(e) = state.holds.barrier().await {

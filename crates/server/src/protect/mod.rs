@@ -7,28 +7,6 @@ pub mod cors;
 pub mod idempotency;
 pub mod ratelimit;
 
-/// Runs a mutating request in its own task, which the connection only
-/// awaits. Hyper drops a handler's future when the client disconnects; an
-/// operation stopped between its lock and its settle would leave the hold
-/// locked until the janitor, and the Idempotency-Key record in flight. In
-/// its own task the operation (and the key's record) always finishes.
-pub async fn detach(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    if matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS) {
-        return next.run(req).await;
-    }
-    let span = tracing::Span::current();
-    // The request's Server-Timing cell (timing.rs) goes along into the task.
-    let task = match crate::timing::current() {
-        Some(waits) => tokio::spawn(tracing::Instrument::instrument(crate::timing::scope(waits, next.run(req)), span)),
-        None => tokio::spawn(tracing::Instrument::instrument(next.run(req), span)),
-    };
-    match task.await {
-        Ok(resp) => resp,
-        Err(e) => crate::error::ApiError::Internal(format!("request task ended: {e}")).into_response(),
-    }
-}
-
 /// The page policy: scripts, styles, frames and forms only from our own
 /// origin, never framed. The check-in page widens it for Stripe.js in Stripe
 /// mode (`web::checkin`), and sets its own header, which this keeps.
@@ -37,10 +15,10 @@ pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'se
      frame-ancestors 'none'";
 
 /// `nosniff` on every response, and the page policy on every HTML one: a
-/// value that slips into a page can neither load nor run script.
-pub async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+/// value that slips into a page can neither load nor run script. Called by
+/// `observe::http` on every response (one layer fewer per request).
+pub async fn secure(mut resp: axum::response::Response) -> axum::response::Response {
     use axum::http::{header, HeaderValue};
-    let mut resp = next.run(req).await;
     let plain = resp
         .headers()
         .get(header::CONTENT_TYPE)
@@ -110,18 +88,40 @@ impl http_body::Body for DeadlineBody {
     }
 }
 
-/// Gives each request body `CHITTYCHARGE_BODY_TIMEOUT_MS` in all.
-pub async fn body_deadline(
+/// The request's edge, in one layer (each layer is a boxed future and a
+/// service clone per request): a request body gets
+/// `CHITTYCHARGE_BODY_TIMEOUT_MS` in all, and a mutating request runs in its
+/// own task, which the connection only awaits. Hyper drops a handler's
+/// future when the client disconnects; an operation stopped between its lock
+/// and its settle would leave the hold locked until the janitor, and the
+/// Idempotency-Key record in flight. In its own task the operation (and the
+/// key's record) always finishes.
+pub async fn edge(
     axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::state::AppState>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    use axum::response::IntoResponse;
     // A request with no body (most GETs) has nothing to time: no timer.
-    if http_body::Body::size_hint(req.body()).exact() == Some(0) {
+    let req = if http_body::Body::size_hint(req.body()).exact() == Some(0) {
+        req
+    } else {
+        let limit = std::time::Duration::from_millis(state.config.edge.body_timeout_ms);
+        let (parts, body) = req.into_parts();
+        let body = DeadlineBody { inner: body, deadline: Box::pin(tokio::time::sleep(limit)) };
+        axum::extract::Request::from_parts(parts, axum::body::Body::new(body))
+    };
+    if matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS) {
         return next.run(req).await;
     }
-    let limit = std::time::Duration::from_millis(state.config.edge.body_timeout_ms);
-    let (parts, body) = req.into_parts();
-    let body = DeadlineBody { inner: body, deadline: Box::pin(tokio::time::sleep(limit)) };
-    next.run(axum::extract::Request::from_parts(parts, axum::body::Body::new(body))).await
+    let span = tracing::Span::current();
+    // The request's Server-Timing cell (timing.rs) goes along into the task.
+    let task = match crate::timing::current() {
+        Some(waits) => tokio::spawn(tracing::Instrument::instrument(crate::timing::scope(waits, next.run(req)), span)),
+        None => tokio::spawn(tracing::Instrument::instrument(next.run(req), span)),
+    };
+    match task.await {
+        Ok(resp) => resp,
+        Err(e) => crate::error::ApiError::Internal(format!("request task ended: {e}")).into_response(),
+    }
 }
