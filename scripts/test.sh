@@ -99,7 +99,8 @@ echo "$release_build"
 started=$(date +%s)
 $release_build
 echo "release build: $(( $(date +%s) - started )) s"
-release_bin="$root/target/chittycharge-release"
+release_bin="$root/target/release-bin/chittycharge"
+mkdir -p "$root/target/release-bin"
 cp target/release/chittycharge "$release_bin"
 rm -rf target/release
 
