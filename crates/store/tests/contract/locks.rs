@@ -1,0 +1,73 @@
+//! A hold's operation lock and its compare-and-set saves: one winner, and
+//! a lost race writes nothing (checked on both back-ends).
+
+use chittycharge_store::{OpStatus, Store};
+
+use crate::{created_event, hold, op, stores, T0};
+
+#[ignore = "needs PostgreSQL: run scripts/test.sh"]
+#[tokio::test]
+async fn only_one_of_many_concurrent_lockers_wins_a_hold() {
+    for (name, store) in stores().await {
+        store.insert_hold(&hold("pi_race", T0, "p-1"), &[created_event(T0)], None).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.lock_hold("pi_race", 0, &op(&format!("op_{i}"), "capture")).await.unwrap()
+            }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            if t.await.unwrap() {
+                wins += 1;
+            }
+        }
+        assert_eq!(wins, 1, "{name}");
+        let locked = store.get_hold("pi_race").await.unwrap().unwrap();
+        assert!(locked.op_lock.is_some(), "{name}");
+        // a locked hold cannot be claimed again even at its new version
+        assert!(!store.lock_hold("pi_race", locked.version, &op("op_late", "cancel")).await.unwrap(), "{name}");
+    }
+}
+
+#[ignore = "needs PostgreSQL: run scripts/test.sh"]
+#[tokio::test]
+async fn a_stale_write_is_refused_and_changes_nothing() {
+    for (name, store) in stores().await {
+        let mut h = hold("pi_stale", T0, "p-1");
+        store.insert_hold(&h, &[created_event(T0)], None).await.unwrap();
+        h.description = "changed".into();
+        h.processing_fee = Some(1);
+        assert!(!store.save_hold(&h, 7, &[created_event(T0)], None).await.unwrap(), "{name}");
+        let got = store.get_hold("pi_stale").await.unwrap().unwrap();
+        assert_eq!(got.processing_fee, None, "{name}");
+        assert_eq!(store.hold_events("pi_stale").await.unwrap().len(), 1, "{name}");
+    }
+}
+
+#[ignore = "needs PostgreSQL: run scripts/test.sh"]
+#[tokio::test]
+async fn a_lost_lock_records_no_operation_and_a_stale_settle_finishes_nothing() {
+    for (name, store) in stores().await {
+        let h = hold("pi_settle", T0, "p-1");
+        store.insert_hold(&h, &[created_event(T0)], None).await.unwrap();
+        // A lock at the wrong version: no operation is recorded for it.
+        assert!(!store.lock_hold("pi_settle", 5, &op("op_lost", "capture")).await.unwrap(), "{name}");
+        assert!(store.get_operation("op_lost").await.unwrap().is_none(), "{name}");
+        // The lock that wins records its operation, pending.
+        assert!(store.lock_hold("pi_settle", 0, &op("op_won", "capture")).await.unwrap(), "{name}");
+        let locked = store.get_hold("pi_settle").await.unwrap().unwrap();
+        assert_eq!(store.get_operation("op_won").await.unwrap().unwrap().status, OpStatus::Pending, "{name}");
+        // A settle at a stale version neither finishes it nor adds events.
+        let finish = Some(("op_won", OpStatus::Succeeded, None));
+        assert!(!store.save_hold(&locked, 0, &[created_event(T0)], finish).await.unwrap(), "{name}");
+        assert_eq!(store.get_operation("op_won").await.unwrap().unwrap().status, OpStatus::Pending, "{name}");
+        assert_eq!(store.hold_events("pi_settle").await.unwrap().len(), 1, "{name}");
+        // At the right version all three are written, in one go.
+        let two = [created_event(T0), created_event(T0)];
+        assert!(store.save_hold(&locked, locked.version, &two, finish).await.unwrap(), "{name}");
+        assert_eq!(store.get_operation("op_won").await.unwrap().unwrap().status, OpStatus::Succeeded, "{name}");
+        assert_eq!(store.hold_events("pi_settle").await.unwrap().len(), 3, "{name}");
+    }
+}
