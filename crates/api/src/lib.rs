@@ -224,6 +224,39 @@ pub struct Health {
     /// The original's flags, kept for its monitors.
     pub stripe_connected: bool,
     pub chittyid_connected: bool,
+    /// Registration in ChittyRegistry (`CHITTY_REGISTRY_URL`).
+    pub registry: RegistryHealth,
+}
+
+/// Where registration in ChittyRegistry stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RegistryHealth {
+    /// `not_configured`, `registering`, `retrying` (not registered yet, the
+    /// registry unreachable), `registered`, or `unreachable` (registered,
+    /// heartbeats failing).
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_heartbeat_at: Option<String>,
+    pub consecutive_failures: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl RegistryHealth {
+    pub fn not_configured() -> Self {
+        Self {
+            status: "not_configured".into(),
+            url: None,
+            registered_at: None,
+            last_heartbeat_at: None,
+            consecutive_failures: 0,
+            last_error: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

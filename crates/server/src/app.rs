@@ -229,6 +229,7 @@ impl Application {
             limiter,
             token_cache: crate::auth::TokenCache::default(),
             health: crate::health_cache::HealthState::default(),
+            registry: Arc::default(),
             base_url,
             orphans_before,
         });
@@ -275,6 +276,22 @@ impl Application {
     /// Serves HTTP and runs the background jobs until `shutdown` resolves.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+        if let (Some(registry), Some(token)) = (&self.state.config.registry, &self.state.config.chitty_id_token) {
+            // Beside the server, never before it: start-up does not wait
+            // for the registry.
+            let state = self.state.clone();
+            let ready = move || {
+                let state = state.clone();
+                async move { crate::routes::health::ready(&state).await }
+            };
+            tokio::spawn(crate::registry::run(
+                registry.clone(),
+                token.clone(),
+                self.state.registry.clone(),
+                ready,
+                jobs_stopped.clone(),
+            ));
+        }
         let jobs = tokio::spawn(crate::jobs::supervise(self.state.clone(), jobs_stopped));
         if let Some(addr) = self.state.config.edge.metrics_listen {
             // Metrics on their own address, for a scraper inside the network.

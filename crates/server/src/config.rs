@@ -95,6 +95,8 @@ pub struct Config {
     pub server_timing: bool,
     /// Connections, client addresses and the metrics endpoint.
     pub edge: Edge,
+    /// Registration in ChittyRegistry, when `CHITTY_REGISTRY_URL` is set.
+    pub registry: Option<Registry>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -153,6 +155,9 @@ pub const KEYS: &[&str] = &[
     "CHITTYCHARGE_MAX_CONNECTIONS",
     "CHITTYCHARGE_METRICS_LISTEN",
     "CHITTYCHARGE_METRICS_PUBLIC",
+    "CHITTY_REGISTRY_URL",
+    "CHITTY_REGISTRY_HEARTBEAT",
+    "CHITTY_REGISTRY_TIER",
 ];
 
 pub const DEFAULT_ORIGINS: [&str; 2] = ["https://chitty.cc", "https://*.chitty.cc"];
@@ -390,6 +395,14 @@ impl Config {
             .as_ref()
             .is_some_and(|k| k.expose_secret().starts_with("sk_live_") || k.expose_secret().starts_with("rk_live_"));
         stripe::check_stripe_js_for_guests(&stripe_js_url, public_host.as_deref(), live_key)?;
+        let registry = Registry::from_keys(
+            &get,
+            &registry::Context {
+                public_url: public_url.as_deref(),
+                has_chitty_id_token: get("CHITTY_ID_TOKEN").is_some(),
+                live_key,
+            },
+        )?;
         let api_token = secret("CHITTYCHARGE_API_TOKEN");
         if let Some(t) = &api_token {
             if t.expose_secret().len() < 24 {
@@ -442,6 +455,7 @@ impl Config {
             bench_floor: matches!(get("CHITTYCHARGE_BENCH_FLOOR").as_deref(), Some("1") | Some("true")),
             server_timing: matches!(get("CHITTYCHARGE_SERVER_TIMING").as_deref(), Some("1") | Some("true")),
             edge,
+            registry,
         })
     }
 
@@ -470,12 +484,14 @@ impl Config {
 
 mod edge;
 mod parse;
+mod registry;
 mod stripe;
 pub use edge::Edge;
 pub use parse::SECRET_KEYS;
 use parse::{
     absolute_sqlite_url, apply_secret_files, parse_duration_secs, parse_int, sqlite_file, validate_origin_pattern,
 };
+pub use registry::Registry;
 
 #[cfg(test)]
 mod tests;

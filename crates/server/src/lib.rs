@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod observe;
 pub mod openapi;
 pub mod protect;
+pub mod registry;
 pub(crate) mod routes;
 pub mod serve;
 pub mod state;

@@ -23,6 +23,8 @@ pub struct AppState {
     pub token_cache: crate::auth::TokenCache,
     /// Cached readiness and the job runner's heartbeat.
     pub health: crate::health_cache::HealthState,
+    /// Where registration in ChittyRegistry stands, for `/health`.
+    pub registry: Arc<crate::registry::RegistryState>,
     /// Base of links handed to guests: `CHITTYCHARGE_PUBLIC_URL`, or the
     /// address actually bound (so port 0 becomes the real port).
     pub base_url: String,

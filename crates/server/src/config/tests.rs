@@ -141,3 +141,39 @@ fn durations_take_seconds_or_human_forms_and_refuse_fractions() {
     assert_eq!(schedule("1500ms").unwrap_err().key, "CHITTYCHARGE_JANITOR_SCHEDULE", "whole seconds only");
     assert_eq!(schedule("-5s").unwrap_err().key, "CHITTYCHARGE_JANITOR_SCHEDULE");
 }
+
+#[test]
+fn a_registry_announces_the_public_address_and_needs_the_chittyid_token() {
+    let base = [
+        ("CHITTY_REGISTRY_URL", "https://registry.example.test/"),
+        ("CHITTY_ID_TOKEN", "mcp_auth_x"),
+        ("CHITTYCHARGE_PUBLIC_URL", "https://charge.example.test:8443/"),
+        ("CHITTYCHARGE_PROCESSOR", "simulated"),
+    ];
+    let r = load(&base).unwrap().registry.unwrap();
+    assert_eq!(r.url, "https://registry.example.test");
+    assert_eq!(r.domain, "charge.example.test:8443");
+    assert_eq!(r.health_endpoint, "https://charge.example.test:8443/health");
+    assert_eq!((r.heartbeat_secs, r.tier.as_str()), (60, "test"));
+    assert!(load(&[]).unwrap().registry.is_none(), "off unless asked for");
+    let with = |extra: (&'static str, &'static str)| {
+        let mut v = base.to_vec();
+        v.retain(|(k, _)| *k != extra.0);
+        v.push(extra);
+        load(&v)
+    };
+    assert_eq!(with(("CHITTY_REGISTRY_TIER", "staging")).unwrap().registry.unwrap().tier, "staging");
+    assert_eq!(with(("CHITTY_REGISTRY_HEARTBEAT", "5m")).unwrap().registry.unwrap().heartbeat_secs, 300);
+    for bad in [
+        ("CHITTY_REGISTRY_URL", "ftp://registry.example.test"),
+        ("CHITTY_REGISTRY_URL", "https://user:pw@registry.example.test"),
+        ("CHITTY_REGISTRY_TIER", "Prod<script>"),
+        ("CHITTY_REGISTRY_HEARTBEAT", "0"),
+        ("CHITTY_REGISTRY_HEARTBEAT", "2d"),
+    ] {
+        assert_eq!(with(bad).unwrap_err().key, bad.0, "{bad:?}");
+    }
+    assert_eq!(with(("CHITTY_ID_TOKEN", "")).unwrap_err().key, "CHITTY_ID_TOKEN");
+    assert_eq!(with(("CHITTYCHARGE_PUBLIC_URL", "")).unwrap_err().key, "CHITTYCHARGE_PUBLIC_URL");
+    assert_eq!(load(&[("CHITTY_REGISTRY_TIER", "production")]).unwrap_err().key, "CHITTY_REGISTRY_TIER");
+}

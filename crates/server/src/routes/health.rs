@@ -80,6 +80,12 @@ async fn probe(state: &AppState) -> Readiness {
     Readiness { store, processor, chittyid, runner_late_ms: late.then_some(since) }
 }
 
+/// Whether the service is ready, as `/readyz` would answer now (from the
+/// cache, like it), for the registry's heartbeat.
+pub(crate) async fn ready(state: &Arc<AppState>) -> bool {
+    snapshot(state).await.readyz.0 == StatusCode::OK
+}
+
 fn current(state: &AppState) -> Option<Arc<Snapshot>> {
     state.health.cached.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
 }
@@ -183,6 +189,7 @@ fn render_health(state: &AppState, r: &Readiness) -> (StatusCode, Bytes) {
         chittyid: chitty,
         stripe_connected: state.config.processor == ProcessorKind::Stripe && state.config.stripe_secret_key.is_some(),
         chittyid_connected: state.config.chitty_id_token.is_some(),
+        registry: state.registry.get(),
     };
     let code = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Bytes::from(serde_json::to_vec(&body).unwrap_or_default()))

@@ -13,11 +13,13 @@ use serde_json::Value;
 mod chittyid;
 mod emulator;
 mod raises;
+mod registry;
 mod seams;
 mod smtp;
 pub use chittyid::{ChittyIdStandIn, MintMode};
 pub use emulator::*;
 pub use raises::*;
+pub use registry::{RegistryMode, RegistryStandIn};
 pub use seams::*;
 pub use smtp::Smtp;
 
