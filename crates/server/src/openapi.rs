@@ -285,6 +285,7 @@ fn build() -> OpenApi {
         .schema_from::<api::ErrorBody>()
         .schema_from::<api::Health>()
         .schema_from::<api::ComponentHealth>()
+        .schema_from::<api::RegistryHealth>()
         .schema_from::<api::CreateHoldRequest>()
         .schema_from::<api::CreateHoldResponse>()
         .schema_from::<api::HoldView>()
