@@ -23,6 +23,7 @@ pub mod operations;
 pub mod properties;
 mod reauth;
 mod reconcile;
+pub mod reports;
 pub mod sim_backend;
 mod sync;
 #[cfg(any(test, feature = "testing"))]

@@ -10,6 +10,7 @@ pub mod fee;
 pub mod hold;
 pub mod money;
 pub mod record;
+pub mod report;
 pub mod stay;
 pub mod text;
 pub mod tier;

@@ -26,6 +26,8 @@ enum Body {
     AnyJson,
     /// Plain text (Prometheus' exposition format).
     Text,
+    /// A report: JSON, or CSV when asked for.
+    Report,
 }
 
 /// What a query parameter takes.
@@ -40,6 +42,8 @@ enum Param {
     Flag,
     /// Unix seconds or an RFC 3339 date-time.
     Instant,
+    /// A date (`2026-11-01`) or an RFC 3339 date-time.
+    Day,
 }
 
 struct Op {
@@ -81,7 +85,7 @@ macro_rules! op {
 
 fn ops() -> Vec<Op> {
     use Body::*;
-    use Param::{Flag, Instant, Int, OneOf, Str};
+    use Param::{Day, Flag, Instant, Int, OneOf, Str};
     const HOLD_Q: &[(&str, &str, Param)] = &[
         ("property_id", "Only this property", Str),
         ("tenant_id", "Only this tenant", Str),
@@ -107,6 +111,12 @@ fn ops() -> Vec<Op> {
         ("expiring", "Only holds expiring within 24 h", Flag),
     ];
     const CHECKIN_Q: &[(&str, &str, Param)] = &[("cs", "The hold's client secret", Str)];
+    const REPORT_Q: &[(&str, &str, Param)] = &[
+        ("from", "Required: created at or after (a date, from its start in UTC, or an RFC 3339 instant)", Day),
+        ("to", "Required: created before (a date counts whole, or an RFC 3339 instant)", Day),
+        ("property_id", "Only this property", Str),
+        ("format", "csv or json (else by Accept: text/csv for CSV)", Str),
+    ];
     vec![
         op!(Get "/health" "getHealth" "service" "Readiness in the original's shape (cached probes)", auth=false, req=None, 200 => Json("Health"), q=&[], err=&[503]),
         op!(Get "/livez" "getLivez" "service" "The process answers (no I/O)", auth=false, req=None, 200 => AnyJson, q=&[], err=&[]),
@@ -129,6 +139,8 @@ fn ops() -> Vec<Op> {
         op!(Post "/api/properties" "putProperty" "rental" "Create or update a property (admin)", auth=true, req=Json("PropertyRequest"), 201 => Json("PropertyView"), q=&[], err=API_ERRORS),
         op!(Get "/api/properties" "listProperties" "rental" "List properties", auth=true, req=None, 200 => Json("PropertyList"), q=&[], err=READ_ERRORS),
         op!(Get "/api/properties/{id}" "getProperty" "rental" "Read a property", auth=true, req=None, 200 => Json("PropertyView"), q=&[], err=READ_ERRORS),
+        op!(Get "/api/reports/holds" "reportHolds" "reports" "A period's holds with totals per property and currency (JSON in minor units, CSV in major units)", auth=true, req=None, 200 => Report, q=REPORT_Q, err=READ_ERRORS),
+        op!(Get "/api/reports/claims" "reportClaims" "reports" "A period's damage-claim lines with totals per property and currency", auth=true, req=None, 200 => Report, q=REPORT_Q, err=READ_ERRORS),
         op!(Post "/api/bookings" "createBooking" "rental" "Create a booking", auth=true, req=Json("BookingRequest"), 201 => Json("BookingView"), q=&[], err=API_ERRORS),
         op!(Get "/api/bookings" "listBookings" "rental" "List bookings", auth=true, req=None, 200 => Json("BookingList"), q=BOOKING_Q, err=READ_ERRORS),
         op!(Get "/api/bookings/{id}" "getBooking" "rental" "Read a booking and its claims", auth=true, req=None, 200 => Json("BookingView"), q=AT_PROPERTY_Q, err=READ_ERRORS),
@@ -229,7 +241,7 @@ fn build() -> OpenApi {
                         .build(),
                 ))
             }
-            Body::None | Body::Html | Body::Text => {}
+            Body::None | Body::Html | Body::Text | Body::Report => {}
         }
         let ok = match op.response {
             Body::Json(s) => {
@@ -239,6 +251,10 @@ fn build() -> OpenApi {
                 ResponseBuilder::new().description(reason(op.status)).content("application/json", any_json())
             }
             Body::Html => ResponseBuilder::new().description(reason(op.status)).content("text/html", text_content()),
+            Body::Report => ResponseBuilder::new()
+                .description(reason(op.status))
+                .content("application/json", any_json())
+                .content("text/csv", text_content()),
             Body::Text => ResponseBuilder::new().description(reason(op.status)).content("text/plain", text_content()),
             Body::None | Body::Form(_) => ResponseBuilder::new().description(reason(op.status)),
         };

@@ -13,6 +13,58 @@ enum Bind {
     Int(i64),
 }
 
+/// A SELECT with optional conditions, built by hand: the `Any`
+/// QueryBuilder emits `?` placeholders, which PostgreSQL rejects; `$n`
+/// works on both back-ends.
+pub(crate) struct Filtered {
+    sql: String,
+    binds: Vec<Bind>,
+}
+
+impl Filtered {
+    pub(crate) fn new(select: String) -> Self {
+        Self { sql: select, binds: Vec::new() }
+    }
+    fn push(&mut self, fragment: &str, b: Bind) {
+        self.binds.push(b);
+        self.sql.push_str(&fragment.replace("{}", &format!("${}", self.binds.len())));
+    }
+    pub(crate) fn text(&mut self, fragment: &str, v: &str) {
+        self.push(fragment, Bind::Str(v.to_string()));
+    }
+    pub(crate) fn int(&mut self, fragment: &str, v: i64) {
+        self.push(fragment, Bind::Int(v));
+    }
+    pub(crate) fn raw(&mut self, fragment: &str) {
+        self.sql.push_str(fragment);
+    }
+    /// `AND column IN (…)`; an empty list matches nothing.
+    pub(crate) fn one_of(&mut self, column: &str, values: &[String]) {
+        self.raw(&format!(" AND {column} IN (NULL"));
+        for v in values {
+            self.text(", {}", v);
+        }
+        self.raw(")");
+    }
+    /// A keyset cursor on (created_at, id): strictly after it in `cmp`'s
+    /// direction (`<` or `>`).
+    pub(crate) fn keyset(&mut self, cmp: &str, (at, id): &(chittycharge_domain::Timestamp, String)) {
+        self.int(&format!(" AND (created_at {cmp} {{}}"), at.millis());
+        self.int(" OR (created_at = {}", at.millis());
+        self.text(&format!(" AND id {cmp} {{}}))"), id);
+    }
+    pub(crate) async fn fetch_all(self, pool: &sqlx::AnyPool) -> StoreResult<Vec<AnyRow>> {
+        let mut q = sqlx::query(&self.sql);
+        for b in self.binds {
+            q = match b {
+                Bind::Str(s) => q.bind(s),
+                Bind::Int(i) => q.bind(i),
+            };
+        }
+        Ok(q.fetch_all(pool).await?)
+    }
+}
+
 fn rows_to_holds(rows: &[AnyRow]) -> StoreResult<Vec<Hold>> {
     rows.iter().map(hold_from_row).collect()
 }
@@ -51,52 +103,33 @@ impl SqlStore {
     }
 
     pub(crate) async fn list_holds_impl(&self, f: &HoldFilter) -> StoreResult<Vec<Hold>> {
-        // Built by hand: the `Any` QueryBuilder emits `?` placeholders, which
-        // PostgreSQL rejects; `$n` works on both back-ends.
-        let mut sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE 1 = 1");
-        let mut binds: Vec<Bind> = Vec::new();
-        let mut push = |sql: &mut String, fragment: &str, b: Bind| {
-            binds.push(b);
-            sql.push_str(&fragment.replace("{}", &format!("${}", binds.len())));
-        };
+        let mut q = Filtered::new(format!("SELECT {HOLD_COLUMNS} FROM holds WHERE 1 = 1"));
         if let Some(p) = &f.property_id {
-            push(&mut sql, " AND property_id = {}", Bind::Str(p.clone()));
+            q.text(" AND property_id = {}", p);
         }
         if let Some(t) = &f.tenant_id {
-            push(&mut sql, " AND tenant_id = {}", Bind::Str(t.clone()));
+            q.text(" AND tenant_id = {}", t);
         }
         if let Some(b) = &f.booking_id {
-            push(&mut sql, " AND booking_id = {}", Bind::Str(b.clone()));
+            q.text(" AND booking_id = {}", b);
         }
         if let Some(s) = f.status {
-            push(&mut sql, " AND status = {}", Bind::Str(s.as_str().to_string()));
+            q.text(" AND status = {}", s.as_str());
         }
         if let Some(scope) = &f.property_scope {
-            sql.push_str(" AND property_id IN (NULL");
-            for p in scope {
-                push(&mut sql, ", {}", Bind::Str(p.clone()));
-            }
-            sql.push(')');
+            q.one_of("property_id", scope);
         }
         if let Some(t) = f.created_gte {
-            push(&mut sql, " AND created_at >= {}", Bind::Int(t.millis()));
+            q.int(" AND created_at >= {}", t.millis());
         }
         if let Some(t) = f.created_lt {
-            push(&mut sql, " AND created_at < {}", Bind::Int(t.millis()));
+            q.int(" AND created_at < {}", t.millis());
         }
-        if let Some((at, id)) = &f.before {
-            push(&mut sql, " AND (created_at < {}", Bind::Int(at.millis()));
-            push(&mut sql, " OR (created_at = {}", Bind::Int(at.millis()));
-            push(&mut sql, " AND id < {}))", Bind::Str(id.clone()));
+        let (cursor, cmp, order) = if f.oldest_first { (&f.after, ">", "ASC") } else { (&f.before, "<", "DESC") };
+        if let Some(c) = cursor {
+            q.keyset(cmp, c);
         }
-        push(&mut sql, " ORDER BY created_at DESC, id DESC LIMIT {}", Bind::Int(f.limit.clamp(1, 1000)));
-        let mut q = sqlx::query(&sql);
-        for b in binds {
-            q = match b {
-                Bind::Str(s) => q.bind(s),
-                Bind::Int(i) => q.bind(i),
-            };
-        }
+        q.int(&format!(" ORDER BY created_at {order}, id {order} LIMIT {{}}"), f.limit.clamp(1, 1000));
         let rows = q.fetch_all(self.pool()).await?;
         rows_to_holds(&rows)
     }

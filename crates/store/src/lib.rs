@@ -238,6 +238,8 @@ pub trait Store: Send + Sync {
     async fn bookings_to_release(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<Booking>>;
     async fn insert_claim(&self, c: &DamageClaim) -> StoreResult<()>;
     async fn claims_for_booking(&self, property_id: &str, booking_id: &str) -> StoreResult<Vec<DamageClaim>>;
+    /// Claims made in a period, oldest first, a page at a time.
+    async fn list_claims(&self, filter: &ClaimFilter) -> StoreResult<Vec<DamageClaim>>;
     async fn enqueue_notification(&self, n: &Notification) -> StoreResult<()>;
     /// Claims due messages for `lease_ms` so that only this worker sends them.
     async fn claim_notifications(&self, now: Timestamp, lease_ms: i64, limit: i64) -> StoreResult<Vec<Notification>>;

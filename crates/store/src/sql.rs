@@ -11,8 +11,8 @@ use crate::sqlstore::SqlStore;
 use crate::writes::{self, Done};
 use crate::writes_pg;
 use crate::{
-    Backend, BookingFilter, CleanReleases, DamageClaim, EventClaim, HoldEvent, HoldFilter, IdemBegin, Job, JobCount,
-    NewEvent, Notification, OpStatus, Operation, Property, Store, StoreResult, TokenRecord,
+    Backend, BookingFilter, ClaimFilter, CleanReleases, DamageClaim, EventClaim, HoldEvent, HoldFilter, IdemBegin, Job,
+    JobCount, NewEvent, Notification, OpStatus, Operation, Property, Store, StoreResult, TokenRecord,
 };
 
 /// Runs one hot write (writes.rs) as a transaction: on a SQLite file, on
@@ -338,6 +338,9 @@ impl Store for SqlStore {
     }
     async fn claims_for_booking(&self, property_id: &str, booking_id: &str) -> StoreResult<Vec<DamageClaim>> {
         self.claims_for_booking_impl(property_id, booking_id).await
+    }
+    async fn list_claims(&self, filter: &ClaimFilter) -> StoreResult<Vec<DamageClaim>> {
+        self.list_claims_impl(filter).await
     }
     async fn enqueue_notification(&self, n: &Notification) -> StoreResult<()> {
         self.write("enqueue_notification", self.enqueue_notification_impl(n)).await

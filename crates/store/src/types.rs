@@ -98,6 +98,11 @@ pub struct HoldFilter {
     pub property_scope: Option<Vec<String>>,
     /// Keyset cursor: strictly older than this (created_at, id).
     pub before: Option<(Timestamp, String)>,
+    /// Oldest first instead of newest first (reports read a period in
+    /// order); then `after` is the cursor and `before` is not used.
+    pub oldest_first: bool,
+    /// Keyset cursor for `oldest_first`: strictly newer than this.
+    pub after: Option<(Timestamp, String)>,
     /// Created at or after this instant.
     pub created_gte: Option<Timestamp>,
     /// Created strictly before this instant.
@@ -150,6 +155,19 @@ pub struct BookingFilter {
     pub tenant_id: Option<String>,
     pub status: Option<String>,
     pub property_scope: Option<Vec<String>>,
+    pub limit: i64,
+}
+
+/// Damage claims made in a period, oldest first, for the claims report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimFilter {
+    pub property_id: Option<String>,
+    /// Only claims on these properties (a property-restricted token).
+    pub property_scope: Option<Vec<String>>,
+    pub created_gte: Option<Timestamp>,
+    pub created_lt: Option<Timestamp>,
+    /// Keyset cursor: strictly newer than this (created_at, id).
+    pub after: Option<(Timestamp, String)>,
     pub limit: i64,
 }
 

@@ -34,6 +34,11 @@ pub(super) fn param_schema(kind: Param) -> utoipa::openapi::RefOr<utoipa::openap
             .pattern(Some(r"^([0-9]{1,12}|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9:.]+([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"))
             .examples([serde_json::json!("1764547200"), serde_json::json!("2025-12-01T00:00:00Z")])
             .into(),
+        Param::Day => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9:.]+([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"))
+            .examples([serde_json::json!("2026-11-01"), serde_json::json!("2026-11-01T00:00:00Z")])
+            .into(),
     }
 }
 

@@ -5,6 +5,7 @@ pub(crate) mod health;
 pub(crate) mod holds;
 mod operations;
 mod properties;
+mod reports;
 mod sim;
 pub(crate) mod webhook;
 
@@ -45,6 +46,8 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/api/jobs", get(operations::job_counts))
         .route("/api/properties", post(properties::put_property).get(properties::list_properties))
         .route("/api/properties/{id}", get(properties::get_property))
+        .route("/api/reports/holds", get(reports::holds_report))
+        .route("/api/reports/claims", get(reports::claims_report))
         .route("/_sim/payment_methods", post(sim::create_payment_method))
         .route("/_sim/payment_intents", get(sim::list_intents))
         .route("/_sim/payment_intents/{id}", get(sim::inspect_intent))

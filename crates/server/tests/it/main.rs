@@ -38,6 +38,7 @@ mod raises;
 mod readme;
 mod registry;
 mod rental;
+mod reports;
 mod resilience;
 mod schema;
 mod seams;
