@@ -13,6 +13,7 @@ use crate::config::{Config, LogFormat};
 
 mod admin;
 mod backup;
+mod report;
 pub(crate) mod table;
 use admin::{StoreOpts, TokenCommand};
 
@@ -151,6 +152,27 @@ enum Command {
         #[command(subcommand)]
         cmd: crate::cli_client::PropertiesCmd,
     },
+    /// A period's report, through the HTTP API: holds (a row each, totals per
+    /// property and currency) or damage-claim lines, as CSV or JSON on stdout.
+    Report {
+        #[command(flatten)]
+        remote: crate::cli_client::Remote,
+        /// Which report.
+        #[arg(long, value_enum, default_value = "holds")]
+        kind: report::ReportKind,
+        /// First day (2026-11-01) or an RFC 3339 instant.
+        #[arg(long)]
+        from: String,
+        /// Last day, included (2026-11-30), or an RFC 3339 instant, excluded.
+        #[arg(long)]
+        to: String,
+        /// Only this property.
+        #[arg(long)]
+        property: Option<String>,
+        /// CSV in major units, or JSON in minor units (`--json` too).
+        #[arg(long, value_enum, default_value = "csv")]
+        format: report::ReportFormat,
+    },
     /// Operations with unknown outcomes, through the HTTP API (admin token).
     Operations {
         #[command(flatten)]
@@ -248,6 +270,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bookings { remote, cmd } => return crate::cli_client::bookings(&remote, cmd).await,
         Command::Properties { remote, cmd } => return crate::cli_client::properties(&remote, cmd).await,
         Command::Operations { remote, cmd } => return crate::cli_client::operations(&remote, cmd).await,
+        Command::Report { remote, kind, from, to, property, format } => {
+            return report::report(&remote, report::ReportArgs { kind, from, to, property, format }).await
+        }
         _ => {}
     }
     let config = Config::load(cli.config.as_deref()).map_err(admin::Failure::config)?;
@@ -277,6 +302,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Bookings { .. }
         | Command::Properties { .. }
         | Command::Operations { .. }
+        | Command::Report { .. }
         | Command::Completions { .. } => Ok(()),
         Command::Audit { store, json } => admin::audit(&config, &store, json).await,
         Command::Config(ConfigCommand::Check) => admin::config_check(&config),

@@ -111,6 +111,13 @@ fn ops() -> Vec<Op> {
         ("expiring", "Only holds expiring within 24 h", Flag),
     ];
     const CHECKIN_Q: &[(&str, &str, Param)] = &[("cs", "The hold's client secret", Str)];
+    const CONSOLE_REPORT_Q: &[(&str, &str, Param)] = &[
+        ("kind", "holds or claims", Str),
+        ("from", "First day", Day),
+        ("to", "Last day, included", Day),
+        ("property_id", "Only this property", Str),
+        ("format", "csv or json", Str),
+    ];
     const REPORT_Q: &[(&str, &str, Param)] = &[
         ("from", "Required: created at or after (a date, from its start in UTC, or an RFC 3339 instant)", Day),
         ("to", "Required: created before (a date counts whole, or an RFC 3339 instant)", Day),
@@ -165,6 +172,7 @@ fn ops() -> Vec<Op> {
         op!(Post "/console/holds/{id}/release" "consoleRelease" "pages" "Release a hold", auth=false, req=None, 200 => Html, q=&[], err=&[303, 403, 404, 413, 422, 429]),
         op!(Post "/console/holds/{id}/increment" "consoleIncrement" "pages" "Increase a hold", auth=false, req=None, 200 => Html, q=&[], err=&[303, 403, 404, 413, 422, 429]),
         op!(Get "/console/bookings" "consoleBookings" "pages" "Bookings page", auth=false, req=None, 200 => Html, q=&[], err=&[303, 429]),
+        op!(Get "/console/reports" "consoleReport" "pages" "Download a report (the holds page's form)", auth=false, req=None, 200 => Report, q=CONSOLE_REPORT_Q, err=&[303, 400, 403, 429]),
         op!(Get "/console/notifications" "consoleNotifications" "pages" "Outbox page", auth=false, req=None, 200 => Html, q=&[], err=&[303, 429]),
         op!(Get "/openapi.json" "openapi" "service" "This document", auth=false, req=None, 200 => AnyJson, q=&[], err=&[]),
         op!(Get "/docs" "docs" "service" "API documentation page", auth=false, req=None, 200 => Html, q=&[], err=&[]),

@@ -5,7 +5,7 @@ pub(crate) mod health;
 pub(crate) mod holds;
 mod operations;
 mod properties;
-mod reports;
+pub(crate) mod reports;
 mod sim;
 pub(crate) mod webhook;
 

@@ -179,6 +179,22 @@ where
     Ok(resp)
 }
 
+/// The console's download: the same report for a signed-in manager.
+pub(crate) async fn download(
+    state: Arc<AppState>,
+    caller: Caller,
+    kind: &str,
+    q: ReportQuery,
+) -> Result<Response, ApiError> {
+    let format = format(&q, &HeaderMap::new())?;
+    let period = period(&q)?;
+    match kind {
+        "claims" => stream(Claims(state, period.clone(), caller), ClaimRows::new(format), "claims", &period).await,
+        "holds" => stream(Holds(state, period.clone(), caller), HoldRows::new(format), "holds", &period).await,
+        _ => Err(CoreError::validation("kind", "kind must be holds or claims").into()),
+    }
+}
+
 pub(crate) async fn holds_report(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,

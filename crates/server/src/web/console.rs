@@ -269,6 +269,27 @@ pub(super) async fn increment(
     .await
 }
 
+#[derive(Debug, Deserialize)]
+pub(super) struct ReportForm {
+    kind: Option<String>,
+    #[serde(flatten)]
+    query: crate::routes::reports::ReportQuery,
+}
+
+/// The holds page's "Download CSV": the report, as the API streams it.
+pub(super) async fn report(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(form): Query<ReportForm>,
+) -> Response {
+    let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
+    if let Some(r) = over_limit(&state, &s).await {
+        return r;
+    }
+    let kind = form.kind.unwrap_or_else(|| "holds".into());
+    crate::routes::reports::download(state, s.caller, &kind, form.query).await.into_response()
+}
+
 pub(super) async fn bookings(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
     if let Some(r) = over_limit(&state, &s).await {

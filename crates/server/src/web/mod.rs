@@ -96,4 +96,5 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/holds/{id}/increment", post(console::increment))
         .route("/console/bookings", get(console::bookings))
         .route("/console/notifications", get(console::notifications))
+        .route("/console/reports", get(console::report))
 }

@@ -11,7 +11,7 @@ async fn login_form(http: &reqwest::Client, base: &str) -> (String, String) {
     (cookie, field)
 }
 
-async fn sign_in(http: &reqwest::Client, base: &str, token: &str) -> reqwest::Response {
+pub(crate) async fn sign_in(http: &reqwest::Client, base: &str, token: &str) -> reqwest::Response {
     let (cookie, field) = login_form(http, base).await;
     http.post(format!("{base}/console/login"))
         .header("cookie", cookie)

@@ -185,3 +185,75 @@ async fn a_report_shows_a_restricted_token_only_its_property_and_refuses_bad_per
         assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some(field)), "{query}: {}", r.text);
     }
 }
+
+#[tokio::test]
+async fn the_cli_and_the_consoles_download_give_the_same_csv_as_the_api() {
+    let server = Server::start(crate::common::sqlite_db());
+    seed(&server).await;
+    let api_csv = server.client().get(&format!("/api/reports/holds?{ALL_TIME}&format=csv")).await.text;
+    assert!(api_csv.starts_with("row,hold_id,"), "{api_csv}");
+
+    let cli = |args: &[&str]| {
+        std::process::Command::new(crate::common::server_bin())
+            .args(["report", "--url", &server.base])
+            .args(args)
+            .env("CHITTYCHARGE_TOKEN", &server.token)
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["--from", "2000-01-01", "--to", "2099-12-31"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), api_csv);
+    let bad = cli(&["--from", "2026-12-01", "--to", "2026-11-01"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("HTTP 400: to must be after from"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let url =
+        format!("{}/console/reports?kind=holds&from=2000-01-01&to=2099-12-31&property_id=&format=csv", server.base);
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 303, "signed out: to the sign-in page");
+    let login = crate::console::sign_in(&http, &server.base, crate::common::TEST_TOKEN).await;
+    let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let page = http.get(format!("{}/console/holds", server.base)).header("cookie", &session).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("action=\"/console/reports\""), "the holds page offers the download");
+    let r = http.get(&url).header("cookie", &session).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), api_csv);
+}
+
+#[tokio::test]
+async fn the_claims_report_has_a_row_per_damage_line_with_its_evidence_and_totals() {
+    use crate::common::{authorize, booking, property};
+    let server = Server::start(crate::common::sqlite_db());
+    let api = server.client();
+    property(&api, "4b", json!({})).await;
+    booking(&api, "4b", "bk-1").await;
+    let (status, auth) = authorize(&api, "bk-1").await;
+    assert_eq!(status, 200, "{auth}");
+    let damages = json!({"damages": [
+        {"amount": 5_000, "description": "=cmd|' /C calc'!A0 lamp", "evidence_urls": ["https://photos.example/lamp.jpg", "https://photos.example/lamp2.jpg"]},
+        {"amount": 2_500, "description": "Carpet cleaning"},
+    ]});
+    let r = api.post("/api/bookings/bk-1/checkout", damages).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let report = api.get(&format!("/api/reports/claims?{ALL_TIME}")).await.body;
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{report}");
+    assert_eq!((rows[0]["line"].as_i64(), rows[0]["amount"].as_i64()), (Some(1), Some(5_000)));
+    assert_eq!(
+        rows[0]["evidence_urls"],
+        json!(["https://photos.example/lamp.jpg", "https://photos.example/lamp2.jpg"])
+    );
+    assert_eq!((rows[1]["booking_id"].as_str(), rows[1]["property_id"].as_str()), (Some("bk-1"), Some("4b")));
+    assert_eq!(report["totals"], json!([{"property_id": "4b", "currency": "usd", "lines": 2, "amount": 7_500}]));
+
+    let csv = api.get(&format!("/api/reports/claims?{ALL_TIME}&format=csv")).await.text;
+    assert!(csv.contains("'=cmd|"), "a formula is text: {csv}");
+    assert!(csv.contains("https://photos.example/lamp.jpg https://photos.example/lamp2.jpg,50.00"), "{csv}");
+    assert!(csv.lines().any(|l| l.starts_with("total,") && l.ends_with(",usd,,2,,,75.00")), "{csv}");
+}
