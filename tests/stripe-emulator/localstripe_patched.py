@@ -21,6 +21,9 @@
 #      description and receipt_email kept
 #   9. 404 -> resource_missing
 #  10. pm_card_threeDSecure2Required / pm_card_authenticationRequired
+#  11. refunds of captured money: a partial capture's rest is not a refund,
+#      a refund may not pass what is left of the capture, `reason`, and
+#      charge.refunded / refund.created events
 # and, to be as strict as Stripe where the service depends on it:
 #  - a server-side confirmation must say how redirects are handled;
 #  - increment_authorization only on intents that requested it;
@@ -211,7 +214,7 @@ Charge._export = _charge_export_expired
 
 def _charge_export(ch):
     out = Charge._export(ch)
-    out['amount_captured'] = ch.amount - ch.amount_refunded if ch.captured else 0
+    out['amount_captured'] = _captured_amount(ch)
     pi = PaymentIntent._api_retrieve(ch.payment_intent) if getattr(ch, 'payment_intent', None) else None
     incremental = 'available' if _can_increment(pi) else 'unavailable'
     out['payment_method_details'] = {
@@ -250,7 +253,7 @@ def _pi_export(self, expand=None):
     else:
         obj['latest_charge'] = ch.id
     obj['amount_capturable'] = ch.amount if (ch is not None and status == 'requires_capture') else 0
-    obj['amount_received'] = (ch.amount - ch.amount_refunded) if (ch is not None and status == 'succeeded') else 0
+    obj['amount_received'] = _captured_amount(ch) if (ch is not None and status == 'succeeded') else 0
     obj['cancellation_reason'] = getattr(self, '_cancellation_reason', None)
     obj['canceled_at'] = getattr(self, '_canceled_at', None)
     err = obj.get('last_payment_error')
@@ -460,6 +463,76 @@ r.extra_apis[:] = [(m, u, _ROUTES.get(u, f)) for (m, u, f) in r.extra_apis]
 PaymentIntent._api_increment_authorization = classmethod(_api_increment)
 r.extra_apis.insert(0, ('POST', '/v1/payment_intents/{id}/increment_authorization',
                         PaymentIntent._api_increment_authorization))
+
+
+# ---- 11. refunds of captured money ------------------------------------------
+# Stock localstripe records the uncaptured rest of a partial capture as a
+# refund, so a charge captured in part looks refunded, and its refunds are
+# checked against the authorized amount. Stripe keeps them apart: the
+# charge's amount_captured is what was captured, amount_refunded only what
+# was refunded of it, and a refund may not pass what is left of the capture.
+
+REFUND_REASONS = ('duplicate', 'fraudulent', 'requested_by_customer')
+
+
+def _captured_amount(ch):
+    if not ch.captured:
+        return 0
+    return getattr(ch, '_amount_captured', ch.amount)
+
+
+def _charge_capture(self, amount, on_success=None):
+    if amount is None:
+        amount = self.amount
+    amount = r.try_convert_to_int(amount)
+    if type(amount) is not int or not 0 <= amount <= self.amount or self.captured or self.status != 'succeeded':
+        raise UserError(400, 'Bad request')
+
+    def on_success_capture():
+        self.captured = True
+        self._amount_captured = amount
+        if on_success:
+            on_success()
+
+    self._trigger_payment(on_success=on_success_capture)
+
+
+Charge._capture = _charge_capture
+Charge.refunded = property(lambda self: self.captured and _captured_amount(self) <= self.amount_refunded)
+
+_orig_refund_init = r.Refund.__init__
+
+
+def _refund_init(self, charge=None, payment_intent=None, amount=None, metadata=None, reason=None, **kwargs):
+    if reason is not None and reason not in REFUND_REASONS:
+        raise stripe_error(400, 'Invalid reason: must be one of %s' % ', '.join(REFUND_REASONS),
+                           code='parameter_invalid_string', param='reason')
+    if payment_intent is not None:
+        ch = PaymentIntent._api_retrieve(payment_intent).latest_charge
+    elif charge is not None:
+        ch = Charge._api_retrieve(charge)
+    else:
+        raise stripe_error(400, 'Expected charge or payment_intent', code='parameter_missing')
+    if ch is None or not ch.captured:
+        raise stripe_error(400, 'This charge has not been captured: cancel the PaymentIntent to release it.',
+                           code='charge_not_refundable')
+    left = _captured_amount(ch) - ch.amount_refunded
+    if left <= 0:
+        raise stripe_error(400, 'Charge %s has already been refunded.' % ch.id, code='charge_already_refunded')
+    n = r.try_convert_to_int(amount) if amount is not None else left
+    if type(n) is not int or n <= 0:
+        raise stripe_error(400, 'Invalid positive integer', code='parameter_invalid_integer', param='amount')
+    if n > left:
+        raise stripe_error(400, 'Refund amount (%d) is greater than unrefunded amount on charge (%d)' % (n, left),
+                           code='amount_too_large', param='amount')
+    _orig_refund_init(self, charge=ch.id, amount=n, metadata=metadata, **kwargs)
+    self.payment_intent = getattr(ch, 'payment_intent', None)
+    self.reason = reason
+    schedule('charge.refunded', ch)
+    schedule('refund.created', self)
+
+
+r.Refund.__init__ = _refund_init
 
 
 # ---- 7. delivery ------------------------------------------------------------

@@ -104,6 +104,10 @@ pub struct HoldView {
     pub created_at: String,
     pub amount_captured: i64,
     pub amount_released: i64,
+    /// Refunded of `amount_captured`.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub amount_refunded: i64,
     pub description: String,
     pub customer_email: Option<String>,
     pub property_id: Option<String>,
@@ -395,7 +399,9 @@ pub struct WebhookAck {
 }
 
 mod pages_and_simulator;
+mod refunds;
 mod rental;
 pub use pages_and_simulator::*;
+pub use refunds::*;
 pub use rental::*;
 pub mod schema;

@@ -25,6 +25,8 @@ pub enum CoreError {
     Expired { capture_before: Option<Timestamp> },
     #[error("amount_to_capture {requested} exceeds the capturable amount {capturable}")]
     ExceedsCapturable { requested: i64, capturable: i64 },
+    #[error("A refund of {requested} exceeds what is left to refund of this hold's capture, {refundable}")]
+    ExceedsRefundable { requested: i64, refundable: i64 },
     #[error("Another operation on this hold is in progress; retry shortly")]
     Busy,
     #[error("This hold's card does not allow incremental authorization; place a new hold for the larger amount")]

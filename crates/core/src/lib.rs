@@ -23,6 +23,7 @@ pub mod operations;
 pub mod properties;
 mod reauth;
 mod reconcile;
+pub mod refunds;
 pub mod reports;
 pub mod sim_backend;
 mod sync;

@@ -27,6 +27,7 @@ fn render(name: &str, ctx: minijinja::Value) -> String {
             ("hold_placed.txt", include_str!("emails/hold_placed.txt")),
             ("damage_charged.txt", include_str!("emails/damage_charged.txt")),
             ("hold_released.txt", include_str!("emails/hold_released.txt")),
+            ("refund_issued.txt", include_str!("emails/refund_issued.txt")),
         ] {
             // The sources are compiled in; a syntax error is a build bug the
             // unit tests below catch.
@@ -135,6 +136,48 @@ fn released(hold: &Hold, to: &str, now: Timestamp) -> Notification {
         "",
         to,
         format!("Your authorization hold of {} has been released", hold.amount),
+        body,
+        hold,
+        now,
+    )
+}
+
+/// The guest's notice of one refund (operation `op_id`), its lines itemized.
+pub(crate) fn refunded(
+    hold: &Hold,
+    op_id: &str,
+    amount: i64,
+    lines: &[Value],
+    reason: Option<&str>,
+    to: &str,
+    now: Timestamp,
+) -> Notification {
+    let currency = hold.amount.currency();
+    let a = hold.state.amounts();
+    let items: Vec<minijinja::Value> = lines
+        .iter()
+        .map(|l| {
+            let what = l.get("description").and_then(Value::as_str).unwrap_or("refund");
+            let amount = l.get("amount").and_then(Value::as_i64).unwrap_or(0);
+            minijinja::context! { what, amount => currency.format(amount) }
+        })
+        .collect();
+    let body = render(
+        "refund_issued.txt",
+        minijinja::context! {
+            amount => currency.format(amount),
+            reason => reason.filter(|r| !r.trim().is_empty()),
+            items,
+            total_refunded => currency.format(a.refunded),
+            captured => currency.format(a.captured),
+            reference => hold.chitty_id,
+        },
+    );
+    message(
+        "refund_issued",
+        &format!("_{op_id}"),
+        to,
+        format!("Refund of {} to your card", currency.format(amount)),
         body,
         hold,
         now,

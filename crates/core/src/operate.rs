@@ -56,7 +56,7 @@ pub(super) enum Settle<'a> {
 
 impl HoldService {
     /// Claims `hold` for one operation and makes the processor call.
-    async fn with_lock<F, Fut>(
+    pub(super) async fn with_lock<F, Fut>(
         &self,
         hold: &Hold,
         kind: &str,
@@ -126,6 +126,9 @@ impl HoldService {
                     if let Err(e) = self.finish_claim(op, &next).await {
                         tracing::warn!(hold.id = %next.id, operation.id = %op.id, error = %e, "damage claim not recorded");
                     }
+                }
+                if status == OpStatus::Succeeded && op.kind == "refund" {
+                    self.refund_settled(op, &next).await;
                 }
                 return Ok(next);
             }

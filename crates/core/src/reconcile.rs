@@ -58,6 +58,10 @@ fn took_effect(op: &Operation, intent: &Intent) -> bool {
         "cancel" => s == ProcessorStatus::Canceled,
         "confirm" => !matches!(s, ProcessorStatus::RequiresPaymentMethod | ProcessorStatus::RequiresConfirmation),
         "increment" => op.request.get("new_total").and_then(Value::as_i64).is_some_and(|t| intent.view.amount >= t),
+        "refund" => {
+            let n = |k: &str| op.request.get(k).and_then(Value::as_i64).unwrap_or(0);
+            intent.view.amount_refunded.is_some_and(|r| r >= n("refunded_before").saturating_add(n("amount")))
+        }
         _ => false,
     }
 }
@@ -133,6 +137,10 @@ impl HoldService {
                         self.processor
                             .increment(&hold_id, r.get("new_total").and_then(Value::as_i64).unwrap_or(0), &key)
                             .await
+                    }
+                    "refund" => {
+                        let amount = r.get("amount").and_then(Value::as_i64).unwrap_or(0);
+                        self.processor.refund(&hold_id, amount, text(r, "stripe_reason").as_deref(), &key).await
                     }
                     other => Err(ProcessorError::InvalidRequest {
                         code: None,

@@ -69,12 +69,21 @@ pub(crate) fn fold_intent(
         let changed_status = after.status() != before.status();
         let new_decline = after.reason() != before.reason() && after.status() == HoldStatus::RequiresPaymentMethod;
         if changed_status || new_decline || after.amounts() != before.amounts() {
+            // A captured hold's only change is its refunded total: up is a
+            // refund, down a refund the bank sent back.
+            let refunded = after.amounts().refunded - before.amounts().refunded;
+            let (kind, amount) = match (changed_status || new_decline, refunded) {
+                (true, _) => (event_kind(&after), event_amount(&after)),
+                (false, r) if r > 0 => ("refunded", Some(r)),
+                (false, r) if r < 0 => ("refund_failed", Some(-r)),
+                (false, _) => ("amount_updated", event_amount(&after)),
+            };
             events.push(NewEvent {
-                kind: if changed_status || new_decline { event_kind(&after) } else { "amount_updated" }.to_string(),
+                kind: kind.to_string(),
                 actor: Some(ctx.actor.clone()),
                 from_status: Some(before.status().as_str().to_string()),
                 to_status: Some(after.status().as_str().to_string()),
-                amount: event_amount(&after),
+                amount,
                 reason: ctx.reason.clone().or_else(|| after.reason().map(str::to_string)),
                 data: ctx.data.clone(),
                 at: now,

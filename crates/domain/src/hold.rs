@@ -76,7 +76,7 @@ mod view;
 use view::processor_status_name;
 pub use view::{IntentView, ProcessorStatus};
 mod errors;
-pub use errors::{CaptureError, CaptureRefused, IllegalTransition};
+pub use errors::{CaptureError, CaptureRefused, IllegalTransition, RefundRefused};
 
 // ---- the states -------------------------------------------------------------
 
@@ -104,6 +104,8 @@ pub struct Captured {
     authorized: i64,
     captured: i64,
     captured_at: Timestamp,
+    /// What the processor reports refunded of `captured`.
+    refunded: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,7 +217,7 @@ impl Authorized {
         if amount > self.capturable {
             return Err(CaptureError::ExceedsCapturable { requested: amount, capturable: self.capturable });
         }
-        Ok(Captured { authorized: self.authorized, captured: amount, captured_at: at })
+        Ok(Captured { authorized: self.authorized, captured: amount, captured_at: at, refunded: 0 })
     }
 
     /// An incremental authorization or processor refresh changed the amounts.
@@ -297,6 +299,8 @@ pub struct HoldAmounts {
     pub capturable: i64,
     pub captured: i64,
     pub released: i64,
+    /// Refunded of `captured`.
+    pub refunded: i64,
 }
 
 impl HoldState {
@@ -322,7 +326,9 @@ impl HoldState {
                 HoldAmounts::default()
             }
             HoldState::RequiresCapture(a) => HoldAmounts { capturable: a.capturable, ..HoldAmounts::default() },
-            HoldState::Captured(c) => HoldAmounts { capturable: 0, captured: c.captured, released: c.released() },
+            HoldState::Captured(c) => {
+                HoldAmounts { capturable: 0, captured: c.captured, released: c.released(), refunded: c.refunded }
+            }
             HoldState::Canceled(c) => HoldAmounts { released: c.released, ..HoldAmounts::default() },
             HoldState::Expired(e) => HoldAmounts { released: e.released, ..HoldAmounts::default() },
         }
@@ -432,7 +438,7 @@ impl HoldState {
                 }
             },
             HoldState::Captured(c) => match v.status {
-                P::Succeeded => Ok(HoldState::Captured(c)),
+                P::Succeeded => Ok(HoldState::Captured(c.with_refunded(v.amount_refunded))),
                 other => Err(illegal(processor_status_name(other))),
             },
             HoldState::Canceled(c) => match v.status {
@@ -471,10 +477,11 @@ fn auth_for_succeeded(v: &IntentView, default_capture_before: Timestamp) -> Auth
 fn captured_from(a: Authorized, v: &IntentView, at: Timestamp) -> Result<HoldState, IllegalTransition> {
     let from = HoldStatus::RequiresCapture;
     a.captured(v.amount_received, at)
-        .map(HoldState::Captured)
+        .map(|c| HoldState::Captured(c.with_refunded(v.amount_refunded)))
         .map_err(|_| IllegalTransition { from, to: "captured (amount outside the authorization)" })
 }
 
+mod refund;
 mod stored;
 pub use stored::StoredState;
 

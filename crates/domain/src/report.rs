@@ -23,6 +23,8 @@ pub struct HoldFigures {
     pub released: i64,
     /// Still held and capturable.
     pub outstanding: i64,
+    /// Given back to the card after a capture.
+    pub refunded: i64,
     /// The fee estimate for what was captured (0 when nothing was).
     pub estimated_fee: i64,
 }
@@ -43,6 +45,7 @@ impl HoldFigures {
             captured: a.captured,
             released: a.released,
             outstanding: a.capturable,
+            refunded: a.refunded,
             estimated_fee,
         }
     }
@@ -56,6 +59,7 @@ pub struct Sums {
     pub captured: i128,
     pub released: i128,
     pub outstanding: i128,
+    pub refunded: i128,
     pub estimated_fee: i128,
 }
 
@@ -66,6 +70,7 @@ impl Sums {
         self.captured += i128::from(f.captured);
         self.released += i128::from(f.released);
         self.outstanding += i128::from(f.outstanding);
+        self.refunded += i128::from(f.refunded);
         self.estimated_fee += i128::from(f.estimated_fee);
     }
 }

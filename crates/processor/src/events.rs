@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 /// The event types that can change a hold.
-pub const HANDLED: [&str; 7] = [
+pub const HANDLED: [&str; 11] = [
     "payment_intent.amount_capturable_updated",
     "payment_intent.requires_action",
     "payment_intent.succeeded",
@@ -13,13 +13,17 @@ pub const HANDLED: [&str; 7] = [
     "payment_intent.payment_failed",
     "charge.captured",
     "charge.expired",
+    "charge.refunded",
+    "charge.refund.updated",
+    "refund.updated",
+    "refund.failed",
 ];
 
 /// The PaymentIntent an event is about.
 pub fn intent_id(event: &Value) -> Option<String> {
     let object = event.get("data")?.get("object")?;
     let field = match object.get("object").and_then(Value::as_str) {
-        Some("charge") => object.get("payment_intent"),
+        Some("charge" | "refund") => object.get("payment_intent"),
         _ => object.get("id"),
     }?;
     match field {

@@ -123,6 +123,16 @@ pub trait Processor: Send + Sync {
     /// `amount: None` captures everything capturable.
     async fn capture(&self, id: &str, amount: Option<i64>, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
     async fn cancel(&self, id: &str, reason: Option<&str>, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
+    /// Refunds `amount` of what was captured; `reason` is one of Stripe's
+    /// (`duplicate`, `fraudulent`, `requested_by_customer`). Answers the
+    /// PaymentIntent as it stands after the refund.
+    async fn refund(
+        &self,
+        id: &str,
+        amount: i64,
+        reason: Option<&str>,
+        key: &IdempotencyKey,
+    ) -> Result<Intent, ProcessorError>;
     /// Incremental authorization: `new_total` is the new authorized amount.
     async fn increment(&self, id: &str, new_total: i64, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
     /// Every PaymentIntent whose metadata `source` is `source` (for the audit).

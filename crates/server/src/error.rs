@@ -124,6 +124,12 @@ fn core_response(e: CoreError) -> Response {
             msg,
             Some(json!({ "requested": requested, "amount_capturable": capturable })),
         ),
+        CoreError::ExceedsRefundable { requested, refundable } => body(
+            StatusCode::CONFLICT,
+            "amount_exceeds_refundable",
+            msg,
+            Some(json!({ "requested": requested, "refundable": refundable })),
+        ),
         CoreError::IncrementUnavailable => {
             body(StatusCode::CONFLICT, "incremental_authorization_unavailable", msg, None)
         }

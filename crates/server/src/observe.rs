@@ -318,6 +318,15 @@ impl Processor for Metered {
     async fn increment(&self, id: &str, new_total: i64, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
         timed("increment", self.0.name(), self.0.increment(id, new_total, key)).await
     }
+    async fn refund(
+        &self,
+        id: &str,
+        amount: i64,
+        reason: Option<&str>,
+        key: &IdempotencyKey,
+    ) -> Result<Intent, ProcessorError> {
+        timed("refund", self.0.name(), self.0.refund(id, amount, reason, key)).await
+    }
     async fn list_by_source(&self, source: &str) -> Result<Vec<Intent>, ProcessorError> {
         timed("list", self.0.name(), self.0.list_by_source(source)).await
     }

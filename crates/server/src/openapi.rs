@@ -111,10 +111,11 @@ fn ops() -> Vec<Op> {
         ("expiring", "Only holds expiring within 24 h", Flag),
     ];
     const CHECKIN_Q: &[(&str, &str, Param)] = &[("cs", "The hold's client secret", Str)];
+    // Strings: without a session the page redirects before reading them.
     const CONSOLE_REPORT_Q: &[(&str, &str, Param)] = &[
         ("kind", "holds or claims", Str),
-        ("from", "First day", Day),
-        ("to", "Last day, included", Day),
+        ("from", "First day", Str),
+        ("to", "Last day, included", Str),
         ("property_id", "Only this property", Str),
         ("format", "csv or json", Str),
     ];
@@ -146,6 +147,8 @@ fn ops() -> Vec<Op> {
         op!(Post "/api/properties" "putProperty" "rental" "Create or update a property (admin)", auth=true, req=Json("PropertyRequest"), 201 => Json("PropertyView"), q=&[], err=API_ERRORS),
         op!(Get "/api/properties" "listProperties" "rental" "List properties", auth=true, req=None, 200 => Json("PropertyList"), q=&[], err=READ_ERRORS),
         op!(Get "/api/properties/{id}" "getProperty" "rental" "Read a property", auth=true, req=None, 200 => Json("PropertyView"), q=&[], err=READ_ERRORS),
+        op!(Post "/api/holds/{id}/refunds" "refundHold" "holds" "Refund captured money, in full or in part", auth=true, req=Json("RefundRequest"), 201 => Json("RefundResponse"), q=&[], err=PAY_ERRORS),
+        op!(Get "/api/holds/{id}/refunds" "listRefunds" "holds" "A hold's refunds", auth=true, req=None, 200 => Json("RefundList"), q=&[], err=READ_ERRORS),
         op!(Get "/api/reports/holds" "reportHolds" "reports" "A period's holds with totals per property and currency (JSON in minor units, CSV in major units)", auth=true, req=None, 200 => Report, q=REPORT_Q, err=READ_ERRORS),
         op!(Get "/api/reports/claims" "reportClaims" "reports" "A period's damage-claim lines with totals per property and currency", auth=true, req=None, 200 => Report, q=REPORT_Q, err=READ_ERRORS),
         op!(Post "/api/bookings" "createBooking" "rental" "Create a booking", auth=true, req=Json("BookingRequest"), 201 => Json("BookingView"), q=&[], err=API_ERRORS),
@@ -310,6 +313,10 @@ fn build() -> OpenApi {
         .schema_from::<api::Health>()
         .schema_from::<api::ComponentHealth>()
         .schema_from::<api::RegistryHealth>()
+        .schema_from::<api::RefundView>()
+        .schema_from::<api::RefundList>()
+        .schema_from::<api::RefundResponse>()
+        .schema_from::<api::RefundRequest>()
         .schema_from::<api::CreateHoldRequest>()
         .schema_from::<api::CreateHoldResponse>()
         .schema_from::<api::HoldView>()

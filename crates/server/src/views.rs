@@ -45,6 +45,7 @@ pub(crate) fn hold_view(h: &Hold) -> HoldView {
         created_at: iso_millis(h.created_at.millis()),
         amount_captured: a.captured,
         amount_released: a.released,
+        amount_refunded: a.refunded,
         description: h.description.clone(),
         customer_email: h.customer_email.clone(),
         property_id: h.property_id.clone(),
@@ -129,5 +130,23 @@ pub(crate) fn event_view(e: &HoldEvent) -> EventView {
         reason: e.reason.clone(),
         data: e.data.clone(),
         created_at: iso_millis(e.created_at.millis()),
+    }
+}
+
+/// A refund, from its operation record.
+pub(crate) fn refund_view(op: &chittycharge_store::Operation) -> chittycharge_api::RefundView {
+    let r = &op.request;
+    chittycharge_api::RefundView {
+        id: op.id.clone(),
+        hold_id: op.hold_id.clone().unwrap_or_default(),
+        amount: r.get("amount").and_then(serde_json::Value::as_i64).unwrap_or(0),
+        currency: r.get("currency").and_then(serde_json::Value::as_str).unwrap_or_default().to_string(),
+        status: op.status.as_str().to_string(),
+        reason: r.get("reason").and_then(serde_json::Value::as_str).map(str::to_string),
+        lines: r.get("detail").and_then(|d| d.get("lines")).filter(|l| !l.is_null()).cloned(),
+        error: op.error.clone(),
+        actor: r.get("actor").and_then(serde_json::Value::as_str).map(str::to_string),
+        created_at: iso_millis(op.created_at.millis()),
+        updated_at: iso_millis(op.updated_at.millis()),
     }
 }

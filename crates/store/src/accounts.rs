@@ -104,6 +104,14 @@ impl SqlStore {
         row.as_ref().map(operation_from_row).transpose()
     }
 
+    pub(crate) async fn operations_for_hold_impl(&self, hold_id: &str) -> StoreResult<Vec<Operation>> {
+        let rows = sqlx::query("SELECT * FROM operations WHERE hold_id = $1 ORDER BY created_at, id")
+            .bind(hold_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(operation_from_row).collect()
+    }
+
     pub(crate) async fn due_operations_impl(
         &self,
         now: Timestamp,

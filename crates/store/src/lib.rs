@@ -112,6 +112,8 @@ pub trait Store: Send + Sync {
     async fn finish_operation(&self, id: &str, status: OpStatus, error: Option<&str>, at: Timestamp)
         -> StoreResult<()>;
     async fn get_operation(&self, id: &str) -> StoreResult<Option<Operation>>;
+    /// A hold's operations, oldest first (its refunds are listed from them).
+    async fn operations_for_hold(&self, hold_id: &str) -> StoreResult<Vec<Operation>>;
     /// Unknown operations due for another attempt, and pending ones older
     /// than `stale_before` (their process died mid-call).
     /// Only operations with fewer than `max_attempts` attempts: the ones out

@@ -38,6 +38,7 @@ embedded! {
     7 => "0007_seams",
     8 => "0008_livemode",
     9 => "0009_gcra",
+    10 => "0010_refunds",
 }
 
 /// `0001_init` → version 1, "init": how sqlx names a migration from its file.

@@ -60,7 +60,7 @@ pub(crate) fn ts(v: Option<i64>) -> Option<Timestamp> {
 pub(crate) const HOLD_COLUMNS: &str = "id, chitty_id, processor, client_secret, status, amount, amount_capturable, \
     amount_captured, amount_released, currency, description, customer_email, property_id, tenant_id, booking_id, \
     tier, tier_reason, processing_fee, metadata, reason, expires_at, captured_at, canceled_at, created_at, \
-    updated_at, created_by, version, op_lock, livemode";
+    updated_at, created_by, version, op_lock, livemode, amount_refunded";
 
 pub(crate) fn hold_from_row<R: Columns>(row: &R) -> StoreResult<Hold> {
     let status: String = row.col("status")?;
@@ -81,6 +81,7 @@ pub(crate) fn hold_from_row<R: Columns>(row: &R) -> StoreResult<Hold> {
         capturable: row.col("amount_capturable")?,
         captured: row.col("amount_captured")?,
         released: row.col("amount_released")?,
+        refunded: row.col("amount_refunded")?,
         capture_before: expires_at,
         captured_at: ts(row.col("captured_at")?),
         canceled_at: ts(row.col("canceled_at")?),
@@ -120,6 +121,7 @@ pub(crate) struct StateColumns {
     pub capturable: i64,
     pub captured: i64,
     pub released: i64,
+    pub refunded: i64,
     pub reason: Option<String>,
     pub expires_at: Option<i64>,
     pub captured_at: Option<i64>,
@@ -133,6 +135,7 @@ pub(crate) fn state_columns(hold: &Hold) -> StateColumns {
         capturable: amounts.capturable,
         captured: amounts.captured,
         released: amounts.released,
+        refunded: amounts.refunded,
         reason: hold.state.reason().map(str::to_string),
         expires_at: hold.state.capture_before().or(hold.expires_at).map(Timestamp::millis),
         captured_at: hold.state.captured_at().map(Timestamp::millis),

@@ -158,6 +158,9 @@ impl Store for SqlStore {
     async fn get_operation(&self, id: &str) -> StoreResult<Option<Operation>> {
         self.get_operation_impl(id).await
     }
+    async fn operations_for_hold(&self, hold_id: &str) -> StoreResult<Vec<Operation>> {
+        self.operations_for_hold_impl(hold_id).await
+    }
 
     async fn due_operations(
         &self,

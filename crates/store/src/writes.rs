@@ -109,7 +109,7 @@ pub(crate) fn hold_insert_q(h: &Hold) -> StoreResult<Q<'_>> {
     let metadata = serde_json::to_string(&h.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let sql = format!(
         "INSERT INTO holds ({HOLD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
     );
     Ok(Q::owned(sql)
         .bind(&h.id)
@@ -140,7 +140,8 @@ pub(crate) fn hold_insert_q(h: &Hold) -> StoreResult<Q<'_>> {
         .bind(h.created_by.as_deref())
         .bind(h.version)
         .bind(h.op_lock.as_deref())
-        .bind(i64::from(h.livemode)))
+        .bind(i64::from(h.livemode))
+        .bind(s.refunded))
 }
 
 /// The operation that created a hold: linked to it and settled.
@@ -197,8 +198,8 @@ pub(crate) fn save_q(h: &Hold, expected_version: i64) -> StoreResult<Q<'_>> {
     let metadata = serde_json::to_string(&h.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(q("UPDATE holds SET chitty_id = $1, status = $2, amount = $3, amount_capturable = $4, amount_captured = $5, \
            amount_released = $6, processing_fee = $7, metadata = $8, reason = $9, expires_at = $10, captured_at = $11, \
-           canceled_at = $12, updated_at = $13, op_lock = $14, booking_id = $15, version = version + 1 \
-           WHERE id = $16 AND version = $17")
+           canceled_at = $12, updated_at = $13, op_lock = $14, booking_id = $15, amount_refunded = $16, \
+           version = version + 1 WHERE id = $17 AND version = $18")
     .bind(&h.chitty_id)
     .bind(s.status)
     .bind(h.amount.minor())
@@ -214,6 +215,7 @@ pub(crate) fn save_q(h: &Hold, expected_version: i64) -> StoreResult<Q<'_>> {
     .bind(h.updated_at.millis())
     .bind(h.op_lock.as_deref())
     .bind(h.booking_id.as_deref())
+    .bind(s.refunded)
     .bind(&h.id)
     .bind(expected_version))
 }

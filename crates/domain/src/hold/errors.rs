@@ -22,6 +22,13 @@ pub enum CaptureRefused {
     ExceedsCapturable { requested: i64, capturable: i64 },
 }
 
+/// Why a refund request is refused before any processor call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefundRefused {
+    #[error("a refund of {requested} exceeds what is left to refund, {refundable}")]
+    ExceedsRefundable { requested: i64, refundable: i64 },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a hold cannot move from {from} to {to}")]
 pub struct IllegalTransition {

@@ -14,6 +14,7 @@ pub struct StoredState {
     pub capturable: i64,
     pub captured: i64,
     pub released: i64,
+    pub refunded: i64,
     pub capture_before: Option<Timestamp>,
     pub captured_at: Option<Timestamp>,
     pub canceled_at: Option<Timestamp>,
@@ -38,6 +39,7 @@ impl StoredState {
                 authorized: self.amount,
                 captured: self.captured.min(self.amount),
                 captured_at: self.captured_at.unwrap_or(at),
+                refunded: self.refunded.clamp(0, self.captured.min(self.amount)),
             }),
             HoldStatus::Canceled => {
                 HoldState::Canceled(Canceled { released: self.released, reason: self.reason, canceled_at: at })

@@ -16,6 +16,7 @@ fn view(status: ProcessorStatus, amount: i64, capturable: i64, received: i64) ->
         amount,
         amount_capturable: capturable,
         amount_received: received,
+        amount_refunded: None,
         capture_before: Some(T0.plus_millis(WEEK_MS)),
         canceled_by_expiry: false,
         last_error: None,
@@ -28,7 +29,7 @@ fn partial_capture_releases_the_remainder() {
     assert_eq!(captured.captured(), 5_000);
     assert_eq!(captured.released(), 20_000);
     let st = HoldState::Captured(captured);
-    assert_eq!(st.amounts(), HoldAmounts { capturable: 0, captured: 5_000, released: 20_000 });
+    assert_eq!(st.amounts(), HoldAmounts { capturable: 0, captured: 5_000, released: 20_000, refunded: 0 });
 }
 
 #[test]
@@ -129,6 +130,7 @@ fn any_step() -> impl Strategy<Value = Step> {
                 amount,
                 amount_capturable: capturable,
                 amount_received: received,
+                amount_refunded: None,
                 capture_before: Some(T0.plus_millis(WEEK_MS)),
                 canceled_by_expiry: expiry,
                 last_error: None,

@@ -21,6 +21,9 @@ pub struct IntentView {
     pub amount: i64,
     pub amount_capturable: i64,
     pub amount_received: i64,
+    /// Refunded of what was received; `None` when the processor's answer
+    /// did not say (then the stored total stands).
+    pub amount_refunded: Option<i64>,
     pub capture_before: Option<Timestamp>,
     /// The processor canceled it because the authorization lapsed.
     pub canceled_by_expiry: bool,

@@ -55,6 +55,9 @@ pub(crate) struct SimIntent {
     pub captures: u32,
     #[serde(default)]
     pub increments: u32,
+    /// Refunded of `amount_received`.
+    #[serde(default)]
+    pub amount_refunded: i64,
     #[serde(default)]
     pub off_session: bool,
     /// Incremental authorization was requested (every simulated card but
@@ -89,6 +92,7 @@ impl SimIntent {
             cancellation_reason: None,
             captures: 0,
             increments: 0,
+            amount_refunded: 0,
             off_session: req.off_session,
             incremental: req.incremental,
         }
@@ -223,6 +227,34 @@ impl SimIntent {
         }
     }
 
+    /// A refund of captured money, checked as Stripe checks it.
+    pub(super) fn refund(&mut self, amount: i64) -> Result<(), ProcessorError> {
+        if self.status != SimStatus::Succeeded {
+            return Err(ProcessorError::InvalidRequest {
+                code: Some("charge_not_refundable".into()),
+                param: None,
+                message: "This charge has not been captured: cancel the PaymentIntent to release it.".into(),
+            });
+        }
+        let left = self.amount_received - self.amount_refunded;
+        if left <= 0 {
+            return Err(ProcessorError::InvalidRequest {
+                code: Some("charge_already_refunded".into()),
+                param: None,
+                message: format!("Charge for {} has already been refunded.", self.id),
+            });
+        }
+        if amount <= 0 || amount > left {
+            return Err(ProcessorError::InvalidRequest {
+                code: Some("amount_too_large".into()),
+                param: Some("amount".into()),
+                message: format!("Refund amount ({amount}) is greater than unrefunded amount on charge ({left})"),
+            });
+        }
+        self.amount_refunded += amount;
+        Ok(())
+    }
+
     /// Stripe cancels an uncaptured authorization when it lapses.
     pub(super) fn expire_if_due(&mut self, now: Timestamp) {
         if self.status == SimStatus::RequiresCapture && self.capture_before.is_some_and(|cb| now.millis() >= cb) {
@@ -241,6 +273,7 @@ impl SimIntent {
                 "payment_intent": self.id,
                 "amount": self.amount,
                 "amount_captured": self.amount_received,
+                "amount_refunded": self.amount_refunded,
             })
         } else {
             serde_json::json!({
@@ -281,6 +314,7 @@ impl SimIntent {
                 amount: self.amount,
                 amount_capturable: self.amount_capturable,
                 amount_received: self.amount_received,
+                amount_refunded: (self.status == SimStatus::Succeeded).then_some(self.amount_refunded),
                 capture_before: self.capture_before.map(Timestamp::from_millis),
                 canceled_by_expiry: self.cancellation_reason.as_deref() == Some("automatic"),
                 last_error: self.last_decline.clone(),
@@ -307,6 +341,9 @@ pub(crate) fn events_between(before: Option<&SimIntent>, after: &SimIntent, decl
     if prev == Some(after.status) {
         if before.is_some_and(|b| b.amount != after.amount) {
             out.push("payment_intent.amount_capturable_updated");
+        }
+        if before.is_some_and(|b| b.amount_refunded != after.amount_refunded) {
+            out.push("charge.refunded");
         }
         return out;
     }

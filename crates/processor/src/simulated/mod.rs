@@ -394,6 +394,18 @@ impl Processor for SimulatedProcessor {
         self.idempotent(key, fp, || self.step(id, &f)).await
     }
 
+    async fn refund(
+        &self,
+        id: &str,
+        amount: i64,
+        reason: Option<&str>,
+        key: &IdempotencyKey,
+    ) -> Result<Intent, ProcessorError> {
+        let fp = fingerprint(&["refund", id, &amount.to_string(), reason.unwrap_or("")]);
+        let f = move |pi: &mut SimIntent| pi.refund(amount);
+        lose_answer(self.idempotent(key, fp, || self.step(id, &f)).await)
+    }
+
     async fn increment(&self, id: &str, new_total: i64, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
         let fp = fingerprint(&["increment", id, &new_total.to_string()]);
         let f = move |pi: &mut SimIntent| pi.increment(new_total);

@@ -49,6 +49,8 @@ pub enum ChargeRef {
 pub struct WireCharge {
     #[serde(default)]
     pub payment_method_details: Option<PaymentMethodDetails>,
+    #[serde(default)]
+    pub amount_refunded: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +124,12 @@ impl WireIntent {
             _ => None,
         };
         let capture_before = card.and_then(|c| c.capture_before);
+        // Only a captured charge's refunds are refunds: an expired
+        // authorization reports its whole amount "refunded".
+        let amount_refunded = match &self.latest_charge {
+            Some(ChargeRef::Object(c)) if st == ProcessorStatus::Succeeded => Some(c.amount_refunded.unwrap_or(0)),
+            _ => None,
+        };
         let incremental_available = card
             .and_then(|c| c.incremental_authorization.as_ref())
             .and_then(|i| i.status.as_deref())
@@ -152,6 +160,7 @@ impl WireIntent {
                 amount: self.amount,
                 amount_capturable: capturable,
                 amount_received: received,
+                amount_refunded,
                 capture_before: capture_before.map(Timestamp::from_secs),
                 // `automatic` in older API versions, `expired` in newer ones.
                 canceled_by_expiry: matches!(self.cancellation_reason.as_deref(), Some("automatic" | "expired")),

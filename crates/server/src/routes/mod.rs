@@ -34,6 +34,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         // chittycommand's client releases with /release; same as /cancel.
         .route("/api/holds/{id}/release", post(holds::actions::cancel_hold))
         .route("/api/holds/{id}/increment", post(holds::actions::increment_hold))
+        .route("/api/holds/{id}/refunds", post(holds::refunds::refund_hold).get(holds::refunds::list_refunds))
         .route("/api/bookings", post(bookings::create_booking).get(bookings::list_bookings))
         .route("/api/bookings/{id}", get(bookings::get_booking))
         .route("/api/bookings/{id}/authorize", post(bookings::authorize_booking))

@@ -186,6 +186,7 @@ pub(crate) async fn download(
     kind: &str,
     q: ReportQuery,
 ) -> Result<Response, ApiError> {
+    caller.require_read()?;
     let format = format(&q, &HeaderMap::new())?;
     let period = period(&q)?;
     match kind {
@@ -201,6 +202,8 @@ pub(crate) async fn holds_report(
     headers: HeaderMap,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
+    // Who may read comes before what was asked.
+    caller.require_read()?;
     let format = format(&q, &headers)?;
     let period = period(&q)?;
     stream(Holds(state, period.clone(), caller), HoldRows::new(format), "holds", &period).await
@@ -212,6 +215,8 @@ pub(crate) async fn claims_report(
     headers: HeaderMap,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
+    // Who may read comes before what was asked.
+    caller.require_read()?;
     let format = format(&q, &headers)?;
     let period = period(&q)?;
     stream(Claims(state, period.clone(), caller), ClaimRows::new(format), "claims", &period).await

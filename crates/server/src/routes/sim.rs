@@ -157,6 +157,7 @@ pub(super) async fn inspect_intent(
         "amount": pi.view.amount,
         "amount_capturable": pi.view.amount_capturable,
         "amount_received": pi.view.amount_received,
+        "amount_refunded": pi.view.amount_refunded.unwrap_or(0),
         "captures": pi.captures,
         "payment_method": pi.payment_method,
         "metadata": pi.metadata,

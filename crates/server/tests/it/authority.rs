@@ -53,6 +53,8 @@ fn table() -> Vec<Row> {
         ("post", "/api/holds/{id}/cancel", json!({}), none, Is(403), Is(404)),
         ("post", "/api/holds/{id}/release", json!({}), none, Is(403), Is(404)),
         ("post", "/api/holds/{id}/increment", json!({"amount": 6000}), none, Is(403), Is(404)),
+        ("post", "/api/holds/{id}/refunds", json!({"amount": 100}), none, Is(403), Is(404)),
+        ("get", "/api/holds/{id}/refunds", json!(null), none, Ok, Is(404)),
         ("get", "/api/operations/stuck", json!(null), none, Is(403), Is(403)),
         ("get", "/api/operations/{id}", json!(null), none, Ok, Is(404)),
         ("post", "/api/operations/{id}/resolve", json!({}), none, Is(403), Is(403)),
@@ -81,6 +83,9 @@ fn table() -> Vec<Row> {
             Is(404),
         ),
         ("get", "/api/notifications", json!(null), none, Is(403), Is(403)),
+        // Readers may read reports; without a period they are 400.
+        ("get", "/api/reports/holds", json!(null), none, Is(400), Is(400)),
+        ("get", "/api/reports/claims", json!(null), none, Is(400), Is(400)),
         (
             "post",
             "/_sim/payment_methods",
@@ -120,6 +125,7 @@ fn table() -> Vec<Row> {
         ("post", "/console/holds/{id}/increment", json!(null), Is(303), Is(303), Is(303)),
         ("get", "/console/bookings", json!(null), Is(303), Is(303), Is(303)),
         ("get", "/console/notifications", json!(null), Is(303), Is(303), Is(303)),
+        ("get", "/console/reports", json!(null), Is(303), Is(303), Is(303)),
         ("get", "/openapi.json", json!(null), Ok, Ok, Ok),
         ("get", "/docs", json!(null), Ok, Ok, Ok),
         ("get", "/metrics", json!(null), none, Is(403), Is(403)),

@@ -36,6 +36,7 @@ mod parity;
 mod protection;
 mod raises;
 mod readme;
+mod refunds;
 mod registry;
 mod rental;
 mod reports;

@@ -37,6 +37,11 @@ async fn seed(server: &Server) -> Vec<String> {
             (_, Some(c)) => {
                 let r = api.post(&format!("/api/holds/{id}/capture"), json!({"amount_to_capture": c})).await;
                 assert_eq!(r.status, 200, "{}", r.text);
+                if n == 0 {
+                    // Part of the first capture goes back to the guest.
+                    let r = api.post(&format!("/api/holds/{id}/refunds"), json!({"amount": 1_345})).await;
+                    assert_eq!(r.status, 201, "{}", r.text);
+                }
             }
             (1, None) => {
                 let r = api.post(&format!("/api/holds/{id}/cancel"), json!({})).await;
@@ -52,9 +57,9 @@ async fn seed(server: &Server) -> Vec<String> {
     ids
 }
 
-/// (property, currency) -> [holds, authorized, captured, released, outstanding], from the holds' own views.
-fn expected(holds: &[Value]) -> BTreeMap<(String, String), [i64; 5]> {
-    let mut sums: BTreeMap<(String, String), [i64; 5]> = BTreeMap::new();
+/// (property, currency) -> [holds, authorized, captured, released, outstanding, refunded], from the holds' own views.
+fn expected(holds: &[Value]) -> BTreeMap<(String, String), [i64; 6]> {
+    let mut sums: BTreeMap<(String, String), [i64; 6]> = BTreeMap::new();
     for h in holds {
         let key =
             (h["property_id"].as_str().unwrap_or_default().to_string(), h["currency"].as_str().unwrap().to_string());
@@ -64,7 +69,8 @@ fn expected(holds: &[Value]) -> BTreeMap<(String, String), [i64; 5]> {
             h["amount_capturable"].as_i64().unwrap(),
         );
         let s = sums.entry(key).or_default();
-        for (i, v) in [1, cap + rel + out, cap, rel, out].into_iter().enumerate() {
+        let refunded = h["amount_refunded"].as_i64().unwrap();
+        for (i, v) in [1, cap + rel + out, cap, rel, out, refunded].into_iter().enumerate() {
             s[i] += v;
         }
     }
@@ -90,16 +96,23 @@ async fn a_periods_report_totals_equal_the_sums_of_its_holds_to_the_minor_unit_o
         let row_ids: Vec<&str> =
             report["rows"].as_array().unwrap().iter().map(|r| r["hold_id"].as_str().unwrap()).collect();
         assert_eq!(row_ids, ids.iter().map(String::as_str).collect::<Vec<_>>(), "oldest first");
-        let mut got: BTreeMap<(String, String), [i64; 5]> = BTreeMap::new();
+        let mut got: BTreeMap<(String, String), [i64; 6]> = BTreeMap::new();
         for t in report["totals"].as_array().unwrap() {
             let key = (t["property_id"].as_str().unwrap().to_string(), t["currency"].as_str().unwrap().to_string());
             let v = |k: &str| t[k].as_i64().unwrap();
-            got.insert(key, [v("holds"), v("authorized"), v("captured"), v("released"), v("outstanding")]);
+            got.insert(
+                key,
+                [v("holds"), v("authorized"), v("captured"), v("released"), v("outstanding"), v("refunded")],
+            );
         }
         assert_eq!(got, expected(&holds), "{report}");
         // The captured p1/usd hold's fee is the estimate of what was captured.
         let first = &report["rows"][0];
-        assert_eq!((first["captured"].as_i64(), first["estimated_fee"].as_i64()), (Some(7_345), Some(243)), "{first}");
+        assert_eq!(
+            (first["captured"].as_i64(), first["refunded"].as_i64(), first["estimated_fee"].as_i64()),
+            (Some(7_345), Some(1_345), Some(243)),
+            "{first}"
+        );
 
         // A period before any of them is empty, with empty totals.
         let empty = api.get("/api/reports/holds?from=2001-01-01&to=2001-01-31").await.body;
@@ -128,19 +141,20 @@ async fn the_csv_report_is_in_major_units_says_so_and_defuses_formulas() {
         "{}",
         lines[0]
     );
-    // The partly captured USD hold: 250.00 authorized, 73.45 captured, 176.55 released.
-    assert!(lines.iter().any(|l| l.contains(",usd,1,250.00,73.45,176.55,0.00,2.43")), "{}", r.text);
+    // The partly captured USD hold: 250.00 authorized, 73.45 captured,
+    // 176.55 released, 13.45 of it refunded.
+    assert!(lines.iter().any(|l| l.contains(",usd,1,250.00,73.45,176.55,0.00,13.45,2.43")), "{}", r.text);
     // JPY has no minor unit: 30000 authorized, 12000 captured.
-    assert!(lines.iter().any(|l| l.contains(",jpy,1,30000,12000,18000,0,")), "{}", r.text);
+    assert!(lines.iter().any(|l| l.contains(",jpy,1,30000,12000,18000,0,0,")), "{}", r.text);
     // The hostile property id is text in a spreadsheet, never a formula.
     assert!(!r.text.contains(",=HYPERLINK") && !r.text.contains(",\"=HYPERLINK"), "{}", r.text);
     assert!(r.text.contains("'=HYPERLINK"), "{}", r.text);
     // Totals rows close it: p1/jpy, p1/usd, p2/usd and the hostile one.
     assert_eq!(lines.iter().filter(|l| l.starts_with("total,")).count(), 4, "{}", r.text);
     assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("total,") && l.contains(",p1,") && l.contains(",usd,2,350.00,73.45,276.55,0.00,")),
+        lines.iter().any(|l| l.starts_with("total,")
+            && l.contains(",p1,")
+            && l.contains(",usd,2,350.00,73.45,276.55,0.00,13.45,")),
         "{}",
         r.text
     );

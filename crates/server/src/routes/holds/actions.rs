@@ -51,12 +51,24 @@ pub(crate) fn parse_capture(
         )
     })?;
     let reason = f.string("reason", 500)?;
-    let lines = crate::routes::bookings::parse_lines(&body, "lines")?;
+    let (amount, lines) = amount_with_lines(&body, requested, "amount_to_capture")?;
+    Ok(CaptureCommand { amount, reason, detail: lines.map(|l| serde_json::json!({ "lines": l })) })
+}
+
+/// Itemized `lines`, when sent: at least one, each positive, and their
+/// total is the amount (`requested`, named `field`, must agree when both
+/// come). Without lines the requested amount stands as it is.
+pub(crate) fn amount_with_lines(
+    body: &serde_json::Map<String, serde_json::Value>,
+    requested: Option<PositiveAmount>,
+    field: &str,
+) -> Result<(Option<PositiveAmount>, Option<Vec<serde_json::Value>>), CoreError> {
+    let lines = crate::routes::bookings::parse_lines(body, "lines")?;
     if lines.is_empty() {
         if body.get("lines").is_some_and(|l| !l.is_null()) {
             return Err(CoreError::validation("lines", "lines, when sent, needs at least one line"));
         }
-        return Ok(CaptureCommand { amount: requested, reason, detail: None });
+        return Ok((requested, None));
     }
     // At least one line, each positive: the total is too.
     let total = PositiveAmount::new(chittycharge_core::bookings::claim_total(&lines, i64::MAX)?)
@@ -67,17 +79,11 @@ pub(crate) fn parse_capture(
         Some(a) => {
             return Err(CoreError::validation(
                 "lines",
-                format!(
-                    "the lines add up to {} but amount_to_capture is {}; send amounts that agree",
-                    total.minor(),
-                    a.minor()
-                ),
+                format!("the lines add up to {} but {field} is {}; send amounts that agree", total.minor(), a.minor()),
             ))
         }
     };
-    let json_lines: Vec<serde_json::Value> =
-        lines.iter().map(chittycharge_core::bookings::DamageLine::to_json).collect();
-    Ok(CaptureCommand { amount: Some(amount), reason, detail: Some(serde_json::json!({ "lines": json_lines })) })
+    Ok((Some(amount), Some(lines.iter().map(chittycharge_core::bookings::DamageLine::to_json).collect())))
 }
 
 pub(crate) async fn capture_hold(

@@ -4,3 +4,4 @@
 pub(crate) mod actions;
 pub(crate) mod create;
 pub(crate) mod read;
+pub(crate) mod refunds;

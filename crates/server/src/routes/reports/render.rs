@@ -81,6 +81,7 @@ struct HoldTotal<'a> {
     captured: i128,
     released: i128,
     outstanding: i128,
+    refunded: i128,
     estimated_fee: i128,
 }
 
@@ -105,6 +106,7 @@ impl Rows<Hold> for HoldRows {
                 "captured_major_units",
                 "released_major_units",
                 "outstanding_major_units",
+                "refunded_major_units",
                 "estimated_fee_major_units",
             ]
             .map(String::from)
@@ -132,6 +134,7 @@ impl Rows<Hold> for HoldRows {
                         "captured": f.captured,
                         "released": f.released,
                         "outstanding": f.outstanding,
+                        "refunded": f.refunded,
                         "estimated_fee": f.estimated_fee,
                     })
                 }),
@@ -153,6 +156,7 @@ impl Rows<Hold> for HoldRows {
                     m(f.captured),
                     m(f.released),
                     m(f.outstanding),
+                    m(f.refunded),
                     m(f.estimated_fee),
                 ]
             })),
@@ -172,6 +176,7 @@ impl Rows<Hold> for HoldRows {
                         captured: s.captured,
                         released: s.released,
                         outstanding: s.outstanding,
+                        refunded: s.refunded,
                         estimated_fee: s.estimated_fee,
                     })
                     .collect();
@@ -194,6 +199,7 @@ impl Rows<Hold> for HoldRows {
                     m(s.captured),
                     m(s.released),
                     m(s.outstanding),
+                    m(s.refunded),
                     m(s.estimated_fee),
                 ]
             })),

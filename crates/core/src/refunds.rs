@@ -1,0 +1,125 @@
+//! Refunds of captured money: full or partial, several per hold, never
+//! more in all than was captured. A refund is a processor operation like a
+//! capture: the hold is claimed and the operation recorded before the
+//! call, the call carries the operation's idempotency key, an unknown
+//! outcome stays locked for the janitor, and the hold's refunded total is
+//! what the processor reports (a refund that fails later at the bank comes
+//! back through the webhook and lowers it again).
+
+use chittycharge_domain::hold::RefundRefused;
+use chittycharge_domain::{Hold, HoldState, PositiveAmount};
+use chittycharge_store::{OpStatus, Operation};
+use serde_json::{json, Value};
+
+use super::operate::Settle;
+use super::sync::{fold_intent, EventContext};
+use super::{CoreError, CoreResult, HoldService};
+use crate::caller::Caller;
+
+/// Stripe's refund reasons; an operator's own words stay in our records.
+const STRIPE_REFUND_REASONS: [&str; 3] = ["duplicate", "fraudulent", "requested_by_customer"];
+
+#[derive(Debug, Clone, Default)]
+pub struct RefundCommand {
+    /// `None` refunds everything captured and not yet refunded.
+    pub amount: Option<PositiveAmount>,
+    pub reason: Option<String>,
+    /// Itemized lines (what is given back and why), kept with the refund.
+    pub lines: Option<Value>,
+}
+
+#[derive(Debug)]
+pub struct RefundOutcome {
+    pub operation_id: String,
+    /// This refund, in minor units.
+    pub amount: i64,
+    pub hold: Hold,
+}
+
+impl HoldService {
+    pub async fn refund(&self, id: &str, cmd: RefundCommand, caller: &Caller) -> CoreResult<RefundOutcome> {
+        caller.require_write()?;
+        let hold = self.get(id, caller).await?;
+        let (amount, before) = match &hold.state {
+            HoldState::Captured(c) => {
+                let amount = c.check_refund(cmd.amount).map_err(|e| match e {
+                    RefundRefused::ExceedsRefundable { requested, refundable } => {
+                        CoreError::ExceedsRefundable { requested, refundable }
+                    }
+                })?;
+                (amount, c.refunded())
+            }
+            other => {
+                return Err(CoreError::InvalidState {
+                    status: other.status().as_str().to_string(),
+                    message: format!(
+                        "This hold cannot be refunded because its status is {}: only captured money can be refunded",
+                        other.status()
+                    ),
+                })
+            }
+        };
+        let stripe_reason = cmd.reason.as_deref().filter(|r| STRIPE_REFUND_REASONS.contains(r)).map(str::to_string);
+        let request = json!({
+            "amount": amount,
+            "currency": hold.amount.currency().code(),
+            "refunded_before": before,
+            "reason": cmd.reason,
+            "stripe_reason": stripe_reason,
+            "detail": cmd.lines.as_ref().map(|l| json!({ "lines": l })),
+            "actor": caller.actor(),
+        });
+        let (op, locked, result) = self
+            .with_lock(&hold, "refund", request, |key| async move {
+                self.processor.refund(id, amount, stripe_reason.as_deref(), &key).await
+            })
+            .await?;
+        let ctx = EventContext {
+            actor: caller.actor(),
+            reason: cmd.reason.clone(),
+            data: Some(json!({ "operation_id": op.id, "lines": cmd.lines })),
+        };
+        let intent = match result {
+            Ok(intent) => intent,
+            Err(e) => return Err(self.settle_failure(id, &op, e, &ctx).await),
+        };
+        let now = self.now();
+        let saved = self
+            .settle(Settle::Locked(Box::new(locked)), &op, OpStatus::Succeeded, None, |h| {
+                fold_intent(h, &intent, now, &ctx)
+            })
+            .await?;
+        Ok(RefundOutcome { operation_id: op.id.clone(), amount, hold: saved })
+    }
+
+    /// The guest's email for a refund that went through, queued by `settle`
+    /// whichever path settled it (the request, the janitor, an operator);
+    /// its id derives from the operation, so it is queued once.
+    pub(crate) async fn refund_settled(&self, op: &Operation, hold: &Hold) {
+        let amount = op.request.get("amount").and_then(Value::as_i64).unwrap_or(0);
+        let reason = op.request.get("reason").and_then(Value::as_str);
+        let lines = op
+            .request
+            .get("detail")
+            .and_then(|d| d.get("lines"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(to) = hold.customer_email.as_deref() {
+            let msg = super::notify::refunded(hold, &op.id, amount, &lines, reason, to, self.now());
+            if let Err(e) = self.store.enqueue_notification(&msg).await {
+                tracing::warn!(hold.id = %hold.id, operation.id = %op.id, error = %e, "refund email not queued");
+            }
+        }
+    }
+
+    /// A hold's refunds, oldest first: every refund operation with its
+    /// amount, reason, lines and status (`pending` while under way,
+    /// `unknown` while the janitor finds out).
+    pub async fn refunds(&self, id: &str, caller: &Caller) -> CoreResult<Vec<Operation>> {
+        let hold = self.visible_hold(id, caller).await?;
+        let mut ops = self.store.operations_for_hold(&hold.id).await?;
+        ops.retain(|o| o.kind == "refund");
+        Ok(ops)
+    }
+}

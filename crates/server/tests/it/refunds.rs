@@ -1,0 +1,210 @@
+//! Refunds of captured money on every processor: in part and then the
+//! rest, never more than was captured, by the holders of the right token
+//! only, once however many ask at once, and settled by the janitor when
+//! the processor's answer is lost.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::common::{lost_capture, setups, sqlite_db, token, Proc, Server};
+
+/// A 250.00 hold with 100.00 captured and the guest's email.
+async fn captured_hold(server: &Server) -> String {
+    let api = server.client();
+    let r = api
+        .post(
+            "/api/holds",
+            json!({"amount": 25_000, "description": "Incidentals", "customer_email": "guest@example.com",
+                   "property_id": "p1", "payment_method": "pm_card_visa", "confirm": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let r = api.post(&format!("/api/holds/{id}/capture"), json!({"amount_to_capture": 10_000})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    id
+}
+
+#[ignore = "needs PostgreSQL and the Stripe emulator (localstripe): run scripts/test.sh"]
+#[tokio::test]
+async fn a_partial_capture_is_refunded_in_part_then_the_rest_and_a_further_refund_is_409_on_every_processor() {
+    for setup in setups() {
+        let name = setup.name();
+        let server = setup.start().await;
+        let api = server.client();
+        let id = captured_hold(&server).await;
+
+        let too_much = api.post(&format!("/api/holds/{id}/refunds"), json!({"amount": 10_001})).await;
+        assert_eq!(
+            (too_much.status, too_much.body["code"].as_str()),
+            (409, Some("amount_exceeds_refundable")),
+            "{name}: {}",
+            too_much.text
+        );
+        assert_eq!(too_much.body["details"]["refundable"], 10_000, "{name}");
+
+        let first = api
+            .post(
+                &format!("/api/holds/{id}/refunds"),
+                json!({"reason": "requested_by_customer", "lines": [{"amount": 4_000, "description": "Lamp was already broken"}]}),
+            )
+            .await;
+        assert_eq!(first.status, 201, "{name}: {}", first.text);
+        assert_eq!(
+            (first.body["refund"]["amount"].as_i64(), first.body["refund"]["status"].as_str()),
+            (Some(4_000), Some("succeeded")),
+            "{name}"
+        );
+        assert_eq!(first.body["refund"]["lines"][0]["description"], "Lamp was already broken", "{name}");
+        assert_eq!(
+            (first.body["hold"]["amount_refunded"].as_i64(), first.body["hold"]["status"].as_str()),
+            (Some(4_000), Some("captured")),
+            "{name}"
+        );
+
+        let rest = api.post(&format!("/api/holds/{id}/refunds"), json!({})).await;
+        assert_eq!((rest.status, rest.body["refund"]["amount"].as_i64()), (201, Some(6_000)), "{name}: {}", rest.text);
+        assert_eq!(rest.body["hold"]["amount_refunded"], 10_000, "{name}");
+
+        let further = api.post(&format!("/api/holds/{id}/refunds"), json!({"amount": 1})).await;
+        assert_eq!(
+            (further.status, further.body["code"].as_str()),
+            (409, Some("amount_exceeds_refundable")),
+            "{name}: {}",
+            further.text
+        );
+        assert_eq!(further.body["details"]["refundable"], 0, "{name}");
+
+        let list = api.get(&format!("/api/holds/{id}/refunds")).await.body;
+        let amounts: Vec<i64> =
+            list["refunds"].as_array().unwrap().iter().map(|r| r["amount"].as_i64().unwrap()).collect();
+        assert_eq!(amounts, [4_000, 6_000], "{name}: {list}");
+        let hold = api.get(&format!("/api/holds/{id}")).await.body;
+        assert_eq!(
+            (hold["amount_captured"].as_i64(), hold["amount_refunded"].as_i64()),
+            (Some(10_000), Some(10_000)),
+            "{name}"
+        );
+        let events = api.get(&format!("/api/holds/{id}/events")).await.text;
+        assert_eq!(events.matches("\"kind\":\"refunded\"").count(), 2, "{name}: {events}");
+        let outbox = api.get("/api/notifications").await.text;
+        assert_eq!(outbox.matches("\"kind\":\"refund_issued\"").count(), 2, "{name}: one email per refund: {outbox}");
+
+        if let Proc::Stripe(emu) = &setup.proc {
+            let pi = emu.intent(&id).await;
+            let charge = pi["latest_charge"].as_str().unwrap().to_string();
+            let refunds: Value = reqwest::Client::new()
+                .get(format!("{}/v1/refunds?charge={charge}", emu.url()))
+                .basic_auth("sk_test_chittycharge", Some(""))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let mut at_stripe: Vec<i64> =
+                refunds["data"].as_array().unwrap().iter().map(|r| r["amount"].as_i64().unwrap()).collect();
+            at_stripe.sort_unstable();
+            assert_eq!(at_stripe, [4_000, 6_000], "{name}: each refund reached Stripe once: {refunds}");
+        }
+
+        // Only captured money: an authorized hold is not refundable.
+        let held = api.authorized_hold(5_000).await;
+        let r = api.post(&format!("/api/holds/{held}/refunds"), json!({})).await;
+        assert_eq!((r.status, r.body["code"].as_str()), (409, Some("invalid_state")), "{name}: {}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn refunds_need_a_writing_token_of_the_holds_property_and_bad_amounts_are_400() {
+    let server = Server::start(sqlite_db());
+    let id = captured_hold(&server).await;
+    let path = format!("/api/holds/{id}/refunds");
+    let reader = token(&server.db, &["--scope", "holds:read"]);
+    let other = token(&server.db, &["--scope", "holds:write", "--property", "p2"]);
+    assert_eq!(server.client().with_token(&reader).post(&path, json!({"amount": 100})).await.status, 403);
+    assert_eq!(server.client().with_token(&other).post(&path, json!({"amount": 100})).await.status, 404);
+    assert_eq!(server.client().with_token(&other).get(&path).await.status, 404);
+    assert_eq!(server.anon().post(&path, json!({"amount": 100})).await.status, 401);
+    // A reader may list them.
+    assert_eq!(server.client().with_token(&reader).get(&path).await.status, 200);
+    for (body, field) in [
+        (json!({"amount": 0}), "amount"),
+        (json!({"amount": -5}), "amount"),
+        (json!({"amount": "12"}), "amount"),
+        (json!({"amount": 100, "lines": [{"amount": 50, "description": "x"}]}), "lines"),
+        (json!({"reason": "\u{202e}evil"}), "reason"),
+    ] {
+        let r = server.client().post(&path, body.clone()).await;
+        assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some(field)), "{body}: {}", r.text);
+    }
+    let h = server.client().get(&format!("/api/holds/{id}")).await.body;
+    assert_eq!(h["amount_refunded"], 0, "nothing refused was refunded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_refunds_at_once_never_refund_more_than_was_captured() {
+    let server = Server::start(sqlite_db());
+    let id = captured_hold(&server).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let api = server.client();
+        let path = format!("/api/holds/{id}/refunds");
+        tasks.push(tokio::spawn(async move { api.post(&path, json!({"amount": 3_000})).await.status }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            201 => created += 1,
+            409 => {}
+            other => panic!("a racing refund answered {other}"),
+        }
+    }
+    assert!((1..=3).contains(&created), "{created} refunds of 30.00 from 100.00 captured");
+    let h = server.client().get(&format!("/api/holds/{id}")).await.body;
+    assert_eq!(h["amount_refunded"].as_i64(), Some(3_000 * created), "{h}");
+    let listed = server.client().get(&format!("/api/holds/{id}/refunds")).await.body;
+    let succeeded = listed["refunds"].as_array().unwrap().iter().filter(|r| r["status"] == "succeeded").count();
+    assert_eq!(i64::try_from(succeeded).unwrap(), created, "{listed}");
+}
+
+#[tokio::test]
+async fn a_refund_whose_answer_is_lost_is_settled_by_the_janitor_once() {
+    let server = Server::start_with(sqlite_db(), &[("CHITTYCHARGE_JOBS_INTERVAL_MS", "100")]);
+    let api = server.client();
+    // The simulator's lost-answers card loses every answer, a re-issue's
+    // too: the janitor settles each operation by reading the processor once
+    // a day has passed. The capture's first.
+    let (id, capture_op) = lost_capture(&api).await;
+    wait_for_operation(&server, &capture_op).await;
+    let r = api.post(&format!("/api/holds/{id}/refunds"), json!({"amount": 500, "reason": "goodwill"})).await;
+    assert_eq!((r.status, r.body["code"].as_str()), (503, Some("processor_outcome_unknown")), "{}", r.text);
+    let op = r.body["details"]["operation_id"].as_str().unwrap().to_string();
+    let listed = api.get(&format!("/api/holds/{id}/refunds")).await.body;
+    assert_eq!(listed["refunds"][0]["status"], "unknown", "{listed}");
+    // While it is unknown nobody else may act on the hold.
+    let busy = api.post(&format!("/api/holds/{id}/refunds"), json!({"amount": 500})).await;
+    assert_eq!(busy.body["code"], "operation_in_progress", "{}", busy.text);
+
+    wait_for_operation(&server, &op).await;
+    let h = api.get(&format!("/api/holds/{id}")).await.body;
+    assert_eq!((h["amount_captured"].as_i64(), h["amount_refunded"].as_i64()), (Some(2_000), Some(500)), "{h}");
+    let intent = api.get(&format!("/_sim/payment_intents/{id}")).await.body;
+    assert_eq!(intent["amount_refunded"], 500, "refunded once at the processor: {intent}");
+    let listed = api.get(&format!("/api/holds/{id}/refunds")).await.body;
+    assert_eq!(listed["refunds"][0]["status"], "succeeded", "{listed}");
+}
+
+/// A day later, the janitor reads what the processor did.
+async fn wait_for_operation(server: &Server, op: &str) {
+    let api = server.client();
+    api.advance(24 * 3_600).await;
+    for _ in 0..100 {
+        if api.get(&format!("/api/operations/{op}")).await.body["status"] == "succeeded" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("operation {op} never settled: {}", api.get(&format!("/api/operations/{op}")).await.text);
+}
