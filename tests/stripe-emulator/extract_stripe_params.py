@@ -27,6 +27,7 @@ ENDPOINTS = {
     ('POST', '/v1/payment_intents/{id}/confirm'): ('PaymentIntentsResource', 'PaymentIntentConfirmParams'),
     ('POST', '/v1/payment_intents/{id}/capture'): ('PaymentIntentsResource', 'PaymentIntentCaptureParams'),
     ('POST', '/v1/payment_intents/{id}/cancel'): ('PaymentIntentsResource', 'PaymentIntentCancelParams'),
+    ('POST', '/v1/refunds'): ('RefundsResource', 'RefundCreateParams'),
     ('POST', '/v1/payment_intents/{id}/increment_authorization'):
         ('PaymentIntentsResource', 'PaymentIntentIncrementAuthorizationParams'),
     ('POST', '/v1/customers'): ('CustomersResource', 'CustomerCreateParams'),

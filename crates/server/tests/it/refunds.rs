@@ -208,3 +208,39 @@ async fn wait_for_operation(server: &Server, op: &str) {
     }
     panic!("operation {op} never settled: {}", api.get(&format!("/api/operations/{op}")).await.text);
 }
+
+#[ignore = "needs the Stripe emulator (localstripe): run scripts/test.sh"]
+#[tokio::test]
+async fn a_refund_made_at_stripe_reaches_the_hold_through_the_webhook() {
+    let setup = crate::common::Setup { db: sqlite_db(), proc: Proc::Stripe(crate::common::Emulator::start()) };
+    let server = setup.start().await;
+    let Proc::Stripe(emu) = &setup.proc else { unreachable!() };
+    let id = captured_hold(&server).await;
+    // Someone refunds in Stripe's Dashboard, not through us.
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/refunds", emu.url()))
+        .basic_auth("sk_test_chittycharge", Some(""))
+        .form(&[("payment_intent", id.as_str()), ("amount", "2500")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    // The list reads the store without asking Stripe: a change there came
+    // from the webhook.
+    let api = server.client();
+    let mut seen = Value::Null;
+    for _ in 0..300 {
+        let list = api.get("/api/holds?status=captured").await.body;
+        seen = list["holds"].as_array().unwrap().iter().find(|h| h["id"] == id.as_str()).cloned().unwrap_or_default();
+        if seen["amount_refunded"] == 2_500 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen["amount_refunded"], 2_500, "{seen}");
+    let events = api.get(&format!("/api/holds/{id}/events")).await.text;
+    assert!(events.contains("\"kind\":\"refunded\""), "{events}");
+    // And our own refunds count what Stripe refunded: 75.00 is left.
+    let r = api.post(&format!("/api/holds/{id}/refunds"), json!({"amount": 7_501})).await;
+    assert_eq!(r.body["details"]["refundable"], 7_500, "{}", r.text);
+}

@@ -64,7 +64,7 @@ async fn every_request_the_stripe_client_sends_uses_only_parameters_stripe_defin
     let server = Server::start_with(sqlite_db(), &pairs);
     let api = server.client();
 
-    // The client's whole repertoire: create, confirm, capture, cancel, a
+    // The client's whole repertoire: create, confirm, capture, a refund, cancel, a
     // booking's customer and saved card, the ChittyID metadata update, the
     // audit's list, and the reads that go with them.
     let r =
@@ -75,6 +75,9 @@ async fn every_request_the_stripe_client_sends_uses_only_parameters_stripe_defin
         200
     );
     assert_eq!(api.post(&format!("/api/holds/{id}/capture"), json!({"amount_to_capture": 1000})).await.status, 200);
+    let refund =
+        api.post(&format!("/api/holds/{id}/refunds"), json!({"amount": 400, "reason": "requested_by_customer"})).await;
+    assert_eq!(refund.status, 201, "{}", refund.text);
     let other = api.authorized_hold(3000).await;
     assert_eq!(api.post(&format!("/api/holds/{other}/cancel"), json!({"reason": "duplicate"})).await.status, 200);
     assert_eq!(api.post("/api/properties", json!({"id": "p1", "name": "One"})).await.status, 201);
@@ -125,6 +128,7 @@ async fn every_request_the_stripe_client_sends_uses_only_parameters_stripe_defin
         "POST /v1/payment_intents/{id}/cancel",
         "POST /v1/customers",
         "GET /v1/payment_intents",
+        "POST /v1/refunds",
     ] {
         assert!(seen.contains(must), "{must} was never exercised: {seen:?}");
     }
