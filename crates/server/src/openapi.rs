@@ -173,6 +173,7 @@ fn ops() -> Vec<Op> {
         op!(Get "/console/holds/{id}" "consoleHold" "pages" "Hold page", auth=false, req=None, 200 => Html, q=&[], err=&[303, 404, 429]),
         op!(Post "/console/holds/{id}/capture" "consoleCapture" "pages" "Capture itemized damages", auth=false, req=None, 200 => Html, q=&[], err=&[303, 403, 404, 413, 422, 429]),
         op!(Post "/console/holds/{id}/release" "consoleRelease" "pages" "Release a hold", auth=false, req=None, 200 => Html, q=&[], err=&[303, 403, 404, 413, 422, 429]),
+        op!(Post "/console/holds/{id}/refund" "consoleRefund" "pages" "Refund captured money", auth=false, req=None, 200 => Html, q=&[], err=&[303, 403, 404, 413, 422, 429]),
         op!(Post "/console/holds/{id}/increment" "consoleIncrement" "pages" "Increase a hold", auth=false, req=None, 200 => Html, q=&[], err=&[303, 403, 404, 413, 422, 429]),
         op!(Get "/console/bookings" "consoleBookings" "pages" "Bookings page", auth=false, req=None, 200 => Html, q=&[], err=&[303, 429]),
         op!(Get "/console/reports" "consoleReport" "pages" "Download a report (the holds page's form)", auth=false, req=None, 200 => Report, q=CONSOLE_REPORT_Q, err=&[303, 400, 403, 429]),

@@ -141,6 +141,7 @@ async fn hold_page(state: &AppState, s: &Session, id: &str, error: Option<String
     let view = serde_json::json!({
         "id": hold.id, "status": hold.state.status().as_str(), "amount": hold.amount.to_string(),
         "capturable": money(a.capturable, hold.amount), "captured": money(a.captured, hold.amount), "released": money(a.released, hold.amount),
+        "refunded": money(a.refunded, hold.amount), "refundable": (a.captured > a.refunded).then(|| money(a.captured - a.refunded, hold.amount)),
         "expires_at": if hold.state.status() == HoldStatus::RequiresCapture { iso(hold.expires_at) } else { None },
         "customer_email": hold.customer_email, "property_id": hold.property_id, "booking_id": hold.booking_id,
         "chitty_id": hold.chitty_id, "currency": hold.amount.currency().code().to_uppercase(),
@@ -249,6 +250,35 @@ pub(super) async fn release(
         crate::input::check_text("reason", &reason)?;
         let h = state.holds.cancel(&hold.id, Some(reason), &caller).await?;
         Ok(format!("Released {}.", money(h.state.amounts().released, h.amount)))
+    })
+    .await
+}
+
+pub(super) async fn refund(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    action(state, headers, id, body, |state, caller, hold, pairs| async move {
+        let reason = field(&pairs, "reason").map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
+        let reason = reason.ok_or_else(|| CoreError::validation("reason", "Give a reason for the refund"))?;
+        crate::input::check_text("reason", &reason)?;
+        // Blank refunds all that is left.
+        let raw = field(&pairs, "amount").map(str::trim).unwrap_or("");
+        let amount = match raw {
+            "" => None,
+            raw => Some(
+                parse_major(raw, hold.amount.currency().exponent())
+                    .and_then(|a| PositiveAmount::new(a).ok())
+                    .ok_or_else(|| {
+                        CoreError::validation("amount", format!("'{raw}' is not an amount such as 25.00"))
+                    })?,
+            ),
+        };
+        let cmd = chittycharge_core::refunds::RefundCommand { amount, reason: Some(reason), lines: None };
+        let out = state.holds.refund(&hold.id, cmd, &caller).await?;
+        Ok(format!("Refunded {}.", money(out.amount, hold.amount)))
     })
     .await
 }

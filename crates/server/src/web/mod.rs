@@ -94,6 +94,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/holds/{id}/capture", post(console::capture))
         .route("/console/holds/{id}/release", post(console::release))
         .route("/console/holds/{id}/increment", post(console::increment))
+        .route("/console/holds/{id}/refund", post(console::refund))
         .route("/console/bookings", get(console::bookings))
         .route("/console/notifications", get(console::notifications))
         .route("/console/reports", get(console::report))

@@ -123,6 +123,7 @@ fn table() -> Vec<Row> {
         ("post", "/console/holds/{id}/capture", json!(null), Is(303), Is(303), Is(303)),
         ("post", "/console/holds/{id}/release", json!(null), Is(303), Is(303), Is(303)),
         ("post", "/console/holds/{id}/increment", json!(null), Is(303), Is(303), Is(303)),
+        ("post", "/console/holds/{id}/refund", json!(null), Is(303), Is(303), Is(303)),
         ("get", "/console/bookings", json!(null), Is(303), Is(303), Is(303)),
         ("get", "/console/notifications", json!(null), Is(303), Is(303), Is(303)),
         ("get", "/console/reports", json!(null), Is(303), Is(303), Is(303)),

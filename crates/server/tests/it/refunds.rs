@@ -244,3 +244,77 @@ async fn a_refund_made_at_stripe_reaches_the_hold_through_the_webhook() {
     let r = api.post(&format!("/api/holds/{id}/refunds"), json!({"amount": 7_501})).await;
     assert_eq!(r.body["details"]["refundable"], 7_500, "{}", r.text);
 }
+
+/// A console session for `token` and the CSRF field of `hold`'s page.
+async fn console(server: &Server, token: &str, hold: &str) -> (reqwest::Client, String, String, String) {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = crate::console::sign_in(&http, &server.base, token).await;
+    let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let page = http
+        .get(format!("{}/console/holds/{hold}", server.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    (http, session, csrf, page)
+}
+
+#[tokio::test]
+async fn the_console_refunds_with_a_reason_and_refuses_forged_or_unauthorized_forms() {
+    let server = Server::start(sqlite_db());
+    let id = captured_hold(&server).await;
+    let url = format!("{}/console/holds/{id}/refund", server.base);
+    let (http, session, csrf, page) = console(&server, crate::common::TEST_TOKEN, &id).await;
+    assert!(page.contains(&format!("action=\"/console/holds/{id}/refund\"")), "a captured hold offers a refund");
+    let post = |fields: Vec<(&'static str, String)>| http.post(&url).header("cookie", &session).form(&fields).send();
+
+    let forged =
+        post(vec![("csrf", "forged".into()), ("amount", "10.00".into()), ("reason", "goodwill".into())]).await.unwrap();
+    assert_eq!(forged.status(), 403);
+    let no_reason =
+        post(vec![("csrf", csrf.clone()), ("amount", "10.00".into()), ("reason", " ".into())]).await.unwrap();
+    assert_eq!(no_reason.status(), 422);
+    let hostile =
+        post(vec![("csrf", csrf.clone()), ("amount", "10.00".into()), ("reason", "ok\u{202e}".into())]).await.unwrap();
+    assert_eq!(hostile.status(), 422);
+    let too_much =
+        post(vec![("csrf", csrf.clone()), ("amount", "100.01".into()), ("reason", "goodwill".into())]).await.unwrap();
+    assert_eq!(too_much.status(), 422);
+    assert_eq!(
+        server.client().get(&format!("/api/holds/{id}")).await.body["amount_refunded"],
+        0,
+        "nothing refused was refunded"
+    );
+
+    let ok =
+        post(vec![("csrf", csrf.clone()), ("amount", "10.00".into()), ("reason", "<script>alert(1)</script>".into())])
+            .await
+            .unwrap();
+    assert_eq!(ok.status(), 200);
+    let text = ok.text().await.unwrap();
+    assert!(text.contains("Refunded $10.00."), "{text}");
+    assert!(!text.contains("<script>alert(1)"), "the reason is shown escaped");
+    assert_eq!(server.client().get(&format!("/api/holds/{id}")).await.body["amount_refunded"], 1_000);
+    // Blank: the rest.
+    let rest = post(vec![("csrf", csrf), ("amount", String::new()), ("reason", "goodwill".into())]).await.unwrap();
+    assert_eq!(rest.status(), 200);
+    assert_eq!(server.client().get(&format!("/api/holds/{id}")).await.body["amount_refunded"], 10_000);
+
+    // A reader's session sees the hold and may not refund it.
+    let other = captured_hold(&server).await;
+    let reader = token(&server.db, &["--scope", "holds:read"]);
+    let (http, session, csrf, _) = console(&server, &reader, &other).await;
+    let r = http
+        .post(format!("{}/console/holds/{other}/refund", server.base))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str()), ("amount", "1.00"), ("reason", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(server.client().get(&format!("/api/holds/{other}")).await.body["amount_refunded"], 0);
+}
