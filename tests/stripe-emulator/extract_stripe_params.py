@@ -28,6 +28,8 @@ ENDPOINTS = {
     ('POST', '/v1/payment_intents/{id}/capture'): ('PaymentIntentsResource', 'PaymentIntentCaptureParams'),
     ('POST', '/v1/payment_intents/{id}/cancel'): ('PaymentIntentsResource', 'PaymentIntentCancelParams'),
     ('POST', '/v1/refunds'): ('RefundsResource', 'RefundCreateParams'),
+    ('GET', '/v1/disputes/{id}'): ('DisputesResource', 'DisputeRetrieveParams'),
+    ('POST', '/v1/disputes/{id}'): ('DisputesResource', 'DisputeUpdateParams'),
     ('POST', '/v1/payment_intents/{id}/increment_authorization'):
         ('PaymentIntentsResource', 'PaymentIntentIncrementAuthorizationParams'),
     ('POST', '/v1/customers'): ('CustomersResource', 'CustomerCreateParams'),

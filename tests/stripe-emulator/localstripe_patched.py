@@ -24,6 +24,9 @@
 #  11. refunds of captured money: a partial capture's rest is not a refund,
 #      a refund may not pass what is left of the capture, `reason`, and
 #      charge.refunded / refund.created events
+#  12. disputes: opened by the bank's stand-in (POST /_config/disputes),
+#      read and answered with evidence (GET/POST /v1/disputes/{id}),
+#      decided (POST /_config/disputes/{id}/close), with their events
 # and, to be as strict as Stripe where the service depends on it:
 #  - a server-side confirmation must say how redirects are handled;
 #  - increment_authorization only on intents that requested it;
@@ -535,6 +538,110 @@ def _refund_init(self, charge=None, payment_intent=None, amount=None, metadata=N
 r.Refund.__init__ = _refund_init
 
 
+# ---- 12. disputes -------------------------------------------------------------
+# localstripe has no disputes. Stripe's shape, enough for a dispute's life:
+# the bank opens one on a captured charge (POST /_config/disputes
+# payment_intent=pi_… reason=…, the test's stand-in for the bank), the
+# merchant reads it (GET /v1/disputes/{id}) and answers with evidence
+# (POST /v1/disputes/{id} evidence[…]=… submit=true), and the bank decides
+# (POST /_config/disputes/{id}/close won=true|false). Each step sends the
+# charge.dispute.* events Stripe sends.
+
+EVIDENCE_FIELDS = (
+    'access_activity_log', 'billing_address', 'cancellation_policy', 'cancellation_policy_disclosure',
+    'cancellation_rebuttal', 'customer_communication', 'customer_email_address', 'customer_name',
+    'customer_purchase_ip', 'customer_signature', 'duplicate_charge_documentation',
+    'duplicate_charge_explanation', 'duplicate_charge_id', 'product_description', 'receipt', 'refund_policy',
+    'refund_policy_disclosure', 'refund_refusal_explanation', 'service_date', 'service_documentation',
+    'shipping_address', 'shipping_carrier', 'shipping_date', 'shipping_documentation',
+    'shipping_tracking_number', 'uncategorized_file', 'uncategorized_text')
+
+
+class Dispute(StripeObject):
+    object = 'dispute'
+    _id_prefix = 'dp_'
+
+    def __init__(self, payment_intent=None, reason='general'):
+        pi = PaymentIntent._api_retrieve(payment_intent)
+        ch = pi.latest_charge
+        if ch is None or not ch.captured:
+            raise stripe_error(400, 'Only a captured charge can be disputed.')
+        if any(isinstance(o, Dispute) and o.charge == ch.id for o in list(r.store.values())):
+            raise stripe_error(400, 'This charge is already disputed.')
+        super().__init__()
+        self.created = int(now())
+        self.payment_intent = pi.id
+        self.charge = ch.id
+        self.amount = _captured_amount(ch)
+        self.currency = ch.currency
+        self.reason = reason
+        self.status = 'needs_response'
+        self.is_charge_refundable = False
+        self.metadata = {}
+        self.evidence = {k: None for k in EVIDENCE_FIELDS}
+        self.evidence_details = {'due_by': int(now()) + 7 * 86400, 'has_evidence': False, 'past_due': False,
+                                 'submission_count': 0}
+        self.balance_transactions = [{'id': 'txn_' + uuid.uuid4().hex[:14], 'amount': -self.amount}]
+        schedule('charge.dispute.created', self)
+        schedule('charge.dispute.funds_withdrawn', self)
+
+
+def _api_update_dispute(cls, id, evidence=None, submit=None, metadata=None, **kwargs):
+    if kwargs:
+        raise UserError(400, 'Unexpected ' + ', '.join(kwargs.keys()))
+    obj = cls._api_retrieve(id)
+    if obj.status not in ('needs_response', 'warning_needs_response'):
+        raise stripe_error(400, 'This dispute is %s: its evidence can no longer be changed.' % obj.status,
+                           code='dispute_already_submitted')
+    evidence = evidence or {}
+    if not isinstance(evidence, dict):
+        raise stripe_error(400, 'Invalid evidence', param='evidence')
+    for k, v in evidence.items():
+        if k not in EVIDENCE_FIELDS:
+            raise stripe_error(400, 'Received unknown parameter: evidence[%s]' % k, code='parameter_unknown',
+                               param='evidence[%s]' % k)
+        obj.evidence[k] = v
+    if sum(len(v) for v in obj.evidence.values() if isinstance(v, str)) > 150000:
+        raise stripe_error(400, 'The evidence text fields exceed 150,000 characters.', param='evidence')
+    if metadata:
+        obj.metadata.update(metadata)
+    obj.evidence_details['has_evidence'] = any(v for v in obj.evidence.values())
+    if str(submit).lower() == 'true':
+        obj.status = 'under_review' if obj.status == 'needs_response' else 'warning_under_review'
+        obj.evidence_details['submission_count'] += 1
+    schedule('charge.dispute.updated', obj)
+    return obj
+
+
+Dispute._api_update_dispute = classmethod(_api_update_dispute)
+r.extra_apis.insert(0, ('GET', '/v1/disputes/{id}', Dispute._api_retrieve))
+r.extra_apis.insert(0, ('POST', '/v1/disputes/{id}', Dispute._api_update_dispute))
+
+
+async def dispute_open_handler(request):
+    data = await request.post()
+    try:
+        d = Dispute(payment_intent=data.get('payment_intent'), reason=data.get('reason', 'general'))
+    except UserError as e:
+        return e.to_response()
+    return web.json_response(d._export())
+
+
+async def dispute_close_handler(request):
+    data = await request.post()
+    try:
+        d = Dispute._api_retrieve(request.match_info['id'])
+    except UserError as e:
+        return e.to_response()
+    won = str(data.get('won', 'false')).lower() == 'true'
+    d.status = 'won' if won else 'lost'
+    if won:
+        d.balance_transactions.append({'id': 'txn_' + uuid.uuid4().hex[:14], 'amount': d.amount})
+        schedule('charge.dispute.funds_reinstated', d)
+    schedule('charge.dispute.closed', d)
+    return web.json_response(d._export())
+
+
 # ---- 7. delivery ------------------------------------------------------------
 
 async def _send_webhook(event):
@@ -738,6 +845,8 @@ def main():
     server.app.router.add_post('/_config/rate_limit', rate_limit_config)
     server.app.router.add_get('/_config/rate_limit', lambda request: web.json_response(dict(_rate_limit)))
     server.app.router.add_post('/_config/clock', clock_handler)
+    server.app.router.add_post('/_config/disputes', dispute_open_handler)
+    server.app.router.add_post('/_config/disputes/{id}/close', dispute_close_handler)
     logging.basicConfig(level=logging.WARNING)
     web.run_app(server.app, host='127.0.0.1', port=args.port, print=lambda *_: print('READY', flush=True),
                 access_log=None)

@@ -398,9 +398,11 @@ pub struct WebhookAck {
     pub received: bool,
 }
 
+mod disputes;
 mod pages_and_simulator;
 mod refunds;
 mod rental;
+pub use disputes::*;
 pub use pages_and_simulator::*;
 pub use refunds::*;
 pub use rental::*;

@@ -81,3 +81,16 @@ pub struct LoginForm {
     /// The sign-in page's pre-session token (also in its `cc_login` cookie).
     pub login_csrf: String,
 }
+
+/// `POST /_sim/payment_intents/{id}/dispute`: the bank opens a dispute, or
+/// decides it with `close`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SimDisputeRequest {
+    /// One of Stripe's dispute reasons (default `general`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "fraudulent")]
+    pub reason: Option<String>,
+    /// `won` or `lost`: decides an open dispute instead of opening one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close: Option<String>,
+}

@@ -18,6 +18,9 @@ impl HoldService {
         if !HANDLED.contains(&kind) {
             return Ok("ignored_type");
         }
+        if let Some(dispute) = super::disputes::dispute_of(event) {
+            return self.ingest_dispute(dispute).await;
+        }
         let Some(pi) = intent_id(event) else { return Ok("no_payment_intent") };
         let id = event.get("id").and_then(Value::as_str).unwrap_or("");
         let ctx = EventContext::actor(format!("processor event {kind} ({id})"));

@@ -8,7 +8,7 @@ use std::future::Future;
 use chittycharge_domain::fee::estimate_processing_fee;
 use chittycharge_domain::hold::CaptureRefused;
 use chittycharge_domain::{Hold, HoldState, HoldStatus, Money, PositiveAmount};
-use chittycharge_processor::{IdempotencyKey, Intent, ProcessorError};
+use chittycharge_processor::{IdempotencyKey, ProcessorError};
 use chittycharge_store::{NewEvent, OpStatus, Operation};
 use serde_json::json;
 
@@ -56,16 +56,16 @@ pub(super) enum Settle<'a> {
 
 impl HoldService {
     /// Claims `hold` for one operation and makes the processor call.
-    pub(super) async fn with_lock<F, Fut>(
+    pub(super) async fn with_lock<F, Fut, T>(
         &self,
         hold: &Hold,
         kind: &str,
         request: serde_json::Value,
         call: F,
-    ) -> CoreResult<(Operation, Hold, Result<Intent, ProcessorError>)>
+    ) -> CoreResult<(Operation, Hold, Result<T, ProcessorError>)>
     where
         F: FnOnce(IdempotencyKey) -> Fut,
-        Fut: Future<Output = Result<Intent, ProcessorError>>,
+        Fut: Future<Output = Result<T, ProcessorError>>,
     {
         if hold.op_lock.is_some() {
             return Err(CoreError::Busy);

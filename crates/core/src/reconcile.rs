@@ -86,7 +86,11 @@ impl HoldService {
         }
         let key = key_for(op);
         let now = self.now();
-        if now.millis().saturating_sub(op.created_at.millis()) >= KEY_REISSUE_LIMIT_MS {
+        let expired_key = now.millis().saturating_sub(op.created_at.millis()) >= KEY_REISSUE_LIMIT_MS;
+        if op.kind == "dispute_submit" {
+            return self.reconcile_dispute_submit(op, !expired_key).await;
+        }
+        if expired_key {
             // Stripe may have forgotten the key: a re-issued create could
             // place a second hold. Look, don't ask again.
             return self.settle_from_processor(op, "janitor").await;
@@ -199,6 +203,9 @@ impl HoldService {
             // Reads only records and releases the old hold once the booking
             // is on the new one: the same whatever the key's age.
             return self.reconcile_reauthorization(op).await;
+        }
+        if op.kind == "dispute_submit" {
+            return self.reconcile_dispute_submit(op, false).await;
         }
         let now = self.now();
         if op.kind == "create" {

@@ -33,13 +33,14 @@ impl ReportPeriod {
 pub type ReportCursor = Option<(Timestamp, String)>;
 
 impl HoldService {
-    /// The next page of the period's holds, oldest first.
+    /// The next page of the period's holds, oldest first, each with what is
+    /// under dispute of it.
     pub async fn report_holds(
         &self,
         period: &ReportPeriod,
         after: ReportCursor,
         caller: &Caller,
-    ) -> CoreResult<Vec<Hold>> {
+    ) -> CoreResult<Vec<(Hold, i64)>> {
         caller.require_read()?;
         let filter = HoldFilter {
             property_id: period.property_id.clone(),
@@ -51,7 +52,17 @@ impl HoldService {
             limit: REPORT_PAGE,
             ..HoldFilter::default()
         };
-        Ok(self.store.list_holds(&filter).await?)
+        let holds = self.store.list_holds(&filter).await?;
+        let ids: Vec<String> = holds.iter().map(|h| h.id.clone()).collect();
+        let disputed: std::collections::HashMap<String, i64> =
+            self.store.disputed_amounts(&ids).await?.into_iter().collect();
+        Ok(holds
+            .into_iter()
+            .map(|h| {
+                let d = disputed.get(&h.id).copied().unwrap_or(0);
+                (h, d)
+            })
+            .collect())
     }
 
     /// The next page of the period's damage claims, oldest first.

@@ -6,6 +6,7 @@
 
 pub mod booking;
 pub mod disclosure;
+pub mod dispute;
 pub mod fee;
 pub mod hold;
 pub mod money;

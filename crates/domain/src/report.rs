@@ -25,6 +25,8 @@ pub struct HoldFigures {
     pub outstanding: i64,
     /// Given back to the card after a capture.
     pub refunded: i64,
+    /// Under dispute and not won back (set by the caller, from the disputes).
+    pub disputed: i64,
     /// The fee estimate for what was captured (0 when nothing was).
     pub estimated_fee: i64,
 }
@@ -46,6 +48,7 @@ impl HoldFigures {
             released: a.released,
             outstanding: a.capturable,
             refunded: a.refunded,
+            disputed: 0,
             estimated_fee,
         }
     }
@@ -60,6 +63,7 @@ pub struct Sums {
     pub released: i128,
     pub outstanding: i128,
     pub refunded: i128,
+    pub disputed: i128,
     pub estimated_fee: i128,
 }
 
@@ -71,6 +75,7 @@ impl Sums {
         self.released += i128::from(f.released);
         self.outstanding += i128::from(f.outstanding);
         self.refunded += i128::from(f.refunded);
+        self.disputed += i128::from(f.disputed);
         self.estimated_fee += i128::from(f.estimated_fee);
     }
 }

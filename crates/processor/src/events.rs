@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 /// The event types that can change a hold.
-pub const HANDLED: [&str; 11] = [
+pub const HANDLED: [&str; 16] = [
     "payment_intent.amount_capturable_updated",
     "payment_intent.requires_action",
     "payment_intent.succeeded",
@@ -17,6 +17,11 @@ pub const HANDLED: [&str; 11] = [
     "charge.refund.updated",
     "refund.updated",
     "refund.failed",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
 ];
 
 /// The PaymentIntent an event is about.

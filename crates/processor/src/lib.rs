@@ -5,10 +5,12 @@
 //! ([`IntentView`]) so Stripe's wire strings never reach the core.
 
 pub mod clock;
+pub mod dispute;
 pub mod events;
 pub mod simulated;
 pub mod stripe;
 mod types;
 
 pub use clock::{Clock, SystemClock, TestClock};
+pub use dispute::DisputeView;
 pub use types::*;

@@ -51,6 +51,9 @@ pub struct Intent {
     /// Whether the card's authorization can be incremented: `None` until
     /// the processor says (no authorization yet, or not reported).
     pub incremental_available: Option<bool>,
+    /// The charge's dispute, where the processor reports it with the intent
+    /// (the simulator does; Stripe's disputes are read on their own).
+    pub dispute: Option<crate::DisputeView>,
 }
 
 /// Processor failures, classified by what the caller can do about them.
@@ -133,6 +136,16 @@ pub trait Processor: Send + Sync {
         reason: Option<&str>,
         key: &IdempotencyKey,
     ) -> Result<Intent, ProcessorError>;
+    /// A dispute, as the processor has it now.
+    async fn retrieve_dispute(&self, id: &str) -> Result<crate::DisputeView, ProcessorError>;
+    /// Submits `evidence` (Stripe's `evidence[…]` text fields) for a
+    /// dispute; it is then under review and cannot be submitted again.
+    async fn submit_dispute_evidence(
+        &self,
+        id: &str,
+        evidence: &BTreeMap<String, String>,
+        key: &IdempotencyKey,
+    ) -> Result<crate::DisputeView, ProcessorError>;
     /// Incremental authorization: `new_total` is the new authorized amount.
     async fn increment(&self, id: &str, new_total: i64, key: &IdempotencyKey) -> Result<Intent, ProcessorError>;
     /// Every PaymentIntent whose metadata `source` is `source` (for the audit).

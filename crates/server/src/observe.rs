@@ -327,6 +327,17 @@ impl Processor for Metered {
     ) -> Result<Intent, ProcessorError> {
         timed("refund", self.0.name(), self.0.refund(id, amount, reason, key)).await
     }
+    async fn retrieve_dispute(&self, id: &str) -> Result<chittycharge_processor::DisputeView, ProcessorError> {
+        timed("retrieve_dispute", self.0.name(), self.0.retrieve_dispute(id)).await
+    }
+    async fn submit_dispute_evidence(
+        &self,
+        id: &str,
+        evidence: &std::collections::BTreeMap<String, String>,
+        key: &IdempotencyKey,
+    ) -> Result<chittycharge_processor::DisputeView, ProcessorError> {
+        timed("submit_dispute_evidence", self.0.name(), self.0.submit_dispute_evidence(id, evidence, key)).await
+    }
     async fn list_by_source(&self, source: &str) -> Result<Vec<Intent>, ProcessorError> {
         timed("list", self.0.name(), self.0.list_by_source(source)).await
     }

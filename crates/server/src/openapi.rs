@@ -28,6 +28,8 @@ enum Body {
     Text,
     /// A report: JSON, or CSV when asked for.
     Report,
+    /// Any JSON object, or an HTML page when asked for.
+    AnyJsonOrHtml,
 }
 
 /// What a query parameter takes.
@@ -119,6 +121,7 @@ fn ops() -> Vec<Op> {
         ("property_id", "Only this property", Str),
         ("format", "csv or json", Str),
     ];
+    const EVIDENCE_Q: &[(&str, &str, Param)] = &[("format", "json or html (else by Accept)", Str)];
     const REPORT_Q: &[(&str, &str, Param)] = &[
         ("from", "Required: created at or after (a date, from its start in UTC, or an RFC 3339 instant)", Day),
         ("to", "Required: created before (a date counts whole, or an RFC 3339 instant)", Day),
@@ -149,6 +152,10 @@ fn ops() -> Vec<Op> {
         op!(Get "/api/properties/{id}" "getProperty" "rental" "Read a property", auth=true, req=None, 200 => Json("PropertyView"), q=&[], err=READ_ERRORS),
         op!(Post "/api/holds/{id}/refunds" "refundHold" "holds" "Refund captured money, in full or in part", auth=true, req=Json("RefundRequest"), 201 => Json("RefundResponse"), q=&[], err=PAY_ERRORS),
         op!(Get "/api/holds/{id}/refunds" "listRefunds" "holds" "A hold's refunds", auth=true, req=None, 200 => Json("RefundList"), q=&[], err=READ_ERRORS),
+        op!(Get "/api/holds/{id}/dispute" "holdDisputes" "disputes" "A hold's disputes", auth=true, req=None, 200 => Json("DisputeList"), q=&[], err=READ_ERRORS),
+        op!(Get "/api/holds/{id}/dispute/evidence" "disputeEvidence" "disputes" "The evidence packet: booking, disclosure, damage lines, emails, timeline (JSON, or HTML with format=html)", auth=true, req=None, 200 => AnyJsonOrHtml, q=EVIDENCE_Q, err=READ_ERRORS),
+        op!(Post "/api/holds/{id}/dispute/submit" "submitDisputeEvidence" "disputes" "Send the evidence packet to the processor", auth=true, req=None, 200 => Json("DisputeRecord"), q=&[], err=PAY_ERRORS),
+        op!(Get "/api/disputes" "openDisputes" "disputes" "Open disputes, the soonest evidence deadline first", auth=true, req=None, 200 => Json("DisputeList"), q=&[], err=READ_ERRORS),
         op!(Get "/api/reports/holds" "reportHolds" "reports" "A period's holds with totals per property and currency (JSON in minor units, CSV in major units)", auth=true, req=None, 200 => Report, q=REPORT_Q, err=READ_ERRORS),
         op!(Get "/api/reports/claims" "reportClaims" "reports" "A period's damage-claim lines with totals per property and currency", auth=true, req=None, 200 => Report, q=REPORT_Q, err=READ_ERRORS),
         op!(Post "/api/bookings" "createBooking" "rental" "Create a booking", auth=true, req=Json("BookingRequest"), 201 => Json("BookingView"), q=&[], err=API_ERRORS),
@@ -161,6 +168,7 @@ fn ops() -> Vec<Op> {
         op!(Post "/_sim/payment_methods" "simCreatePaymentMethod" "simulator" "Tokenize a test card (simulated processor)", auth=false, req=Json("SimPaymentMethodRequest"), 200 => Json("SimPaymentMethod"), q=&[], err=PUBLIC_ERRORS),
         op!(Post "/_sim/payment_intents/{id}/confirm" "simConfirm" "simulator" "Confirm as the guest (simulated processor)", auth=false, req=Json("SimConfirmRequest"), 200 => Json("SimIntentStatus"), q=&[], err=PUBLIC_ERRORS),
         op!(Post "/_sim/payment_intents/{id}/authenticate" "simAuthenticate" "simulator" "Complete or fail 3-D Secure (simulated processor)", auth=false, req=Json("SimAuthenticateRequest"), 200 => Json("SimIntentStatus"), q=&[], err=PUBLIC_ERRORS),
+        op!(Post "/_sim/payment_intents/{id}/dispute" "simDispute" "simulator" "Open or decide a dispute as the guest's bank (admin, simulated processor)", auth=true, req=Json("SimDisputeRequest"), 200 => AnyJson, q=&[], err=API_ERRORS),
         op!(Get "/_sim/payment_intents" "simListIntents" "simulator" "Simulated PaymentIntents (admin)", auth=true, req=None, 200 => Json("SimIntentList"), q=&[], err=READ_ERRORS),
         op!(Get "/_sim/payment_intents/{id}" "simGetIntent" "simulator" "One simulated PaymentIntent (admin)", auth=true, req=None, 200 => Json("SimIntentView"), q=&[], err=READ_ERRORS),
         op!(Get "/_sim/clock" "simGetClock" "simulator" "The test clock (admin, test mode)", auth=true, req=None, 200 => Json("ClockView"), q=&[], err=READ_ERRORS),
@@ -177,6 +185,8 @@ fn ops() -> Vec<Op> {
         op!(Post "/console/holds/{id}/increment" "consoleIncrement" "pages" "Increase a hold", auth=false, req=None, 200 => Html, q=&[], err=&[303, 403, 404, 413, 422, 429]),
         op!(Get "/console/bookings" "consoleBookings" "pages" "Bookings page", auth=false, req=None, 200 => Html, q=&[], err=&[303, 429]),
         op!(Get "/console/reports" "consoleReport" "pages" "Download a report (the holds page's form)", auth=false, req=None, 200 => Report, q=CONSOLE_REPORT_Q, err=&[303, 400, 403, 429]),
+        op!(Get "/console/disputes" "consoleDisputes" "pages" "Open disputes page", auth=false, req=None, 200 => Html, q=&[], err=&[303, 429]),
+        op!(Get "/console/holds/{id}/evidence" "consoleEvidence" "pages" "A disputed hold's printable evidence", auth=false, req=None, 200 => Html, q=&[], err=&[303, 404, 429]),
         op!(Get "/console/notifications" "consoleNotifications" "pages" "Outbox page", auth=false, req=None, 200 => Html, q=&[], err=&[303, 429]),
         op!(Get "/openapi.json" "openapi" "service" "This document", auth=false, req=None, 200 => AnyJson, q=&[], err=&[]),
         op!(Get "/docs" "docs" "service" "API documentation page", auth=false, req=None, 200 => Html, q=&[], err=&[]),
@@ -253,7 +263,7 @@ fn build() -> OpenApi {
                         .build(),
                 ))
             }
-            Body::None | Body::Html | Body::Text | Body::Report => {}
+            Body::None | Body::Html | Body::Text | Body::Report | Body::AnyJsonOrHtml => {}
         }
         let ok = match op.response {
             Body::Json(s) => {
@@ -263,6 +273,10 @@ fn build() -> OpenApi {
                 ResponseBuilder::new().description(reason(op.status)).content("application/json", any_json())
             }
             Body::Html => ResponseBuilder::new().description(reason(op.status)).content("text/html", text_content()),
+            Body::AnyJsonOrHtml => ResponseBuilder::new()
+                .description(reason(op.status))
+                .content("application/json", any_json())
+                .content("text/html", text_content()),
             Body::Report => ResponseBuilder::new()
                 .description(reason(op.status))
                 .content("application/json", any_json())
@@ -318,6 +332,9 @@ fn build() -> OpenApi {
         .schema_from::<api::RefundList>()
         .schema_from::<api::RefundResponse>()
         .schema_from::<api::RefundRequest>()
+        .schema_from::<api::DisputeRecord>()
+        .schema_from::<api::DisputeList>()
+        .schema_from::<api::SimDisputeRequest>()
         .schema_from::<api::CreateHoldRequest>()
         .schema_from::<api::CreateHoldResponse>()
         .schema_from::<api::HoldView>()

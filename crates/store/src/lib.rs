@@ -10,6 +10,7 @@
 mod accounts;
 mod backup;
 mod cache;
+mod disputes;
 mod durable;
 mod exec;
 mod fast;
@@ -243,6 +244,24 @@ pub trait Store: Send + Sync {
     /// Claims made in a period, oldest first, a page at a time.
     async fn list_claims(&self, filter: &ClaimFilter) -> StoreResult<Vec<DamageClaim>>;
     async fn enqueue_notification(&self, n: &Notification) -> StoreResult<()>;
+    /// The notifications about one hold, oldest first.
+    async fn notifications_for_hold(&self, hold_id: &str) -> StoreResult<Vec<Notification>>;
+
+    // ---- disputes
+    /// Stores a dispute as the processor reports it (a submission time, once
+    /// set, is kept).
+    async fn upsert_dispute(&self, d: &chittycharge_domain::dispute::Dispute) -> StoreResult<()>;
+    async fn get_dispute(&self, id: &str) -> StoreResult<Option<chittycharge_domain::dispute::Dispute>>;
+    /// (hold, amount under dispute and not won back) for those of `hold_ids` that have any.
+    async fn disputed_amounts(&self, hold_ids: &[String]) -> StoreResult<Vec<(String, i64)>>;
+    async fn disputes_for_hold(&self, hold_id: &str) -> StoreResult<Vec<chittycharge_domain::dispute::Dispute>>;
+    /// Undecided disputes, soonest evidence deadline first; `scope` limits
+    /// them to these properties.
+    async fn open_disputes(
+        &self,
+        scope: Option<&[String]>,
+        limit: i64,
+    ) -> StoreResult<Vec<chittycharge_domain::dispute::Dispute>>;
     /// Claims due messages for `lease_ms` so that only this worker sends them.
     async fn claim_notifications(&self, now: Timestamp, lease_ms: i64, limit: i64) -> StoreResult<Vec<Notification>>;
     /// Records a send attempt (compare-and-set on `attempts`).

@@ -39,6 +39,7 @@ embedded! {
     8 => "0008_livemode",
     9 => "0009_gcra",
     10 => "0010_refunds",
+    11 => "0011_disputes",
 }
 
 /// `0001_init` → version 1, "init": how sqlx names a migration from its file.

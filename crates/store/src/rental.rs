@@ -68,7 +68,7 @@ fn claim_from_row(r: &AnyRow) -> StoreResult<DamageClaim> {
     })
 }
 
-fn notification_from_row(r: &AnyRow) -> StoreResult<Notification> {
+pub(crate) fn notification_from_row(r: &AnyRow) -> StoreResult<Notification> {
     Ok(Notification {
         id: r.try_get("id")?,
         kind: r.try_get("kind")?,

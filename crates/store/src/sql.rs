@@ -345,6 +345,28 @@ impl Store for SqlStore {
     async fn list_claims(&self, filter: &ClaimFilter) -> StoreResult<Vec<DamageClaim>> {
         self.list_claims_impl(filter).await
     }
+    async fn notifications_for_hold(&self, hold_id: &str) -> StoreResult<Vec<Notification>> {
+        self.notifications_for_hold_impl(hold_id).await
+    }
+    async fn upsert_dispute(&self, d: &chittycharge_domain::dispute::Dispute) -> StoreResult<()> {
+        self.upsert_dispute_impl(d).await
+    }
+    async fn get_dispute(&self, id: &str) -> StoreResult<Option<chittycharge_domain::dispute::Dispute>> {
+        self.get_dispute_impl(id).await
+    }
+    async fn disputed_amounts(&self, hold_ids: &[String]) -> StoreResult<Vec<(String, i64)>> {
+        self.disputed_amounts_impl(hold_ids).await
+    }
+    async fn disputes_for_hold(&self, hold_id: &str) -> StoreResult<Vec<chittycharge_domain::dispute::Dispute>> {
+        self.disputes_for_hold_impl(hold_id).await
+    }
+    async fn open_disputes(
+        &self,
+        scope: Option<&[String]>,
+        limit: i64,
+    ) -> StoreResult<Vec<chittycharge_domain::dispute::Dispute>> {
+        self.open_disputes_impl(scope, limit).await
+    }
     async fn enqueue_notification(&self, n: &Notification) -> StoreResult<()> {
         self.write("enqueue_notification", self.enqueue_notification_impl(n)).await
     }

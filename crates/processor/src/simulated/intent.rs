@@ -58,6 +58,9 @@ pub(crate) struct SimIntent {
     /// Refunded of `amount_received`.
     #[serde(default)]
     pub amount_refunded: i64,
+    /// The charge's dispute, once the guest's bank opens one.
+    #[serde(default)]
+    pub dispute: Option<super::dispute::SimDispute>,
     #[serde(default)]
     pub off_session: bool,
     /// Incremental authorization was requested (every simulated card but
@@ -93,6 +96,7 @@ impl SimIntent {
             captures: 0,
             increments: 0,
             amount_refunded: 0,
+            dispute: None,
             off_session: req.off_session,
             incremental: req.incremental,
         }
@@ -266,7 +270,19 @@ impl SimIntent {
 
     /// A Stripe-shaped event about this intent (or its charge).
     pub(super) fn event(&self, kind: &str, now: Timestamp, event_id: &str) -> serde_json::Value {
-        let object = if kind.starts_with("charge.") {
+        let object = if kind.starts_with("charge.dispute.") {
+            let d = self.dispute_view();
+            serde_json::json!({
+                "id": super::dispute::dispute_id(&self.id),
+                "object": "dispute",
+                "payment_intent": self.id,
+                "charge": format!("ch_{}", self.id.trim_start_matches("pi_")),
+                "amount": self.amount_received,
+                "currency": self.currency,
+                "status": d.as_ref().map(|d| d.status.as_str()),
+                "reason": d.as_ref().map(|d| d.reason.clone()),
+            })
+        } else if kind.starts_with("charge.") {
             serde_json::json!({
                 "id": format!("ch_{}", self.id.trim_start_matches("pi_")),
                 "object": "charge",
@@ -327,6 +343,7 @@ impl SimIntent {
                 .then_some(self.incremental && allows_incremental(self.payment_method.as_deref())),
             payment_method: self.payment_method.clone(),
             captures: self.captures,
+            dispute: self.dispute_view(),
         }
     }
 }
@@ -334,7 +351,7 @@ impl SimIntent {
 /// The events Stripe sends for a change from `before` to `after`.
 pub(crate) fn events_between(before: Option<&SimIntent>, after: &SimIntent, declined: bool) -> Vec<&'static str> {
     let prev = before.map(|b| b.status);
-    let mut out = Vec::new();
+    let mut out = super::dispute::dispute_events(before.and_then(|b| b.dispute.as_ref()), after.dispute.as_ref());
     if declined {
         out.push("payment_intent.payment_failed");
     }

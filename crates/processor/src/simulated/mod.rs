@@ -8,6 +8,7 @@
 
 mod backend;
 pub mod cards;
+mod dispute;
 mod intent;
 
 use std::collections::BTreeMap;
@@ -96,6 +97,19 @@ impl SimulatedProcessor {
     pub async fn authenticate(&self, id: &str, success: bool) -> Result<Intent, ProcessorError> {
         let now = self.clock.now();
         self.mutate(id, |pi| pi.authenticate(success, now)).await
+    }
+
+    /// The guest's bank disputes the captured charge of `intent_id`
+    /// (`reason` as Stripe's, e.g. `fraudulent`), or, with `close`, decides
+    /// the dispute (`true`: won). Test mode's stand-in for the bank.
+    pub async fn dispute(&self, intent_id: &str, reason: &str, close: Option<bool>) -> Result<Intent, ProcessorError> {
+        let now = self.clock.now();
+        let reason = reason.to_string();
+        self.mutate(intent_id, move |pi| match close {
+            Some(won) => pi.close_dispute(won),
+            None => pi.open_dispute(&reason, now),
+        })
+        .await
     }
 
     /// All intent ids; used by the audit to find intents without a hold.
@@ -404,6 +418,28 @@ impl Processor for SimulatedProcessor {
         let fp = fingerprint(&["refund", id, &amount.to_string(), reason.unwrap_or("")]);
         let f = move |pi: &mut SimIntent| pi.refund(amount);
         lose_answer(self.idempotent(key, fp, || self.step(id, &f)).await)
+    }
+
+    async fn retrieve_dispute(&self, id: &str) -> Result<crate::DisputeView, ProcessorError> {
+        let pi = dispute::intent_of(id)?;
+        self.retrieve(&pi)
+            .await?
+            .dispute
+            .ok_or_else(|| ProcessorError::NotFound { message: format!("No such dispute: '{id}'") })
+    }
+
+    async fn submit_dispute_evidence(
+        &self,
+        id: &str,
+        evidence: &BTreeMap<String, String>,
+        key: &IdempotencyKey,
+    ) -> Result<crate::DisputeView, ProcessorError> {
+        let pi = dispute::intent_of(id)?;
+        let fp = fingerprint(&["dispute", id, &serde_json::to_string(evidence).unwrap_or_default()]);
+        let ev = evidence.clone();
+        let f = move |intent: &mut SimIntent| intent.submit_evidence(&ev);
+        let intent = lose_answer(self.idempotent(key, fp, || self.step(&pi, &f)).await)?;
+        intent.dispute.ok_or_else(|| ProcessorError::NotFound { message: format!("No such dispute: '{id}'") })
     }
 
     async fn increment(&self, id: &str, new_total: i64, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {

@@ -255,6 +255,28 @@ impl Processor for StripeProcessor {
         self.retrieve(id).await
     }
 
+    async fn retrieve_dispute(&self, id: &str) -> Result<crate::DisputeView, ProcessorError> {
+        let id = encode_id(id)?;
+        let text = self.call(reqwest::Method::GET, &format!("/v1/disputes/{id}"), &Form::new(), None).await?;
+        crate::dispute::parse_stripe_dispute(&text)
+    }
+
+    async fn submit_dispute_evidence(
+        &self,
+        id: &str,
+        evidence: &BTreeMap<String, String>,
+        key: &IdempotencyKey,
+    ) -> Result<crate::DisputeView, ProcessorError> {
+        let id = encode_id(id)?;
+        let mut form = Form::new();
+        for (k, v) in evidence {
+            push(&mut form, &format!("evidence[{k}]"), v.clone());
+        }
+        push(&mut form, "submit", "true");
+        let text = self.call(reqwest::Method::POST, &format!("/v1/disputes/{id}"), &form, Some(key)).await?;
+        crate::dispute::parse_stripe_dispute(&text)
+    }
+
     async fn increment(&self, id: &str, new_total: i64, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
         let id = encode_id(id)?;
         let form = vec![("amount".to_string(), new_total.to_string())];

@@ -171,6 +171,7 @@ impl WireIntent {
             cancellation_reason: self.cancellation_reason,
             livemode: self.livemode,
             incremental_available,
+            dispute: None,
             payment_method: match self.payment_method {
                 Some(serde_json::Value::String(s)) => Some(s),
                 Some(serde_json::Value::Object(o)) => o.get("id").and_then(|v| v.as_str()).map(str::to_string),

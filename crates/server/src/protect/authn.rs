@@ -34,7 +34,15 @@ pub fn is_public(method: &Method, path: &str) -> bool {
         || path == "/readyz"
         || path == "/webhook"
         || is_web_path(path)
-        || (method == Method::POST && (path == "/_sim/payment_methods" || path.starts_with("/_sim/payment_intents/")))
+        || (method == Method::POST && (path == "/_sim/payment_methods" || is_guest_step(path)))
+}
+
+/// The guest's own steps on the simulator (their hold's secret is the
+/// credential); the bank's stand-in (`…/dispute`) is an admin's.
+fn is_guest_step(path: &str) -> bool {
+    path.strip_prefix("/_sim/payment_intents/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(_, step)| step == "confirm" || step == "authenticate")
 }
 
 fn rate_headers(resp: &mut Response, v: &Verdict) {

@@ -1,6 +1,7 @@
 //! The route table: every path the service answers, in one place.
 
 mod bookings;
+pub(crate) mod disputes;
 pub(crate) mod health;
 pub(crate) mod holds;
 mod operations;
@@ -35,6 +36,10 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/api/holds/{id}/release", post(holds::actions::cancel_hold))
         .route("/api/holds/{id}/increment", post(holds::actions::increment_hold))
         .route("/api/holds/{id}/refunds", post(holds::refunds::refund_hold).get(holds::refunds::list_refunds))
+        .route("/api/holds/{id}/dispute", get(disputes::hold_disputes))
+        .route("/api/holds/{id}/dispute/evidence", get(disputes::evidence))
+        .route("/api/holds/{id}/dispute/submit", post(disputes::submit))
+        .route("/api/disputes", get(disputes::open_disputes))
         .route("/api/bookings", post(bookings::create_booking).get(bookings::list_bookings))
         .route("/api/bookings/{id}", get(bookings::get_booking))
         .route("/api/bookings/{id}/authorize", post(bookings::authorize_booking))
@@ -54,6 +59,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/_sim/payment_intents/{id}", get(sim::inspect_intent))
         .route("/_sim/payment_intents/{id}/confirm", post(sim::confirm_intent))
         .route("/_sim/payment_intents/{id}/authenticate", post(sim::authenticate_intent))
+        .route("/_sim/payment_intents/{id}/dispute", post(sim::dispute_intent))
         .route("/_sim/clock", get(sim::get_clock).post(sim::advance_clock))
         .route("/openapi.json", get(crate::openapi::openapi_json))
         .route("/docs", get(crate::openapi::docs_page))

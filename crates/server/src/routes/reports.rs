@@ -96,11 +96,11 @@ struct Claims(Arc<AppState>, ReportPeriod, Caller);
 
 #[async_trait::async_trait]
 impl Source for Holds {
-    type Item = chittycharge_domain::Hold;
+    type Item = (chittycharge_domain::Hold, i64);
     async fn page(&self, after: ReportCursor) -> Result<Vec<Self::Item>, CoreError> {
         self.0.holds.report_holds(&self.1, after, &self.2).await
     }
-    fn cursor(h: &Self::Item) -> (Timestamp, String) {
+    fn cursor((h, _): &Self::Item) -> (Timestamp, String) {
         (h.created_at, h.id.clone())
     }
 }

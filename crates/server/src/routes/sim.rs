@@ -108,6 +108,53 @@ pub(super) async fn authenticate_intent(
     Ok(Json(json!({ "id": hold.id, "status": hold.state.status().as_str(), "reason": hold_view(&hold).reason })))
 }
 
+/// Stripe's dispute reasons.
+const DISPUTE_REASONS: [&str; 14] = [
+    "bank_cannot_process",
+    "check_returned",
+    "credit_not_processed",
+    "customer_initiated",
+    "debit_not_authorized",
+    "duplicate",
+    "fraudulent",
+    "general",
+    "incorrect_account_details",
+    "insufficient_funds",
+    "product_not_received",
+    "product_unacceptable",
+    "subscription_canceled",
+    "unrecognized",
+];
+
+/// The guest's bank, in test mode: opens a dispute of the captured charge
+/// (`{"reason"}`), or decides it (`{"close": "won" | "lost"}`). Admin only.
+pub(super) async fn dispute_intent(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_global_admin("Disputing on the simulator")?;
+    let sim = sim(&state)?;
+    let body = body.unwrap_or_default();
+    let f = Fields(&body);
+    let reason = f.string("reason", 100)?.unwrap_or_else(|| "general".into());
+    if !DISPUTE_REASONS.contains(&reason.as_str()) {
+        return Err(
+            CoreError::validation("reason", format!("reason must be one of {}", DISPUTE_REASONS.join(", "))).into()
+        );
+    }
+    let close = match f.string("close", 10)?.as_deref() {
+        None => None,
+        Some("won") => Some(true),
+        Some("lost") => Some(false),
+        Some(_) => return Err(CoreError::validation("close", "close must be won or lost").into()),
+    };
+    let pi = sim.dispute(&id, &reason, close).await.map_err(|e| CoreError::from_processor(e, Some(&id)))?;
+    let d = pi.dispute.ok_or(ApiError::RouteNotFound)?;
+    Ok(Json(json!({ "id": d.id, "payment_intent": id, "status": d.status.as_str(), "reason": d.reason })))
+}
+
 fn admin_clock(state: &AppState, caller: &Caller) -> Result<Arc<chittycharge_processor::TestClock>, ApiError> {
     caller.require_global_admin("The test clock")?;
     state.test_clock.clone().ok_or(ApiError::RouteNotFound)
@@ -158,6 +205,9 @@ pub(super) async fn inspect_intent(
         "amount_capturable": pi.view.amount_capturable,
         "amount_received": pi.view.amount_received,
         "amount_refunded": pi.view.amount_refunded.unwrap_or(0),
+        "dispute": pi.dispute.as_ref().map(|d| json!({
+            "id": d.id, "status": d.status.as_str(), "submission_count": d.submission_count, "evidence": d.evidence,
+        })),
         "captures": pi.captures,
         "payment_method": pi.payment_method,
         "metadata": pi.metadata,

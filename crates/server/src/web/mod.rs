@@ -30,6 +30,7 @@ fn env() -> &'static Environment<'static> {
             ("hold.html", include_str!("templates/hold.html")),
             ("table.html", include_str!("templates/table.html")),
             ("docs.html", include_str!("templates/docs.html")),
+            ("evidence.html", include_str!("templates/evidence.html")),
         ] {
             if let Err(e) = env.add_template(name, src) {
                 tracing::error!(template = name, error = %e, "template does not compile");
@@ -97,5 +98,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/holds/{id}/refund", post(console::refund))
         .route("/console/bookings", get(console::bookings))
         .route("/console/notifications", get(console::notifications))
+        .route("/console/disputes", get(console::disputes))
+        .route("/console/holds/{id}/evidence", get(console::evidence))
         .route("/console/reports", get(console::report))
 }

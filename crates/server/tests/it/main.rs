@@ -21,6 +21,7 @@ mod cli;
 mod common;
 mod console;
 mod deploy;
+mod disputes;
 mod durability;
 mod edge;
 mod emulator_rules;

@@ -51,6 +51,19 @@ async fn seed(server: &Server) -> Vec<String> {
         }
         ids.push(id);
     }
+    // The JPY charge is disputed by the guest's bank.
+    let jpy = &ids[2];
+    let r = api.post(&format!("/_sim/payment_intents/{jpy}/dispute"), json!({"reason": "fraudulent"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for _ in 0..200 {
+        if api.get(&format!("/api/holds/{jpy}/dispute")).await.body["disputes"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     // One never authorized: it held nothing.
     let r = api.post("/api/holds", json!({"amount": 9_900, "description": "Incidentals", "property_id": "p2"})).await;
     ids.push(r.body["id"].as_str().unwrap().to_string());
@@ -114,6 +127,8 @@ async fn a_periods_report_totals_equal_the_sums_of_its_holds_to_the_minor_unit_o
             "{first}"
         );
 
+        let jpy = report["totals"].as_array().unwrap().iter().find(|t| t["currency"] == "jpy").unwrap();
+        assert_eq!(jpy["disputed"], 12_000, "{jpy}");
         // A period before any of them is empty, with empty totals.
         let empty = api.get("/api/reports/holds?from=2001-01-01&to=2001-01-31").await.body;
         assert_eq!((empty["rows"].as_array().unwrap().len(), empty["totals"].as_array().unwrap().len()), (0, 0));
@@ -143,9 +158,9 @@ async fn the_csv_report_is_in_major_units_says_so_and_defuses_formulas() {
     );
     // The partly captured USD hold: 250.00 authorized, 73.45 captured,
     // 176.55 released, 13.45 of it refunded.
-    assert!(lines.iter().any(|l| l.contains(",usd,1,250.00,73.45,176.55,0.00,13.45,2.43")), "{}", r.text);
+    assert!(lines.iter().any(|l| l.contains(",usd,1,250.00,73.45,176.55,0.00,13.45,0.00,2.43")), "{}", r.text);
     // JPY has no minor unit: 30000 authorized, 12000 captured.
-    assert!(lines.iter().any(|l| l.contains(",jpy,1,30000,12000,18000,0,0,")), "{}", r.text);
+    assert!(lines.iter().any(|l| l.contains(",jpy,1,30000,12000,18000,0,0,12000,")), "{}", r.text);
     // The hostile property id is text in a spreadsheet, never a formula.
     assert!(!r.text.contains(",=HYPERLINK") && !r.text.contains(",\"=HYPERLINK"), "{}", r.text);
     assert!(r.text.contains("'=HYPERLINK"), "{}", r.text);
@@ -154,7 +169,7 @@ async fn the_csv_report_is_in_major_units_says_so_and_defuses_formulas() {
     assert!(
         lines.iter().any(|l| l.starts_with("total,")
             && l.contains(",p1,")
-            && l.contains(",usd,2,350.00,73.45,276.55,0.00,13.45,")),
+            && l.contains(",usd,2,350.00,73.45,276.55,0.00,13.45,0.00,")),
         "{}",
         r.text
     );

@@ -26,7 +26,7 @@ fn allowed() -> (String, BTreeMap<String, BTreeSet<String>>) {
 /// `/v1/payment_intents/pi_123/capture` → `/v1/payment_intents/{id}/capture`.
 fn template(path: &str) -> String {
     path.split('/')
-        .map(|seg| if seg.starts_with("pi_") || seg.starts_with("cus_") { "{id}" } else { seg })
+        .map(|seg| if ["pi_", "cus_", "dp_", "du_"].iter().any(|p| seg.starts_with(p)) { "{id}" } else { seg })
         .collect::<Vec<_>>()
         .join("/")
 }

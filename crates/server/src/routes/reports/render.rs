@@ -82,10 +82,11 @@ struct HoldTotal<'a> {
     released: i128,
     outstanding: i128,
     refunded: i128,
+    disputed: i128,
     estimated_fee: i128,
 }
 
-impl Rows<Hold> for HoldRows {
+impl Rows<(Hold, i64)> for HoldRows {
     fn format(&self) -> Format {
         self.format
     }
@@ -107,14 +108,16 @@ impl Rows<Hold> for HoldRows {
                 "released_major_units",
                 "outstanding_major_units",
                 "refunded_major_units",
+                "disputed_major_units",
                 "estimated_fee_major_units",
             ]
             .map(String::from)
             .to_vec()]),
         }
     }
-    fn page(&mut self, holds: &[Hold]) -> Bytes {
-        let figures: Vec<(&Hold, HoldFigures)> = holds.iter().map(|h| (h, HoldFigures::of(h))).collect();
+    fn page(&mut self, holds: &[(Hold, i64)]) -> Bytes {
+        let figures: Vec<(&Hold, HoldFigures)> =
+            holds.iter().map(|(h, disputed)| (h, HoldFigures { disputed: *disputed, ..HoldFigures::of(h) })).collect();
         for (h, f) in &figures {
             self.totals.add(h, f);
         }
@@ -135,6 +138,7 @@ impl Rows<Hold> for HoldRows {
                         "released": f.released,
                         "outstanding": f.outstanding,
                         "refunded": f.refunded,
+                        "disputed": f.disputed,
                         "estimated_fee": f.estimated_fee,
                     })
                 }),
@@ -157,6 +161,7 @@ impl Rows<Hold> for HoldRows {
                     m(f.released),
                     m(f.outstanding),
                     m(f.refunded),
+                    m(f.disputed),
                     m(f.estimated_fee),
                 ]
             })),
@@ -177,6 +182,7 @@ impl Rows<Hold> for HoldRows {
                         released: s.released,
                         outstanding: s.outstanding,
                         refunded: s.refunded,
+                        disputed: s.disputed,
                         estimated_fee: s.estimated_fee,
                     })
                     .collect();
@@ -200,6 +206,7 @@ impl Rows<Hold> for HoldRows {
                     m(s.released),
                     m(s.outstanding),
                     m(s.refunded),
+                    m(s.disputed),
                     m(s.estimated_fee),
                 ]
             })),
