@@ -134,6 +134,10 @@ pub struct HoldView {
     pub livemode: bool,
     /// True while a processor call for this hold is unresolved.
     pub operation_pending: bool,
+    /// The hold's latest dispute, if its charge is disputed (on
+    /// `GET /api/holds/{id}` only; lists leave it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispute: Option<DisputeRecord>,
     #[schema(format = DateTime)]
     pub updated_at: String,
 }

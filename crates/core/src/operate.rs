@@ -159,6 +159,9 @@ impl HoldService {
             ProcessorError::InvalidState { .. } | ProcessorError::Declined { .. } => {
                 self.processor.retrieve(hold_id).await.ok()
             }
+            // A refused refund: the processor may have refunded more than
+            // we know (a Dashboard refund whose webhook never came).
+            ProcessorError::InvalidRequest { .. } if op.kind == "refund" => self.processor.retrieve(hold_id).await.ok(),
             _ => None,
         };
         let now = self.now();

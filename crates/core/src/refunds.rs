@@ -26,6 +26,9 @@ pub struct RefundCommand {
     pub reason: Option<String>,
     /// Itemized lines (what is given back and why), kept with the refund.
     pub lines: Option<Value>,
+    /// A one-time key from the form that asked (the console's): a refund
+    /// already made with it is answered again instead of made twice.
+    pub form_key: Option<String>,
 }
 
 #[derive(Debug)]
@@ -40,6 +43,20 @@ impl HoldService {
     pub async fn refund(&self, id: &str, cmd: RefundCommand, caller: &Caller) -> CoreResult<RefundOutcome> {
         caller.require_write()?;
         let hold = self.get(id, caller).await?;
+        if let Some(key) = cmd.form_key.as_deref() {
+            let ops = self.store.operations_for_hold(&hold.id).await?;
+            let same: Vec<&Operation> = ops
+                .iter()
+                .filter(|o| o.kind == "refund" && o.request.get("form_key").and_then(Value::as_str) == Some(key))
+                .collect();
+            if let Some(done) = same.iter().find(|o| o.status == OpStatus::Succeeded) {
+                let amount = done.request.get("amount").and_then(Value::as_i64).unwrap_or(0);
+                return Ok(RefundOutcome { operation_id: done.id.clone(), amount, hold });
+            }
+            if same.iter().any(|o| matches!(o.status, OpStatus::Pending | OpStatus::Unknown)) {
+                return Err(CoreError::Busy);
+            }
+        }
         let (amount, before) = match &hold.state {
             HoldState::Captured(c) => {
                 let amount = c.check_refund(cmd.amount).map_err(|e| match e {
@@ -68,6 +85,7 @@ impl HoldService {
             "stripe_reason": stripe_reason,
             "detail": cmd.lines.as_ref().map(|l| json!({ "lines": l })),
             "actor": caller.actor(),
+            "form_key": cmd.form_key,
         });
         let (op, locked, result) = self
             .with_lock(&hold, "refund", request, |key| async move {

@@ -70,12 +70,13 @@ pub(crate) fn fold_intent(
         let new_decline = after.reason() != before.reason() && after.status() == HoldStatus::RequiresPaymentMethod;
         if changed_status || new_decline || after.amounts() != before.amounts() {
             // A captured hold's only change is its refunded total: up is a
-            // refund, down a refund the bank sent back.
+            // refund, down a refund the bank sent back (not `refund_failed`,
+            // which is a refund the processor refused).
             let refunded = after.amounts().refunded - before.amounts().refunded;
             let (kind, amount) = match (changed_status || new_decline, refunded) {
                 (true, _) => (event_kind(&after), event_amount(&after)),
                 (false, r) if r > 0 => ("refunded", Some(r)),
-                (false, r) if r < 0 => ("refund_failed", Some(-r)),
+                (false, r) if r < 0 => ("refund_returned", Some(-r)),
                 (false, _) => ("amount_updated", event_amount(&after)),
             };
             events.push(NewEvent {

@@ -115,9 +115,11 @@ pub fn major_units(minor: i128, currency: Currency) -> String {
 /// A cell of free text made safe for a spreadsheet: one starting with
 /// `=`, `+`, `-`, `@`, a tab or a carriage return would be run as a
 /// formula when the CSV is opened (OWASP's CSV injection), so it gets a
-/// leading apostrophe, which spreadsheets show as text.
+/// leading apostrophe, which spreadsheets show as text. A value that
+/// already starts with one gets another, so two different values never
+/// print the same (`=1` is `'=1`, `'=1` is `''=1`).
 pub fn spreadsheet_text(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) {
         std::borrow::Cow::Owned(format!("'{s}"))
     } else {
         std::borrow::Cow::Borrowed(s)
@@ -146,6 +148,7 @@ mod tests {
             assert!(spreadsheet_text(hostile).starts_with('\''), "{hostile}");
         }
         assert_eq!(spreadsheet_text("guest@example.com"), "guest@example.com");
+        assert_ne!(spreadsheet_text("=1"), spreadsheet_text("'=1"), "two values, two cells");
         assert_eq!(spreadsheet_text("prop-1"), "prop-1");
     }
 }

@@ -395,11 +395,12 @@ impl Config {
             .as_ref()
             .is_some_and(|k| k.expose_secret().starts_with("sk_live_") || k.expose_secret().starts_with("rk_live_"));
         stripe::check_stripe_js_for_guests(&stripe_js_url, public_host.as_deref(), live_key)?;
+        let chitty_id_token_text = get("CHITTY_ID_TOKEN");
         let registry = Registry::from_keys(
             &get,
             &registry::Context {
                 public_url: public_url.as_deref(),
-                has_chitty_id_token: get("CHITTY_ID_TOKEN").is_some(),
+                chitty_id_token: chitty_id_token_text.as_deref(),
                 live_key,
             },
         )?;

@@ -141,8 +141,14 @@ pub async fn run<F, R>(
     F: Fn() -> R + Send,
     R: std::future::Future<Output = bool> + Send,
 {
-    let http =
-        reqwest::Client::builder().timeout(CALL_TIMEOUT).connect_timeout(CALL_TIMEOUT).build().unwrap_or_default();
+    let http = reqwest::Client::builder()
+        .timeout(CALL_TIMEOUT)
+        .connect_timeout(CALL_TIMEOUT)
+        // The credential is a header of our own, which reqwest would carry
+        // to whatever host a redirect names: a redirect is a failure instead.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default();
     let interval = Duration::from_secs(config.heartbeat_secs);
     state.update(|h| h.url = Some(config.url.clone()));
     let client = Client { http, config, token };

@@ -46,6 +46,7 @@ pub(crate) fn hold_view(h: &Hold) -> HoldView {
         amount_captured: a.captured,
         amount_released: a.released,
         amount_refunded: a.refunded,
+        dispute: None,
         description: h.description.clone(),
         customer_email: h.customer_email.clone(),
         property_id: h.property_id.clone(),

@@ -53,6 +53,10 @@ fn compare(hold: &Hold, pi: &Intent, out: &mut Vec<String>) {
     if a.captured != pi.view.amount_received {
         out.push(format!("{id}: amount_received {} here, {} at the processor", a.captured, pi.view.amount_received));
     }
+    // A refund made in the processor's Dashboard whose webhook never came.
+    if let Some(refunded) = pi.view.amount_refunded.filter(|r| *r != a.refunded) {
+        out.push(format!("{id}: amount_refunded {} here, {refunded} at the processor", a.refunded));
+    }
     if pi.metadata.get("chitty_id") != Some(&hold.chitty_id) {
         out.push(format!(
             "{id}: chitty_id {} here, {:?} in the processor's metadata",

@@ -22,7 +22,7 @@ pub struct Registry {
 /// What [`Registry::from_keys`] needs from the rest of the configuration.
 pub(super) struct Context<'a> {
     pub public_url: Option<&'a str>,
-    pub has_chitty_id_token: bool,
+    pub chitty_id_token: Option<&'a str>,
     pub live_key: bool,
 }
 
@@ -48,8 +48,21 @@ impl Registry {
             // password in the URL would end up in logs.
             return Err(err("CHITTY_REGISTRY_URL", "must not carry a user or password"));
         }
-        if !cx.has_chitty_id_token {
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(err("CHITTY_REGISTRY_URL", "must be a base URL without a query or fragment"));
+        }
+        let loopback = parsed.host_str().is_some_and(|h| {
+            h == "localhost" || h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        });
+        if parsed.scheme() == "http" && !loopback {
+            // The token would cross the network in clear.
+            return Err(err("CHITTY_REGISTRY_URL", "must be https (http only on loopback)"));
+        }
+        let Some(token) = cx.chitty_id_token else {
             return Err(err("CHITTY_ID_TOKEN", "is the registry's credential: set it with CHITTY_REGISTRY_URL"));
+        };
+        if reqwest::header::HeaderValue::from_str(token).is_err() {
+            return Err(err("CHITTY_ID_TOKEN", "must be printable text to be sent as a header"));
         }
         let public = cx.public_url.ok_or_else(|| {
             err("CHITTYCHARGE_PUBLIC_URL", "is what the registry announces: set it with CHITTY_REGISTRY_URL")

@@ -170,10 +170,18 @@ fn a_registry_announces_the_public_address_and_needs_the_chittyid_token() {
         ("CHITTY_REGISTRY_TIER", "Prod<script>"),
         ("CHITTY_REGISTRY_HEARTBEAT", "0"),
         ("CHITTY_REGISTRY_HEARTBEAT", "2d"),
+        ("CHITTY_REGISTRY_URL", "http://registry.example.test"),
+        ("CHITTY_REGISTRY_URL", "https://registry.example.test/?x=1"),
+        ("CHITTY_REGISTRY_URL", "https://registry.example.test/#top"),
     ] {
         assert_eq!(with(bad).unwrap_err().key, bad.0, "{bad:?}");
     }
     assert_eq!(with(("CHITTY_ID_TOKEN", "")).unwrap_err().key, "CHITTY_ID_TOKEN");
+    assert_eq!(with(("CHITTY_ID_TOKEN", "a\u{7}b")).unwrap_err().key, "CHITTY_ID_TOKEN");
+    assert!(
+        with(("CHITTY_REGISTRY_URL", "http://127.0.0.1:9999")).is_ok(),
+        "plain http on loopback, for a local registry"
+    );
     assert_eq!(with(("CHITTYCHARGE_PUBLIC_URL", "")).unwrap_err().key, "CHITTYCHARGE_PUBLIC_URL");
     assert_eq!(load(&[("CHITTY_REGISTRY_TIER", "production")]).unwrap_err().key, "CHITTY_REGISTRY_TIER");
 }

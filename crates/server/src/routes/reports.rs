@@ -168,6 +168,8 @@ where
         Format::Json => ("application/json", "json"),
     };
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Guests' emails and money: no cache keeps a copy.
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let name = format!(
         "attachment; filename=\"chittycharge-{kind}-{}-{}.{ext}\"",
         &iso_millis(period.from.millis())[..10],

@@ -112,6 +112,13 @@ async fn hold_page(state: &AppState, s: &Session, id: &str, error: Option<String
             )
         }
     };
+    let dispute = state
+        .store
+        .disputes_for_hold(&hold.id)
+        .await
+        .unwrap_or_default()
+        .last()
+        .map(crate::routes::disputes::dispute_record);
     let events = state.holds.events(id, &s.caller).await.unwrap_or_default();
     let timeline: Vec<Value> = events
         .iter()
@@ -141,7 +148,7 @@ async fn hold_page(state: &AppState, s: &Session, id: &str, error: Option<String
     let view = serde_json::json!({
         "id": hold.id, "status": hold.state.status().as_str(), "amount": hold.amount.to_string(),
         "capturable": money(a.capturable, hold.amount), "captured": money(a.captured, hold.amount), "released": money(a.released, hold.amount),
-        "refunded": money(a.refunded, hold.amount), "refundable": (a.captured > a.refunded).then(|| money(a.captured - a.refunded, hold.amount)),
+        "refunded": money(a.refunded, hold.amount), "form_key": uuid::Uuid::new_v4().simple().to_string(), "refundable": (a.captured > a.refunded).then(|| money(a.captured - a.refunded, hold.amount)),
         "expires_at": if hold.state.status() == HoldStatus::RequiresCapture { iso(hold.expires_at) } else { None },
         "customer_email": hold.customer_email, "property_id": hold.property_id, "booking_id": hold.booking_id,
         "chitty_id": hold.chitty_id, "currency": hold.amount.currency().code().to_uppercase(),
@@ -151,7 +158,7 @@ async fn hold_page(state: &AppState, s: &Session, id: &str, error: Option<String
     });
     render(
         "hold.html",
-        context! { console => true, csrf => s.csrf.clone(), hold => view, events => timeline, error => error, notice => notice },
+        context! { console => true, csrf => s.csrf.clone(), hold => view, dispute => dispute, events => timeline, error => error, notice => notice },
     )
 }
 
@@ -264,6 +271,13 @@ pub(super) async fn refund(
         let reason = field(&pairs, "reason").map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
         let reason = reason.ok_or_else(|| CoreError::validation("reason", "Give a reason for the refund"))?;
         crate::input::check_text("reason", &reason)?;
+        if reason.chars().count() > 500 {
+            return Err(CoreError::validation("reason", "The reason is longer than 500 characters"));
+        }
+        // The form's one-time key: a double click or a reload of the answer
+        // sends the same key again, and the refund happens once.
+        let form_key =
+            field(&pairs, "form_key").map(str::trim).filter(|k| !k.is_empty() && k.len() <= 64).map(str::to_string);
         // Blank refunds all that is left.
         let raw = field(&pairs, "amount").map(str::trim).unwrap_or("");
         let amount = match raw {
@@ -276,7 +290,7 @@ pub(super) async fn refund(
                     })?,
             ),
         };
-        let cmd = chittycharge_core::refunds::RefundCommand { amount, reason: Some(reason), lines: None };
+        let cmd = chittycharge_core::refunds::RefundCommand { amount, reason: Some(reason), lines: None, form_key };
         let out = state.holds.refund(&hold.id, cmd, &caller).await?;
         Ok(format!("Refunded {}.", money(out.amount, hold.amount)))
     })

@@ -57,6 +57,12 @@ async fn a_disputed_booking_hold_gets_a_packet_with_the_claim_and_one_submission
         "{d}"
     );
     assert!(d["evidence_due_by"].is_string(), "{d}");
+    let held = api.get(&format!("/api/holds/{hold}")).await.body;
+    assert_eq!(
+        (held["dispute"]["status"].as_str(), held["dispute"]["reason"].as_str()),
+        (Some("needs_response"), Some("fraudulent")),
+        "{held}"
+    );
     let open = api.get("/api/disputes").await.body;
     assert_eq!(open["disputes"][0]["hold_id"], hold.as_str(), "{open}");
     let outbox = api.get("/api/notifications").await.text;

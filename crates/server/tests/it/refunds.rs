@@ -281,6 +281,9 @@ async fn the_console_refunds_with_a_reason_and_refuses_forged_or_unauthorized_fo
     let hostile =
         post(vec![("csrf", csrf.clone()), ("amount", "10.00".into()), ("reason", "ok\u{202e}".into())]).await.unwrap();
     assert_eq!(hostile.status(), 422);
+    let long =
+        post(vec![("csrf", csrf.clone()), ("amount", "10.00".into()), ("reason", "x".repeat(501))]).await.unwrap();
+    assert_eq!(long.status(), 422, "the API's 500-character limit");
     let too_much =
         post(vec![("csrf", csrf.clone()), ("amount", "100.01".into()), ("reason", "goodwill".into())]).await.unwrap();
     assert_eq!(too_much.status(), 422);
@@ -299,6 +302,21 @@ async fn the_console_refunds_with_a_reason_and_refuses_forged_or_unauthorized_fo
     assert!(text.contains("Refunded $10.00."), "{text}");
     assert!(!text.contains("<script>alert(1)"), "the reason is shown escaped");
     assert_eq!(server.client().get(&format!("/api/holds/{id}")).await.body["amount_refunded"], 1_000);
+    // A double click or a reload sends the form's one-time key again: once.
+    let (_, _, _, page) = console(&server, crate::common::TEST_TOKEN, &id).await;
+    let key = page.split("name=\"form_key\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    for _ in 0..2 {
+        let r = post(vec![
+            ("csrf", csrf.clone()),
+            ("form_key", key.clone()),
+            ("amount", "5.00".into()),
+            ("reason", "goodwill".into()),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(server.client().get(&format!("/api/holds/{id}")).await.body["amount_refunded"], 1_500, "refunded once");
     // Blank: the rest.
     let rest = post(vec![("csrf", csrf), ("amount", String::new()), ("reason", "goodwill".into())]).await.unwrap();
     assert_eq!(rest.status(), 200);

@@ -142,3 +142,14 @@ fn a_registry_without_its_credential_or_a_public_address_stops_start_up_naming_t
     let no_url = run(&[("CHITTY_REGISTRY_URL", ""), ("CHITTY_REGISTRY_TIER", "production")]);
     assert!(no_url.contains("CHITTY_REGISTRY"), "{no_url}");
 }
+
+#[tokio::test]
+async fn a_registry_that_redirects_elsewhere_never_gets_the_credential_carried_there() {
+    let registry = RegistryStandIn::start(RegistryMode::Up).await;
+    let elsewhere = RegistryStandIn::start(RegistryMode::Up).await;
+    registry.redirect_to(&elsewhere.url);
+    let server = start(&registry);
+    let health = registry_health(&server, "retrying").await;
+    assert_eq!(health["last_error"], "the registry answered HTTP 307", "{health}");
+    assert!(elsewhere.received("register").is_empty(), "the token went to another host");
+}

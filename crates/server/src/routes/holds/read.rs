@@ -30,7 +30,11 @@ pub(crate) async fn get_hold(
     Path(id): Path<String>,
 ) -> Result<Json<HoldView>, ApiError> {
     require_read(&caller)?;
-    Ok(Json(hold_view(&state.holds.get(&id, &caller).await?)))
+    let hold = state.holds.get(&id, &caller).await?;
+    let mut view = hold_view(&hold);
+    // One indexed read, on the single-hold view only.
+    view.dispute = state.store.disputes_for_hold(&hold.id).await?.last().map(crate::routes::disputes::dispute_record);
+    Ok(Json(view))
 }
 
 pub(crate) async fn get_hold_by_chitty_id(

@@ -20,13 +20,17 @@ use crate::views::{hold_view, refund_view};
 /// part; `lines` itemize it (and must add up to `amount` when both come).
 fn parse_refund(body: Option<serde_json::Map<String, serde_json::Value>>) -> Result<RefundCommand, CoreError> {
     let body = body.unwrap_or_default();
+    if body.get("amount").is_some_and(serde_json::Value::is_null) {
+        // A client's NaN or Infinity arrives as null: never "refund it all".
+        return Err(CoreError::validation("amount", "amount is null; omit it to refund in full"));
+    }
     let f = Fields(&body);
     let requested = f.int("amount")?.map(PositiveAmount::new).transpose().map_err(|_| {
         CoreError::validation("amount", "amount must be a positive number of minor units; omit it to refund in full")
     })?;
     let reason = f.string("reason", 500)?;
     let (amount, lines) = super::actions::amount_with_lines(&body, requested, "amount")?;
-    Ok(RefundCommand { amount, reason, lines: lines.map(serde_json::Value::Array) })
+    Ok(RefundCommand { amount, reason, lines: lines.map(serde_json::Value::Array), form_key: None })
 }
 
 pub(crate) async fn refund_hold(

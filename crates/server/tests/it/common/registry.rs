@@ -32,6 +32,8 @@ pub struct Received {
 #[derive(Default)]
 pub struct RegistryState {
     mode: AtomicU8,
+    /// Answer every call with a redirect here.
+    redirect_to: Mutex<Option<String>>,
     known: Mutex<HashSet<String>>,
     pub received: Mutex<Vec<Received>>,
 }
@@ -47,6 +49,9 @@ fn token(headers: &HeaderMap) -> Option<String> {
 }
 
 async fn gate(s: &RegistryState) -> Option<Response> {
+    if let Some(to) = s.redirect_to.lock().unwrap().clone() {
+        return Some((StatusCode::TEMPORARY_REDIRECT, [("location", format!("{to}/api/services"))]).into_response());
+    }
     match s.mode.load(Ordering::SeqCst) {
         1 => Some((StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response()),
         2 => {
@@ -102,6 +107,11 @@ impl RegistryStandIn {
 
     pub fn set(&self, mode: RegistryMode) {
         self.state.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    /// Answers every call with a redirect to `to`.
+    pub fn redirect_to(&self, to: &str) {
+        *self.state.redirect_to.lock().unwrap() = Some(to.to_string());
     }
 
     /// Drops every registration, as a registry restarted empty would.
