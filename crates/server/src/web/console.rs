@@ -1,5 +1,5 @@
 //! The manager console at `/console`: sign in with an API token, then list
-//! holds, read a hold's timeline, capture itemized damages, release, and
+//! holds, read a hold's timeline, capture itemized damages, release, refund and
 //! increase holds. A server-side session is kept behind an HttpOnly,
 //! SameSite=Strict cookie, and every action carries a CSRF token.
 
@@ -311,69 +311,6 @@ pub(super) async fn increment(
         Ok(format!("The hold is now {}.", h.amount))
     })
     .await
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct ReportForm {
-    kind: Option<String>,
-    #[serde(flatten)]
-    query: crate::routes::reports::ReportQuery,
-}
-
-/// The holds page's "Download CSV": the report, as the API streams it.
-pub(super) async fn report(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(form): Query<ReportForm>,
-) -> Response {
-    let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
-    if let Some(r) = over_limit(&state, &s).await {
-        return r;
-    }
-    let kind = form.kind.unwrap_or_else(|| "holds".into());
-    crate::routes::reports::download(state, s.caller, &kind, form.query).await.into_response()
-}
-
-/// Open disputes, the soonest evidence deadline first.
-pub(super) async fn disputes(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
-    if let Some(r) = over_limit(&state, &s).await {
-        return r;
-    }
-    let list = state.holds.open_disputes(&s.caller, 200).await.unwrap_or_default();
-    let rows: Vec<Value> = list
-        .iter()
-        .map(|d| {
-            let amount = chittycharge_domain::Currency::parse(&d.currency)
-                .map_or_else(|_| d.amount.to_string(), |c| c.format(d.amount));
-            let due = d
-                .evidence_due_by
-                .map(|t| chittycharge_domain::time::iso_millis(t.millis()))
-                .unwrap_or_else(|| "–".into());
-            serde_json::json!({ "href": format!("/console/holds/{}/evidence", d.hold_id),
-                "cells": [due, d.hold_id.clone(), d.status.as_str(), d.reason.clone(), amount] })
-        })
-        .collect();
-    render(
-        "table.html",
-        context! { console => true, csrf => s.csrf, heading => "Open disputes", columns => ["Evidence due", "Hold", "Status", "Reason", "Amount"], rows => rows },
-    )
-}
-
-/// The printable evidence packet of a disputed hold.
-pub(super) async fn evidence(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let Some(s) = session(&state, &headers).await else { return Redirect::to("/console").into_response() };
-    if let Some(r) = over_limit(&state, &s).await {
-        return r;
-    }
-    match state.holds.evidence_packet(&id, &s.caller).await {
-        Ok(p) => crate::routes::disputes::evidence_page(&p, Some(&s.csrf)),
-        Err(_) => ApiError::RouteNotFound.into_response(),
-    }
 }
 
 pub(super) async fn bookings(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {

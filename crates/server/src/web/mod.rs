@@ -6,6 +6,7 @@
 mod checkin;
 mod checkin_state;
 mod console;
+mod console_after;
 mod session;
 
 use std::sync::{Arc, OnceLock};
@@ -98,7 +99,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/holds/{id}/refund", post(console::refund))
         .route("/console/bookings", get(console::bookings))
         .route("/console/notifications", get(console::notifications))
-        .route("/console/disputes", get(console::disputes))
-        .route("/console/holds/{id}/evidence", get(console::evidence))
-        .route("/console/reports", get(console::report))
+        .route("/console/disputes", get(console_after::disputes))
+        .route("/console/holds/{id}/evidence", get(console_after::evidence))
+        .route("/console/reports", get(console_after::report))
 }
