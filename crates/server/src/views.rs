@@ -151,3 +151,23 @@ pub(crate) fn refund_view(op: &chittycharge_store::Operation) -> chittycharge_ap
         updated_at: iso_millis(op.updated_at.millis()),
     }
 }
+
+/// A dispute as the API shows it.
+pub(crate) fn dispute_record(d: &chittycharge_domain::dispute::Dispute) -> chittycharge_api::DisputeRecord {
+    chittycharge_api::DisputeRecord {
+        id: d.id.clone(),
+        hold_id: d.hold_id.clone(),
+        property_id: d.property_id.clone(),
+        amount: d.amount,
+        currency: d.currency.clone(),
+        reason: d.reason.clone(),
+        status: d.status.as_str().to_string(),
+        open: d.status.is_open(),
+        needs_response: d.status.needs_response(),
+        evidence_due_by: d.evidence_due_by.map(|t| iso_millis(t.millis())),
+        funds_withdrawn: d.funds_withdrawn,
+        submitted_at: d.submitted_at.map(|t| iso_millis(t.millis())),
+        created_at: iso_millis(d.created_at.millis()),
+        updated_at: iso_millis(d.updated_at.millis()),
+    }
+}

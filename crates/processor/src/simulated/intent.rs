@@ -8,6 +8,7 @@ use chittycharge_domain::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::cards::{allows_incremental, CardBehavior};
+use super::dispute;
 use crate::{CreateIntent, Intent, ProcessorError};
 
 /// 4 days 18 hours.
@@ -60,7 +61,7 @@ pub(crate) struct SimIntent {
     pub amount_refunded: i64,
     /// The charge's dispute, once the guest's bank opens one.
     #[serde(default)]
-    pub dispute: Option<super::dispute::SimDispute>,
+    pub dispute: Option<dispute::SimDispute>,
     #[serde(default)]
     pub off_session: bool,
     /// Incremental authorization was requested (every simulated card but
@@ -259,6 +260,20 @@ impl SimIntent {
         Ok(())
     }
 
+    /// The guest's bank disputes the captured charge.
+    pub(super) fn open_dispute(&mut self, reason: &str, now: Timestamp) -> Result<(), ProcessorError> {
+        dispute::open(&mut self.dispute, self.status == SimStatus::Succeeded, reason, now)
+    }
+    pub(super) fn close_dispute(&mut self, won: bool) -> Result<(), ProcessorError> {
+        dispute::close(&mut self.dispute, &self.id, won)
+    }
+    pub(super) fn submit_evidence(&mut self, evidence: &BTreeMap<String, String>) -> Result<(), ProcessorError> {
+        dispute::submit(&mut self.dispute, &self.id, evidence)
+    }
+    pub(super) fn dispute_view(&self) -> Option<crate::DisputeView> {
+        dispute::view(self.dispute.as_ref(), &self.id, self.amount_received, &self.currency)
+    }
+
     /// Stripe cancels an uncaptured authorization when it lapses.
     pub(super) fn expire_if_due(&mut self, now: Timestamp) {
         if self.status == SimStatus::RequiresCapture && self.capture_before.is_some_and(|cb| now.millis() >= cb) {
@@ -273,7 +288,7 @@ impl SimIntent {
         let object = if kind.starts_with("charge.dispute.") {
             let d = self.dispute_view();
             serde_json::json!({
-                "id": super::dispute::dispute_id(&self.id),
+                "id": dispute::dispute_id(&self.id),
                 "object": "dispute",
                 "payment_intent": self.id,
                 "charge": format!("ch_{}", self.id.trim_start_matches("pi_")),
@@ -351,7 +366,7 @@ impl SimIntent {
 /// The events Stripe sends for a change from `before` to `after`.
 pub(crate) fn events_between(before: Option<&SimIntent>, after: &SimIntent, declined: bool) -> Vec<&'static str> {
     let prev = before.map(|b| b.status);
-    let mut out = super::dispute::dispute_events(before.and_then(|b| b.dispute.as_ref()), after.dispute.as_ref());
+    let mut out = dispute::dispute_events(before.and_then(|b| b.dispute.as_ref()), after.dispute.as_ref());
     if declined {
         out.push("payment_intent.payment_failed");
     }

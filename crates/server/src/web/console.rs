@@ -112,13 +112,8 @@ async fn hold_page(state: &AppState, s: &Session, id: &str, error: Option<String
             )
         }
     };
-    let dispute = state
-        .store
-        .disputes_for_hold(&hold.id)
-        .await
-        .unwrap_or_default()
-        .last()
-        .map(crate::routes::disputes::dispute_record);
+    let dispute =
+        state.store.disputes_for_hold(&hold.id).await.unwrap_or_default().last().map(crate::views::dispute_record);
     let events = state.holds.events(id, &s.caller).await.unwrap_or_default();
     let timeline: Vec<Value> = events
         .iter()

@@ -73,7 +73,7 @@ pub(super) async fn evidence(
         return r;
     }
     match state.holds.evidence_packet(&id, &s.caller).await {
-        Ok(p) => crate::routes::disputes::evidence_page(&p, Some(&s.csrf)),
+        Ok(p) => super::evidence::evidence_page(&p, Some(&s.csrf)),
         Err(_) => ApiError::RouteNotFound.into_response(),
     }
 }

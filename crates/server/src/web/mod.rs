@@ -7,6 +7,7 @@ mod checkin;
 mod checkin_state;
 mod console;
 mod console_after;
+pub(crate) mod evidence;
 mod session;
 
 use std::sync::{Arc, OnceLock};

@@ -33,7 +33,7 @@ pub(crate) async fn get_hold(
     let hold = state.holds.get(&id, &caller).await?;
     let mut view = hold_view(&hold);
     // One indexed read, on the single-hold view only.
-    view.dispute = state.store.disputes_for_hold(&hold.id).await?.last().map(crate::routes::disputes::dispute_record);
+    view.dispute = state.store.disputes_for_hold(&hold.id).await?.last().map(crate::views::dispute_record);
     Ok(Json(view))
 }
 
