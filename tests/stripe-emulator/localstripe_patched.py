@@ -519,6 +519,9 @@ def _refund_init(self, charge=None, payment_intent=None, amount=None, metadata=N
     if ch is None or not ch.captured:
         raise stripe_error(400, 'This charge has not been captured: cancel the PaymentIntent to release it.',
                            code='charge_not_refundable')
+    if any(getattr(o, 'object', None) == 'dispute' and o.charge == ch.id and o.status != 'won'
+           for o in list(r.store.values())):
+        raise stripe_error(400, 'Charge %s has been disputed.' % ch.id, code='charge_disputed')
     left = _captured_amount(ch) - ch.amount_refunded
     if left <= 0:
         raise stripe_error(400, 'Charge %s has already been refunded.' % ch.id, code='charge_already_refunded')
@@ -633,6 +636,8 @@ async def dispute_close_handler(request):
         d = Dispute._api_retrieve(request.match_info['id'])
     except UserError as e:
         return e.to_response()
+    if d.status in ('won', 'lost', 'warning_closed'):
+        return web.json_response({'error': {'message': 'This dispute is already %s.' % d.status}}, status=400)
     won = str(data.get('won', 'false')).lower() == 'true'
     d.status = 'won' if won else 'lost'
     if won:

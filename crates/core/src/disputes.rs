@@ -47,9 +47,7 @@ impl HoldService {
         let Some(pi) = view.payment_intent.as_deref() else { return Ok("no_payment_intent") };
         let Some(hold) = self.store.get_hold(pi).await? else { return Ok("unknown_hold") };
         let now = self.now();
-        let before = self.store.get_dispute(&view.id).await?;
-        let d = record(&view, &hold, before.as_ref(), now);
-        self.store.upsert_dispute(&d).await?;
+        let Some((before, d)) = self.store_dispute(&view, &hold, None).await? else { return Ok("stale") };
         if before.as_ref().map(|b| b.status) != Some(d.status) {
             let event = NewEvent {
                 kind: format!("dispute_{}", d.status.as_str()),
@@ -66,6 +64,30 @@ impl HoldService {
             self.tell_operator_of(&d, &hold).await?;
         }
         Ok("applied")
+    }
+
+    /// Stores the processor's view of a dispute, compare-and-set on its
+    /// status, and never back to an earlier stage (events arrive out of
+    /// order). `None` when the stored dispute is already further along.
+    /// Returns the dispute as it was and as stored.
+    async fn store_dispute(
+        &self,
+        view: &DisputeView,
+        hold: &Hold,
+        submitted_at: Option<chittycharge_domain::Timestamp>,
+    ) -> CoreResult<Option<(Option<Dispute>, Dispute)>> {
+        for _ in 0..5 {
+            let before = self.store.get_dispute(&view.id).await?;
+            if before.as_ref().is_some_and(|b| b.status.stage() > view.status.stage()) {
+                return Ok(None);
+            }
+            let mut d = record(view, hold, before.as_ref(), self.now());
+            d.submitted_at = d.submitted_at.or(submitted_at);
+            if self.store.save_dispute(&d, before.as_ref().map(|b| b.status)).await? {
+                return Ok(Some((before, d)));
+            }
+        }
+        Err(CoreError::Busy)
     }
 
     async fn tell_operator_of(&self, d: &Dispute, hold: &Hold) -> CoreResult<()> {
@@ -143,7 +165,13 @@ impl HoldService {
                     (h, Vec::new())
                 })
                 .await?;
-                Err(CoreError::from_processor(e, Some(&hold.id)))
+                Err(match e {
+                    // The bank decided, or another submission won, meanwhile.
+                    ProcessorError::InvalidRequest { code: Some(c), .. } if c == "dispute_already_submitted" => {
+                        CoreError::InvalidState { status: hold.state.status().as_str().to_string(), message }
+                    }
+                    other => CoreError::from_processor(other, Some(&hold.id)),
+                })
             }
         }
     }
@@ -157,10 +185,11 @@ impl HoldService {
         hold: &Hold,
     ) -> CoreResult<Dispute> {
         let now = self.now();
-        let before = self.store.get_dispute(&view.id).await?;
-        let mut d = record(view, hold, before.as_ref(), now);
-        d.submitted_at = d.submitted_at.or(Some(now));
-        self.store.upsert_dispute(&d).await?;
+        let d = match self.store_dispute(view, hold, Some(now)).await? {
+            Some((_, d)) => d,
+            // Already further along (decided meanwhile): as stored.
+            None => self.store.get_dispute(&view.id).await?.ok_or(CoreError::NotFound)?,
+        };
         let actor = op.request.get("actor").and_then(Value::as_str).unwrap_or("janitor").to_string();
         let event = NewEvent {
             kind: "dispute_evidence_submitted".into(),

@@ -72,6 +72,8 @@ pub struct PacketBooking {
 #[derive(Debug, Clone, Serialize)]
 pub struct PacketDisclosure {
     pub text: String,
+    /// Where the guest read it: `check-in page`, or `none` when the card
+    /// was confirmed server-side by the operator's system.
     pub shown_on: &'static str,
     /// When the guest authorized the hold after reading it.
     pub authorized_at: Option<String>,
@@ -183,7 +185,8 @@ impl EvidencePacket {
         }
         f.insert("refund_policy_disclosure".into(), self.disclosure.text.clone());
         let mut text = self.summary();
-        text.truncate(floor_char_boundary(&text, 100_000));
+        // Stripe takes at most 20,000 characters in one text field.
+        text.truncate(floor_char_boundary(&text, 20_000));
         f.insert("uncategorized_text".into(), text);
         f
     }
@@ -207,20 +210,28 @@ impl EvidencePacket {
                 b.checked_out_at.as_deref().unwrap_or("-")
             );
         }
-        let _ = writeln!(
-            s,
-            "Disclosure shown on the {} before the guest authorized (at {}): \"{}\"",
-            self.disclosure.shown_on,
-            self.disclosure.authorized_at.as_deref().unwrap_or("-"),
-            self.disclosure.text
-        );
+        let at = self.disclosure.authorized_at.as_deref().unwrap_or("-");
+        if self.disclosure.shown_on == "none" {
+            let _ = writeln!(
+                s,
+                "The card was confirmed server-side (authorized at {at}); the disclosure this service gives for the hold: \"{}\"",
+                self.disclosure.text
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "Disclosure shown on the {} before the guest authorized (at {at}): \"{}\"",
+                self.disclosure.shown_on, self.disclosure.text
+            );
+        }
         if !self.damage_lines.is_empty() {
             let _ = writeln!(s, "Damages charged ({} minor units of {}):", h.captured, h.currency);
             for l in &self.damage_lines {
                 let _ = writeln!(s, "- {}: {} {}", l.description, l.amount, l.evidence_urls.join(" "));
             }
         }
-        for e in &self.emails {
+        // Only what reached the guest counts as sent.
+        for e in self.emails.iter().filter(|e| e.status == "sent") {
             let _ = writeln!(
                 s,
                 "Email {} to {} at {}: {}",
@@ -257,7 +268,13 @@ impl HoldService {
         let emails = self.store.notifications_for_hold(&hold.id).await?;
         let dispute: Option<Dispute> = self.store.disputes_for_hold(&hold.id).await?.pop();
         let a = hold.state.amounts();
-        let authorized_at = events.iter().find(|e| e.kind == "authorized").map(|e| iso_millis(e.created_at.millis()));
+        let authorized = events.iter().find(|e| e.kind == "authorized");
+        let authorized_at = authorized.map(|e| iso_millis(e.created_at.millis()));
+        // The guest's page, or Stripe.js on it (the processor's event), is
+        // where the disclosure was read; a token's confirm never showed it.
+        let via_page = authorized
+            .and_then(|e| e.actor.as_deref())
+            .is_some_and(|a| a.contains("check-in page") || a.starts_with("processor event"));
         Ok(EvidencePacket {
             generated_at: iso_millis(self.now().millis()),
             hold: PacketHold {
@@ -285,11 +302,17 @@ impl HoldService {
             // when the processor's exact deadline is not known yet.
             disclosure: PacketDisclosure {
                 text: hold_disclosure(hold.amount, None),
-                shown_on: "check-in page",
+                shown_on: if via_page { "check-in page" } else { "none" },
                 authorized_at,
             },
             damage_lines: lines_of(&events),
-            emails: emails.iter().map(email).collect(),
+            // The guest's messages only: the operator's own (the dispute
+            // notice) are not evidence, and not every reader may see them.
+            emails: emails
+                .iter()
+                .filter(|n| Some(&n.recipient) != self.automation.operator_email.as_ref())
+                .map(email)
+                .collect(),
             timeline: events
                 .iter()
                 .map(|e| PacketEvent {

@@ -6,6 +6,7 @@
 //! what the processor reports (a refund that fails later at the bank comes
 //! back through the webhook and lowers it again).
 
+use chittycharge_domain::dispute::DisputeStatus;
 use chittycharge_domain::hold::RefundRefused;
 use chittycharge_domain::{Hold, HoldState, PositiveAmount};
 use chittycharge_store::{OpStatus, Operation};
@@ -56,6 +57,15 @@ impl HoldService {
             if same.iter().any(|o| matches!(o.status, OpStatus::Pending | OpStatus::Unknown)) {
                 return Err(CoreError::Busy);
             }
+        }
+        // A disputed charge's money is the bank's to move now (Stripe
+        // refuses with charge_disputed); a lost one is already gone.
+        let disputes = self.store.disputes_for_hold(&hold.id).await?;
+        if let Some(d) = disputes.iter().find(|d| d.status.is_open() || d.status == DisputeStatus::Lost) {
+            return Err(CoreError::InvalidState {
+                status: hold.state.status().as_str().to_string(),
+                message: format!("This hold's charge is disputed ({}): it cannot be refunded", d.status),
+            });
         }
         let (amount, before) = match &hold.state {
             HoldState::Captured(c) => {

@@ -47,6 +47,16 @@ impl DisputeStatus {
     pub fn is_open(self) -> bool {
         !matches!(self, DisputeStatus::WarningClosed | DisputeStatus::Won | DisputeStatus::Lost)
     }
+    /// How far along its life: a report about an earlier stage (a late
+    /// or reordered event) never replaces a later one.
+    pub fn stage(self) -> u8 {
+        match self {
+            DisputeStatus::WarningNeedsResponse => 0,
+            DisputeStatus::NeedsResponse | DisputeStatus::WarningUnderReview => 1,
+            DisputeStatus::UnderReview => 2,
+            DisputeStatus::WarningClosed | DisputeStatus::Won | DisputeStatus::Lost => 3,
+        }
+    }
     /// Evidence may (still) be submitted.
     pub fn needs_response(self) -> bool {
         matches!(self, DisputeStatus::WarningNeedsResponse | DisputeStatus::NeedsResponse)

@@ -1,7 +1,7 @@
 //! Disputes of captured holds, as the processor last reported them, and a
 //! hold's sent notifications (for the dispute's evidence packet).
 
-use chittycharge_domain::dispute::Dispute;
+use chittycharge_domain::dispute::{Dispute, DisputeStatus};
 use chittycharge_domain::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -30,29 +30,40 @@ fn dispute_from_row(r: &AnyRow) -> StoreResult<Dispute> {
 }
 
 impl SqlStore {
-    pub(crate) async fn upsert_dispute_impl(&self, d: &Dispute) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO disputes (id, hold_id, property_id, amount, currency, reason, status, evidence_due_by, \
-             funds_withdrawn, submitted_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (id) DO UPDATE SET amount = excluded.amount, reason = excluded.reason, status = excluded.status, \
-             evidence_due_by = excluded.evidence_due_by, funds_withdrawn = excluded.funds_withdrawn, \
-             submitted_at = COALESCE(excluded.submitted_at, disputes.submitted_at), updated_at = excluded.updated_at",
-        )
-        .bind(&d.id)
-        .bind(&d.hold_id)
-        .bind(d.property_id.as_deref())
-        .bind(d.amount)
-        .bind(&d.currency)
-        .bind(&d.reason)
-        .bind(d.status.as_str())
-        .bind(d.evidence_due_by.map(Timestamp::millis))
-        .bind(i64::from(d.funds_withdrawn))
-        .bind(d.submitted_at.map(Timestamp::millis))
-        .bind(d.created_at.millis())
-        .bind(d.updated_at.millis())
-        .execute(self.pool())
-        .await?;
-        Ok(())
+    /// Inserts `d` when `expected` is `None` (false if it exists), or
+    /// updates it if its stored status is still `expected` (false if another
+    /// writer changed it): concurrent events log each change once.
+    pub(crate) async fn save_dispute_impl(&self, d: &Dispute, expected: Option<DisputeStatus>) -> StoreResult<bool> {
+        let q = match expected {
+            None => sqlx::query(
+                "INSERT INTO disputes (id, hold_id, property_id, amount, currency, reason, status, evidence_due_by, \
+                 funds_withdrawn, submitted_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 ON CONFLICT (id) DO NOTHING",
+            ),
+            Some(_) => sqlx::query(
+                "UPDATE disputes SET hold_id = $2, property_id = $3, amount = $4, currency = $5, reason = $6, status = $7, \
+                 evidence_due_by = $8, funds_withdrawn = $9, submitted_at = COALESCE($10, submitted_at), created_at = $11, \
+                 updated_at = $12 WHERE id = $1 AND status = $13",
+            ),
+        };
+        let q = q
+            .bind(&d.id)
+            .bind(&d.hold_id)
+            .bind(d.property_id.as_deref())
+            .bind(d.amount)
+            .bind(&d.currency)
+            .bind(&d.reason)
+            .bind(d.status.as_str())
+            .bind(d.evidence_due_by.map(Timestamp::millis))
+            .bind(i64::from(d.funds_withdrawn))
+            .bind(d.submitted_at.map(Timestamp::millis))
+            .bind(d.created_at.millis())
+            .bind(d.updated_at.millis());
+        let q = match expected {
+            Some(s) => q.bind(s.as_str()),
+            None => q,
+        };
+        Ok(q.execute(self.pool()).await?.rows_affected() == 1)
     }
 
     pub(crate) async fn get_dispute_impl(&self, id: &str) -> StoreResult<Option<Dispute>> {

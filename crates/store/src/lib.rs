@@ -248,9 +248,14 @@ pub trait Store: Send + Sync {
     async fn notifications_for_hold(&self, hold_id: &str) -> StoreResult<Vec<Notification>>;
 
     // ---- disputes
-    /// Stores a dispute as the processor reports it (a submission time, once
-    /// set, is kept).
-    async fn upsert_dispute(&self, d: &chittycharge_domain::dispute::Dispute) -> StoreResult<()>;
+    /// Inserts a dispute (`expected` `None`; false if it exists) or updates
+    /// it while its stored status is still `expected` (false if another
+    /// writer changed it). A submission time, once set, is kept.
+    async fn save_dispute(
+        &self,
+        d: &chittycharge_domain::dispute::Dispute,
+        expected: Option<chittycharge_domain::dispute::DisputeStatus>,
+    ) -> StoreResult<bool>;
     async fn get_dispute(&self, id: &str) -> StoreResult<Option<chittycharge_domain::dispute::Dispute>>;
     /// (hold, amount under dispute and not won back) for those of `hold_ids` that have any.
     async fn disputed_amounts(&self, hold_ids: &[String]) -> StoreResult<Vec<(String, i64)>>;

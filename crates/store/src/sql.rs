@@ -348,8 +348,12 @@ impl Store for SqlStore {
     async fn notifications_for_hold(&self, hold_id: &str) -> StoreResult<Vec<Notification>> {
         self.notifications_for_hold_impl(hold_id).await
     }
-    async fn upsert_dispute(&self, d: &chittycharge_domain::dispute::Dispute) -> StoreResult<()> {
-        self.upsert_dispute_impl(d).await
+    async fn save_dispute(
+        &self,
+        d: &chittycharge_domain::dispute::Dispute,
+        expected: Option<chittycharge_domain::dispute::DisputeStatus>,
+    ) -> StoreResult<bool> {
+        self.save_dispute_impl(d, expected).await
     }
     async fn get_dispute(&self, id: &str) -> StoreResult<Option<chittycharge_domain::dispute::Dispute>> {
         self.get_dispute_impl(id).await

@@ -66,9 +66,18 @@ pub(crate) fn open(
     Ok(())
 }
 
-/// The bank decides: won gives the funds back.
+/// Whether a dispute keeps the charge from being refunded: while it is
+/// undecided, and once lost (the money went back through the bank).
+pub(crate) fn blocks_refunds(slot: Option<&SimDispute>) -> bool {
+    slot.is_some_and(|d| d.status.parse::<DisputeStatus>().is_ok_and(|s| s.is_open() || s == DisputeStatus::Lost))
+}
+
+/// The bank decides, once: won gives the funds back.
 pub(crate) fn close(slot: &mut Option<SimDispute>, intent_id: &str, won: bool) -> Result<(), ProcessorError> {
     let d = slot.as_mut().ok_or_else(|| no_dispute(intent_id))?;
+    if !d.status.parse::<DisputeStatus>().is_ok_and(DisputeStatus::is_open) {
+        return Err(ProcessorError::InvalidState { message: format!("This dispute is already {}.", d.status) });
+    }
     d.status = if won { DisputeStatus::Won } else { DisputeStatus::Lost }.as_str().into();
     d.funds_withdrawn = !won;
     Ok(())

@@ -234,6 +234,13 @@ impl SimIntent {
 
     /// A refund of captured money, checked as Stripe checks it.
     pub(super) fn refund(&mut self, amount: i64) -> Result<(), ProcessorError> {
+        if dispute::blocks_refunds(self.dispute.as_ref()) {
+            return Err(ProcessorError::InvalidRequest {
+                code: Some("charge_disputed".into()),
+                param: None,
+                message: format!("Charge for {} has been disputed; it cannot be refunded.", self.id),
+            });
+        }
         if self.status != SimStatus::Succeeded {
             return Err(ProcessorError::InvalidRequest {
                 code: Some("charge_not_refundable".into()),

@@ -55,7 +55,13 @@ pub(crate) async fn evidence(
         None => headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html")),
     };
     let packet = state.holds.evidence_packet(&id, &caller).await?;
-    Ok(if html { evidence_page(&packet, None) } else { Json(packet).into_response() })
+    Ok(if html {
+        evidence_page(&packet, None)
+    } else {
+        let mut r = Json(packet).into_response();
+        r.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+        r
+    })
 }
 
 pub(crate) async fn submit(

@@ -89,6 +89,12 @@ async fn a_disputed_booking_hold_gets_a_packet_with_the_claim_and_one_submission
     );
     let kinds: Vec<&str> = p["emails"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"hold_placed") && kinds.contains(&"damage_charged"), "{kinds:?}");
+    assert!(!kinds.contains(&"dispute_opened"), "the operator's own notice is not evidence: {kinds:?}");
+    // The booking's card was confirmed by the operator's system, not on the
+    // guest's page: the packet does not claim the guest read the disclosure.
+    assert_eq!(p["disclosure"]["shown_on"], "none", "{p}");
+    // created and funds_withdrawn arrive together: one change, one entry.
+    assert_eq!(p["timeline"].to_string().matches("dispute_needs_response").count(), 1, "{}", p["timeline"]);
     let timeline = p["timeline"].to_string();
     assert!(
         timeline.contains("\"authorized\"")
@@ -148,6 +154,17 @@ async fn dispute_evidence_is_read_with_the_read_scope_and_sent_only_with_the_wri
     let twice =
         server.client().post(&format!("/_sim/payment_intents/{hold}/dispute"), json!({"reason": "general"})).await;
     assert_eq!(twice.status, 409, "one dispute per charge: {}", twice.text);
+    // While the bank holds the money, and after it took it, nothing is refunded.
+    let refund = server.client().post(&format!("/api/holds/{hold}/refunds"), json!({"amount": 100})).await;
+    assert_eq!((refund.status, refund.body["code"].as_str()), (409, Some("invalid_state")), "{}", refund.text);
+    let lost = server.client().post(&format!("/_sim/payment_intents/{hold}/dispute"), json!({"close": "lost"})).await;
+    assert_eq!(lost.status, 200, "{}", lost.text);
+    wait_for_status(&server.client(), &hold, "lost").await;
+    let after = server.client().post(&format!("/api/holds/{hold}/refunds"), json!({})).await;
+    assert_eq!(after.status, 409, "a lost dispute's money is gone: {}", after.text);
+    let again = server.client().post(&format!("/_sim/payment_intents/{hold}/dispute"), json!({"close": "won"})).await;
+    assert_eq!(again.status, 409, "decided once: {}", again.text);
+    assert_eq!(server.client().get(&format!("/api/holds/{hold}")).await.body["amount_refunded"], 0);
     let fmt = server.client().get(&format!("/api/holds/{hold}/dispute/evidence?format=pdf")).await;
     assert_eq!((fmt.status, fmt.body["details"]["field"].as_str()), (400, Some("format")));
     // Nothing was sent by the refused calls.

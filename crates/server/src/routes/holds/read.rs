@@ -32,8 +32,11 @@ pub(crate) async fn get_hold(
     require_read(&caller)?;
     let hold = state.holds.get(&id, &caller).await?;
     let mut view = hold_view(&hold);
-    // One indexed read, on the single-hold view only.
-    view.dispute = state.store.disputes_for_hold(&hold.id).await?.last().map(crate::views::dispute_record);
+    // Only a captured charge can be disputed: the read path of every other
+    // hold stays one cached read. (One indexed read, on this view only.)
+    if hold.state.status() == chittycharge_domain::HoldStatus::Captured {
+        view.dispute = state.store.disputes_for_hold(&hold.id).await?.last().map(crate::views::dispute_record);
+    }
     Ok(Json(view))
 }
 
