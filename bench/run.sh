@@ -127,12 +127,19 @@ start_server "sqlite://$work/d.db"
 list_p50=$(json list_p50_ms < "$work/lists.json")
 list_p99=$(json list_p99_ms < "$work/lists.json")
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
-# Every hold in one CSV report, streamed: the peak must not grow with it.
-report_start=$(date +%s.%N)
-report_bytes=$(curl -sS --fail -H "ChittyID-Token: $TOKEN" "$URL/api/reports/holds?from=2000-01-01&to=2099-12-31&format=csv" | wc -c)
-report_secs=$(awk -v a="$report_start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
-rss_report_kb=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
 stop_server
+# A CSV report streamed by a fresh server, of a tenth of the holds and then
+# of all of them: if memory is flat, both peaks are the same. (The loaded
+# holds are one a millisecond from 1,760,000,000 s.)
+report() { # TO -> "bytes seconds peak_kb"
+  start_server "sqlite://$work/d.db"
+  local t0; t0=$(date +%s.%N)
+  local bytes; bytes=$(curl -sS --fail -H "ChittyID-Token: $TOKEN" "$URL/api/reports/holds?from=2000-01-01&to=$1&format=csv" | wc -c)
+  echo "$bytes $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }') $(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")"
+  stop_server
+}
+read -r report_small_bytes _ rss_report_small_kb < <(report "2025-10-09T08:55:00Z")
+read -r report_bytes report_secs rss_report_kb < <(report "2099-12-31")
 
 echo "== (e) what a create adds: one connection, Stripe emulator and ChittyID stand-in"
 emulator_venv "$root/target/stripe-emu-venv"
@@ -159,7 +166,7 @@ done
 cpu=$(awk -F: '/model name/ {gsub(/^ +/, "", $2); print $2; exit}' /proc/cpuinfo)
 export health_rps health_p50 health_p99 health_err readyz_rps readyz_p50 readyz_p99 readyz_err unauth_rps unauth_p50 unauth_p99 unauth_err
 export flows_pg2 conflicts_pg2 failed_pg2 xact0 xact1 stmt0 stmt1 flows_pg_ok
-export report_bytes report_secs rss_report_kb
+export report_bytes report_secs rss_report_kb report_small_bytes rss_report_small_kb
 export floor_rps floor_p50 floor_p99 floor_err get_rps get_p50 get_p99 get_err insert_sqlite flows_sqlite insert_pg flows_pg events rss_kb list_p50 list_p99 cpu DURATION
 export holds_loaded="${BENCH_HOLDS:-1000000}" today="$(date -u +%Y-%m-%d)"
 # A quoted heredoc: nothing in the report text is expanded by the shell.
@@ -188,8 +195,8 @@ rows = [
        f"whole request p50 {f(f'e_{k}_total_p50_ms'):.2f} ms, of it processor {f(f'e_{k}_processor_p50_ms'):.2f} ms, ChittyID {f(f'e_{k}_chittyid_p50_ms'):.2f} ms",
        None, target) for name, k, target in (("SQLite", "sqlite", "p50 ≤ 1.5 ms"), ("PostgreSQL", "pg", "p50 ≤ 3 ms"))],
     (f"(d) {int(e['holds_loaded']):,} holds", f"peak RSS {f('rss_kb') / 1024:,.1f} MB; list p50 {f('list_p50'):.2f} ms, p99 {f('list_p99'):.2f} ms", "-", None, "< 150 MB, list < 20 ms"),
-    (f"(d) a CSV report of all {int(e['holds_loaded']):,} holds, streamed", f"{f('report_bytes') / 1e6:,.1f} MB in {f('report_secs'):.1f} s; peak RSS after it {f('rss_report_kb') / 1024:,.1f} MB",
-     f"peak RSS before it {f('rss_kb') / 1024:,.1f} MB", f("rss_report_kb") / f("rss_kb"), "flat: ≈ 1.0"),
+    (f"(d) a CSV report of all {int(e['holds_loaded']):,} holds, streamed by a fresh server", f"{f('report_bytes') / 1e6:,.1f} MB in {f('report_secs'):.1f} s; peak RSS {f('rss_report_kb') / 1024:,.1f} MB",
+     f"a tenth of them ({f('report_small_bytes') / 1e6:,.1f} MB): peak RSS {f('rss_report_small_kb') / 1024:,.1f} MB", f("rss_report_kb") / f("rss_report_small_kb"), "flat: ≈ 1.0"),
 ]
 print("# Benchmark results\n")
 print(f"Measured by `bench/run.sh` on {e['today']}: {os.cpu_count()} cores ({e['cpu'].strip()}), loopback, release build, "
