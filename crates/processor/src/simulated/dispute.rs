@@ -37,7 +37,8 @@ pub(crate) fn intent_of(dispute_id: &str) -> Result<String, ProcessorError> {
         .ok_or_else(|| ProcessorError::NotFound { message: format!("No such dispute: '{dispute_id}'") })
 }
 
-fn no_dispute(id: &str) -> ProcessorError {
+/// No dispute on the intent `id`.
+pub(crate) fn no_dispute(id: &str) -> ProcessorError {
     ProcessorError::NotFound { message: format!("No such dispute: '{}'", dispute_id(id)) }
 }
 

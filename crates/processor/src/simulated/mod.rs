@@ -422,10 +422,7 @@ impl Processor for SimulatedProcessor {
 
     async fn retrieve_dispute(&self, id: &str) -> Result<crate::DisputeView, ProcessorError> {
         let pi = dispute::intent_of(id)?;
-        self.retrieve(&pi)
-            .await?
-            .dispute
-            .ok_or_else(|| ProcessorError::NotFound { message: format!("No such dispute: '{id}'") })
+        self.retrieve(&pi).await?.dispute.ok_or_else(|| dispute::no_dispute(&pi))
     }
 
     async fn submit_dispute_evidence(
@@ -439,7 +436,7 @@ impl Processor for SimulatedProcessor {
         let ev = evidence.clone();
         let f = move |intent: &mut SimIntent| intent.submit_evidence(&ev);
         let intent = lose_answer(self.idempotent(key, fp, || self.step(&pi, &f)).await)?;
-        intent.dispute.ok_or_else(|| ProcessorError::NotFound { message: format!("No such dispute: '{id}'") })
+        intent.dispute.ok_or_else(|| dispute::no_dispute(&pi))
     }
 
     async fn increment(&self, id: &str, new_total: i64, key: &IdempotencyKey) -> Result<Intent, ProcessorError> {
