@@ -181,6 +181,24 @@ where
     Ok(resp)
 }
 
+/// A report for `caller`: who may read comes before what was asked.
+async fn report(
+    state: Arc<AppState>,
+    caller: Caller,
+    kind: &str,
+    headers: &HeaderMap,
+    q: &ReportQuery,
+) -> Result<Response, ApiError> {
+    caller.require_read()?;
+    let format = format(q, headers)?;
+    let period = period(q)?;
+    match kind {
+        "claims" => stream(Claims(state, period.clone(), caller), ClaimRows::new(format), "claims", &period).await,
+        "holds" => stream(Holds(state, period.clone(), caller), HoldRows::new(format), "holds", &period).await,
+        _ => Err(CoreError::validation("kind", "kind must be holds or claims").into()),
+    }
+}
+
 /// The console's download: the same report for a signed-in manager.
 pub(crate) async fn download(
     state: Arc<AppState>,
@@ -188,14 +206,7 @@ pub(crate) async fn download(
     kind: &str,
     q: ReportQuery,
 ) -> Result<Response, ApiError> {
-    caller.require_read()?;
-    let format = format(&q, &HeaderMap::new())?;
-    let period = period(&q)?;
-    match kind {
-        "claims" => stream(Claims(state, period.clone(), caller), ClaimRows::new(format), "claims", &period).await,
-        "holds" => stream(Holds(state, period.clone(), caller), HoldRows::new(format), "holds", &period).await,
-        _ => Err(CoreError::validation("kind", "kind must be holds or claims").into()),
-    }
+    report(state, caller, kind, &HeaderMap::new(), &q).await
 }
 
 pub(crate) async fn holds_report(
@@ -204,11 +215,7 @@ pub(crate) async fn holds_report(
     headers: HeaderMap,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
-    // Who may read comes before what was asked.
-    caller.require_read()?;
-    let format = format(&q, &headers)?;
-    let period = period(&q)?;
-    stream(Holds(state, period.clone(), caller), HoldRows::new(format), "holds", &period).await
+    report(state, caller, "holds", &headers, &q).await
 }
 
 pub(crate) async fn claims_report(
@@ -217,9 +224,5 @@ pub(crate) async fn claims_report(
     headers: HeaderMap,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
-    // Who may read comes before what was asked.
-    caller.require_read()?;
-    let format = format(&q, &headers)?;
-    let period = period(&q)?;
-    stream(Claims(state, period.clone(), caller), ClaimRows::new(format), "claims", &period).await
+    report(state, caller, "claims", &headers, &q).await
 }

@@ -240,6 +240,14 @@ pub(super) async fn capture(
     .await
 }
 
+/// The form's required `reason`, trimmed and checked like the API's free text.
+fn reason_field(pairs: &[(String, String)], what: &str) -> Result<String, CoreError> {
+    let reason = field(pairs, "reason").map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
+    let reason = reason.ok_or_else(|| CoreError::validation("reason", format!("Give a reason for the {what}")))?;
+    crate::input::check_text("reason", &reason)?;
+    Ok(reason)
+}
+
 pub(super) async fn release(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -247,9 +255,7 @@ pub(super) async fn release(
     body: Bytes,
 ) -> Response {
     action(state, headers, id, body, |state, caller, hold, pairs| async move {
-        let reason = field(&pairs, "reason").map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
-        let reason = reason.ok_or_else(|| CoreError::validation("reason", "Give a reason for the release"))?;
-        crate::input::check_text("reason", &reason)?;
+        let reason = reason_field(&pairs, "release")?;
         let h = state.holds.cancel(&hold.id, Some(reason), &caller).await?;
         Ok(format!("Released {}.", money(h.state.amounts().released, h.amount)))
     })
@@ -263,9 +269,7 @@ pub(super) async fn refund(
     body: Bytes,
 ) -> Response {
     action(state, headers, id, body, |state, caller, hold, pairs| async move {
-        let reason = field(&pairs, "reason").map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
-        let reason = reason.ok_or_else(|| CoreError::validation("reason", "Give a reason for the refund"))?;
-        crate::input::check_text("reason", &reason)?;
+        let reason = reason_field(&pairs, "refund")?;
         if reason.chars().count() > 500 {
             return Err(CoreError::validation("reason", "The reason is longer than 500 characters"));
         }

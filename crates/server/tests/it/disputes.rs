@@ -177,28 +177,17 @@ async fn a_submission_whose_answer_is_lost_is_settled_by_the_janitor_from_the_pr
     let server = Server::start_with(sqlite_db(), &[("CHITTYCHARGE_JOBS_INTERVAL_MS", "100")]);
     let api = server.client();
     let (hold, capture) = lost_capture(&api).await;
-    settle_a_day_later(&api, &capture).await;
+    crate::common::settled_a_day_later(&api, &capture).await;
     let r = api.post(&format!("/_sim/payment_intents/{hold}/dispute"), json!({"reason": "product_unacceptable"})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     wait_for_status(&api, &hold, "needs_response").await;
     let lost = api.post(&format!("/api/holds/{hold}/dispute/submit"), json!({})).await;
     assert_eq!((lost.status, lost.body["code"].as_str()), (503, Some("processor_outcome_unknown")), "{}", lost.text);
     let op = lost.body["details"]["operation_id"].as_str().unwrap().to_string();
-    settle_a_day_later(&api, &op).await;
+    crate::common::settled_a_day_later(&api, &op).await;
     let d = wait_for_status(&api, &hold, "under_review").await;
     assert!(d["submitted_at"].is_string(), "{d}");
     assert_eq!(api.get(&format!("/_sim/payment_intents/{hold}")).await.body["dispute"]["submission_count"], 1);
-}
-
-async fn settle_a_day_later(api: &Api, op: &str) {
-    api.advance(24 * 3_600).await;
-    for _ in 0..100 {
-        if api.get(&format!("/api/operations/{op}")).await.body["status"] == "succeeded" {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("operation {op} never settled: {}", api.get(&format!("/api/operations/{op}")).await.text);
 }
 
 #[ignore = "needs the Stripe emulator (localstripe): run scripts/test.sh"]

@@ -177,7 +177,7 @@ async fn a_refund_whose_answer_is_lost_is_settled_by_the_janitor_once() {
     // too: the janitor settles each operation by reading the processor once
     // a day has passed. The capture's first.
     let (id, capture_op) = lost_capture(&api).await;
-    wait_for_operation(&server, &capture_op).await;
+    crate::common::settled_a_day_later(&api, &capture_op).await;
     let r = api.post(&format!("/api/holds/{id}/refunds"), json!({"amount": 500, "reason": "goodwill"})).await;
     assert_eq!((r.status, r.body["code"].as_str()), (503, Some("processor_outcome_unknown")), "{}", r.text);
     let op = r.body["details"]["operation_id"].as_str().unwrap().to_string();
@@ -187,26 +187,13 @@ async fn a_refund_whose_answer_is_lost_is_settled_by_the_janitor_once() {
     let busy = api.post(&format!("/api/holds/{id}/refunds"), json!({"amount": 500})).await;
     assert_eq!(busy.body["code"], "operation_in_progress", "{}", busy.text);
 
-    wait_for_operation(&server, &op).await;
+    crate::common::settled_a_day_later(&api, &op).await;
     let h = api.get(&format!("/api/holds/{id}")).await.body;
     assert_eq!((h["amount_captured"].as_i64(), h["amount_refunded"].as_i64()), (Some(2_000), Some(500)), "{h}");
     let intent = api.get(&format!("/_sim/payment_intents/{id}")).await.body;
     assert_eq!(intent["amount_refunded"], 500, "refunded once at the processor: {intent}");
     let listed = api.get(&format!("/api/holds/{id}/refunds")).await.body;
     assert_eq!(listed["refunds"][0]["status"], "succeeded", "{listed}");
-}
-
-/// A day later, the janitor reads what the processor did.
-async fn wait_for_operation(server: &Server, op: &str) {
-    let api = server.client();
-    api.advance(24 * 3_600).await;
-    for _ in 0..100 {
-        if api.get(&format!("/api/operations/{op}")).await.body["status"] == "succeeded" {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("operation {op} never settled: {}", api.get(&format!("/api/operations/{op}")).await.text);
 }
 
 #[ignore = "needs the Stripe emulator (localstripe): run scripts/test.sh"]

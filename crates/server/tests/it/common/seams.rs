@@ -143,3 +143,16 @@ pub async fn twenty_night_stay(server: &super::Server) -> (String, i64) {
     assert_eq!(first.status, "requires_capture");
     (first.hold_id, checkout.and_hms_opt(12, 0, 0).unwrap().and_utc().timestamp() + 48 * 3_600)
 }
+
+/// Moves the clock a day on, past the idempotency key's life, and waits for
+/// the janitor to settle `op` by reading the processor.
+pub async fn settled_a_day_later(api: &Api, op: &str) {
+    api.advance(24 * 3_600).await;
+    for _ in 0..100 {
+        if api.get(&format!("/api/operations/{op}")).await.body["status"] == "succeeded" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("operation {op} never settled: {}", api.get(&format!("/api/operations/{op}")).await.text);
+}
