@@ -34,6 +34,19 @@ impl HoldService {
     }
 }
 
+impl HoldService {
+    /// Applies an event of the simulator in this process. It is applied
+    /// exactly as a Stripe delivery is (`ingest_event`), without the
+    /// delivery's deduplication: an in-process event is handed over once,
+    /// under a fresh id, and nobody can replay it.
+    pub async fn apply_own_event(&self, event: &Value) -> CoreResult<&'static str> {
+        let kind = event.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+        let result = self.ingest_event(event).await?;
+        metrics::counter!("chittycharge_webhook_events_total", "type" => kind, "result" => result).increment(1);
+        Ok(result)
+    }
+}
+
 /// What became of one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Processed {

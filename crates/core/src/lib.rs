@@ -19,6 +19,7 @@ mod error;
 pub mod events;
 pub mod evidence;
 pub mod ids;
+mod in_flight;
 mod notify;
 mod operate;
 pub mod operations;
@@ -40,6 +41,7 @@ use chittycharge_store::{HoldEvent, HoldFilter, OpStatus, Operation, Store};
 
 pub use create::{CreateHold, Created, OPERATION_METADATA_KEY};
 pub use error::{CoreError, CoreResult};
+pub use in_flight::InFlight;
 pub use operate::{CaptureCommand, CaptureOutcome};
 pub use operations::STUCK_SHOWN;
 pub use sync::EventContext;
@@ -53,6 +55,8 @@ pub struct HoldService {
     pub default_currency: Currency,
     pub chitty: Arc<dyn ids::IdMinter>,
     pub automation: automation::Automation,
+    /// Holds this process is calling the processor for (in_flight.rs).
+    pub in_flight: Arc<InFlight>,
 }
 
 pub(crate) fn new_operation_id() -> String {

@@ -79,7 +79,10 @@ impl HoldService {
         locked.version += 1;
         locked.op_lock = Some(op.id.clone());
         locked.updated_at = op.created_at;
-        let result = self.call_out(call(key_for(&op))).await;
+        let result = {
+            let _calling = self.in_flight.enter(&hold.id);
+            self.call_out(call(key_for(&op))).await
+        };
         Ok((op, locked, result))
     }
 

@@ -38,17 +38,20 @@ pub fn stripe_processor(config: &Config) -> anyhow::Result<Arc<dyn Processor>> {
     Ok(Arc::new(StripeProcessor::new(&config.stripe_api_base, key, timeouts, policy)?))
 }
 
-/// Delivers the simulator's events to the same pipeline Stripe's webhooks
-/// use, asynchronously, as a real delivery would arrive.
+/// Delivers the simulator's events to the pipeline Stripe's webhooks use,
+/// asynchronously, as a real delivery would arrive. An event announcing a
+/// change that the call making it will settle is dropped at once
+/// (core/src/in_flight.rs).
 struct SimEvents(Weak<AppState>);
 
 impl EventSink for SimEvents {
     fn emit(&self, event: serde_json::Value) {
-        let weak = self.0.clone();
+        let Some(state) = self.0.upgrade() else { return };
+        if state.holds.in_flight.settles(&event) {
+            return;
+        }
         tokio::spawn(async move {
-            let Some(state) = weak.upgrade() else { return };
-            let signed_at = event.get("created").and_then(serde_json::Value::as_i64).unwrap_or(0);
-            if let Err(e) = state.holds.process_event(&event, signed_at).await {
+            if let Err(e) = state.holds.apply_own_event(&event).await {
                 tracing::warn!(error = %e, "simulated event was not applied");
             }
         });
@@ -135,7 +138,7 @@ impl Application {
         let store: Arc<dyn Store> = Arc::new(store);
         // A database that cannot be written would serve reads and fail every
         // hold: refuse to start on it.
-        store.rate_limit_gcra("startup-write-check", 0, 1, 0).await.map_err(|e| {
+        store.rate_limit_gcra("startup-write-check", 0, 1, 0, 1).await.map_err(|e| {
             anyhow::anyhow!("DATABASE_URL: the store at {} cannot be written: {e}", config.database_display())
         })?;
         let (clock, test_clock): (Arc<dyn Clock>, Option<Arc<TestClock>>) = if config.test_clock {
@@ -212,6 +215,7 @@ impl Application {
             default_currency: config.currency,
             chitty: chitty.clone(),
             automation,
+            in_flight: Arc::default(),
         };
         let max_body = config.max_body_bytes;
         let limiter = RateLimiter::for_store(store.clone());

@@ -201,17 +201,19 @@ pub trait Store: Send + Sync {
     async fn idem_abandon(&self, scope: &str, key: &str) -> StoreResult<()>;
 
     // ---- shared rate-limit state (GCRA)
-    /// One request for `key` at `now_us` under GCRA with emission interval
-    /// `interval_us` and burst tolerance `tolerance_us`, decided and stored
-    /// in one statement: returns whether it is allowed and the key's
-    /// theoretical arrival time afterwards (unchanged when refused).
+    /// `cells` requests for `key` at `now_us`, one after the other, under
+    /// GCRA with emission interval `interval_us` and burst tolerance
+    /// `tolerance_us`, decided and stored in one statement: returns how many
+    /// of them (the first ones) are allowed and the key's theoretical
+    /// arrival time afterwards (unchanged when none is).
     async fn rate_limit_gcra(
         &self,
         key: &str,
         now_us: i64,
         interval_us: i64,
         tolerance_us: i64,
-    ) -> StoreResult<(bool, i64)>;
+        cells: u32,
+    ) -> StoreResult<(u32, i64)>;
     /// Drops rate-limit state that has run out (`tat_us` before
     /// `rate_before_us`: as good as absent) and expired idempotency records.
     async fn purge_expired(&self, rate_before_us: i64, idem_before: Timestamp) -> StoreResult<()>;

@@ -132,25 +132,40 @@ impl SqlStore {
         now_us: i64,
         interval_us: i64,
         tolerance_us: i64,
-    ) -> StoreResult<(bool, i64)> {
-        // GCRA in one statement, so instances racing on a key serialize on
-        // its row: tat = max(stored, now); allowed when tat - now <= the
-        // tolerance, and then the stored tat moves on by one interval. Both
-        // SET expressions read the row as it was. CASE stands in for
-        // max(), which SQLite and PostgreSQL spell differently.
+        cells: u32,
+    ) -> StoreResult<(u32, i64)> {
+        // GCRA for `cells` requests in one statement, so instances racing
+        // on a key serialize on its row. From tat = max(stored, now), the
+        // j-th request (from 0) passes while tat + j * interval - now is
+        // within the tolerance, so the first k = min(cells, room / interval
+        // + 1) pass, room being the tolerance less (tat - now) (none when
+        // that is negative), and the stored tat moves on by k intervals.
+        // Every SET expression reads the row as it was. CASE stands in for
+        // max() and min(), which SQLite and PostgreSQL spell differently.
         const TAT: &str = "(CASE WHEN rate_limit_state.tat_us > $2 THEN rate_limit_state.tat_us ELSE $2 END)";
+        let room = format!("($4 - ({TAT} - $2))");
+        let k = format!("(CASE WHEN {room} < 0 THEN 0 WHEN {room} / $3 + 1 < $5 THEN {room} / $3 + 1 ELSE $5 END)");
+        let k_new = "(CASE WHEN $4 / $3 + 1 < $5 THEN $4 / $3 + 1 ELSE $5 END)";
         let sql = format!(
-            "INSERT INTO rate_limit_state (key, tat_us, allowed) VALUES ($1, $2 + $3, 1) \
+            "INSERT INTO rate_limit_state (key, tat_us, allowed) VALUES ($1, $2 + {k_new} * $3, {k_new}) \
              ON CONFLICT (key) DO UPDATE SET \
-               allowed = CASE WHEN {TAT} - $2 <= $4 THEN 1 ELSE 0 END, \
-               tat_us = CASE WHEN {TAT} - $2 <= $4 THEN {TAT} + $3 ELSE rate_limit_state.tat_us END \
+               allowed = {k}, \
+               tat_us = CASE WHEN {k} > 0 THEN {TAT} + {k} * $3 ELSE rate_limit_state.tat_us END \
              RETURNING tat_us, allowed"
         );
         // On PostgreSQL, on a connection that does not wait for the WAL
         // flush (sqlstore.rs): a counter lost in a crash costs nothing.
         let pool = self.relaxed.as_ref().unwrap_or(self.pool());
-        let row = sqlx::query(&sql).bind(key).bind(now_us).bind(interval_us).bind(tolerance_us).fetch_one(pool).await?;
-        Ok((row.try_get::<i64, _>("allowed")? != 0, row.try_get("tat_us")?))
+        let row = sqlx::query(&sql)
+            .bind(key)
+            .bind(now_us)
+            .bind(interval_us)
+            .bind(tolerance_us)
+            .bind(i64::from(cells.max(1)))
+            .fetch_one(pool)
+            .await?;
+        let allowed: i64 = row.try_get("allowed")?;
+        Ok((u32::try_from(allowed).unwrap_or(0), row.try_get("tat_us")?))
     }
 
     pub(crate) async fn purge_expired_impl(&self, rate_before_us: i64, idem_before: Timestamp) -> StoreResult<()> {

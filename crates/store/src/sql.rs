@@ -293,8 +293,9 @@ impl Store for SqlStore {
         now_us: i64,
         interval_us: i64,
         tolerance_us: i64,
-    ) -> StoreResult<(bool, i64)> {
-        self.write("rate_limit_gcra", self.rate_limit_gcra_impl(key, now_us, interval_us, tolerance_us)).await
+        cells: u32,
+    ) -> StoreResult<(u32, i64)> {
+        self.write("rate_limit_gcra", self.rate_limit_gcra_impl(key, now_us, interval_us, tolerance_us, cells)).await
     }
     async fn purge_expired(&self, rate_before_us: i64, idem_before: Timestamp) -> StoreResult<()> {
         self.write("purge_expired", self.purge_expired_impl(rate_before_us, idem_before)).await

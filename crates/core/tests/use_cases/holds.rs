@@ -130,3 +130,33 @@ async fn an_increment_raises_the_hold_and_a_smaller_total_is_refused() {
     let out = w.svc.capture(&hold.id, capture(None), &writer()).await.expect("capture");
     assert_eq!(out.captured.minor(), 7_500);
 }
+
+/// The server drops the simulator's events that the call making them
+/// settles (core/src/in_flight.rs); only those may be dropped.
+#[tokio::test]
+async fn only_the_events_of_a_call_still_running_are_left_to_that_call() {
+    let w = world().await;
+    let hold = w.svc.create(create(10_000, None), &writer()).await.expect("create").hold;
+    let confirmed = w.svc.confirm(&hold.id, "pm_card_visa", &writer()).await.expect("confirm");
+    assert_eq!(confirmed.state.status(), HoldStatus::RequiresCapture, "the confirm's settle moved the hold");
+    let out = w.svc.capture(&hold.id, capture(Some(2_500)), &writer()).await.expect("capture");
+    assert_eq!(out.hold.state.status(), HoldStatus::Captured);
+    let ours = std::mem::take(&mut *w.events.lock().expect("events"));
+    assert_eq!(
+        ours,
+        [
+            ("payment_intent.amount_capturable_updated".to_string(), true),
+            ("payment_intent.succeeded".to_string(), true),
+            ("charge.captured".to_string(), true),
+        ]
+    );
+    assert!(!w.svc.in_flight.contains(&hold.id), "nothing stays in flight after the calls");
+
+    // The guest confirms on the simulator itself (the check-in page's
+    // path): only the event can move our hold, so it must go through.
+    let guest = w.svc.create(create(10_000, None), &writer()).await.expect("create").hold;
+    let key = chittycharge_processor::IdempotencyKey::new("guest-confirm").expect("key");
+    w.svc.processor.confirm(&guest.id, "pm_card_visa", &key).await.expect("guest confirm");
+    let theirs = std::mem::take(&mut *w.events.lock().expect("events"));
+    assert_eq!(theirs, [("payment_intent.amount_capturable_updated".to_string(), false)]);
+}

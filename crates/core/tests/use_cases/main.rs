@@ -10,22 +10,39 @@ mod bookings;
 mod holds;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chittycharge_core::automation::Automation;
 use chittycharge_core::caller::{Caller, SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE};
 use chittycharge_core::ids::NoMinter;
 use chittycharge_core::sim_backend::StoreSimBackend;
-use chittycharge_core::{CreateHold, HoldService};
+use chittycharge_core::{CreateHold, HoldService, InFlight};
 use chittycharge_domain::{Currency, GuestTier, Hold};
-use chittycharge_processor::simulated::SimulatedProcessor;
+use chittycharge_processor::simulated::{EventSink, SimulatedProcessor};
 use chittycharge_processor::TestClock;
 use chittycharge_store::{SqlStore, Store};
 
 pub struct World {
     pub svc: HoldService,
     pub clock: Arc<TestClock>,
+    /// The simulator's events, each with whether the call that caused it
+    /// settles it (`InFlight::settles`, asked as it is emitted).
+    pub events: Arc<Mutex<Vec<(String, bool)>>>,
     _dir: tempfile::TempDir,
+}
+
+/// Records what the server's sink would drop and what it would apply.
+struct Recorder {
+    in_flight: Arc<InFlight>,
+    events: Arc<Mutex<Vec<(String, bool)>>>,
+}
+
+impl EventSink for Recorder {
+    fn emit(&self, event: serde_json::Value) {
+        let kind = event["type"].as_str().unwrap_or("").to_string();
+        let settled = self.in_flight.settles(&event);
+        self.events.lock().expect("events").push((kind, settled));
+    }
 }
 
 pub async fn world() -> World {
@@ -34,6 +51,9 @@ pub async fn world() -> World {
     let store: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.expect("sqlite store"));
     let clock = Arc::new(TestClock::default());
     let processor = Arc::new(SimulatedProcessor::new(Arc::new(StoreSimBackend(store.clone())), clock.clone()));
+    let in_flight: Arc<InFlight> = Arc::default();
+    let events: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    processor.set_event_sink(Arc::new(Recorder { in_flight: in_flight.clone(), events: events.clone() }));
     let svc = HoldService {
         store,
         processor,
@@ -41,8 +61,9 @@ pub async fn world() -> World {
         default_currency: usd(),
         chitty: Arc::new(NoMinter),
         automation: Automation::default(),
+        in_flight,
     };
-    World { svc, clock, _dir: dir }
+    World { svc, clock, events, _dir: dir }
 }
 
 pub fn usd() -> Currency {

@@ -9,6 +9,7 @@
 mod backend;
 pub mod cards;
 mod dispute;
+mod hints;
 mod intent;
 
 use std::collections::BTreeMap;
@@ -20,7 +21,9 @@ use rand::RngExt;
 use sha2::{Digest, Sha256};
 
 pub use backend::{MemoryBackend, SimBackend, SimWrite};
-use cards::{card_number_behavior, luhn_valid, payment_method_behavior, CardBehavior};
+use cards::{
+    behavior_from_name, behavior_name, card_number_behavior, luhn_valid, payment_method_behavior, CardBehavior,
+};
 use intent::SimIntent;
 
 use crate::{Clock, CreateIntent, IdempotencyKey, Intent, Processor, ProcessorError};
@@ -38,6 +41,7 @@ pub struct SimulatedProcessor {
     backend: Arc<dyn SimBackend>,
     clock: Arc<dyn Clock>,
     sink: OnceLock<Arc<dyn EventSink>>,
+    hints: hints::Hints,
 }
 
 fn random_id(prefix: &str) -> String {
@@ -59,7 +63,7 @@ struct IdemRecord {
 
 impl SimulatedProcessor {
     pub fn new(backend: Arc<dyn SimBackend>, clock: Arc<dyn Clock>) -> Self {
-        Self { backend, clock, sink: OnceLock::new() }
+        Self { backend, clock, sink: OnceLock::new(), hints: hints::Hints::default() }
     }
 
     /// Where events go; set once, after the service that consumes them exists.
@@ -144,11 +148,16 @@ impl SimulatedProcessor {
     }
 
     /// Loads an intent and applies `f` to it, without storing anything.
+    /// It starts from the version this simulator last wrote, if it has one
+    /// (hints.rs): the commit compares that version, and a retry reads.
     async fn step<F>(&self, id: &str, f: &F) -> Result<Step, ProcessorError>
     where
         F: Fn(&mut SimIntent) -> Result<(), ProcessorError> + Send + Sync,
     {
-        let (mut pi, version) = self.load(id).await?;
+        let (mut pi, version) = match self.hints.take(id) {
+            Some(hint) => hint,
+            None => self.load(id).await?,
+        };
         let before = pi.clone();
         pi.expire_if_due(self.clock.now());
         let outcome = f(&mut pi);
@@ -172,6 +181,7 @@ impl SimulatedProcessor {
         if !self.backend.put_all(&writes).await.map_err(unavailable)? {
             return Ok(false);
         }
+        self.hints.put(&step.pi, step.expected.map_or(1, |v| v + 1));
         if let Some(before) = &step.before {
             self.emit(Some(before), &step.pi, matches!(step.outcome, Err(ProcessorError::Declined { .. })));
         }
@@ -314,28 +324,6 @@ fn fingerprint(parts: &[&str]) -> String {
         h.update([0]);
     }
     hex::encode(h.finalize())
-}
-
-fn behavior_name(b: CardBehavior) -> String {
-    match b {
-        CardBehavior::Authorize => "authorize".into(),
-        CardBehavior::RequireAction => "require_action".into(),
-        CardBehavior::Decline { decline_code, .. } => format!("decline:{decline_code}"),
-    }
-}
-
-fn behavior_from_name(name: &str) -> Option<CardBehavior> {
-    match name {
-        "authorize" => Some(CardBehavior::Authorize),
-        "require_action" => Some(CardBehavior::RequireAction),
-        other => {
-            let code = other.strip_prefix("decline:")?;
-            ["4000000000000002", "4000000000009995", "4000000000000069", "4000000000000127"]
-                .into_iter()
-                .filter_map(card_number_behavior)
-                .find(|b| matches!(b, CardBehavior::Decline { decline_code, .. } if *decline_code == code))
-        }
-    }
 }
 
 #[async_trait]

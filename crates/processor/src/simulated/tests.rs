@@ -147,3 +147,24 @@ async fn a_refusal_before_any_change_is_replayed_for_its_key() {
         Err(ProcessorError::IdempotencyConflict { .. })
     ));
 }
+
+/// Two instances on one database: the first wrote the intent last and
+/// keeps a hint of it, then the second captured it. The first's next change
+/// must see the capture, not act on what it remembers.
+#[tokio::test]
+async fn a_change_after_another_instance_wrote_the_intent_starts_from_the_stored_intent() {
+    let backend: Arc<MemoryBackend> = Arc::default();
+    let clock = Arc::new(TestClock::default());
+    let a = SimulatedProcessor::new(backend.clone(), clock.clone());
+    let b = SimulatedProcessor::new(backend, clock);
+    let pi = a.create(&req(Some("pm_card_visa")), &key("create")).await.unwrap();
+    b.capture(&pi.id, Some(5_000), &key("capture")).await.unwrap();
+
+    let cancel = a.cancel(&pi.id, None, &key("cancel")).await;
+    assert!(matches!(cancel, Err(ProcessorError::InvalidState { .. })), "a captured intent cannot be canceled: {cancel:?}");
+    let twice = a.capture(&pi.id, Some(1_000), &key("capture again")).await;
+    assert!(twice.is_err(), "nor captured twice: {twice:?}");
+    let stored = b.retrieve(&pi.id).await.unwrap();
+    assert_eq!(stored.view.status, ProcessorStatus::Succeeded);
+    assert_eq!(stored.view.amount_received, 5_000);
+}

@@ -3,6 +3,7 @@
 
 pub mod authn;
 pub mod client;
+mod coalesce;
 pub mod cors;
 pub mod idempotency;
 pub mod ratelimit;

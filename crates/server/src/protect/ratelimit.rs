@@ -7,14 +7,17 @@
 //! through across a minute boundary, and a refusal knows exactly how long
 //! to wait. governor itself keeps its state in process memory; the state
 //! here is one number per key, so on PostgreSQL it lives in the database
-//! (one statement per request, store/src/protect.rs) and every instance
-//! shares it. On SQLite (one process) it lives in a bounded in-process map.
+//! (store/src/protect.rs) and every instance
+//! shares it; requests on one key at once share a statement (coalesce.rs).
+//! On SQLite (one process) it lives in a bounded in-process map.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chittycharge_domain::Timestamp;
 use chittycharge_store::{Backend, Store, StoreResult};
+
+use super::coalesce::Coalesced;
 
 const MINUTE_US: i64 = 60_000_000;
 /// The in-process map never grows past this many keys.
@@ -54,14 +57,14 @@ fn step(stored: Option<i64>, now: i64, interval: i64, tolerance: i64) -> (bool, 
 }
 
 pub enum RateLimiter {
-    Shared(Arc<dyn Store>),
+    Shared(Arc<Coalesced>),
     Local(Mutex<HashMap<String, i64>>),
 }
 
 impl RateLimiter {
     pub fn for_store(store: Arc<dyn Store>) -> Self {
         match store.backend() {
-            Backend::Postgres => RateLimiter::Shared(store),
+            Backend::Postgres => RateLimiter::Shared(Coalesced::new(store)),
             Backend::Sqlite => RateLimiter::Local(Mutex::new(HashMap::new())),
         }
     }
@@ -71,7 +74,7 @@ impl RateLimiter {
         let now_us = now.millis().saturating_mul(1000);
         let (interval, tolerance) = params(limit);
         let (allowed, tat) = match self {
-            RateLimiter::Shared(store) => store.rate_limit_gcra(key, now_us, interval, tolerance).await?,
+            RateLimiter::Shared(shared) => shared.hit(key, now_us, interval, tolerance).await?,
             RateLimiter::Local(map) => {
                 let mut map = map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let Some(tat) = map.get_mut(key) {

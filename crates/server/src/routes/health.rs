@@ -64,7 +64,7 @@ async fn probe(state: &AppState) -> Readiness {
     // A write, not a ping: a read-only database is not ready.
     // (One rate-limit row, allowed every time: a 1 µs interval at now.)
     let now_us = wall_ms().saturating_mul(1000);
-    let store = within(async { state.store.rate_limit_gcra("readyz", now_us, 1, i64::MAX / 4).await.map(|_| ()) });
+    let store = within(async { state.store.rate_limit_gcra("readyz", now_us, 1, i64::MAX / 4, 1).await.map(|_| ()) });
     let processor = within(state.holds.processor.ping());
     let chitty = async {
         match state.config.chitty_id_token {
