@@ -365,6 +365,7 @@ impl HoldService {
         }
         let (hold, events) = draft.build(&intent, self.processor.name(), &op.id, now)?;
         self.store.insert_hold(&hold, &events, Some(&op.id)).await?;
+        self.hints.wrote(&hold);
         if self.chitty.configured() {
             // Puts the minted id into the processor's metadata, or keeps
             // re-minting a PENDING one, in the background.

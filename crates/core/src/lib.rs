@@ -18,6 +18,7 @@ pub mod disputes;
 mod error;
 pub mod events;
 pub mod evidence;
+mod hints;
 pub mod ids;
 mod in_flight;
 mod notify;
@@ -41,6 +42,7 @@ use chittycharge_store::{HoldEvent, HoldFilter, OpStatus, Operation, Store};
 
 pub use create::{CreateHold, Created, OPERATION_METADATA_KEY};
 pub use error::{CoreError, CoreResult};
+pub use hints::HoldHints;
 pub use in_flight::InFlight;
 pub use operate::{CaptureCommand, CaptureOutcome};
 pub use operations::STUCK_SHOWN;
@@ -57,6 +59,8 @@ pub struct HoldService {
     pub automation: automation::Automation,
     /// Holds this process is calling the processor for (in_flight.rs).
     pub in_flight: Arc<InFlight>,
+    /// The holds this process wrote last (hints.rs).
+    pub hints: HoldHints,
 }
 
 pub(crate) fn new_operation_id() -> String {

@@ -12,6 +12,7 @@ use chittycharge_processor::{IdempotencyKey, ProcessorError};
 use chittycharge_store::{NewEvent, OpStatus, Operation};
 use serde_json::json;
 
+use super::hints::Attempt;
 use super::sync::{fold_intent, EventContext};
 use super::{key_for, new_operation, CoreError, CoreResult, HoldService};
 use crate::caller::Caller;
@@ -124,6 +125,7 @@ impl HoldService {
             next.updated_at = self.now();
             if self.store.save_hold(&next, version, &events, Some((&op.id, status, error))).await? {
                 next.version = version + 1;
+                self.hints.wrote(&next);
                 self.follow_up(before, &next).await;
                 if status == OpStatus::Succeeded && op.kind == "capture" {
                     if let Err(e) = self.finish_claim(op, &next).await {
@@ -198,7 +200,11 @@ impl HoldService {
 
     pub async fn confirm(&self, id: &str, payment_method: &str, caller: &Caller) -> CoreResult<Hold> {
         caller.require_write()?;
-        let hold = self.get(id, caller).await?;
+        self.on_hold(id, caller, &Default::default(), |hold, at| self.confirm_hold(hold, payment_method, caller, at)).await
+    }
+
+    async fn confirm_hold(&self, hold: Hold, payment_method: &str, caller: &Caller, at: &Attempt) -> CoreResult<Hold> {
+        let id = hold.id.as_str();
         if hold.state.status() != HoldStatus::RequiresPaymentMethod {
             return Err(not_in(hold.state.status(), "confirmed"));
         }
@@ -211,6 +217,7 @@ impl HoldService {
                 |key| async move { self.processor.confirm(id, &pm, &key).await },
             )
             .await?;
+        at.locked();
         let ctx = EventContext::actor(caller.actor());
         match result {
             Ok(intent) => {
@@ -226,7 +233,17 @@ impl HoldService {
 
     pub async fn capture(&self, id: &str, cmd: CaptureCommand, caller: &Caller) -> CoreResult<CaptureOutcome> {
         caller.require_write()?;
-        let hold = self.get(id, caller).await?;
+        self.on_hold(id, caller, &Default::default(), |hold, at| self.capture_hold(hold, &cmd, caller, at)).await
+    }
+
+    async fn capture_hold(
+        &self,
+        hold: Hold,
+        cmd: &CaptureCommand,
+        caller: &Caller,
+        at: &Attempt,
+    ) -> CoreResult<CaptureOutcome> {
+        let id = hold.id.as_str();
         let amount = match &hold.state {
             HoldState::RequiresCapture(a) => a.check_capture(cmd.amount, self.now()).map_err(|e| match e {
                 CaptureRefused::Expired { capture_before } => {
@@ -244,6 +261,7 @@ impl HoldService {
                 self.processor.capture(id, Some(amount), &key).await
             })
             .await?;
+        at.locked();
         let ctx = EventContext { actor: caller.actor(), reason: cmd.reason.clone(), data: cmd.detail.clone() };
         let intent = match result {
             Ok(intent) => intent,
@@ -273,7 +291,11 @@ impl HoldService {
 
     pub async fn cancel(&self, id: &str, reason: Option<String>, caller: &Caller) -> CoreResult<Hold> {
         caller.require_write()?;
-        let hold = self.get(id, caller).await?;
+        self.on_hold(id, caller, &Default::default(), |hold, at| self.cancel_hold(hold, reason.clone(), caller, at)).await
+    }
+
+    async fn cancel_hold(&self, hold: Hold, reason: Option<String>, caller: &Caller, at: &Attempt) -> CoreResult<Hold> {
+        let id = hold.id.as_str();
         match hold.state.status() {
             HoldStatus::RequiresPaymentMethod | HoldStatus::RequiresAction | HoldStatus::RequiresCapture => {}
             other => return Err(not_in(other, "canceled")),
@@ -287,6 +309,7 @@ impl HoldService {
                 |key| async move { self.processor.cancel(id, stripe_reason.as_deref(), &key).await },
             )
             .await?;
+        at.locked();
         let ctx = EventContext { actor: caller.actor(), reason: reason.clone(), data: None };
         match result {
             Ok(intent) => {

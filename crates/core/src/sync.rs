@@ -142,6 +142,7 @@ impl HoldService {
             if self.store.save_hold(&updated, version, &events, None).await? {
                 let mut saved = updated;
                 saved.version = version + 1;
+                self.hints.wrote(&saved);
                 self.follow_up(before, &saved).await;
                 return Ok(Some(saved));
             }

@@ -216,6 +216,7 @@ impl Application {
             chitty: chitty.clone(),
             automation,
             in_flight: Arc::default(),
+            hints: chittycharge_core::HoldHints::default(),
         };
         let max_body = config.max_body_bytes;
         let limiter = RateLimiter::for_store(store.clone());

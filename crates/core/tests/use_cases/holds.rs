@@ -160,3 +160,41 @@ async fn only_the_events_of_a_call_still_running_are_left_to_that_call() {
     let theirs = std::mem::take(&mut *w.events.lock().expect("events"));
     assert_eq!(theirs, [("payment_intent.amount_capturable_updated".to_string(), false)]);
 }
+
+/// What an instance remembers of a hold it wrote is the stored row itself.
+#[tokio::test]
+async fn the_hold_an_instance_remembers_is_the_stored_hold() {
+    let w = world().await;
+    let hold = w.svc.create(create(10_000, None), &writer()).await.expect("create").hold;
+    let stored = || async { w.svc.store.get_hold(&hold.id).await.expect("read").expect("stored") };
+    assert_eq!(w.svc.hints.peek(&hold.id), Some(stored().await), "after the create");
+    w.svc.confirm(&hold.id, "pm_card_visa", &writer()).await.expect("confirm");
+    assert_eq!(w.svc.hints.peek(&hold.id), Some(stored().await), "after the confirm");
+    w.svc.capture(&hold.id, capture(Some(2_500)), &writer()).await.expect("capture");
+    assert_eq!(w.svc.hints.peek(&hold.id), Some(stored().await), "after the capture");
+}
+
+/// Another instance moved the hold on since this one wrote it: this one's
+/// answers are the ones a fresh read gives, whichever way the old state
+/// would have pointed.
+#[tokio::test]
+async fn an_instance_whose_memory_of_a_hold_is_old_answers_as_if_it_had_read_it() {
+    let w = world().await;
+    let other = w.other_instance();
+
+    // Remembered as waiting for a card; the other instance confirmed it.
+    let hold = w.svc.create(create(10_000, None), &writer()).await.expect("create").hold;
+    other.confirm(&hold.id, "pm_card_visa", &writer()).await.expect("confirm elsewhere");
+    let out = w.svc.capture(&hold.id, capture(Some(2_500)), &writer()).await.expect("captured, not refused");
+    assert_eq!((out.hold.state.status(), out.captured.minor()), (HoldStatus::Captured, 2_500));
+
+    // Remembered as capturable; the other instance released it.
+    let hold = w.authorized(10_000).await;
+    other.cancel(&hold.id, None, &writer()).await.expect("released elsewhere");
+    let again = w.svc.capture(&hold.id, capture(Some(1_000)), &writer()).await;
+    assert!(matches!(again, Err(CoreError::InvalidState { .. })), "refused for its state, not a 409 busy: {again:?}");
+    let cancel = w.svc.cancel(&hold.id, None, &writer()).await;
+    assert!(matches!(cancel, Err(CoreError::InvalidState { .. })), "{cancel:?}");
+    let stored = w.svc.store.get_hold(&hold.id).await.expect("read").expect("stored");
+    assert_eq!((stored.state.status(), stored.state.amounts().captured), (HoldStatus::Canceled, 0));
+}

@@ -16,7 +16,7 @@ use chittycharge_core::automation::Automation;
 use chittycharge_core::caller::{Caller, SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE};
 use chittycharge_core::ids::NoMinter;
 use chittycharge_core::sim_backend::StoreSimBackend;
-use chittycharge_core::{CreateHold, HoldService, InFlight};
+use chittycharge_core::{CreateHold, HoldHints, HoldService, InFlight};
 use chittycharge_domain::{Currency, GuestTier, Hold};
 use chittycharge_processor::simulated::{EventSink, SimulatedProcessor};
 use chittycharge_processor::TestClock;
@@ -62,8 +62,27 @@ pub async fn world() -> World {
         chitty: Arc::new(NoMinter),
         automation: Automation::default(),
         in_flight,
+        hints: HoldHints::default(),
     };
     World { svc, clock, events, _dir: dir }
+}
+
+impl World {
+    /// A second instance on the same database: its own simulator (over the
+    /// same intents), its own hints, nothing else in common.
+    pub fn other_instance(&self) -> HoldService {
+        let backend = Arc::new(StoreSimBackend(self.svc.store.clone()));
+        HoldService {
+            store: self.svc.store.clone(),
+            processor: Arc::new(SimulatedProcessor::new(backend, self.clock.clone())),
+            clock: self.clock.clone(),
+            default_currency: usd(),
+            chitty: Arc::new(NoMinter),
+            automation: Automation::default(),
+            in_flight: Arc::default(),
+            hints: HoldHints::default(),
+        }
+    }
 }
 
 pub fn usd() -> Currency {
