@@ -106,14 +106,15 @@ impl HoldService {
         }
     }
 
-    /// Timers that start when a hold is authorized.
-    pub(crate) async fn schedule_hold_timers(&self, hold: &Hold) -> CoreResult<()> {
-        let HoldState::RequiresCapture(a) = &hold.state else { return Ok(()) };
+    /// The expiry warning and the expiry of an authorized hold (none for a
+    /// hold in any other state), both or neither: a hold never has one
+    /// without the other. A settle writes them with the hold itself.
+    pub(crate) fn hold_timers(&self, hold: &Hold) -> Vec<Job> {
+        let HoldState::RequiresCapture(a) = &hold.state else { return Vec::new() };
         let deadline = a.capture_before();
         let cb = deadline.millis();
         let warn_at = deadline.plus_secs(-self.automation.expiry_warning_secs);
-        // Both timers in one write: a hold never has one without the other.
-        let timers = [
+        vec![
             self.job(
                 "expiry_warning",
                 format!("expiry_warning:{}:{cb}", hold.id),
@@ -130,8 +131,17 @@ impl HoldService {
                 json!({ "capture_before": cb }),
                 deadline,
             ),
-        ];
-        self.store.schedule_jobs(&timers).await?;
+        ]
+    }
+
+    /// Timers that start when a hold is authorized; `timers_written` when
+    /// its save already wrote `hold_timers`.
+    pub(crate) async fn schedule_hold_timers(&self, hold: &Hold, timers_written: bool) -> CoreResult<()> {
+        let HoldState::RequiresCapture(a) = &hold.state else { return Ok(()) };
+        let deadline = a.capture_before();
+        if !timers_written {
+            self.store.schedule_jobs(&self.hold_timers(hold)).await?;
+        }
         if let Some(booking_id) = &hold.booking_id {
             let (Some(b), Some(p)) = (
                 self.store.get_booking(hold.property_id.as_deref().unwrap_or_default(), booking_id).await?,

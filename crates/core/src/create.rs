@@ -373,7 +373,7 @@ impl HoldService {
                 tracing::warn!(hold.id = %hold.id, error = %e, "could not schedule ChittyID reconciliation");
             }
         }
-        self.follow_up(HoldStatus::RequiresPaymentMethod, &hold).await;
+        self.follow_up(HoldStatus::RequiresPaymentMethod, &hold, false).await;
         if let Some(decline) = decline {
             return Err(decline);
         }

@@ -188,14 +188,14 @@ impl HoldService {
     /// Everything that follows a hold's change of status: guest messages and
     /// the booking's own state. Idempotent, so a webhook and the operation
     /// that caused it may both call it.
-    pub(crate) async fn after_hold_change(&self, before: HoldStatus, hold: &Hold) -> CoreResult<()> {
+    pub(crate) async fn after_hold_change(&self, before: HoldStatus, hold: &Hold, timers_written: bool) -> CoreResult<()> {
         let after = hold.state.status();
         if before == after {
             return Ok(());
         }
         let now = self.now();
         if after == HoldStatus::RequiresCapture {
-            self.schedule_hold_timers(hold).await?;
+            self.schedule_hold_timers(hold, timers_written).await?;
         }
         // A re-authorization swap for the same amount is invisible to the
         // guest: no "placed" mail for the new hold, no "released" mail for

@@ -123,10 +123,11 @@ impl HoldService {
                 next.op_lock = None;
             }
             next.updated_at = self.now();
-            if self.store.save_hold(&next, version, &events, Some((&op.id, status, error))).await? {
+            let timers = self.timers_on_entry(before, &next);
+            if self.store.save_hold_scheduling(&next, version, &events, Some((&op.id, status, error)), &timers).await? {
                 next.version = version + 1;
                 self.hints.wrote(&next);
-                self.follow_up(before, &next).await;
+                self.follow_up(before, &next, true).await;
                 if status == OpStatus::Succeeded && op.kind == "capture" {
                     if let Err(e) = self.finish_claim(op, &next).await {
                         tracing::warn!(hold.id = %next.id, operation.id = %op.id, error = %e, "damage claim not recorded");

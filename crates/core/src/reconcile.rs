@@ -183,7 +183,7 @@ impl HoldService {
         }
         let (hold, events) = pending.hold.build(intent, self.processor.name(), &op.id, now)?;
         self.store.insert_hold(&hold, &events, Some(&op.id)).await?;
-        self.follow_up(chittycharge_domain::HoldStatus::RequiresPaymentMethod, &hold).await;
+        self.follow_up(chittycharge_domain::HoldStatus::RequiresPaymentMethod, &hold, false).await;
         if super::checkin::is_placement_op(&op.id) {
             if let Err(e) = self.adopt(&hold).await {
                 tracing::warn!(hold.id = %hold.id, error = %e, "completed placement not adopted by its booking");

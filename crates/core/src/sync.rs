@@ -139,11 +139,12 @@ impl HoldService {
             if events.is_empty() {
                 return Ok(Some(updated));
             }
-            if self.store.save_hold(&updated, version, &events, None).await? {
+            let timers = self.timers_on_entry(before, &updated);
+            if self.store.save_hold_scheduling(&updated, version, &events, None, &timers).await? {
                 let mut saved = updated;
                 saved.version = version + 1;
                 self.hints.wrote(&saved);
-                self.follow_up(before, &saved).await;
+                self.follow_up(before, &saved, true).await;
                 return Ok(Some(saved));
             }
         }
@@ -151,11 +152,21 @@ impl HoldService {
     }
 
     /// Runs `after_hold_change`; its failures are logged, never returned,
-    /// because the hold's own change is already committed.
-    pub(crate) async fn follow_up(&self, before: HoldStatus, hold: &Hold) {
-        if let Err(e) = self.after_hold_change(before, hold).await {
+    /// because the hold's own change is already committed. `timers_written`
+    /// when the save wrote the hold's `hold_timers` with it.
+    pub(crate) async fn follow_up(&self, before: HoldStatus, hold: &Hold, timers_written: bool) {
+        if let Err(e) = self.after_hold_change(before, hold, timers_written).await {
             tracing::warn!(hold.id = %hold.id, error = %e, "follow-up of a hold change failed");
         }
+    }
+
+    /// The timers to write with a save that moves a hold from `before` to
+    /// `next`: `hold_timers` when it becomes capturable, else none.
+    pub(crate) fn timers_on_entry(&self, before: HoldStatus, next: &Hold) -> Vec<chittycharge_store::Job> {
+        if before == HoldStatus::RequiresCapture {
+            return Vec::new();
+        }
+        self.hold_timers(next)
     }
 
     pub async fn refresh_if_lapsed(&self, hold: Hold) -> CoreResult<Hold> {

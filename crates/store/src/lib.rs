@@ -176,6 +176,19 @@ pub trait Store: Send + Sync {
         expected_version: i64,
         events: &[NewEvent],
         finish: Option<(&str, OpStatus, Option<&str>)>,
+    ) -> StoreResult<bool> {
+        self.save_hold_scheduling(hold, expected_version, events, finish, &[]).await
+    }
+    /// `save_hold`, and in the same write `jobs` (as `schedule_jobs` does)
+    /// when the hold is written: a hold that became capturable has its
+    /// expiry timers from the moment it is, in one round trip.
+    async fn save_hold_scheduling(
+        &self,
+        hold: &Hold,
+        expected_version: i64,
+        events: &[NewEvent],
+        finish: Option<(&str, OpStatus, Option<&str>)>,
+        jobs: &[Job],
     ) -> StoreResult<bool>;
     async fn hold_events(&self, hold_id: &str) -> StoreResult<Vec<HoldEvent>>;
     /// (status, count) for the `holds by state` gauge.

@@ -242,18 +242,19 @@ impl Store for SqlStore {
         r
     }
 
-    async fn save_hold(
+    async fn save_hold_scheduling(
         &self,
         h: &Hold,
         expected_version: i64,
         events: &[NewEvent],
         finish: Option<(&str, OpStatus, Option<&str>)>,
+        jobs: &[Job],
     ) -> StoreResult<bool> {
         let r = one_statement!(
             self,
             "save_hold",
-            |ex| writes_pg::save_hold(ex, h, expected_version, events, finish),
-            else writes::save_hold(ex, h, expected_version, events, finish)
+            |ex| writes_pg::save_hold(ex, h, expected_version, events, finish, jobs),
+            else writes::save_hold(ex, h, expected_version, events, finish, jobs)
         );
         self.forget(&h.id);
         r

@@ -226,6 +226,7 @@ pub(crate) async fn save_hold(
     expected_version: i64,
     events: &[NewEvent],
     finish: Option<(&str, OpStatus, Option<&str>)>,
+    jobs: &[Job],
 ) -> StoreResult<Done<bool>> {
     if ex.run(save_q(h, expected_version)?).await? != 1 {
         return Ok(Done::Rollback(false));
@@ -236,6 +237,7 @@ pub(crate) async fn save_hold(
     if let Some((op, status, error)) = finish {
         finish_op(ex, op, status, error, h.updated_at).await?;
     }
+    schedule_jobs(ex, jobs).await?;
     Ok(Done::Commit(true))
 }
 
@@ -264,7 +266,9 @@ pub(crate) async fn record_webhook_event(
 
 const JOB_INSERT: &str = "INSERT INTO jobs (id, kind, key, hold_id, booking_id, payload, run_at, status, attempts, \
      created_at, updated_at) VALUES ";
-const JOB_ROW: &str = "($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $9)";
+// Casts: composed after a save (writes_pg.rs) the rows come from a
+// `SELECT`, where PostgreSQL cannot take a parameter's type from its column.
+const JOB_ROW: &str = "($1, $2, $3, $4, $5, $6, CAST($7 AS BIGINT), 'queued', 0, CAST($8 AS BIGINT), CAST($9 AS BIGINT))";
 
 pub(crate) fn job_row_q(j: &Job) -> Q<'_> {
     q(JOB_ROW)
@@ -281,13 +285,25 @@ pub(crate) fn job_row_q(j: &Job) -> Q<'_> {
 
 /// The jobs in one statement: each row is skipped if its key is taken.
 pub(crate) fn jobs_q(jobs: &[Job]) -> Q<'_> {
+    jobs_from_q(jobs, Row::Values)
+}
+
+/// `jobs_q`, or (`Row::IfAny`) the same rows written only if that part of
+/// the statement changed a row.
+pub(crate) fn jobs_from_q<'a>(jobs: &'a [Job], row: Row<'_>) -> Q<'a> {
     let mut c = Composed::new();
-    c.text(JOB_INSERT);
+    match row {
+        Row::Values => c.text(JOB_INSERT),
+        Row::IfAny(_) => c.text(&format!("{} SELECT * FROM (VALUES ", JOB_INSERT.trim_end_matches(" VALUES "))),
+    };
     for (i, j) in jobs.iter().enumerate() {
         if i > 0 {
             c.text(", ");
         }
         c.part(job_row_q(j));
+    }
+    if let Row::IfAny(cte) = row {
+        c.text(&format!(") AS v WHERE EXISTS (SELECT 1 FROM {cte})"));
     }
     c.text(" ON CONFLICT DO NOTHING");
     c.into_q()

@@ -15,9 +15,10 @@ use chittycharge_domain::Hold;
 
 use crate::exec::{Composed, Exec};
 use crate::writes::{
-    event_q, finish_q, hold_insert_q, lock_q, op_created_q, op_insert_q, save_q, sim_insert_q, sim_update_q, Row,
+    event_q, finish_q, hold_insert_q, jobs_from_q, lock_q, op_created_q, op_insert_q, save_q, sim_insert_q,
+    sim_update_q, Row,
 };
-use crate::{NewEvent, OpStatus, Operation, StoreError, StoreResult};
+use crate::{Job, NewEvent, OpStatus, Operation, StoreError, StoreResult};
 
 pub(crate) async fn insert_hold(
     ex: &mut Exec<'_>,
@@ -61,11 +62,15 @@ pub(crate) async fn save_hold(
     expected_version: i64,
     events: &[NewEvent],
     finish: Option<(&str, OpStatus, Option<&str>)>,
+    jobs: &[Job],
 ) -> StoreResult<bool> {
     let mut c = Composed::new();
     c.text("WITH s AS (").part(save_q(h, expected_version)?).text(" RETURNING id)");
     for (i, e) in events.iter().enumerate() {
         c.text(&format!(", e{i} AS (")).part(event_q(&h.id, e, Row::IfAny("s"))).text(")");
+    }
+    if !jobs.is_empty() {
+        c.text(", j AS (").part(jobs_from_q(jobs, Row::IfAny("s"))).text(")");
     }
     if let Some((op, status, error)) = finish {
         c.text(", o AS (").part(finish_q(op, status, error, h.updated_at)).text(" AND EXISTS (SELECT 1 FROM s))");

@@ -3,7 +3,7 @@
 
 use chittycharge_store::{OpStatus, Store};
 
-use crate::{created_event, hold, op, stores, T0};
+use crate::{created_event, hold, job, op, stores, T0};
 
 #[ignore = "needs PostgreSQL: run scripts/test.sh"]
 #[tokio::test]
@@ -69,5 +69,28 @@ async fn a_lost_lock_records_no_operation_and_a_stale_settle_finishes_nothing() 
         assert!(store.save_hold(&locked, locked.version, &two, finish).await.unwrap(), "{name}");
         assert_eq!(store.get_operation("op_won").await.unwrap().unwrap().status, OpStatus::Succeeded, "{name}");
         assert_eq!(store.hold_events("pi_settle").await.unwrap().len(), 3, "{name}");
+    }
+}
+
+/// A save that brings timers writes them only if the hold itself is
+/// written: a lost race leaves no timer behind.
+#[ignore = "needs PostgreSQL: run scripts/test.sh"]
+#[tokio::test]
+async fn timers_saved_with_a_hold_exist_only_if_the_hold_was_written() {
+    for (name, store) in stores().await {
+        let h = hold("pi_timers", T0, "p-1");
+        store.insert_hold(&h, &[created_event(T0)], None).await.unwrap();
+        let stale = [job("job_stale", "expire:stale", T0)];
+        assert!(!store.save_hold_scheduling(&h, 7, &[], None, &stale).await.unwrap(), "{name}: wrong version");
+        assert!(store.claim_jobs(T0.plus_secs(5), 60_000, 10).await.unwrap().is_empty(), "{name}: no timer");
+
+        let timers = [job("job_warn", "warn:pi_timers", T0), job("job_expire", "expire:pi_timers", T0)];
+        assert!(store.save_hold_scheduling(&h, 0, &[created_event(T0)], None, &timers).await.unwrap(), "{name}");
+        let mut claimed: Vec<_> = store.claim_jobs(T0.plus_secs(5), 60_000, 10).await.unwrap();
+        claimed.sort_by(|a, b| a.id.cmp(&b.id));
+        let got: Vec<_> = claimed.iter().map(|j| (j.id.as_str(), j.key.as_str(), j.run_at)).collect();
+        assert_eq!(got, [("job_expire", "expire:pi_timers", T0), ("job_warn", "warn:pi_timers", T0)], "{name}");
+        assert_eq!(claimed[0].payload, serde_json::json!({ "capture_before": 1 }), "{name}: the payload as written");
+        assert_eq!(store.hold_events("pi_timers").await.unwrap().len(), 2, "{name}: the event with them");
     }
 }

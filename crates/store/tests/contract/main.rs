@@ -314,7 +314,7 @@ async fn simulator_puts_in_one_call_are_all_or_nothing() {
     }
 }
 
-fn job(id: &str, key: &str, run_at: Timestamp) -> Job {
+pub fn job(id: &str, key: &str, run_at: Timestamp) -> Job {
     Job {
         id: id.into(),
         kind: "expire".into(),
