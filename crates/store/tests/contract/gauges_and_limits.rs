@@ -59,6 +59,7 @@ async fn racing_rate_limit_hits_let_exactly_the_burst_through() {
 
 /// Several requests decided by one statement pass exactly as many as the
 /// same requests one at a time would.
+#[ignore = "needs PostgreSQL: run scripts/test.sh"]
 #[tokio::test]
 async fn a_batch_of_hits_passes_exactly_what_the_same_hits_one_by_one_would() {
     for (name, store) in stores().await {
