@@ -46,7 +46,7 @@ impl HoldService {
     }
 
     /// A queued job; `key` makes scheduling it again a no-op.
-    fn job(
+    pub(crate) fn job(
         &self,
         kind: &str,
         key: String,
@@ -192,6 +192,7 @@ impl HoldService {
             "expire" => self.job_expire(job).await,
             "reauthorize" => self.job_reauthorize(job).await,
             "place_hold" => self.job_place_hold(job).await,
+            "sync" => self.job_sync(job).await,
             other => Ok(JobOutcome::Failed(format!("unknown job kind {other}"))),
         };
         result.unwrap_or_else(|e| JobOutcome::Failed(e.to_string()))

@@ -27,7 +27,7 @@ impl HoldService {
         // Only holds in our own store (the sync reads the hold before it
         // asks the processor); other PaymentIntents on the account are none
         // of our business.
-        Ok(match self.sync_if_ours(&pi, &ctx).await? {
+        Ok(match self.sync_from(&pi, &ctx, crate::in_flight::request_key(event)).await? {
             Some(_) => "applied",
             None => "unknown_hold",
         })

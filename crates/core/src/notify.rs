@@ -188,7 +188,12 @@ impl HoldService {
     /// Everything that follows a hold's change of status: guest messages and
     /// the booking's own state. Idempotent, so a webhook and the operation
     /// that caused it may both call it.
-    pub(crate) async fn after_hold_change(&self, before: HoldStatus, hold: &Hold, timers_written: bool) -> CoreResult<()> {
+    pub(crate) async fn after_hold_change(
+        &self,
+        before: HoldStatus,
+        hold: &Hold,
+        timers_written: bool,
+    ) -> CoreResult<()> {
         let after = hold.state.status();
         if before == after {
             return Ok(());

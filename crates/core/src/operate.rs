@@ -80,9 +80,10 @@ impl HoldService {
         locked.version += 1;
         locked.op_lock = Some(op.id.clone());
         locked.updated_at = op.created_at;
+        let key = key_for(&op);
         let result = {
-            let _calling = self.in_flight.enter(&hold.id);
-            self.call_out(call(key_for(&op))).await
+            let _calling = self.in_flight.enter(key.as_str());
+            self.call_out(call(key)).await
         };
         Ok((op, locked, result))
     }
@@ -201,7 +202,8 @@ impl HoldService {
 
     pub async fn confirm(&self, id: &str, payment_method: &str, caller: &Caller) -> CoreResult<Hold> {
         caller.require_write()?;
-        self.on_hold(id, caller, &Default::default(), |hold, at| self.confirm_hold(hold, payment_method, caller, at)).await
+        self.on_hold(id, caller, &Default::default(), |hold, at| self.confirm_hold(hold, payment_method, caller, at))
+            .await
     }
 
     async fn confirm_hold(&self, hold: Hold, payment_method: &str, caller: &Caller, at: &Attempt) -> CoreResult<Hold> {
@@ -292,7 +294,8 @@ impl HoldService {
 
     pub async fn cancel(&self, id: &str, reason: Option<String>, caller: &Caller) -> CoreResult<Hold> {
         caller.require_write()?;
-        self.on_hold(id, caller, &Default::default(), |hold, at| self.cancel_hold(hold, reason.clone(), caller, at)).await
+        self.on_hold(id, caller, &Default::default(), |hold, at| self.cancel_hold(hold, reason.clone(), caller, at))
+            .await
     }
 
     async fn cancel_hold(&self, hold: Hold, reason: Option<String>, caller: &Caller, at: &Attempt) -> CoreResult<Hold> {

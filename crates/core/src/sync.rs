@@ -120,9 +120,24 @@ impl HoldService {
     /// As [`Self::sync_from_processor`], but `None` (and no processor call)
     /// when the store has no such hold.
     pub(crate) async fn sync_if_ours(&self, hold_id: &str, ctx: &EventContext) -> CoreResult<Option<Hold>> {
+        self.sync_from(hold_id, ctx, None).await
+    }
+
+    /// The sync, for news that came from the request with idempotency key
+    /// `origin` (an event's `request.idempotency_key`), if known. A hold
+    /// locked by an operation cannot take the news now; unless it is that
+    /// operation's own, it is synced again once the lock is gone
+    /// (deferred.rs).
+    pub(crate) async fn sync_from(
+        &self,
+        hold_id: &str,
+        ctx: &EventContext,
+        origin: Option<&str>,
+    ) -> CoreResult<Option<Hold>> {
         for _ in 0..5 {
             let Some(hold) = self.store.get_hold(hold_id).await? else { return Ok(None) };
             if hold.op_lock.is_some() {
+                self.sync_after_lock(&hold, origin).await;
                 return Ok(Some(hold));
             }
             let intent = match self.processor.retrieve(hold_id).await {

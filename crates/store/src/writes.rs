@@ -268,7 +268,8 @@ const JOB_INSERT: &str = "INSERT INTO jobs (id, kind, key, hold_id, booking_id, 
      created_at, updated_at) VALUES ";
 // Casts: composed after a save (writes_pg.rs) the rows come from a
 // `SELECT`, where PostgreSQL cannot take a parameter's type from its column.
-const JOB_ROW: &str = "($1, $2, $3, $4, $5, $6, CAST($7 AS BIGINT), 'queued', 0, CAST($8 AS BIGINT), CAST($9 AS BIGINT))";
+const JOB_ROW: &str =
+    "($1, $2, $3, $4, $5, $6, CAST($7 AS BIGINT), 'queued', 0, CAST($8 AS BIGINT), CAST($9 AS BIGINT))";
 
 pub(crate) fn job_row_q(j: &Job) -> Q<'_> {
     q(JOB_ROW)

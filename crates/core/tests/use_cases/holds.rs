@@ -198,3 +198,99 @@ async fn an_instance_whose_memory_of_a_hold_is_old_answers_as_if_it_had_read_it(
     let stored = w.svc.store.get_hold(&hold.id).await.expect("read").expect("stored");
     assert_eq!((stored.state.status(), stored.state.amounts().captured), (HoldStatus::Canceled, 0));
 }
+
+/// The guest authenticates (3-D Secure) while an operation holds the
+/// hold's lock: the news cannot be written then, and must not be lost. A
+/// red-team run found such holds stuck in `requires_action` while the
+/// processor had them authorized.
+#[tokio::test]
+async fn a_guest_step_during_an_operation_reaches_the_hold_when_the_lock_is_gone() {
+    use chittycharge_store::{OpStatus, Operation};
+    let w = world().await;
+    let hold = w.svc.create(create(10_000, None), &writer()).await.expect("create").hold;
+    let hold = w.svc.confirm(&hold.id, "pm_card_threeDSecure2Required", &writer()).await.expect("confirm");
+    assert_eq!(hold.state.status(), HoldStatus::RequiresAction);
+
+    // Another operation holds the lock (as a request in flight would).
+    let now = w.svc.now();
+    let op = Operation {
+        id: "op_elsewhere".into(),
+        hold_id: Some(hold.id.clone()),
+        kind: "cancel".into(),
+        status: OpStatus::Pending,
+        request: serde_json::json!({}),
+        error: None,
+        attempts: 0,
+        next_attempt_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    assert!(w.svc.store.lock_hold(&hold.id, hold.version, &op).await.expect("lock"));
+    w.raw_events.lock().expect("events").clear();
+    w.sim.authenticate(&hold.id, true).await.expect("the guest authenticates");
+    let events = std::mem::take(&mut *w.raw_events.lock().expect("events"));
+    assert_eq!(events.len(), 1, "{events:?}");
+    w.svc.apply_own_event(&events[0]).await.expect("applied");
+    let stored = w.svc.store.get_hold(&hold.id).await.expect("read").expect("stored");
+    assert_eq!(stored.state.status(), HoldStatus::RequiresAction, "locked: nothing written yet");
+
+    let due = w.svc.store.claim_jobs(now.plus_secs(1), 60_000, 10).await.expect("jobs");
+    let sync: Vec<_> = due.into_iter().filter(|j| j.kind == "sync").collect();
+    assert_eq!(sync.len(), 1, "one sync waits for the lock");
+    let waiting = w.svc.run_job(&sync[0]).await;
+    assert!(matches!(waiting, chittycharge_core::automation::JobOutcome::RetryAt(..)), "{waiting:?}");
+
+    // The other operation ends (it changed nothing); the sync goes through.
+    let mut released = stored.clone();
+    released.op_lock = None;
+    assert!(w
+        .svc
+        .store
+        .save_hold(&released, stored.version, &[], Some((&op.id, OpStatus::Failed, None)))
+        .await
+        .expect("settle"));
+    let done = w.svc.run_job(&sync[0]).await;
+    assert!(matches!(done, chittycharge_core::automation::JobOutcome::Done(_)), "{done:?}");
+    let synced = w.svc.store.get_hold(&hold.id).await.expect("read").expect("stored");
+    assert_eq!(synced.state.status(), HoldStatus::RequiresCapture, "the authorization reached the hold");
+    let out = w.svc.capture(&hold.id, capture(Some(2_500)), &writer()).await.expect("and it can be captured");
+    assert_eq!(out.captured.minor(), 2_500);
+}
+
+/// An event that names the idempotency key of the operation holding the
+/// lock is that operation's own news: its settle applies it, and no sync
+/// is left behind.
+#[tokio::test]
+async fn the_locking_operations_own_event_leaves_no_sync_behind() {
+    use chittycharge_store::{OpStatus, Operation};
+    let w = world().await;
+    let hold = w.authorized(10_000).await;
+    let now = w.svc.now();
+    let op = Operation {
+        id: "op_mine".into(),
+        hold_id: Some(hold.id.clone()),
+        kind: "capture".into(),
+        status: OpStatus::Pending,
+        request: serde_json::json!({}),
+        error: None,
+        attempts: 0,
+        next_attempt_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    assert!(w.svc.store.lock_hold(&hold.id, hold.version, &op).await.expect("lock"));
+    let event = |key: &str| {
+        serde_json::json!({
+            "id": format!("evt_{key}"),
+            "type": "payment_intent.succeeded",
+            "data": { "object": { "id": hold.id, "object": "payment_intent" } },
+            "request": { "idempotency_key": key },
+        })
+    };
+    w.svc.apply_own_event(&event("chittycharge-op_mine")).await.expect("applied");
+    let jobs = w.svc.store.claim_jobs(now.plus_secs(1), 60_000, 10).await.expect("jobs");
+    assert!(jobs.iter().all(|j| j.kind != "sync"), "its own news: {jobs:?}");
+    w.svc.apply_own_event(&event("chittycharge-op_other")).await.expect("applied");
+    let jobs = w.svc.store.claim_jobs(now.plus_secs(1), 60_000, 10).await.expect("jobs");
+    assert_eq!(jobs.iter().filter(|j| j.kind == "sync").count(), 1, "another request's news: {jobs:?}");
+}

@@ -28,6 +28,10 @@ pub struct World {
     /// The simulator's events, each with whether the call that caused it
     /// settles it (`InFlight::settles`, asked as it is emitted).
     pub events: Arc<Mutex<Vec<(String, bool)>>>,
+    /// The same events whole, to apply by hand.
+    pub raw_events: Arc<Mutex<Vec<serde_json::Value>>>,
+    /// The simulator itself, for the guest's steps (3-D Secure).
+    pub sim: Arc<SimulatedProcessor>,
     _dir: tempfile::TempDir,
 }
 
@@ -35,6 +39,7 @@ pub struct World {
 struct Recorder {
     in_flight: Arc<InFlight>,
     events: Arc<Mutex<Vec<(String, bool)>>>,
+    raw: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 impl EventSink for Recorder {
@@ -42,6 +47,7 @@ impl EventSink for Recorder {
         let kind = event["type"].as_str().unwrap_or("").to_string();
         let settled = self.in_flight.settles(&event);
         self.events.lock().expect("events").push((kind, settled));
+        self.raw.lock().expect("events").push(event);
     }
 }
 
@@ -53,10 +59,12 @@ pub async fn world() -> World {
     let processor = Arc::new(SimulatedProcessor::new(Arc::new(StoreSimBackend(store.clone())), clock.clone()));
     let in_flight: Arc<InFlight> = Arc::default();
     let events: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
-    processor.set_event_sink(Arc::new(Recorder { in_flight: in_flight.clone(), events: events.clone() }));
+    let raw_events: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let recorder = Recorder { in_flight: in_flight.clone(), events: events.clone(), raw: raw_events.clone() };
+    processor.set_event_sink(Arc::new(recorder));
     let svc = HoldService {
         store,
-        processor,
+        processor: processor.clone(),
         clock: clock.clone(),
         default_currency: usd(),
         chitty: Arc::new(NoMinter),
@@ -64,7 +72,7 @@ pub async fn world() -> World {
         in_flight,
         hints: HoldHints::default(),
     };
-    World { svc, clock, events, _dir: dir }
+    World { svc, clock, events, raw_events, sim: processor, _dir: dir }
 }
 
 impl World {

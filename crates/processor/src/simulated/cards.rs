@@ -88,6 +88,29 @@ pub fn luhn_valid(digits: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// How a tokenized card's behaviour is stored with its `pm_…` id.
+pub(crate) fn behavior_name(b: CardBehavior) -> String {
+    match b {
+        CardBehavior::Authorize => "authorize".into(),
+        CardBehavior::RequireAction => "require_action".into(),
+        CardBehavior::Decline { decline_code, .. } => format!("decline:{decline_code}"),
+    }
+}
+
+pub(crate) fn behavior_from_name(name: &str) -> Option<CardBehavior> {
+    match name {
+        "authorize" => Some(CardBehavior::Authorize),
+        "require_action" => Some(CardBehavior::RequireAction),
+        other => {
+            let code = other.strip_prefix("decline:")?;
+            ["4000000000000002", "4000000000009995", "4000000000000069", "4000000000000127"]
+                .into_iter()
+                .filter_map(card_number_behavior)
+                .find(|b| matches!(b, CardBehavior::Decline { decline_code, .. } if *decline_code == code))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,28 +135,5 @@ mod tests {
         assert!(luhn_valid("4242424242424242"));
         assert!(!luhn_valid("4242424242424241"));
         assert!(!luhn_valid("42"));
-    }
-}
-
-/// How a tokenized card's behaviour is stored with its `pm_…` id.
-pub(crate) fn behavior_name(b: CardBehavior) -> String {
-    match b {
-        CardBehavior::Authorize => "authorize".into(),
-        CardBehavior::RequireAction => "require_action".into(),
-        CardBehavior::Decline { decline_code, .. } => format!("decline:{decline_code}"),
-    }
-}
-
-pub(crate) fn behavior_from_name(name: &str) -> Option<CardBehavior> {
-    match name {
-        "authorize" => Some(CardBehavior::Authorize),
-        "require_action" => Some(CardBehavior::RequireAction),
-        other => {
-            let code = other.strip_prefix("decline:")?;
-            ["4000000000000002", "4000000000009995", "4000000000000069", "4000000000000127"]
-                .into_iter()
-                .filter_map(card_number_behavior)
-                .find(|b| matches!(b, CardBehavior::Decline { decline_code, .. } if *decline_code == code))
-        }
     }
 }

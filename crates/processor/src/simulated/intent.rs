@@ -291,7 +291,9 @@ impl SimIntent {
     }
 
     /// A Stripe-shaped event about this intent (or its charge).
-    pub(super) fn event(&self, kind: &str, now: Timestamp, event_id: &str) -> serde_json::Value {
+    /// The event announcing `kind`, made by the request with `key` if it
+    /// had one (Stripe's `request.idempotency_key`).
+    pub(super) fn event(&self, kind: &str, now: Timestamp, event_id: &str, key: Option<&str>) -> serde_json::Value {
         let object = if kind.starts_with("charge.dispute.") {
             let d = self.dispute_view();
             serde_json::json!({
@@ -331,6 +333,7 @@ impl SimIntent {
             "created": now.secs(),
             "livemode": false,
             "data": { "object": object },
+            "request": { "id": serde_json::Value::Null, "idempotency_key": key },
         })
     }
 

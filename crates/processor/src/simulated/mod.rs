@@ -71,10 +71,10 @@ impl SimulatedProcessor {
         let _ = self.sink.set(sink);
     }
 
-    fn emit(&self, before: Option<&SimIntent>, after: &SimIntent, declined: bool) {
+    fn emit(&self, before: Option<&SimIntent>, after: &SimIntent, declined: bool, key: Option<&IdempotencyKey>) {
         let Some(sink) = self.sink.get() else { return };
         for kind in intent::events_between(before, after, declined) {
-            sink.emit(after.event(kind, self.clock.now(), &random_id("evt_")));
+            sink.emit(after.event(kind, self.clock.now(), &random_id("evt_"), key.map(IdempotencyKey::as_str)));
         }
     }
 
@@ -183,7 +183,8 @@ impl SimulatedProcessor {
         }
         self.hints.put(&step.pi, step.expected.map_or(1, |v| v + 1));
         if let Some(before) = &step.before {
-            self.emit(Some(before), &step.pi, matches!(step.outcome, Err(ProcessorError::Declined { .. })));
+            let declined = matches!(step.outcome, Err(ProcessorError::Declined { .. }));
+            self.emit(Some(before), &step.pi, declined, idem.map(|(key, _)| key));
         }
         Ok(true)
     }

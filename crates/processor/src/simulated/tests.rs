@@ -161,7 +161,10 @@ async fn a_change_after_another_instance_wrote_the_intent_starts_from_the_stored
     b.capture(&pi.id, Some(5_000), &key("capture")).await.unwrap();
 
     let cancel = a.cancel(&pi.id, None, &key("cancel")).await;
-    assert!(matches!(cancel, Err(ProcessorError::InvalidState { .. })), "a captured intent cannot be canceled: {cancel:?}");
+    assert!(
+        matches!(cancel, Err(ProcessorError::InvalidState { .. })),
+        "a captured intent cannot be canceled: {cancel:?}"
+    );
     let twice = a.capture(&pi.id, Some(1_000), &key("capture again")).await;
     assert!(twice.is_err(), "nor captured twice: {twice:?}");
     let stored = b.retrieve(&pi.id).await.unwrap();

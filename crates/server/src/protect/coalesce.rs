@@ -26,11 +26,15 @@ type Answer = StoreResult<(bool, i64)>;
 /// token whose limit just changed) go in a batch of their own.
 type Slot = (String, i64, i64);
 
+/// A request waiting for its slot's next statement: when it came, and
+/// where its answer goes.
+type Waiter = (i64, oneshot::Sender<Answer>);
+
 pub struct Coalesced {
     store: Arc<dyn Store>,
     /// Requests waiting for their key's next statement. A slot is present
     /// while a task is deciding it.
-    waiting: Mutex<HashMap<Slot, Vec<(i64, oneshot::Sender<Answer>)>>>,
+    waiting: Mutex<HashMap<Slot, Vec<Waiter>>>,
 }
 
 impl Coalesced {
@@ -38,7 +42,7 @@ impl Coalesced {
         Arc::new(Self { store, waiting: Mutex::default() })
     }
 
-    fn waiting(&self) -> MutexGuard<'_, HashMap<Slot, Vec<(i64, oneshot::Sender<Answer>)>>> {
+    fn waiting(&self) -> MutexGuard<'_, HashMap<Slot, Vec<Waiter>>> {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
