@@ -10,8 +10,9 @@
 //! held in memory between statements, so every instance still shares one
 //! count. A request is counted even if its caller leaves while it waits.
 //!
-//! The statements run on a task of their own, never on a request's
-//! future: a caller that disconnects must not strand the others.
+//! A request that finds its key idle makes the statement itself; the
+//! requests that queue meanwhile are decided on a task of their own, never
+//! on a request's future: a caller that disconnects strands nobody.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -47,27 +48,32 @@ impl Coalesced {
     }
 
     /// One request on `key` at `now_us`: whether it passes, and the key's
-    /// theoretical arrival time after it.
+    /// theoretical arrival time after it. A request that finds its slot
+    /// idle makes the statement itself (no task, no channel: the common
+    /// case at low load); the ones that arrive meanwhile wait for the next.
     pub async fn hit(self: &Arc<Self>, key: &str, now_us: i64, interval: i64, tolerance: i64) -> Answer {
-        let (tx, rx) = oneshot::channel();
         let slot = (key.to_string(), interval, tolerance);
-        let first = {
+        let waiting = {
             let mut waiting = self.waiting();
             match waiting.get_mut(&slot) {
                 Some(queue) => {
+                    let (tx, rx) = oneshot::channel();
                     queue.push((now_us, tx));
-                    false
+                    Some(rx)
                 }
                 None => {
-                    waiting.insert(slot.clone(), vec![(now_us, tx)]);
-                    true
+                    waiting.insert(slot.clone(), Vec::new());
+                    None
                 }
             }
         };
-        if first {
-            tokio::spawn(self.clone().decide(slot));
+        if let Some(rx) = waiting {
+            return rx.await.unwrap_or_else(|_| Err(StoreError::Unavailable("the rate limiter stopped".into())));
         }
-        rx.await.unwrap_or_else(|_| Err(StoreError::Unavailable("the rate limiter stopped".into())))
+        // Hands the slot on when this request is done, or dropped half-way.
+        let _handover = Handover { limiter: self.clone(), slot };
+        let (passed, tat) = self.store.rate_limit_gcra(key, now_us, interval, tolerance, 1).await?;
+        Ok((passed >= 1, tat))
     }
 
     /// Decides the slot's waiting requests, a statement per batch, until
@@ -105,6 +111,34 @@ impl Coalesced {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The slot of a request that made its own statement: on drop, the
+/// requests that queued meanwhile get a task that decides them.
+struct Handover {
+    limiter: Arc<Coalesced>,
+    slot: Slot,
+}
+
+impl Drop for Handover {
+    fn drop(&mut self) {
+        let mut waiting = self.limiter.waiting();
+        if waiting.get(&self.slot).is_some_and(|queue| !queue.is_empty()) {
+            drop(waiting);
+            // Outside a runtime (shutting down) the waiters' senders are
+            // dropped with the slot, and they are told the limiter stopped.
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn(self.limiter.clone().decide(self.slot.clone()));
+                }
+                Err(_) => {
+                    self.limiter.waiting().remove(&self.slot);
+                }
+            }
+        } else {
+            waiting.remove(&self.slot);
         }
     }
 }
@@ -170,6 +204,28 @@ mod tests {
         }
         assert!(answered >= 10, "every caller that stayed has its answer");
         limiter.hit("tok", now, interval, tolerance).await.expect("a later request is decided");
+        assert!(limiter.waiting().is_empty(), "nothing is left waiting");
+    }
+
+    /// The request making its key's statement goes away mid-statement:
+    /// those queued behind it are still decided.
+    #[tokio::test]
+    async fn the_request_making_the_statement_leaving_strands_nobody() {
+        let limiter = limiter().await;
+        let (interval, tolerance, now) = (6_000_000, 54_000_000, 1_700_000_000_000_000);
+        let hit = || {
+            let l = limiter.clone();
+            tokio::spawn(async move { l.hit("tok", now, interval, tolerance).await })
+        };
+        let leader = hit();
+        tokio::task::yield_now().await;
+        let followers: Vec<_> = (0..5).map(|_| hit()).collect();
+        tokio::task::yield_now().await;
+        leader.abort();
+        for f in followers {
+            let answer = tokio::time::timeout(std::time::Duration::from_secs(10), f).await;
+            answer.expect("answered, not stranded").expect("task").expect("decided");
+        }
         assert!(limiter.waiting().is_empty(), "nothing is left waiting");
     }
 }
