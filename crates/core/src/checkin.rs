@@ -151,7 +151,19 @@ impl HoldService {
             };
         }
         let hold = match (payment_method, hold.state.status()) {
-            (Some(pm), HoldStatus::RequiresPaymentMethod) => self.confirm(hold_id, pm, caller).await?,
+            (Some(pm), HoldStatus::RequiresPaymentMethod) => match self.confirm(hold_id, pm, caller).await {
+                Ok(confirmed) => confirmed,
+                // A parallel authorization confirmed it since it was read:
+                // answer as a call after that one would, or ask for a retry.
+                Err(CoreError::InvalidState { .. }) => {
+                    let now = self.get(hold_id, caller).await?;
+                    match now.state.status() {
+                        HoldStatus::RequiresCapture | HoldStatus::RequiresAction if now.op_lock.is_none() => now,
+                        _ => return Err(CoreError::Busy),
+                    }
+                }
+                Err(e) => return Err(e),
+            },
             _ => hold,
         };
         let booking = self.store.get_booking(&booking.property_id, &booking.id).await?.ok_or(CoreError::NotFound)?;
