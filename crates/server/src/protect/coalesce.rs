@@ -34,7 +34,7 @@ type Waiter = (i64, oneshot::Sender<Answer>);
 pub struct Coalesced {
     store: Arc<dyn Store>,
     /// Requests waiting for their key's next statement. A slot is present
-    /// while a task is deciding it.
+    /// while its statement is in flight (a request's own, or a task's).
     waiting: Mutex<HashMap<Slot, Vec<Waiter>>>,
 }
 
