@@ -205,7 +205,7 @@ async fn an_instance_whose_memory_of_a_hold_is_old_answers_as_if_it_had_read_it(
 /// processor had them authorized.
 #[tokio::test]
 async fn a_guest_step_during_an_operation_reaches_the_hold_when_the_lock_is_gone() {
-    use chittycharge_store::{OpStatus, Operation};
+    use chittycharge_store::OpStatus;
     let w = world().await;
     let hold = w.svc.create(create(10_000, None), &writer()).await.expect("create").hold;
     let hold = w.svc.confirm(&hold.id, "pm_card_threeDSecure2Required", &writer()).await.expect("confirm");
@@ -213,19 +213,7 @@ async fn a_guest_step_during_an_operation_reaches_the_hold_when_the_lock_is_gone
 
     // Another operation holds the lock (as a request in flight would).
     let now = w.svc.now();
-    let op = Operation {
-        id: "op_elsewhere".into(),
-        hold_id: Some(hold.id.clone()),
-        kind: "cancel".into(),
-        status: OpStatus::Pending,
-        request: serde_json::json!({}),
-        error: None,
-        attempts: 0,
-        next_attempt_at: None,
-        created_at: now,
-        updated_at: now,
-    };
-    assert!(w.svc.store.lock_hold(&hold.id, hold.version, &op).await.expect("lock"));
+    let op = w.lock_as(&hold, "op_elsewhere", "cancel").await;
     w.raw_events.lock().expect("events").clear();
     w.sim.authenticate(&hold.id, true).await.expect("the guest authenticates");
     let events = std::mem::take(&mut *w.raw_events.lock().expect("events"));
@@ -262,23 +250,10 @@ async fn a_guest_step_during_an_operation_reaches_the_hold_when_the_lock_is_gone
 /// is left behind.
 #[tokio::test]
 async fn the_locking_operations_own_event_leaves_no_sync_behind() {
-    use chittycharge_store::{OpStatus, Operation};
     let w = world().await;
     let hold = w.authorized(10_000).await;
     let now = w.svc.now();
-    let op = Operation {
-        id: "op_mine".into(),
-        hold_id: Some(hold.id.clone()),
-        kind: "capture".into(),
-        status: OpStatus::Pending,
-        request: serde_json::json!({}),
-        error: None,
-        attempts: 0,
-        next_attempt_at: None,
-        created_at: now,
-        updated_at: now,
-    };
-    assert!(w.svc.store.lock_hold(&hold.id, hold.version, &op).await.expect("lock"));
+    w.lock_as(&hold, "op_mine", "capture").await;
     let event = |key: &str| {
         serde_json::json!({
             "id": format!("evt_{key}"),

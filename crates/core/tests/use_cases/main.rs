@@ -76,6 +76,26 @@ pub async fn world() -> World {
 }
 
 impl World {
+    /// Takes `hold`'s lock for an operation `op_id` of `kind`, as a request
+    /// in flight elsewhere would hold it.
+    pub async fn lock_as(&self, hold: &Hold, op_id: &str, kind: &str) -> chittycharge_store::Operation {
+        let now = self.svc.now();
+        let op = chittycharge_store::Operation {
+            id: op_id.into(),
+            hold_id: Some(hold.id.clone()),
+            kind: kind.into(),
+            status: chittycharge_store::OpStatus::Pending,
+            request: serde_json::json!({}),
+            error: None,
+            attempts: 0,
+            next_attempt_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        assert!(self.svc.store.lock_hold(&hold.id, hold.version, &op).await.expect("lock"), "the lock was free");
+        op
+    }
+
     /// A second instance on the same database: its own simulator (over the
     /// same intents), its own hints, nothing else in common.
     pub fn other_instance(&self) -> HoldService {
