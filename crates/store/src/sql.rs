@@ -85,8 +85,11 @@ impl Store for SqlStore {
     }
 
     async fn sync(&self) -> StoreResult<()> {
-        match &self.gate {
-            Some(gate) => gate.sync().await,
+        if let Some(gate) = &self.gate {
+            return gate.sync().await;
+        }
+        match self.pg_flush.get() {
+            Some(flush) => flush.sync(&self.pool).await,
             None => Ok(()),
         }
     }

@@ -98,7 +98,10 @@ struct Claims(Arc<AppState>, ReportPeriod, Caller);
 impl Source for Holds {
     type Item = (chittycharge_domain::Hold, i64);
     async fn page(&self, after: ReportCursor) -> Result<Vec<Self::Item>, CoreError> {
-        self.0.holds.report_holds(&self.1, after, &self.2).await
+        let later = after.is_some();
+        let items = self.0.holds.report_holds(&self.1, after, &self.2).await?;
+        later_page_barrier(&self.0, later).await?;
+        Ok(items)
     }
     fn cursor((h, _): &Self::Item) -> (Timestamp, String) {
         (h.created_at, h.id.clone())
@@ -109,11 +112,24 @@ impl Source for Holds {
 impl Source for Claims {
     type Item = chittycharge_store::DamageClaim;
     async fn page(&self, after: ReportCursor) -> Result<Vec<Self::Item>, CoreError> {
-        self.0.holds.report_claims(&self.1, after, &self.2).await
+        let later = after.is_some();
+        let items = self.0.holds.report_claims(&self.1, after, &self.2).await?;
+        later_page_barrier(&self.0, later).await?;
+        Ok(items)
     }
     fn cursor(c: &Self::Item) -> (Timestamp, String) {
         (c.created_at, c.id.clone())
     }
+}
+
+/// The first page is read before the response and leaves after its
+/// barrier (`observe::http`); a later page is read while the body streams,
+/// so it passes one of its own before it is shown.
+async fn later_page_barrier(state: &AppState, later: bool) -> Result<(), CoreError> {
+    if later {
+        state.holds.barrier().await?;
+    }
+    Ok(())
 }
 
 enum Phase<T> {
