@@ -41,6 +41,11 @@ pub struct CreateHold {
     /// placement): inserting it is the claim, and a second insert of the
     /// same id answers `Busy` before any processor call.
     pub operation_id: Option<String>,
+    /// The create operation's id derived from the API caller's
+    /// `Idempotency-Key`: a retry whose first attempt's answer was lost (a
+    /// 5xx, a crash, a lease taken over) finds what that attempt did instead
+    /// of placing a second hold on the card (`HoldService::keyed_operation`).
+    pub request_operation_id: Option<String>,
 }
 
 /// The hold's own facts, recorded with the create operation.
@@ -277,7 +282,14 @@ impl HoldService {
         metadata.insert("source".into(), "chittycharge".into());
         // Lets the janitor find this PaymentIntent by our operation id once
         // the idempotency key is too old to re-issue the create.
-        let op_id = cmd.operation_id.clone().unwrap_or_else(super::new_operation_id);
+        let op_id = match (&cmd.operation_id, &cmd.request_operation_id) {
+            (Some(id), _) => id.clone(),
+            (None, Some(base)) => match self.keyed_operation(base, caller).await? {
+                Ok(id) => id,
+                Err(placed) => return Ok(placed),
+            },
+            (None, None) => super::new_operation_id(),
+        };
         metadata.insert(OPERATION_METADATA_KEY.into(), op_id.clone());
         metadata.insert("service".into(), "chittypay".into());
         check_metadata(&metadata)?;
@@ -315,7 +327,9 @@ impl HoldService {
         op.id = op_id;
         match self.store.insert_operation(&op).await {
             Ok(()) => {}
-            Err(chittycharge_store::StoreError::Duplicate(_)) if cmd.operation_id.is_some() => {
+            Err(chittycharge_store::StoreError::Duplicate(_))
+                if cmd.operation_id.is_some() || cmd.request_operation_id.is_some() =>
+            {
                 return Err(CoreError::Busy)
             }
             Err(e) => return Err(e.into()),

@@ -22,6 +22,7 @@ pub mod evidence;
 mod hints;
 pub mod ids;
 mod in_flight;
+mod keyed;
 mod notify;
 mod operate;
 pub mod operations;

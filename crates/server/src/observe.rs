@@ -179,10 +179,12 @@ pub async fn http(State(state): State<Arc<AppState>>, mut req: Request, next: Ne
     let mut resp = crate::protect::secure(resp).await;
     // The durability barrier: nothing this request (or any other) wrote is
     // shown to the client before it is on disk (store/src/durable.rs,
-    // pg_flush.rs). Health answers and refused tokens show nothing stored.
+    // pg_flush.rs). Health answers, refused tokens and a failed store's 503
+    // show nothing stored.
     let route_str = route.as_ref().map_or("", MatchedPath::as_str);
     let unshown = matches!(route_str, "/health" | "/livez" | "/readyz" | "/metrics")
-        || matches!(resp.status(), StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS);
+        || matches!(resp.status(), StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS)
+        || resp.extensions().get::<crate::error::ShowsNothing>().is_some();
     let barrier = if unshown { state.holds.barrier_unshown().await } else { state.holds.barrier().await };
     if let Err(e) = barrier {
         span.in_scope(|| tracing::error!(error = %e, "the store could not flush; the response is withheld"));

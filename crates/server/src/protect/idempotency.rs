@@ -26,6 +26,23 @@ const LEASE_MS: i64 = chittycharge_core::operations::STALE_PENDING_MS;
 
 const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 
+/// The id a keyed create's operation record takes (core/src/keyed.rs): the
+/// same caller, key and request always name the same operation, so a retry
+/// whose first attempt's answer was lost finds its hold.
+#[derive(Debug, Clone)]
+pub struct KeyedOperation(pub String);
+
+impl KeyedOperation {
+    fn derive(scope: &str, key: &str, fingerprint: &str) -> Self {
+        let mut h = Sha256::new();
+        for part in ["create", scope, key, fingerprint] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        Self(format!("op_key_{}", &hex::encode(h.finalize())[..32]))
+    }
+}
+
 fn conflict(message: &str) -> Response {
     (
         StatusCode::CONFLICT,
@@ -128,6 +145,8 @@ pub async fn idempotency(state: &AppState, req: Request, next: Next) -> Result<R
             return Ok(resp);
         }
     }
+    let mut parts = parts;
+    parts.extensions.insert(KeyedOperation::derive(&scope, &key, &fingerprint));
     let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let (parts, body) = resp.into_parts();
     let bytes = match to_bytes(body, MAX_RESPONSE).await {

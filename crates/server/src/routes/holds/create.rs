@@ -141,15 +141,18 @@ pub(crate) fn parse_create(
         off_session: false,
         incremental: f.boolean("incremental_authorization")?.unwrap_or(false),
         operation_id: None,
+        request_operation_id: None,
     })
 }
 
 pub(crate) async fn create_hold(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
+    keyed: Option<Extension<crate::protect::idempotency::KeyedOperation>>,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<CreateHoldResponse>), ApiError> {
-    let cmd = parse_create(body, state.config.currency)?;
+    let mut cmd = parse_create(body, state.config.currency)?;
+    cmd.request_operation_id = keyed.map(|Extension(k)| k.0);
     let created = state.holds.create(cmd, &caller).await?;
     Ok((StatusCode::CREATED, Json(create_response(&created, &state.base_url))))
 }
