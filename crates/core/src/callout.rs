@@ -17,12 +17,6 @@ impl HoldService {
         Ok(self.store.sync().await?)
     }
 
-    /// The barrier before an answer that shows nothing stored and wrote
-    /// nothing durable itself ([`chittycharge_store::Store::sync_unshown`]).
-    pub async fn barrier_unshown(&self) -> CoreResult<()> {
-        Ok(self.store.sync_unshown().await?)
-    }
-
     /// Runs `call` (a processor request not yet sent: futures do nothing
     /// until awaited) after the barrier, when the processor is outside this
     /// process. A barrier that fails is an unknown outcome: the record says

@@ -208,7 +208,7 @@ impl HoldService {
             off_session: false,
             incremental: true,
             operation_id: Some(operation_id),
-            request_operation_id: None,
+            request_key: None,
         };
         let (hold, declined) = match self.create(cmd, caller).await {
             Ok(c) => (c.hold, None),

@@ -41,11 +41,22 @@ pub struct CreateHold {
     /// placement): inserting it is the claim, and a second insert of the
     /// same id answers `Busy` before any processor call.
     pub operation_id: Option<String>,
-    /// The create operation's id derived from the API caller's
-    /// `Idempotency-Key`: a retry whose first attempt's answer was lost (a
-    /// 5xx, a crash, a lease taken over) finds what that attempt did instead
-    /// of placing a second hold on the card (`HoldService::keyed_operation`).
-    pub request_operation_id: Option<String>,
+    /// The API caller's `Idempotency-Key`, as the create operation's id: a
+    /// retry whose first attempt's answer was lost (a 5xx, a crash, a lease
+    /// taken over) finds what that attempt did instead of placing a second
+    /// hold on the card (`HoldService::keyed_operation`).
+    pub request_key: Option<RequestKey>,
+}
+
+/// A keyed create's claim (keyed.rs).
+#[derive(Debug, Clone)]
+pub struct RequestKey {
+    /// Derived from the caller's token and key only, so another request
+    /// under the same key meets the first one's record.
+    pub operation_id: String,
+    /// The request's fingerprint, kept in the record to tell a retry of the
+    /// same request from another request under the same key.
+    pub fingerprint: String,
 }
 
 /// The hold's own facts, recorded with the create operation.
@@ -69,6 +80,10 @@ pub(crate) struct HoldDraft {
 pub(crate) struct PendingCreate {
     pub request: CreateIntent,
     pub hold: HoldDraft,
+    /// A keyed create's request fingerprint (keyed.rs): a retry under the
+    /// same key with another request is refused, not placed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 impl HoldDraft {
@@ -282,9 +297,9 @@ impl HoldService {
         metadata.insert("source".into(), "chittycharge".into());
         // Lets the janitor find this PaymentIntent by our operation id once
         // the idempotency key is too old to re-issue the create.
-        let op_id = match (&cmd.operation_id, &cmd.request_operation_id) {
+        let op_id = match (&cmd.operation_id, &cmd.request_key) {
             (Some(id), _) => id.clone(),
-            (None, Some(base)) => match self.keyed_operation(base, caller).await? {
+            (None, Some(key)) => match self.keyed_operation(key, caller).await? {
                 Ok(id) => id,
                 Err(placed) => return Ok(placed),
             },
@@ -322,13 +337,14 @@ impl HoldService {
         };
         // Everything needed to finish this create later is in the record,
         // so the janitor can complete it if the processor's answer is lost.
-        let pending = PendingCreate { request: request.clone(), hold: draft };
+        let fingerprint = cmd.request_key.as_ref().map(|k| k.fingerprint.clone());
+        let pending = PendingCreate { request: request.clone(), hold: draft, fingerprint };
         let mut op = new_operation("create", None, serde_json::to_value(&pending).unwrap_or_default(), now);
         op.id = op_id;
         match self.store.insert_operation(&op).await {
             Ok(()) => {}
             Err(chittycharge_store::StoreError::Duplicate(_))
-                if cmd.operation_id.is_some() || cmd.request_operation_id.is_some() =>
+                if cmd.operation_id.is_some() || cmd.request_key.is_some() =>
             {
                 return Err(CoreError::Busy)
             }

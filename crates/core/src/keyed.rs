@@ -1,7 +1,7 @@
 //! Creates keyed by the API caller's `Idempotency-Key`. The server derives
-//! the create operation's id from the key (with the caller's token and the
-//! request's fingerprint), so the operation record, written before the
-//! processor call, is also the claim on the key. The server's stored
+//! the create operation's id from the key and the caller's token, and the
+//! record keeps the request's fingerprint, so the operation record, written
+//! before the processor call, is also the claim on the key. The server's stored
 //! response covers the usual retry; this covers the retry whose first
 //! attempt left no stored response (a 5xx after the hold was placed, a
 //! crash, a lease taken over after two minutes), which would otherwise
@@ -10,7 +10,7 @@
 use chittycharge_store::OpStatus;
 
 use crate::caller::Caller;
-use crate::create::Created;
+use crate::create::{Created, RequestKey};
 use crate::{CoreError, CoreResult, HoldService};
 
 /// Attempts one key may make after earlier ones failed outright.
@@ -18,23 +18,37 @@ const MAX_ATTEMPTS: u32 = 10;
 
 impl HoldService {
     /// The operation id a keyed create takes, or what an earlier attempt
-    /// with the same key placed. Ids are `base`, `base_1`, `base_2`, … for
-    /// attempts after ones that failed outright (nothing placed: the retry
-    /// a caller makes after a 503); the first unused one is this attempt's,
-    /// and inserting it is the claim (a racing insert answers `Busy`). An
-    /// attempt that placed a hold answers with it; one whose outcome is
-    /// still open answers `Busy` until the janitor settles it.
-    pub(crate) async fn keyed_operation(&self, base: &str, caller: &Caller) -> CoreResult<Result<String, Created>> {
+    /// with the same key placed. Ids are the key's, then `…_1`, `…_2`, …
+    /// for attempts after ones that failed outright (nothing placed: the
+    /// retry a caller makes after a 503); the first unused one is this
+    /// attempt's, and inserting it is the claim (a racing insert answers
+    /// `Busy`). An attempt that placed a hold answers with it; one whose
+    /// outcome is still open answers `Busy` until the janitor settles it;
+    /// another request under the same key is refused.
+    pub(crate) async fn keyed_operation(
+        &self,
+        key: &RequestKey,
+        caller: &Caller,
+    ) -> CoreResult<Result<String, Created>> {
         for n in 0..MAX_ATTEMPTS {
-            let id = if n == 0 { base.to_string() } else { format!("{base}_{n}") };
+            let id = if n == 0 { key.operation_id.clone() } else { format!("{}_{n}", key.operation_id) };
             let Some(op) = self.store.get_operation(&id).await? else { return Ok(Ok(id)) };
+            let fingerprint = op.request.get("fingerprint").and_then(|f| f.as_str());
+            if fingerprint != Some(key.fingerprint.as_str()) {
+                return Err(CoreError::Idempotency {
+                    message: "Keys for idempotent requests can only be used with the same parameters they were \
+                              first used with."
+                        .into(),
+                });
+            }
             match (op.status, op.hold_id) {
-                (OpStatus::Succeeded, Some(hold_id)) => {
+                // Whatever its status says, an attempt that made a hold made it.
+                (_, Some(hold_id)) => {
                     let hold = self.visible_hold(&hold_id, caller).await?;
                     let tier_limit = hold.tier.limit(hold.amount.currency());
                     return Ok(Err(Created { hold, tier_limit }));
                 }
-                (OpStatus::Failed, _) => continue,
+                (OpStatus::Failed, None) => continue,
                 _ => return Err(CoreError::Busy),
             }
         }

@@ -42,7 +42,7 @@ use chittycharge_domain::{Currency, Hold, Timestamp};
 use chittycharge_processor::{Clock, IdempotencyKey, Processor};
 use chittycharge_store::{HoldEvent, HoldFilter, OpStatus, Operation, Store};
 
-pub use create::{CreateHold, Created, OPERATION_METADATA_KEY};
+pub use create::{CreateHold, Created, RequestKey, OPERATION_METADATA_KEY};
 pub use error::{CoreError, CoreResult};
 pub use hints::HoldHints;
 pub use in_flight::{request_key, InFlight};

@@ -115,7 +115,7 @@ impl HoldService {
             off_session: true,
             incremental: true,
             operation_id: Some(plan.operation_id.clone()),
-            request_operation_id: None,
+            request_key: None,
         };
         match self.create(cmd, &system).await {
             // Placed, or placed by an earlier attempt under the same id (its

@@ -133,11 +133,8 @@ impl Application {
             .with_context(|| format!("cannot open the store at {}", config.database_display()))?;
         store.become_sole_writer(lock);
         // Writes return at commit; every response, processor call, email and
-        // ChittyID request passes `Store::sync` first (store/src/durable.rs,
-        // store/src/pg_flush.rs).
-        if let Err(why) = store.defer_flushes_to_barriers().await {
-            tracing::warn!("DATABASE_URL: {why}");
-        }
+        // ChittyID request passes `Store::sync` first (store/src/durable.rs).
+        store.defer_flushes_to_barriers();
         let store: Arc<dyn Store> = Arc::new(store);
         // A database that cannot be written would serve reads and fail every
         // hold: refuse to start on it.

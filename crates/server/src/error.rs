@@ -177,16 +177,10 @@ fn core_response(e: CoreError) -> Response {
                 None,
             );
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            r.extensions_mut().insert(ShowsNothing);
             r
         }
     }
 }
-
-/// Set on an answer that shows nothing stored (the store failed): it needs
-/// no durability barrier, which would only wait on the same store again.
-#[derive(Debug, Clone, Copy)]
-pub struct ShowsNothing;
 
 /// Set on a response by the error mapping to say whether its key may replay
 /// it, where the status alone does not tell.

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chittycharge_domain::HoldStatus;
@@ -178,15 +178,8 @@ pub async fn http(State(state): State<Arc<AppState>>, mut req: Request, next: Ne
     };
     let mut resp = crate::protect::secure(resp).await;
     // The durability barrier: nothing this request (or any other) wrote is
-    // shown to the client before it is on disk (store/src/durable.rs,
-    // pg_flush.rs). Health answers, refused tokens and a failed store's 503
-    // show nothing stored.
-    let route_str = route.as_ref().map_or("", MatchedPath::as_str);
-    let unshown = matches!(route_str, "/health" | "/livez" | "/readyz" | "/metrics")
-        || matches!(resp.status(), StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS)
-        || resp.extensions().get::<crate::error::ShowsNothing>().is_some();
-    let barrier = if unshown { state.holds.barrier_unshown().await } else { state.holds.barrier().await };
-    if let Err(e) = barrier {
+    // shown to the client before it is on disk (store/src/durable.rs).
+    if let Err(e) = state.holds.barrier().await {
         span.in_scope(|| tracing::error!(error = %e, "the store could not flush; the response is withheld"));
         resp = crate::error::ApiError::from(e).into_response();
     }

@@ -18,7 +18,6 @@ mod filelock;
 mod holds;
 mod jobs;
 mod migrations;
-mod pg_flush;
 mod protect;
 mod rental;
 mod rows;
@@ -79,22 +78,10 @@ pub trait Store: Send + Sync {
     fn backend(&self) -> Backend;
     /// A round trip to the database, for `/health`.
     async fn ping(&self) -> StoreResult<()>;
-    /// A durability barrier: returns once every write committed or read so
-    /// far is on disk. Free wherever writes flush as they commit; in the
-    /// serving process (deferred mode) it is the group flush of a SQLite
-    /// file (durable.rs) or of PostgreSQL's WAL (pg_flush.rs).
+    /// A durability barrier: returns once every write acknowledged so far is
+    /// on disk. Free on PostgreSQL and wherever writes flush as they commit;
+    /// on a SQLite file in deferred mode (durable.rs) it is the flush.
     async fn sync(&self) -> StoreResult<()>;
-    /// The barrier before a response that shows nothing read from the
-    /// store and follows no durable write of its own (health, a refused
-    /// token). On a SQLite file it is [`Store::sync`] (free when nothing was
-    /// written); on PostgreSQL it is nothing, so `/livez` answers while the
-    /// database is down.
-    async fn sync_unshown(&self) -> StoreResult<()> {
-        if self.backend() == Backend::Postgres {
-            return Ok(());
-        }
-        self.sync().await
-    }
     /// At a clean stop, after the last write: on a SQLite file, everything
     /// into the database file itself (durable.rs). Nothing elsewhere.
     async fn close(&self) -> StoreResult<()>;

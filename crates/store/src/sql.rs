@@ -85,11 +85,8 @@ impl Store for SqlStore {
     }
 
     async fn sync(&self) -> StoreResult<()> {
-        if let Some(gate) = &self.gate {
-            return gate.sync().await;
-        }
-        match self.pg_flush.get() {
-            Some(flush) => flush.sync(&self.pool).await,
+        match &self.gate {
+            Some(gate) => gate.sync().await,
             None => Ok(()),
         }
     }

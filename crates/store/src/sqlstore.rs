@@ -4,8 +4,6 @@
 //! trait's implementation is in sql.rs.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -16,7 +14,6 @@ use crate::cache::HoldCache;
 use crate::durable::WriteGate;
 use crate::fast::FastReads;
 use crate::filelock::{DbLock, LockError};
-use crate::pg_flush::PgFlush;
 use crate::{Backend, StoreError, StoreResult};
 
 /// What opening a store does about its schema.
@@ -53,20 +50,19 @@ pub struct SqlStore {
     pub(crate) gate: Option<WriteGate>,
     /// The database file, for SQLite files.
     file: Option<std::path::PathBuf>,
-    /// PostgreSQL: set once flushes wait for barriers (pg_flush.rs); the
-    /// durable pool's connections opened after that commit asynchronously.
-    async_commit: Arc<AtomicBool>,
-    /// PostgreSQL in the serving process: the barrier's group flush.
-    pub(crate) pg_flush: std::sync::OnceLock<PgFlush>,
     /// Set by [`SqlStore::become_sole_writer`]: the file lock it holds.
     sole_writer: std::sync::OnceLock<DbLock>,
     /// Only while this process is the sole writer (cache.rs).
     cache: std::sync::OnceLock<HoldCache>,
 }
 
-/// `relaxed`: whether a connection opened from now on commits without
-/// waiting for the WAL flush (read when each connection opens).
-async fn pg_pool(options: AnyPoolOptions, url: &str, relaxed: Arc<AtomicBool>) -> StoreResult<AnyPool> {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Commit,
+    Relaxed,
+}
+
+async fn pg_pool(options: AnyPoolOptions, url: &str, durability: Durability) -> StoreResult<AnyPool> {
     Ok(options
         // sqlx pings a connection before every acquire by default: one more
         // round trip per statement. Only a connection idle for a while is
@@ -82,9 +78,8 @@ async fn pg_pool(options: AnyPoolOptions, url: &str, relaxed: Arc<AtomicBool>) -
             })
         })
         .after_connect(move |conn, _| {
-            let relaxed = relaxed.load(Ordering::SeqCst);
             Box::pin(async move {
-                if relaxed {
+                if durability == Durability::Relaxed {
                     conn.execute("SET synchronous_commit TO OFF").await?;
                 }
                 Ok(())
@@ -166,7 +161,6 @@ impl SqlStore {
                 .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
         }
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-        let async_commit = Arc::new(AtomicBool::new(false));
         let pool = match backend {
             // WAL lets readers run beside the single writer; busy_timeout makes
             // writers queue instead of failing. A file database commits with
@@ -194,14 +188,14 @@ impl SqlStore {
                     .connect(&url)
                     .await?
             }
-            Backend::Postgres => pg_pool(options.max_connections(16), &url, async_commit.clone()).await?,
+            Backend::Postgres => pg_pool(options.max_connections(16), &url, Durability::Commit).await?,
         };
         // Rate-limit counters: a counter lost in a crash costs nothing, and
         // not waiting for the WAL flush keeps a hot key's row lock short.
         let relaxed = match backend {
             Backend::Postgres => {
                 let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10)).max_connections(4);
-                Some(pg_pool(options, &url, Arc::new(AtomicBool::new(true))).await?)
+                Some(pg_pool(options, &url, Durability::Relaxed).await?)
             }
             Backend::Sqlite => None,
         };
@@ -239,8 +233,6 @@ impl SqlStore {
             fast,
             gate,
             file: fast_path,
-            async_commit,
-            pg_flush: std::sync::OnceLock::new(),
             sole_writer: std::sync::OnceLock::new(),
             cache: std::sync::OnceLock::new(),
         })
@@ -279,31 +271,12 @@ impl SqlStore {
     }
 
     /// For the serving process: writes return at commit and are flushed by
-    /// [`crate::Store::sync`], which the caller must pass before anything
-    /// leaves the process (durable.rs, pg_flush.rs). On PostgreSQL the
-    /// connections opened from now on commit asynchronously; the ones
-    /// already open keep waiting for their flushes, which is only slower.
-    /// A database that refuses the flush statement keeps every commit
-    /// synchronous, and this says why.
-    pub async fn defer_flushes_to_barriers(&self) -> Result<(), String> {
+    /// [`Store::sync`], which the caller must pass before anything leaves
+    /// the process (durable.rs). No effect on PostgreSQL.
+    pub fn defer_flushes_to_barriers(&self) {
         if let Some(gate) = &self.gate {
             gate.defer();
         }
-        if self.backend != Backend::Postgres {
-            return Ok(());
-        }
-        let flush = PgFlush::open(&self.pool)
-            .await
-            .map_err(|e| format!("commits stay synchronous: the WAL flush statement failed ({e})"))?;
-        // The barrier flushes before any connection commits asynchronously.
-        let _ = self.pg_flush.set(flush);
-        self.async_commit.store(true, Ordering::SeqCst);
-        Ok(())
-    }
-
-    /// PostgreSQL: barrier flushes so far (0 when commits are synchronous).
-    pub fn pg_flushes(&self) -> u64 {
-        self.pg_flush.get().map_or(0, PgFlush::flushes)
     }
 
     pub(crate) fn cache(&self) -> Option<&HoldCache> {

@@ -159,7 +159,7 @@ pub fn create(amount: i64, payment_method: Option<&str>) -> CreateHold {
         off_session: false,
         incremental: false,
         operation_id: None,
-        request_operation_id: None,
+        request_key: None,
     }
 }
 

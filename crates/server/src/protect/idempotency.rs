@@ -26,20 +26,24 @@ const LEASE_MS: i64 = chittycharge_core::operations::STALE_PENDING_MS;
 
 const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 
-/// The id a keyed create's operation record takes (core/src/keyed.rs): the
-/// same caller, key and request always name the same operation, so a retry
-/// whose first attempt's answer was lost finds its hold.
+/// A keyed create's claim (core/src/keyed.rs): the operation id comes from
+/// the caller's token and key alone, so any later request under the key
+/// meets the first one's record, and the fingerprint tells a retry of the
+/// same request from another one.
 #[derive(Debug, Clone)]
-pub struct KeyedOperation(pub String);
+pub struct KeyedOperation(pub chittycharge_core::RequestKey);
 
 impl KeyedOperation {
     fn derive(scope: &str, key: &str, fingerprint: &str) -> Self {
         let mut h = Sha256::new();
-        for part in ["create", scope, key, fingerprint] {
+        for part in ["create", scope, key] {
             h.update(part.as_bytes());
             h.update([0]);
         }
-        Self(format!("op_key_{}", &hex::encode(h.finalize())[..32]))
+        Self(chittycharge_core::RequestKey {
+            operation_id: format!("op_key_{}", &hex::encode(h.finalize())[..32]),
+            fingerprint: fingerprint.to_string(),
+        })
     }
 }
 

@@ -121,9 +121,23 @@ async fn a_keyed_create_whose_stored_answer_was_lost_answers_its_retry_with_the_
         let r = api.with_token(&other).raw("POST", "/api/holds", Some(body), &[("Idempotency-Key", "lost-1")]).await;
         assert_eq!(r.status, 201, "{name}: {}", r.text);
         assert_ne!(r.body["id"], first.body["id"], "{name}");
+        // Another request under the same key is refused, not placed.
+        db_exec(&server.db, "DELETE FROM api_idempotency");
+        let changed = body.replace("7000", "7001");
+        let r = api.raw("POST", "/api/holds", Some(&changed), &[("Idempotency-Key", "lost-1")]).await;
+        assert_eq!((r.status, r.body["code"].as_str()), (409, Some("idempotency_error")), "{name}: {}", r.text);
+        let with_default = body.replace("\"confirm\"", "\"currency\":\"usd\",\"confirm\"");
+        db_exec(&server.db, "DELETE FROM api_idempotency");
+        let r = api.raw("POST", "/api/holds?x=1", Some(&with_default), &[("Idempotency-Key", "lost-1")]).await;
+        assert_eq!(r.status, 409, "{name}: {}", r.text);
+        // A record marked failed that names a hold still made that hold.
+        db_exec(&server.db, "UPDATE operations SET status = 'failed' WHERE kind = 'create'");
+        db_exec(&server.db, "DELETE FROM api_idempotency");
+        let r = api.raw("POST", "/api/holds", Some(body), &[("Idempotency-Key", "lost-1")]).await;
+        assert_eq!((r.status, &r.body["id"]), (201, &first.body["id"]), "{name}: {}", r.text);
         // A keyed create whose outcome is still open is not placed again.
         db_exec(&server.db, "DELETE FROM api_idempotency");
-        db_exec(&server.db, "UPDATE operations SET status = 'pending' WHERE kind = 'create'");
+        db_exec(&server.db, "UPDATE operations SET status = 'pending', hold_id = NULL WHERE kind = 'create'");
         let open = api.raw("POST", "/api/holds", Some(body), &[("Idempotency-Key", "lost-1")]).await;
         assert_eq!(
             (open.status, open.body["code"].as_str()),
@@ -135,6 +149,7 @@ async fn a_keyed_create_whose_stored_answer_was_lost_answers_its_retry_with_the_
         // After an attempt that failed outright (nothing placed), the key may
         // try again, once, and that attempt's retry finds its hold.
         db_exec(&server.db, "UPDATE operations SET status = 'failed' WHERE kind = 'create'");
+        db_exec(&server.db, "DELETE FROM api_idempotency");
         let again = api.raw("POST", "/api/holds", Some(body), &[("Idempotency-Key", "lost-1")]).await;
         assert_eq!(again.status, 201, "{name}: {}", again.text);
         assert_ne!(again.body["id"], first.body["id"], "{name}");

@@ -437,6 +437,5 @@ async fn history_past_retention_is_pruned_and_nothing_else() {
     }
 }
 
-mod barriers;
 mod gauges_and_limits;
 mod locks;

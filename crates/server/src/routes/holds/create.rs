@@ -141,7 +141,7 @@ pub(crate) fn parse_create(
         off_session: false,
         incremental: f.boolean("incremental_authorization")?.unwrap_or(false),
         operation_id: None,
-        request_operation_id: None,
+        request_key: None,
     })
 }
 
@@ -152,7 +152,7 @@ pub(crate) async fn create_hold(
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<CreateHoldResponse>), ApiError> {
     let mut cmd = parse_create(body, state.config.currency)?;
-    cmd.request_operation_id = keyed.map(|Extension(k)| k.0);
+    cmd.request_key = keyed.map(|Extension(k)| k.0);
     let created = state.holds.create(cmd, &caller).await?;
     Ok((StatusCode::CREATED, Json(create_response(&created, &state.base_url))))
 }
