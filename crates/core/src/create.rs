@@ -257,6 +257,15 @@ impl HoldService {
         caller.require_write()?;
         caller.require_property(cmd.property_id.as_deref(), "create holds")?;
         let amount = Money::chargeable(cmd.amount, cmd.currency).map_err(money_error)?;
+        // A retry of a keyed create answers with what its first attempt did
+        // before anything else is decided again (keyed.rs).
+        let keyed_id = match (&cmd.operation_id, &cmd.request_key) {
+            (None, Some(key)) => match self.keyed_operation(key, caller).await? {
+                Ok(id) => Some(id),
+                Err(placed) => return Ok(placed),
+            },
+            _ => None,
+        };
         if let (Some(booking_id), None) = (&cmd.booking_id, &cmd.operation_id) {
             // A booking managed here gets its hold only through its own
             // check-in, which keeps it to one live hold.
@@ -297,14 +306,7 @@ impl HoldService {
         metadata.insert("source".into(), "chittycharge".into());
         // Lets the janitor find this PaymentIntent by our operation id once
         // the idempotency key is too old to re-issue the create.
-        let op_id = match (&cmd.operation_id, &cmd.request_key) {
-            (Some(id), _) => id.clone(),
-            (None, Some(key)) => match self.keyed_operation(key, caller).await? {
-                Ok(id) => id,
-                Err(placed) => return Ok(placed),
-            },
-            (None, None) => super::new_operation_id(),
-        };
+        let op_id = cmd.operation_id.clone().or(keyed_id).unwrap_or_else(super::new_operation_id);
         metadata.insert(OPERATION_METADATA_KEY.into(), op_id.clone());
         metadata.insert("service".into(), "chittypay".into());
         check_metadata(&metadata)?;

@@ -109,7 +109,7 @@ pub async fn idempotency(state: &AppState, req: Request, next: Next) -> Result<R
         .into());
     }
     let Some(caller) = req.extensions().get::<Caller>().cloned() else { return Ok(next.run(req).await) };
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let bytes = to_bytes(body, crate::state::body_limit())
         .await
         .map_err(|_| ApiError::PayloadTooLarge { limit: crate::state::body_limit() })?;
@@ -149,7 +149,6 @@ pub async fn idempotency(state: &AppState, req: Request, next: Next) -> Result<R
             return Ok(resp);
         }
     }
-    let mut parts = parts;
     parts.extensions.insert(KeyedOperation::derive(&scope, &key, &fingerprint));
     let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let (parts, body) = resp.into_parts();
