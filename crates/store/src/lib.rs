@@ -211,6 +211,8 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<IdemBegin>;
     async fn idem_finish(&self, scope: &str, key: &str, status: u16, body: &str, content_type: &str)
         -> StoreResult<()>;
+    /// An answer that is not kept: the same request may run again, and the
+    /// key stays bound to it (another request under it is a mismatch).
     async fn idem_abandon(&self, scope: &str, key: &str) -> StoreResult<()>;
 
     // ---- shared rate-limit state (GCRA)

@@ -70,6 +70,24 @@ impl SqlStore {
                 return Ok(IdemBegin::Mismatch);
             }
             let state: String = row.try_get("state")?;
+            if state == "abandoned" {
+                // An answer that was not kept (a 5xx, a transient 409): the
+                // same request runs again; the key stays bound to it.
+                let r = sqlx::query(
+                    "UPDATE api_idempotency SET state = 'in_flight', created_at = $1 \
+                     WHERE scope = $2 AND key = $3 AND created_at = $4 AND state = 'abandoned'",
+                )
+                .bind(now.millis())
+                .bind(scope)
+                .bind(key)
+                .bind(created)
+                .execute(self.pool())
+                .await?;
+                if r.rows_affected() == 1 {
+                    return Ok(IdemBegin::Started);
+                }
+                continue;
+            }
             if state == "done" {
                 let status: i64 = row.try_get("status")?;
                 return Ok(IdemBegin::Replay {
@@ -117,12 +135,16 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Keeps the record, fingerprint and all: another request under the key
+    /// is still refused, on any endpoint, after an answer that was not kept.
     pub(crate) async fn idem_abandon_impl(&self, scope: &str, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM api_idempotency WHERE scope = $1 AND key = $2 AND state = 'in_flight'")
-            .bind(scope)
-            .bind(key)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE api_idempotency SET state = 'abandoned' WHERE scope = $1 AND key = $2 AND state = 'in_flight'",
+        )
+        .bind(scope)
+        .bind(key)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 

@@ -157,6 +157,30 @@ async fn a_keyed_create_whose_stored_answer_was_lost_answers_its_retry_with_the_
         let replay = api.raw("POST", "/api/holds", Some(body), &[("Idempotency-Key", "lost-1")]).await;
         assert_eq!((replay.status, &replay.body["id"]), (201, &again.body["id"]), "{name}: {}", replay.text);
         assert_eq!(api.get("/_sim/payment_intents").await.body["count"], 3, "{name}");
+        // A key whose answer was not kept (here a transient 409) stays bound
+        // to its request on every endpoint: a booking's authorization under
+        // it places no hold.
+        crate::common::property(&api, "p1", json!({})).await;
+        crate::common::booking(&api, "p1", "bk-1").await;
+        db_exec(&server.db, "DELETE FROM api_idempotency");
+        db_exec(&server.db, "UPDATE operations SET status = 'pending', hold_id = NULL WHERE kind = 'create'");
+        let open = api.raw("POST", "/api/holds", Some(body), &[("Idempotency-Key", "lost-1")]).await;
+        assert_eq!(open.status, 409, "{name}: {}", open.text);
+        let auth = api
+            .raw(
+                "POST",
+                "/api/bookings/bk-1/authorize",
+                Some(r#"{"payment_method":"pm_card_visa","confirm":true}"#),
+                &[("Idempotency-Key", "lost-1")],
+            )
+            .await;
+        assert_eq!(
+            (auth.status, auth.body["code"].as_str()),
+            (409, Some("idempotency_error")),
+            "{name}: {}",
+            auth.text
+        );
+        assert_eq!(api.get("/_sim/payment_intents").await.body["count"], 3, "{name}: no booking hold under the key");
     }
 }
 

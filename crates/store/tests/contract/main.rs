@@ -438,4 +438,5 @@ async fn history_past_retention_is_pruned_and_nothing_else() {
 }
 
 mod gauges_and_limits;
+mod idempotency;
 mod locks;
