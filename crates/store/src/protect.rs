@@ -73,17 +73,7 @@ impl SqlStore {
             if state == "abandoned" {
                 // An answer that was not kept (a 5xx, a transient 409): the
                 // same request runs again; the key stays bound to it.
-                let r = sqlx::query(
-                    "UPDATE api_idempotency SET state = 'in_flight', created_at = $1 \
-                     WHERE scope = $2 AND key = $3 AND created_at = $4 AND state = 'abandoned'",
-                )
-                .bind(now.millis())
-                .bind(scope)
-                .bind(key)
-                .bind(created)
-                .execute(self.pool())
-                .await?;
-                if r.rows_affected() == 1 {
+                if self.idem_take_over(scope, key, &state, created, now).await? {
                     return Ok(IdemBegin::Started);
                 }
                 continue;
@@ -98,22 +88,37 @@ impl SqlStore {
                         .unwrap_or_else(|| "application/json".into()),
                 });
             }
-            if created < now.millis() - lease_ms {
-                // The instance that started it died; take the key over.
-                let r = sqlx::query("UPDATE api_idempotency SET created_at = $1 WHERE scope = $2 AND key = $3 AND created_at = $4 AND state = 'in_flight'")
-                    .bind(now.millis())
-                    .bind(scope)
-                    .bind(key)
-                    .bind(created)
-                    .execute(self.pool())
-                    .await?;
-                if r.rows_affected() == 1 {
-                    return Ok(IdemBegin::Started);
-                }
+            // The instance that started it died; take the key over.
+            if created < now.millis() - lease_ms && self.idem_take_over(scope, key, &state, created, now).await? {
+                return Ok(IdemBegin::Started);
             }
             return Ok(IdemBegin::InFlight);
         }
         Ok(IdemBegin::InFlight)
+    }
+
+    /// Restarts a key's record as in flight, if it is still as it was read
+    /// (`state`, `created`): one of several racing retries wins.
+    async fn idem_take_over(
+        &self,
+        scope: &str,
+        key: &str,
+        state: &str,
+        created: i64,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE api_idempotency SET state = 'in_flight', created_at = $1 \
+             WHERE scope = $2 AND key = $3 AND created_at = $4 AND state = $5",
+        )
+        .bind(now.millis())
+        .bind(scope)
+        .bind(key)
+        .bind(created)
+        .bind(state)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     pub(crate) async fn idem_finish_impl(

@@ -35,3 +35,28 @@ async fn an_abandoned_key_runs_its_own_request_again_and_refuses_any_other() {
         assert_eq!(store.idem_begin("tok2", "k", "fp-b", T0, LEASE, TTL).await.unwrap(), IdemBegin::Started, "{name}");
     }
 }
+
+#[ignore = "needs PostgreSQL: run scripts/test.sh"]
+#[tokio::test]
+async fn a_key_left_in_flight_past_its_lease_is_taken_over_once() {
+    for (name, store) in stores().await {
+        assert_eq!(store.idem_begin("tok", "k", "fp-a", T0, LEASE, TTL).await.unwrap(), IdemBegin::Started, "{name}");
+        assert_eq!(store.idem_begin("tok", "k", "fp-a", T0, LEASE, TTL).await.unwrap(), IdemBegin::InFlight, "{name}");
+        let later = chittycharge_domain::Timestamp(T0.0 + LEASE + 1);
+        assert_eq!(
+            store.idem_begin("tok", "k", "fp-b", later, LEASE, TTL).await.unwrap(),
+            IdemBegin::Mismatch,
+            "{name}: another request never takes the key over"
+        );
+        assert_eq!(
+            store.idem_begin("tok", "k", "fp-a", later, LEASE, TTL).await.unwrap(),
+            IdemBegin::Started,
+            "{name}"
+        );
+        assert_eq!(
+            store.idem_begin("tok", "k", "fp-a", later, LEASE, TTL).await.unwrap(),
+            IdemBegin::InFlight,
+            "{name}"
+        );
+    }
+}
