@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware;
 use axum::Router;
 use chittycharge_processor::simulated::{EventSink, SimulatedProcessor};
 use chittycharge_processor::stripe::retry::RetryPolicy;
@@ -20,7 +19,6 @@ use secrecy::ExposeSecret;
 
 use crate::auth::{hash_token, SCOPE_ADMIN};
 use crate::config::{Config, ProcessorKind};
-use crate::protect::authn::require_token;
 use crate::protect::ratelimit::RateLimiter;
 use crate::routes;
 use crate::state::{AppState, BODY_LIMIT};
@@ -241,17 +239,13 @@ impl Application {
         if let Some(sim) = &state.sim {
             sim.set_event_sink(Arc::new(SimEvents(Arc::downgrade(&state))));
         }
-        // Outermost first when reading bottom-up: `observe::http` (request id,
-        // span, metrics, security headers), CORS, the body limit, `edge` (the
-        // body deadline; a mutating request runs to its end even if its
-        // caller goes away), then authentication, which also runs
-        // `Idempotency-Key` handling for authenticated POSTs.
+        // The edge (`protect::edge`) is one service around every route:
+        // observation, CORS, the body deadline, the task a mutating request
+        // runs in, authentication and `Idempotency-Key`. The body limit is
+        // read by the extractors inside it.
         let router = routes::router()
-            .layer(middleware::from_fn_with_state(state.clone(), require_token))
-            .layer(middleware::from_fn_with_state(state.clone(), crate::protect::edge))
             .layer(DefaultBodyLimit::max(max_body))
-            .layer(cors)
-            .layer(middleware::from_fn_with_state(state.clone(), crate::observe::http))
+            .layer(crate::protect::edge::EdgeLayer::new(state.clone(), cors))
             .merge(bench_floor(state.config.bench_floor))
             .with_state(state.clone());
         Ok(Self { listener, router, state, first_token })

@@ -5,14 +5,13 @@
 //! webhooks, jobs and rate limits at their call sites. `holds by state` is
 //! read from the store at scrape time, so it is right across instances.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use async_trait::async_trait;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chittycharge_domain::HoldStatus;
 use chittycharge_processor::{CreateIntent, IdempotencyKey, Intent, Processor, ProcessorError};
@@ -122,23 +121,32 @@ fn method_label(m: &Method) -> &'static str {
 /// macros build and hash a label set on every call, which showed up in the
 /// read path's profile. Bounded, because routes are the router's templates
 /// (or "unmatched"), methods are [`method_label`] and statuses are numbers.
-fn http_handles(route: &str, method: &'static str, status: u16) -> (metrics::Counter, metrics::Histogram) {
-    // Keyed by route first so a hit borrows `route` instead of allocating.
-    type Handles = HashMap<String, HashMap<(&'static str, u16), (metrics::Counter, metrics::Histogram)>>;
-    static CACHE: OnceLock<RwLock<Handles>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(h) = cache
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(route)
-        .and_then(|by| by.get(&(method, status)))
-    {
-        return h.clone();
+fn record_http(route: &str, method: &'static str, status: u16, seconds: f64) {
+    // Per worker thread, so a hit takes no lock and touches no cache line
+    // another thread writes (a shared `RwLock`'s reader count did); keyed by
+    // route first so a hit borrows `route` instead of allocating. The
+    // handles themselves are shared: each thread's copy records into the
+    // same series.
+    type Handles = rustc_hash::FxHashMap<String, Vec<((&'static str, u16), (metrics::Counter, metrics::Histogram))>>;
+    thread_local! {
+        static CACHE: std::cell::RefCell<Handles> = std::cell::RefCell::default();
     }
-    let counter = metrics::counter!("chittycharge_http_requests_total", "route" => route.to_string(), "method" => method, "status" => status.to_string());
-    let histogram = metrics::histogram!("chittycharge_http_request_duration_seconds", "route" => route.to_string(), "method" => method);
-    let mut w = cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-    w.entry(route.to_string()).or_default().entry((method, status)).or_insert((counter, histogram)).clone()
+    CACHE.with_borrow_mut(|cache| {
+        if let Some(by) = cache.get(route) {
+            if let Some((_, (requests, duration))) = by.iter().find(|(k, _)| *k == (method, status)) {
+                // Recorded through the borrow: cloning a handle is an atomic
+                // on a count both threads share.
+                requests.increment(1);
+                duration.record(seconds);
+                return;
+            }
+        }
+        let counter = metrics::counter!("chittycharge_http_requests_total", "route" => route.to_string(), "method" => method, "status" => status.to_string());
+        let histogram = metrics::histogram!("chittycharge_http_request_duration_seconds", "route" => route.to_string(), "method" => method);
+        counter.increment(1);
+        histogram.record(seconds);
+        cache.entry(route.to_string()).or_default().push(((method, status), (counter, histogram)));
+    })
 }
 
 /// A request id from the client if it is reasonable (1–128 visible ASCII
@@ -157,14 +165,17 @@ fn request_id(headers: &axum::http::HeaderMap) -> HeaderValue {
     HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf)).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
-const REQUEST_ID: &str = "x-request-id";
+/// Parsed once: inserting by a `&str` name parses it on every call.
+const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 
-/// The outermost layer, one per request: accepts or makes the request id,
-/// opens the span every log line of the request carries, records the
-/// request's metrics and echoes the id. One middleware instead of four
-/// (request id, propagation, trace, metrics): each layer is a boxed future
-/// and a service clone per request, which the read-path benchmark measured.
-pub async fn http(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+/// The outermost part of the edge (`protect::edge`), once per request:
+/// accepts or makes the request id, opens the span every log line of the
+/// request carries, records the request's metrics and echoes the id.
+pub(crate) async fn around<F, Fut>(state: &AppState, mut req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let id = request_id(req.headers());
     req.headers_mut().insert(REQUEST_ID, id.clone());
     let route = req.extensions().get::<MatchedPath>().cloned();
@@ -173,8 +184,8 @@ pub async fn http(State(state): State<Arc<AppState>>, mut req: Request, next: Ne
     let start = Instant::now();
     let waits = state.config.server_timing.then(|| Arc::new(crate::timing::Waits::default()));
     let resp = match &waits {
-        Some(w) => crate::timing::scope(w.clone(), next.run(req).instrument(span.clone())).await,
-        None => next.run(req).instrument(span.clone()).await,
+        Some(w) => crate::timing::scope(w.clone(), inner(req).instrument(span.clone())).await,
+        None => inner(req).instrument(span.clone()).await,
     };
     let mut resp = crate::protect::secure(resp).await;
     // The durability barrier: nothing this request (or any other) wrote is
@@ -192,10 +203,12 @@ pub async fn http(State(state): State<Arc<AppState>>, mut req: Request, next: Ne
             tracing::debug!(status = status.as_u16(), latency_ms = elapsed.as_millis(), "request finished");
         }
     });
-    let (requests, duration) =
-        http_handles(route.as_ref().map_or("unmatched", MatchedPath::as_str), method, status.as_u16());
-    requests.increment(1);
-    duration.record(elapsed.as_secs_f64());
+    record_http(
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        method,
+        status.as_u16(),
+        elapsed.as_secs_f64(),
+    );
     resp.headers_mut().insert(REQUEST_ID, id);
     if let Some(w) = waits {
         resp.headers_mut().insert(header::HeaderName::from_static("server-timing"), w.header(elapsed));

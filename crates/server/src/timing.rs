@@ -6,7 +6,7 @@
 //! ChittyCharge's own: `bench/run.sh` reports that share of a create.
 //!
 //! The waits are summed in a task-local cell that the request middleware
-//! sets up; `protect::edge` carries it into the task a mutating request
+//! sets up; `protect::edge::guard` carries it into the task a mutating request
 //! runs in. Outside a request (jobs, the janitor) nothing is recorded.
 
 use std::sync::atomic::{AtomicU64, Ordering};

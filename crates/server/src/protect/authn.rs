@@ -1,18 +1,19 @@
-//! The authentication middleware: which paths are public, the token's rate
+//! Authentication, the innermost part of the edge (`protect::edge`): which paths are public, the token's rate
 //! limit, and the budget for failed authentications. Tokens themselves are
 //! in `crate::auth`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::Route;
 use chittycharge_domain::Timestamp;
 
 use crate::auth::{authenticate_cached, presented_token};
 use crate::error::ApiError;
+use crate::protect::edge::run;
 use crate::protect::ratelimit::Verdict;
 use crate::state::AppState;
 
@@ -61,12 +62,11 @@ fn rate_headers(resp: &mut Response, v: &Verdict) {
 /// Authenticates, then counts the request against the token's rate limit.
 /// Failed authentication is counted per client IP; an IP over its limit is
 /// refused before its token is even looked at.
-pub async fn require_token(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    mut req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+pub(crate) async fn require_token(state: Arc<AppState>, req: Request, route: Route) -> Response {
+    authorize(&state, req, route).await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn authorize(state: &AppState, mut req: Request, route: Route) -> Result<Response, ApiError> {
     if req.method() == Method::OPTIONS {
         // Preflights are answered by the CORS layer; a bare OPTIONS gets an
         // empty 200, as the original did, without authentication.
@@ -75,13 +75,11 @@ pub async fn require_token(
     // No route matched: the fallback's plain 404, with or without a token
     // (the routes are public in /openapi.json anyway).
     if is_public(req.method(), req.uri().path()) || req.extensions().get::<axum::extract::MatchedPath>().is_none() {
-        return Ok(next.run(req).await);
+        return Ok(run(route, req).await);
     }
     if req.uri().path() == "/metrics" && state.config.edge.metrics_public {
-        return Ok(next.run(req).await);
+        return Ok(run(route, req).await);
     }
-    let now = state.holds.now();
-    let ip = crate::protect::client::client_ip(&state.config.edge.trusted_proxies, peer.ip(), req.headers());
     let caller = match authenticate_cached(state.store.as_ref(), Some(&state.token_cache), req.headers()).await {
         // A valid token is never refused by the failed-authentication limit:
         // nobody can lock an integration out by failing from its address.
@@ -89,10 +87,18 @@ pub async fn require_token(
         // Only a presented token that is wrong counts as a failure: a
         // request with none (a browser's /favicon.ico) guesses nothing.
         Err(ApiError::Unauthorized) if presented_token(req.headers()).is_some_and(|t| !t.is_empty()) => {
-            return Err(failed_authentication(&state, ip, req.headers(), now).await)
+            // serve.rs puts the peer's address on every request.
+            let peer = req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0)
+                .ok_or_else(|| ApiError::Internal("the request has no peer address".into()))?;
+            let ip = crate::protect::client::client_ip(&state.config.edge.trusted_proxies, peer.ip(), req.headers());
+            return Err(failed_authentication(state, ip, req.headers(), state.holds.now()).await);
         }
         Err(e) => return Err(e),
     };
+    let now = state.holds.now();
     let limit = caller.rate_limit.and_then(|l| u32::try_from(l).ok()).unwrap_or(state.config.rate_limit_per_minute);
     let verdict = state.limiter.hit(&format!("token:{}", caller.token_id), limit, now).await?;
     if !verdict.allowed {
@@ -103,7 +109,7 @@ pub async fn require_token(
         return Ok(resp);
     }
     req.extensions_mut().insert(caller);
-    let mut resp = crate::protect::idempotency::idempotency(&state, req, next).await?;
+    let mut resp = crate::protect::idempotency::idempotency(state, req, route).await?;
     rate_headers(&mut resp, &verdict);
     Ok(resp)
 }

@@ -8,7 +8,9 @@
 use axum::body::{to_bytes, Body};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
+use axum::routing::Route;
+
+use crate::protect::edge::run;
 use axum::response::{IntoResponse, Response};
 use chittycharge_api::ErrorBody;
 use chittycharge_store::IdemBegin;
@@ -96,10 +98,10 @@ fn canonical(v: &serde_json::Value, h: &mut Sha256) {
     }
 }
 
-pub async fn idempotency(state: &AppState, req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn idempotency(state: &AppState, req: Request, route: Route) -> Result<Response, ApiError> {
     let key = match req.headers().get("idempotency-key") {
         Some(k) if req.method() == Method::POST => k.to_str().unwrap_or("").trim().to_string(),
-        _ => return Ok(next.run(req).await),
+        _ => return Ok(run(route, req).await),
     };
     if key.is_empty() || key.len() > 255 {
         return Err(chittycharge_core::CoreError::validation(
@@ -108,7 +110,7 @@ pub async fn idempotency(state: &AppState, req: Request, next: Next) -> Result<R
         )
         .into());
     }
-    let Some(caller) = req.extensions().get::<Caller>().cloned() else { return Ok(next.run(req).await) };
+    let Some(caller) = req.extensions().get::<Caller>().cloned() else { return Ok(run(route, req).await) };
     let (mut parts, body) = req.into_parts();
     let bytes = to_bytes(body, crate::state::body_limit())
         .await
@@ -150,7 +152,7 @@ pub async fn idempotency(state: &AppState, req: Request, next: Next) -> Result<R
         }
     }
     parts.extensions.insert(KeyedOperation::derive(&scope, &key, &fingerprint));
-    let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let resp = run(route, Request::from_parts(parts, Body::from(bytes))).await;
     let (parts, body) = resp.into_parts();
     let bytes = match to_bytes(body, MAX_RESPONSE).await {
         Ok(b) => b,

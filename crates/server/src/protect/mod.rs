@@ -5,6 +5,7 @@ pub mod authn;
 pub mod client;
 mod coalesce;
 pub mod cors;
+pub mod edge;
 pub mod idempotency;
 pub mod ratelimit;
 
@@ -17,7 +18,7 @@ pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'se
 
 /// `nosniff` on every response, and the page policy on every HTML one: a
 /// value that slips into a page can neither load nor run script. Called by
-/// `observe::http` on every response (one layer fewer per request).
+/// `observe::around` on every response.
 pub async fn secure(mut resp: axum::response::Response) -> axum::response::Response {
     use axum::http::{header, HeaderValue};
     let plain = resp
@@ -56,73 +57,4 @@ fn envelope_for(status: axum::http::StatusCode, reason: Option<String>) -> axum:
     let details = reason.filter(|_| status.as_u16() == 400).map(|r| serde_json::json!({ "reason": r }));
     let body = chittycharge_api::ErrorBody { error: message.into(), code: code.into(), details };
     (status, axum::Json(body)).into_response()
-}
-
-/// A request body that must be complete by a fixed deadline counted from
-/// the end of its headers: a timeout per read would let a client that sends
-/// one byte at a time hold the connection for as long as it likes.
-struct DeadlineBody {
-    inner: axum::body::Body,
-    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
-}
-
-impl http_body::Body for DeadlineBody {
-    type Data = axum::body::Bytes;
-    type Error = axum::BoxError;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        if std::future::Future::poll(self.deadline.as_mut(), cx).is_ready() {
-            return std::task::Poll::Ready(Some(Err("the request body did not arrive in time".into())));
-        }
-        std::pin::Pin::new(&mut self.inner).poll_frame(cx).map_err(Into::into)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// The request's edge, in one layer (each layer is a boxed future and a
-/// service clone per request): a request body gets
-/// `CHITTYCHARGE_BODY_TIMEOUT_MS` in all, and a mutating request runs in its
-/// own task, which the connection only awaits. Hyper drops a handler's
-/// future when the client disconnects; an operation stopped between its lock
-/// and its settle would leave the hold locked until the janitor, and the
-/// Idempotency-Key record in flight. In its own task the operation (and the
-/// key's record) always finishes.
-pub async fn edge(
-    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::state::AppState>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    // A request with no body (most GETs) has nothing to time: no timer.
-    let req = if http_body::Body::size_hint(req.body()).exact() == Some(0) {
-        req
-    } else {
-        let limit = std::time::Duration::from_millis(state.config.edge.body_timeout_ms);
-        let (parts, body) = req.into_parts();
-        let body = DeadlineBody { inner: body, deadline: Box::pin(tokio::time::sleep(limit)) };
-        axum::extract::Request::from_parts(parts, axum::body::Body::new(body))
-    };
-    if matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS) {
-        return next.run(req).await;
-    }
-    let span = tracing::Span::current();
-    // The request's Server-Timing cell (timing.rs) goes along into the task.
-    let task = match crate::timing::current() {
-        Some(waits) => tokio::spawn(tracing::Instrument::instrument(crate::timing::scope(waits, next.run(req)), span)),
-        None => tokio::spawn(tracing::Instrument::instrument(next.run(req), span)),
-    };
-    match task.await {
-        Ok(resp) => resp,
-        Err(e) => crate::error::ApiError::Internal(format!("request task ended: {e}")).into_response(),
-    }
 }

@@ -123,7 +123,7 @@ impl Source for Claims {
 }
 
 /// The first page is read before the response and leaves after its
-/// barrier (`observe::http`); a later page is read while the body streams,
+/// barrier (`observe::around`); a later page is read while the body streams,
 /// so it passes one of its own before it is shown.
 async fn later_page_barrier(state: &AppState, later: bool) -> Result<(), CoreError> {
     if later {

@@ -309,6 +309,22 @@ async fn cors_allows_exact_origins_and_one_label_wildcards_only() {
     let get = server.client().raw("GET", "/api/holds", None, &[("Origin", "https://evilxchitty.cc")]).await;
     assert_eq!(get.status, 200);
     assert!(get.headers.get("access-control-allow-origin").is_none());
+
+    // An allowed page can read our refusals too, with the headers it needs.
+    let refused = anon.raw("GET", "/api/holds", None, &[("Origin", "https://app.chitty.cc")]).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.headers.get("access-control-allow-origin").unwrap(), "https://app.chitty.cc");
+    let exposed = refused.headers.get("access-control-expose-headers").unwrap().to_str().unwrap().to_string();
+    assert!(exposed.contains("x-ratelimit-remaining") && exposed.contains("retry-after"), "{exposed}");
+    assert!(refused.headers.get("x-request-id").is_some() && refused.headers.get("x-content-type-options").is_some());
+
+    // No Origin, no cross-origin request: no CORS headers, but a shared
+    // cache is told the answer depends on Origin.
+    for r in [anon.get("/api/holds").await, server.client().get("/api/holds").await] {
+        assert!(r.headers.get("access-control-allow-origin").is_none());
+        let vary: Vec<_> = r.headers.get_all("vary").iter().map(|v| v.to_str().unwrap().to_ascii_lowercase()).collect();
+        assert!(vary.iter().any(|v| v.contains("origin")), "Vary: Origin without an Origin header ({})", r.status);
+    }
 }
 
 #[tokio::test]
