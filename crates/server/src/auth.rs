@@ -74,18 +74,20 @@ pub(crate) fn presented_token(headers: &HeaderMap) -> Option<&str> {
 /// Token records by hash for a few seconds, so the hot read path does not
 /// query the store for the token on every request. A revocation takes
 /// effect within `TOKEN_CACHE_MS` on every instance. Bounded in size.
+/// Keyed by the raw digest: only stored tokens are ever put in, and their
+/// digests are uniformly random, so a fast non-keyed hash is safe here.
 #[derive(Default)]
-pub struct TokenCache(std::sync::Mutex<std::collections::HashMap<String, (i64, TokenRecord)>>);
+pub struct TokenCache(std::sync::Mutex<rustc_hash::FxHashMap<[u8; 32], (i64, TokenRecord)>>);
 
 const TOKEN_CACHE_MS: i64 = 2_000;
 const TOKEN_CACHE_MAX: usize = 10_000;
 
 impl TokenCache {
-    fn get(&self, hash: &str, now: i64) -> Option<TokenRecord> {
+    fn get(&self, digest: &[u8; 32], now: i64) -> Option<TokenRecord> {
         let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(hash).filter(|(at, _)| now - at < TOKEN_CACHE_MS).map(|(_, r)| r.clone())
+        map.get(digest).filter(|(at, _)| now - at < TOKEN_CACHE_MS).map(|(_, r)| r.clone())
     }
-    fn put(&self, hash: String, record: TokenRecord, now: i64) {
+    fn put(&self, digest: [u8; 32], record: TokenRecord, now: i64) {
         let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= TOKEN_CACHE_MAX {
             map.retain(|_, (at, _)| now - *at < TOKEN_CACHE_MS);
@@ -93,7 +95,7 @@ impl TokenCache {
                 map.clear();
             }
         }
-        map.insert(hash, (now, record));
+        map.insert(digest, (now, record));
     }
 }
 
@@ -107,15 +109,19 @@ pub async fn authenticate_cached(
     headers: &HeaderMap,
 ) -> Result<Caller, ApiError> {
     let token = presented_token(headers).filter(|t| !t.is_empty() && t.len() <= 512).ok_or(ApiError::Unauthorized)?;
-    let hash = hash_token(token);
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    // The stored form ([`hash_token`]), on the stack.
+    let mut hex = [0u8; 64];
+    hex::encode_to_slice(digest, &mut hex).map_err(|e| ApiError::Internal(format!("token hash: {e}")))?;
+    let hash = std::str::from_utf8(&hex).map_err(|e| ApiError::Internal(format!("token hash: {e}")))?;
     let now = chittycharge_processor::Clock::now(&chittycharge_processor::SystemClock).millis();
-    let cached = cache.and_then(|c| c.get(&hash, now));
+    let cached = cache.and_then(|c| c.get(&digest, now));
     let record = match cached {
         Some(r) => r,
         None => {
-            let r = store.find_token_by_hash(&hash).await?.ok_or(ApiError::Unauthorized)?;
+            let r = store.find_token_by_hash(hash).await?.ok_or(ApiError::Unauthorized)?;
             if let Some(c) = cache {
-                c.put(hash.clone(), r.clone(), now);
+                c.put(digest, r.clone(), now);
             }
             r
         }

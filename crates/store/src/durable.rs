@@ -222,6 +222,12 @@ impl WriteGate {
     /// Returns once every write that anyone could have seen so far is on
     /// disk: a commit in progress is waited for, then flushed. Free when
     /// nothing was written since the last flush.
+    /// What [`Self::sync`]'s first check decides, without the await.
+    pub(crate) fn synced(&self) -> bool {
+        let target = self.pending.load(Ordering::SeqCst);
+        self.flushed_hint.load(Ordering::SeqCst) >= target
+    }
+
     pub(crate) async fn sync(&self) -> StoreResult<()> {
         let target = self.pending.load(Ordering::SeqCst);
         // Every request passes here, most of them having written nothing:

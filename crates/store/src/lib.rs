@@ -82,6 +82,13 @@ pub trait Store: Send + Sync {
     /// on disk. Free on PostgreSQL and wherever writes flush as they commit;
     /// on a SQLite file in deferred mode (durable.rs) it is the flush.
     async fn sync(&self) -> StoreResult<()>;
+    /// True when [`Store::sync`] would return at once (nothing acknowledged
+    /// since the last flush). Every response passes the barrier; asking
+    /// first spares most of them the boxed future of an async trait call.
+    /// `false` is always safe: the caller then runs `sync`.
+    fn synced(&self) -> bool {
+        false
+    }
     /// At a clean stop, after the last write: on a SQLite file, everything
     /// into the database file itself (durable.rs). Nothing elsewhere.
     async fn close(&self) -> StoreResult<()>;

@@ -84,6 +84,10 @@ impl Store for SqlStore {
         }
     }
 
+    fn synced(&self) -> bool {
+        self.gate.as_ref().is_none_or(|gate| gate.synced())
+    }
+
     async fn sync(&self) -> StoreResult<()> {
         match &self.gate {
             Some(gate) => gate.sync().await,

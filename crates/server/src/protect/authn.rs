@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::Route;
 use chittycharge_domain::Timestamp;
@@ -47,16 +47,14 @@ fn is_guest_step(path: &str) -> bool {
 }
 
 fn rate_headers(resp: &mut Response, v: &Verdict) {
+    // Names parsed once (inserting by `&str` parses the name every time).
+    const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+    const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+    const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
     let h = resp.headers_mut();
-    for (name, value) in [
-        ("x-ratelimit-limit", v.limit.to_string()),
-        ("x-ratelimit-remaining", v.remaining.to_string()),
-        ("x-ratelimit-reset", v.reset_epoch.to_string()),
-    ] {
-        if let Ok(val) = HeaderValue::from_str(&value) {
-            h.insert(name, val);
-        }
-    }
+    h.insert(LIMIT, HeaderValue::from(v.limit));
+    h.insert(REMAINING, HeaderValue::from(v.remaining));
+    h.insert(RESET, HeaderValue::from(v.reset_epoch));
 }
 
 /// Authenticates, then counts the request against the token's rate limit.
@@ -94,7 +92,8 @@ async fn authorize(state: &AppState, mut req: Request, route: Route) -> Result<R
                 .map(|c| c.0)
                 .ok_or_else(|| ApiError::Internal("the request has no peer address".into()))?;
             let ip = crate::protect::client::client_ip(&state.config.edge.trusted_proxies, peer.ip(), req.headers());
-            return Err(failed_authentication(state, ip, req.headers(), state.holds.now()).await);
+            // Boxed: a rare path, kept out of every request's future.
+            return Err(Box::pin(failed_authentication(state, ip, req.headers(), state.holds.now())).await);
         }
         Err(e) => return Err(e),
     };

@@ -103,6 +103,12 @@ pub async fn idempotency(state: &AppState, req: Request, route: Route) -> Result
         Some(k) if req.method() == Method::POST => k.to_str().unwrap_or("").trim().to_string(),
         _ => return Ok(run(route, req).await),
     };
+    // Boxed: its store calls make a large future, which every request
+    // without a key would otherwise carry (and move) too.
+    Box::pin(keyed(state, req, route, key)).await
+}
+
+async fn keyed(state: &AppState, req: Request, route: Route, key: String) -> Result<Response, ApiError> {
     if key.is_empty() || key.len() > 255 {
         return Err(chittycharge_core::CoreError::validation(
             "Idempotency-Key",
