@@ -28,7 +28,7 @@ pub(crate) async fn get_hold(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<Json<HoldView>, ApiError> {
+) -> Result<crate::views::SizedJson<HoldView>, ApiError> {
     require_read(&caller)?;
     let hold = state.holds.get(&id, &caller).await?;
     let mut view = hold_view(&hold);
@@ -37,7 +37,7 @@ pub(crate) async fn get_hold(
     if hold.state.status() == chittycharge_domain::HoldStatus::Captured {
         view.dispute = state.store.disputes_for_hold(&hold.id).await?.last().map(crate::views::dispute_record);
     }
-    Ok(Json(view))
+    Ok(crate::views::SizedJson(view))
 }
 
 pub(crate) async fn get_hold_by_chitty_id(
