@@ -44,11 +44,31 @@ fn body(status: StatusCode, code: &str, error: String, details: Option<serde_jso
     resp
 }
 
+/// The 401 answer is the same for every request, and requests without a
+/// token are the cheapest an attacker can send: its body is rendered once,
+/// from the same `ErrorBody` as every other error, and shared.
+fn unauthorized() -> Response {
+    static BODY: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLock::new();
+    let bytes = BODY.get_or_init(|| {
+        let json = ErrorBody { error: ApiError::Unauthorized.to_string(), code: "unauthorized".into(), details: None };
+        axum::body::Bytes::from(serde_json::to_vec(&json).unwrap_or_default())
+    });
+    let mut resp = Response::new(axum::body::Body::from(bytes.clone()));
+    *resp.status_mut() = StatusCode::UNAUTHORIZED;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if matches!(self, ApiError::Unauthorized) {
+            return unauthorized();
+        }
         let msg = self.to_string();
         match self {
-            ApiError::Unauthorized => body(StatusCode::UNAUTHORIZED, "unauthorized", msg, None),
+            ApiError::Unauthorized => unauthorized(),
             ApiError::Forbidden(_) => body(StatusCode::FORBIDDEN, "forbidden", msg, None),
             ApiError::RouteNotFound => body(StatusCode::NOT_FOUND, "not_found", msg, None),
             ApiError::PayloadTooLarge { limit } => {
@@ -192,4 +212,27 @@ pub enum Replay {
     /// An unknown processor outcome: the retry learns the operation id
     /// instead of starting a second operation.
     Keep,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn parts(resp: Response) -> (StatusCode, Vec<(String, String)>, axum::body::Bytes) {
+        let (parts, body) = resp.into_parts();
+        let mut headers: Vec<_> =
+            parts.headers.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+        headers.sort();
+        (parts.status, headers, axum::body::to_bytes(body, 4096).await.unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn the_shared_401_is_exactly_what_the_envelope_renders_for_it() {
+        let generic = body(StatusCode::UNAUTHORIZED, "unauthorized", ApiError::Unauthorized.to_string(), None);
+        let want = parts(generic).await;
+        for _ in 0..2 {
+            assert_eq!(parts(ApiError::Unauthorized.into_response()).await, want);
+        }
+        assert_eq!(&want.2[..], br#"{"error":"Unauthorized","code":"unauthorized"}"#);
+    }
 }

@@ -3,7 +3,6 @@
 //! in `crate::auth`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -60,8 +59,8 @@ fn rate_headers(resp: &mut Response, v: &Verdict) {
 /// Authenticates, then counts the request against the token's rate limit.
 /// Failed authentication is counted per client IP; an IP over its limit is
 /// refused before its token is even looked at.
-pub(crate) async fn require_token(state: Arc<AppState>, req: Request, route: Route) -> Response {
-    authorize(&state, req, route).await.unwrap_or_else(IntoResponse::into_response)
+pub(crate) async fn require_token(state: &AppState, req: Request, route: Route) -> Response {
+    authorize(state, req, route).await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn authorize(state: &AppState, mut req: Request, route: Route) -> Result<Response, ApiError> {

@@ -75,28 +75,28 @@ impl Service<Request> for Edge {
     }
 
     fn call(&mut self, req: Request) -> Answer {
-        let state = self.0.state.clone();
+        // One count on the shared parts, not one per field: each is an
+        // atomic on a line both worker threads write.
+        let parts = self.0.clone();
         if req.headers().contains_key(header::ORIGIN) {
-            let cors = self.0.cors.clone();
             Box::pin(async move {
+                let cors = parts.cors.clone();
                 let inner = move |r| async move {
                     match cors.oneshot(r).await {
                         Ok(resp) => resp,
                         Err(never) => match never {},
                     }
                 };
-                Ok(crate::observe::around(&state, req, inner).await)
+                Ok(crate::observe::around(&parts.state, req, inner).await)
             })
         } else {
-            let route = self.0.route.clone();
             Box::pin(async move {
-                let st = state.clone();
-                let inner = move |r| async move {
-                    let mut resp = guard(st, r, route).await;
+                let inner = |r| async {
+                    let mut resp = guard(&parts.state, r, parts.route.clone()).await;
                     resp.headers_mut().append(header::VARY, HeaderValue::from_static("origin"));
                     resp
                 };
-                Ok(crate::observe::around(&state, req, inner).await)
+                Ok(crate::observe::around(&parts.state, req, inner).await)
             })
         }
     }
@@ -120,7 +120,7 @@ impl Service<Request> for Guard {
 
     fn call(&mut self, req: Request) -> Answer {
         let (state, route) = (self.state.clone(), self.route.clone());
-        Box::pin(async move { Ok(guard(state, req, route).await) })
+        Box::pin(async move { Ok(guard(&state, req, route).await) })
     }
 }
 
@@ -138,7 +138,7 @@ pub(crate) async fn run(route: Route, req: Request) -> Response {
 /// stopped between its lock and its settle would leave the hold locked until
 /// the janitor, and the Idempotency-Key record in flight. In its own task
 /// the operation (and the key's record) always finishes.
-async fn guard(state: Arc<AppState>, req: Request, route: Route) -> Response {
+async fn guard(state: &Arc<AppState>, req: Request, route: Route) -> Response {
     // A request with no body (most GETs) has nothing to time: no timer.
     let req = if http_body::Body::size_hint(req.body()).exact() == Some(0) {
         req
@@ -152,7 +152,8 @@ async fn guard(state: Arc<AppState>, req: Request, route: Route) -> Response {
         return crate::protect::authn::require_token(state, req, route).await;
     }
     let span = tracing::Span::current();
-    let work = crate::protect::authn::require_token(state, req, route);
+    let state = state.clone();
+    let work = async move { crate::protect::authn::require_token(&state, req, route).await };
     // The request's Server-Timing cell (timing.rs) goes along into the task.
     let task = match crate::timing::current() {
         Some(waits) => tokio::spawn(tracing::Instrument::instrument(crate::timing::scope(waits, work), span)),
