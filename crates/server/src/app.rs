@@ -291,6 +291,7 @@ impl Application {
                 jobs_stopped.clone(),
             ));
         }
+        tokio::spawn(crate::observe::upkeep(jobs_stopped.clone(), crate::observe::UPKEEP_EVERY));
         let jobs = tokio::spawn(crate::jobs::supervise(self.state.clone(), jobs_stopped));
         if let Some(addr) = self.state.config.edge.metrics_listen {
             // Metrics on their own address, for a scraper inside the network.

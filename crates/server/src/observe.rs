@@ -37,6 +37,27 @@ pub fn recorder() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// How often histogram samples are folded into their buckets.
+pub const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds the histograms' raw samples into their buckets every few seconds.
+/// The recorder keeps every sample it is given until a scrape or an upkeep
+/// folds it: without this a server nobody scrapes grew by about 20 bytes a
+/// request (measured: 13 MB per 630,000 requests), for ever.
+pub async fn upkeep(mut stop: tokio::sync::watch::Receiver<bool>, period: std::time::Duration) {
+    let mut every = tokio::time::interval(period);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if let Some(h) = recorder() {
+            h.run_upkeep();
+        }
+    }
+}
+
 /// Latencies as histograms (aggregatable across instances, unlike
 /// summaries), with buckets from a millisecond to half a minute: HTTP
 /// answers and processor calls both fall in that range.
@@ -378,5 +399,22 @@ mod tests {
         metrics::counter!("chittycharge_test_total", "k" => "v").increment(2);
         let text = h.render();
         assert!(text.contains("chittycharge_test_total{k=\"v\"} 2"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn upkeep_folds_samples_into_buckets_without_losing_any_and_stops_when_told() {
+        let h = super::recorder().expect("recorder");
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(super::upkeep(stopped, std::time::Duration::from_millis(20)));
+        for _ in 0..5 {
+            metrics::histogram!("chittycharge_upkeep_test_duration_seconds").record(0.002);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        metrics::histogram!("chittycharge_upkeep_test_duration_seconds").record(0.002);
+        let text = h.render();
+        assert!(text.contains("chittycharge_upkeep_test_duration_seconds_count 6"), "{text}");
+        assert!(text.contains("chittycharge_upkeep_test_duration_seconds_bucket{le=\"0.0025\"} 6"), "{text}");
+        stop.send(true).expect("upkeep is listening");
+        tokio::time::timeout(std::time::Duration::from_secs(1), task).await.expect("upkeep stops").expect("no panic");
     }
 }
