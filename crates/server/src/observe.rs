@@ -138,35 +138,64 @@ fn method_label(m: &Method) -> &'static str {
     }
 }
 
+/// The request's route template (`/api/holds/{id}`, or "unmatched") as a
+/// `&'static str`. Holding the request's `MatchedPath` (an `Arc<str>` every
+/// request on the route shares) until the response meant two atomic
+/// operations on a line both worker threads write. Templates are a finite
+/// set fixed when the router is built, so each is kept once for the process.
+fn route_label(req: &Request) -> &'static str {
+    let Some(path) = req.extensions().get::<MatchedPath>() else { return "unmatched" };
+    thread_local! {
+        static LOCAL: std::cell::RefCell<rustc_hash::FxHashMap<Box<str>, &'static str>> = std::cell::RefCell::default();
+    }
+    LOCAL.with_borrow_mut(|local| {
+        if let Some(label) = local.get(path.as_str()) {
+            return *label;
+        }
+        static ALL: std::sync::Mutex<rustc_hash::FxHashSet<&'static str>> =
+            std::sync::Mutex::new(rustc_hash::FxHashSet::with_hasher(rustc_hash::FxBuildHasher));
+        let mut all = ALL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let label = match all.get(path.as_str()) {
+            Some(label) => *label,
+            None => {
+                let label: &'static str = Box::leak(path.as_str().into());
+                all.insert(label);
+                label
+            }
+        };
+        local.insert(path.as_str().into(), label);
+        label
+    })
+}
+
 /// Metric handles per (route, method, status), looked up once: the `metrics`
 /// macros build and hash a label set on every call, which showed up in the
 /// read path's profile. Bounded, because routes are the router's templates
 /// (or "unmatched"), methods are [`method_label`] and statuses are numbers.
-fn record_http(route: &str, method: &'static str, status: u16, seconds: f64) {
+fn record_http(route: &'static str, method: &'static str, status: u16, seconds: f64) {
     // Per worker thread, so a hit takes no lock and touches no cache line
-    // another thread writes (a shared `RwLock`'s reader count did); keyed by
-    // route first so a hit borrows `route` instead of allocating. The
+    // another thread writes (a shared `RwLock`'s reader count did). The
     // handles themselves are shared: each thread's copy records into the
     // same series.
-    type Handles = rustc_hash::FxHashMap<String, Vec<((&'static str, u16), (metrics::Counter, metrics::Histogram))>>;
+    type Handles =
+        rustc_hash::FxHashMap<&'static str, Vec<((&'static str, u16), (metrics::Counter, metrics::Histogram))>>;
     thread_local! {
         static CACHE: std::cell::RefCell<Handles> = std::cell::RefCell::default();
     }
     CACHE.with_borrow_mut(|cache| {
-        if let Some(by) = cache.get(route) {
-            if let Some((_, (requests, duration))) = by.iter().find(|(k, _)| *k == (method, status)) {
-                // Recorded through the borrow: cloning a handle is an atomic
-                // on a count both threads share.
-                requests.increment(1);
-                duration.record(seconds);
-                return;
-            }
+        let by = cache.entry(route).or_default();
+        if let Some((_, (requests, duration))) = by.iter().find(|(k, _)| *k == (method, status)) {
+            // Recorded through the borrow: cloning a handle is an atomic
+            // on a count both threads share.
+            requests.increment(1);
+            duration.record(seconds);
+            return;
         }
-        let counter = metrics::counter!("chittycharge_http_requests_total", "route" => route.to_string(), "method" => method, "status" => status.to_string());
-        let histogram = metrics::histogram!("chittycharge_http_request_duration_seconds", "route" => route.to_string(), "method" => method);
+        let counter = metrics::counter!("chittycharge_http_requests_total", "route" => route, "method" => method, "status" => status.to_string());
+        let histogram = metrics::histogram!("chittycharge_http_request_duration_seconds", "route" => route, "method" => method);
         counter.increment(1);
         histogram.record(seconds);
-        cache.entry(route.to_string()).or_default().push(((method, status), (counter, histogram)));
+        by.push(((method, status), (counter, histogram)));
     })
 }
 
@@ -198,8 +227,12 @@ where
     Fut: std::future::Future<Output = Response>,
 {
     let id = request_id(req.headers());
-    req.headers_mut().insert(REQUEST_ID, id.clone());
-    let route = req.extensions().get::<MatchedPath>().cloned();
+    // A copy, not a clone: a clone turns the value's buffer into a shared
+    // one (an allocation, then atomic counts on every drop).
+    if let Ok(copy) = HeaderValue::from_bytes(id.as_bytes()) {
+        req.headers_mut().insert(REQUEST_ID, copy);
+    }
+    let route = route_label(&req);
     let method = method_label(req.method());
     let span = tracing::info_span!("request", request_id = %String::from_utf8_lossy(id.as_bytes()), method = %method, path = %req.uri().path());
     let start = Instant::now();
@@ -224,12 +257,7 @@ where
             tracing::debug!(status = status.as_u16(), latency_ms = elapsed.as_millis(), "request finished");
         }
     });
-    record_http(
-        route.as_ref().map_or("unmatched", MatchedPath::as_str),
-        method,
-        status.as_u16(),
-        elapsed.as_secs_f64(),
-    );
+    record_http(route, method, status.as_u16(), elapsed.as_secs_f64());
     resp.headers_mut().insert(REQUEST_ID, id);
     if let Some(w) = waits {
         resp.headers_mut().insert(header::HeaderName::from_static("server-timing"), w.header(elapsed));
