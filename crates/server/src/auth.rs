@@ -62,6 +62,18 @@ pub async fn store_token(
     Ok(record)
 }
 
+/// The raw bytes of the token a request presents, readable or not. A value
+/// that is not visible ASCII can never be a token, but sending one is still
+/// an attempt that failed, and counts as one.
+pub(crate) fn presented_token_bytes(headers: &HeaderMap) -> Option<&[u8]> {
+    if let Some(v) = headers.get("chittyid-token") {
+        return Some(v.as_bytes().trim_ascii()).filter(|b| !b.is_empty());
+    }
+    let auth = headers.get(axum::http::header::AUTHORIZATION)?.as_bytes();
+    let (scheme, token) = auth.split_at_checked(7)?;
+    scheme.eq_ignore_ascii_case(b"bearer ").then_some(token.trim_ascii()).filter(|b| !b.is_empty())
+}
+
 pub(crate) fn presented_token(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get("chittyid-token").and_then(|v| v.to_str().ok()) {
         return Some(v.trim());

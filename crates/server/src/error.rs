@@ -22,6 +22,8 @@ pub enum ApiError {
     RouteNotFound,
     #[error("Request body too large")]
     PayloadTooLarge { limit: usize },
+    #[error("The request body did not arrive in time")]
+    BodyTimeout,
     #[error("{message}")]
     BadJson { message: String },
     #[error("Rate limit exceeded")]
@@ -75,6 +77,7 @@ impl IntoResponse for ApiError {
                 body(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", msg, Some(json!({ "limit_bytes": limit })))
             }
             ApiError::BadJson { .. } => body(StatusCode::BAD_REQUEST, "invalid_json", msg, None),
+            ApiError::BodyTimeout => body(StatusCode::REQUEST_TIMEOUT, "request_timeout", msg, None),
             ApiError::RateLimited { limit, retry_after, limited } => {
                 let mut r = body(
                     StatusCode::TOO_MANY_REQUESTS,

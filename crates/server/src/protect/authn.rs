@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::Route;
 use chittycharge_domain::Timestamp;
 
-use crate::auth::{authenticate_cached, presented_token};
+use crate::auth::{authenticate_cached, presented_token_bytes};
 use crate::error::ApiError;
 use crate::protect::edge::run;
 use crate::protect::ratelimit::Verdict;
@@ -83,7 +83,7 @@ async fn authorize(state: &AppState, mut req: Request, route: Route) -> Result<R
         Ok(c) => c,
         // Only a presented token that is wrong counts as a failure: a
         // request with none (a browser's /favicon.ico) guesses nothing.
-        Err(ApiError::Unauthorized) if presented_token(req.headers()).is_some_and(|t| !t.is_empty()) => {
+        Err(ApiError::Unauthorized) if presented_token_bytes(req.headers()).is_some() => {
             // serve.rs puts the peer's address on every request.
             let peer = req
                 .extensions()
@@ -126,11 +126,20 @@ pub async fn failed_authentication(
     let limit = state.config.auth_failures_per_minute;
     // A prefix, not the token: enough to slow guessing at one token, and no
     // secret is kept (tokens are long random strings).
-    let prefix: String = presented_token(headers).unwrap_or("").chars().take(8).collect();
+    let raw = presented_token_bytes(headers).unwrap_or_default();
+    let prefix = String::from_utf8_lossy(&raw[..raw.len().min(8)]).into_owned();
     let mut refused = None;
-    for key in [format!("authfail:ip:{ip}"), format!("authfail:tok:{prefix}")] {
+    // Which budgets are spent, so the answer names them.
+    let mut spent = Vec::new();
+    for (key, what) in [
+        (format!("authfail:ip:{ip}"), "from this address"),
+        (format!("authfail:tok:{prefix}"), "with tokens that start like this one"),
+    ] {
         match state.limiter.hit(&key, limit, now).await {
-            Ok(v) if !v.allowed => refused = Some(refused.map_or(v.retry_after, |r: u64| r.max(v.retry_after))),
+            Ok(v) if !v.allowed => {
+                refused = Some(refused.map_or(v.retry_after, |r: u64| r.max(v.retry_after)));
+                spent.push(what);
+            }
             Ok(_) => {}
             Err(e) => return e.into(),
         }
@@ -139,7 +148,8 @@ pub async fn failed_authentication(
         Some(retry_after) => {
             metrics::counter!("chittycharge_rate_limit_rejections_total", "kind" => "failed_auth").increment(1);
             tracing::warn!(client.ip = %ip, "too many failed authentications");
-            ApiError::RateLimited { limit, retry_after, limited: "failed authentications from this address".into() }
+            let limited = format!("failed authentications {}", spent.join(" and "));
+            ApiError::RateLimited { limit, retry_after, limited }
         }
         None => ApiError::Unauthorized,
     }

@@ -182,7 +182,7 @@ impl http_body::Body for DeadlineBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         if Future::poll(self.deadline.as_mut(), cx).is_ready() {
-            return Poll::Ready(Some(Err("the request body did not arrive in time".into())));
+            return Poll::Ready(Some(Err(Box::new(BodyDeadline))));
         }
         Pin::new(&mut self.inner).poll_frame(cx).map_err(Into::into)
     }
@@ -194,4 +194,34 @@ impl http_body::Body for DeadlineBody {
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// A request body that missed its deadline: its own type, so whoever reads
+/// the body can answer 408 instead of calling it too large or unreadable.
+#[derive(Debug)]
+pub(crate) struct BodyDeadline;
+
+impl std::fmt::Display for BodyDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body did not arrive in time")
+    }
+}
+
+impl std::error::Error for BodyDeadline {}
+
+/// Why a request body could not be read, as the answer to give: 408 for a
+/// missed deadline, 413 past the size limit, otherwise 400.
+pub(crate) fn body_error(e: &(dyn std::error::Error + 'static)) -> crate::error::ApiError {
+    use crate::error::ApiError;
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<BodyDeadline>() {
+            return ApiError::BodyTimeout;
+        }
+        if c.is::<http_body_util::LengthLimitError>() {
+            return ApiError::PayloadTooLarge { limit: crate::state::body_limit() };
+        }
+        cause = c.source();
+    }
+    ApiError::BadJson { message: "Request body could not be read".into() }
 }

@@ -118,9 +118,7 @@ async fn keyed(state: &AppState, req: Request, route: Route, key: String) -> Res
     }
     let Some(caller) = req.extensions().get::<Caller>().cloned() else { return Ok(run(route, req).await) };
     let (mut parts, body) = req.into_parts();
-    let bytes = to_bytes(body, crate::state::body_limit())
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge { limit: crate::state::body_limit() })?;
+    let bytes = to_bytes(body, crate::state::body_limit()).await.map_err(|e| crate::protect::edge::body_error(&e))?;
     let mut h = Sha256::new();
     h.update(parts.method.as_str().as_bytes());
     h.update([0]);

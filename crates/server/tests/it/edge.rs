@@ -52,6 +52,35 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
             .status;
         assert_eq!(s, 401, "client {xff} has its own count");
     }
+    // One token prefix guessed from many clients: the answer names the
+    // budget that is spent (the prefix's), not the new client's address.
+    for i in 0..4 {
+        let xff = format!("198.51.100.{i}");
+        let r = anon
+            .raw("GET", "/api/holds", None, &[("ChittyID-Token", &format!("cc_SAME_{i}")), ("X-Forwarded-For", &xff)])
+            .await;
+        if i == 3 {
+            assert_eq!(r.status, 429);
+            let limited = r.body["details"]["limited"].as_str().unwrap();
+            assert_eq!(limited, "failed authentications with tokens that start like this one", "{}", r.body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_token_that_is_not_readable_text_counts_as_a_failed_authentication() {
+    let server = Server::start_with(sqlite_db(), &[("CHITTYCHARGE_AUTH_FAILURES_PER_MINUTE", "3")]);
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let mut request = format!("GET /api/holds HTTP/1.1\r\nHost: {addr}\r\nChittyID-Token: cc_").into_bytes();
+        request.extend_from_slice(b"\xc3\xa9t\xc3\xa9\r\nConnection: close\r\n\r\n");
+        let answer = crate::common::raw_http(&addr, &request);
+        statuses.push(answer.split(' ').nth(1).unwrap_or("").to_string());
+    }
+    assert_eq!(statuses, ["401", "401", "401", "429", "429"], "unreadable tokens spend the address's budget");
+    let r = server.client().get("/api/holds").await;
+    assert_eq!(r.status, 200, "a valid token from the same address is still let in");
 }
 
 #[tokio::test]

@@ -320,3 +320,30 @@ fn a_body_sent_a_byte_at_a_time_gets_one_deadline_in_all() {
     let at = closed_at.expect("the slow body was never cut off");
     assert!(at < Duration::from_millis(2_500), "cut off after {at:?}");
 }
+
+#[test]
+fn a_body_that_misses_its_deadline_gets_408_with_or_without_an_idempotency_key() {
+    let server = Server::start_with(sqlite_db(), &[("CHITTYCHARGE_BODY_TIMEOUT_MS", "500")]);
+    let addr = server.base.trim_start_matches("http://").to_string();
+    for key in ["", "Idempotency-Key: slow-1\r\n"] {
+        // Ten bytes promised, two sent, and the socket left open: the
+        // server answers at the deadline (raw_http reads until it closes).
+        let request = format!(
+            "POST /api/holds HTTP/1.1\r\nHost: {addr}\r\nChittyID-Token: {TEST_TOKEN}\r\n{key}\
+             Content-Type: application/json\r\nContent-Length: 10\r\nConnection: close\r\n\r\n{{}}"
+        );
+        let answer = crate::common::raw_http(&addr, request.as_bytes());
+        assert!(answer.starts_with("HTTP/1.1 408"), "{key:?}: {answer}");
+        assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+    }
+    // The key is not left in flight: the same request, sent whole, places
+    // its hold.
+    let body = r#"{"amount":5000,"description":"slow"}"#;
+    let request = format!(
+        "POST /api/holds HTTP/1.1\r\nHost: {addr}\r\nChittyID-Token: {TEST_TOKEN}\r\nIdempotency-Key: slow-1\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = crate::common::raw_http(&addr, request.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+}

@@ -424,3 +424,16 @@ impl Api {
         r.body["id"].as_str().expect("id").to_string()
     }
 }
+
+/// Sends `request` as is on a new connection and returns everything the
+/// server answers until it closes (for requests a client library refuses to
+/// send: bytes that are not text in a header, a body that stops half-way).
+pub fn raw_http(addr: &str, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).expect("timeout");
+    s.write_all(request).expect("send");
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
