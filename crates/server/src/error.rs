@@ -50,12 +50,14 @@ fn body(status: StatusCode, code: &str, error: String, details: Option<serde_jso
 /// token are the cheapest an attacker can send: its body is rendered once,
 /// from the same `ErrorBody` as every other error, and shared.
 fn unauthorized() -> Response {
-    static BODY: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLock::new();
+    // Kept for the process (46 bytes, once) so each answer borrows it: a
+    // shared buffer's clone is an atomic count both worker threads write.
+    static BODY: std::sync::OnceLock<&'static [u8]> = std::sync::OnceLock::new();
     let bytes = BODY.get_or_init(|| {
         let json = ErrorBody { error: ApiError::Unauthorized.to_string(), code: "unauthorized".into(), details: None };
-        axum::body::Bytes::from(serde_json::to_vec(&json).unwrap_or_default())
+        Box::leak(serde_json::to_vec(&json).unwrap_or_default().into_boxed_slice())
     });
-    let mut resp = Response::new(axum::body::Body::from(bytes.clone()));
+    let mut resp = Response::new(axum::body::Body::from(axum::body::Bytes::from_static(bytes)));
     *resp.status_mut() = StatusCode::UNAUTHORIZED;
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

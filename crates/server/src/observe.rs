@@ -221,17 +221,15 @@ const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-reques
 /// The outermost part of the edge (`protect::edge`), once per request:
 /// accepts or makes the request id, opens the span every log line of the
 /// request carries, records the request's metrics and echoes the id.
-pub(crate) async fn around<F, Fut>(state: &AppState, mut req: Request, inner: F) -> Response
+pub(crate) async fn around<F, Fut>(state: &AppState, req: Request, inner: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
 {
+    // Carried by the span (every log line of the request) and echoed on the
+    // response; nothing downstream reads it from the request, so it is not
+    // written back into the request's headers.
     let id = request_id(req.headers());
-    // A copy, not a clone: a clone turns the value's buffer into a shared
-    // one (an allocation, then atomic counts on every drop).
-    if let Ok(copy) = HeaderValue::from_bytes(id.as_bytes()) {
-        req.headers_mut().insert(REQUEST_ID, copy);
-    }
     let route = route_label(&req);
     let method = method_label(req.method());
     let span = tracing::info_span!("request", request_id = %String::from_utf8_lossy(id.as_bytes()), method = %method, path = %req.uri().path());

@@ -1,6 +1,6 @@
-//! Authentication, the innermost part of the edge (`protect::edge`): which paths are public, the token's rate
-//! limit, and the budget for failed authentications. Tokens themselves are
-//! in `crate::auth`.
+//! Authentication, the innermost part of the edge (`protect::edge`): which
+//! paths are public, the token's rate limit, and the budget for failed
+//! authentications. Tokens themselves are in `crate::auth`.
 
 use std::net::SocketAddr;
 
@@ -57,8 +57,9 @@ fn rate_headers(resp: &mut Response, v: &Verdict) {
 }
 
 /// Authenticates, then counts the request against the token's rate limit.
-/// Failed authentication is counted per client IP; an IP over its limit is
-/// refused before its token is even looked at.
+/// A failed authentication is counted per client address and per token
+/// prefix; past either budget the answer is 429 instead of 401. A valid
+/// token is never refused by those budgets.
 pub(crate) async fn require_token(state: &AppState, req: Request, route: Route) -> Response {
     authorize(state, req, route).await.unwrap_or_else(IntoResponse::into_response)
 }

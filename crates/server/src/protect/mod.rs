@@ -30,11 +30,15 @@ pub async fn secure(mut resp: axum::response::Response) -> axum::response::Respo
         // A framework rejection (oversized or unreadable body, wrong content
         // type, a query string that does not parse) answers in the same
         // envelope as every other error, with the framework's reason (it
-        // names the parameter: "duplicate field `limit`").
-        let status = resp.status();
-        let reason = axum::body::to_bytes(resp.into_body(), 1024).await.ok();
-        let reason = reason.map(|b| String::from_utf8_lossy(&b).trim().to_string()).filter(|r| !r.is_empty());
-        resp = envelope_for(status, reason);
+        // names the parameter: "duplicate field `limit`"). Boxed: rare, and
+        // reading a body makes a future every response would carry.
+        resp = Box::pin(async move {
+            let status = resp.status();
+            let reason = axum::body::to_bytes(resp.into_body(), 1024).await.ok();
+            let reason = reason.map(|b| String::from_utf8_lossy(&b).trim().to_string()).filter(|r| !r.is_empty());
+            envelope_for(status, reason)
+        })
+        .await;
     }
     let h = resp.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
