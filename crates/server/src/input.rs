@@ -21,7 +21,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge { limit: crate::state::body_limit() }
             } else {
-                crate::protect::edge::body_error(&rej)
+                crate::protect::body::body_error(&rej)
             }
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -12,7 +12,7 @@ use chittycharge_domain::Timestamp;
 
 use crate::auth::{authenticate_cached, presented_token_bytes};
 use crate::error::ApiError;
-use crate::protect::edge::run;
+use crate::protect::body::run;
 use crate::protect::ratelimit::Verdict;
 use crate::state::AppState;
 

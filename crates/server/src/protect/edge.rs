@@ -124,14 +124,6 @@ impl Service<Request> for Guard {
     }
 }
 
-/// Runs the route, once no more layers are in the way.
-pub(crate) async fn run(route: Route, req: Request) -> Response {
-    match route.oneshot(req).await {
-        Ok(resp) => resp,
-        Err(never) => match never {},
-    }
-}
-
 /// A request body gets `CHITTYCHARGE_BODY_TIMEOUT_MS` in all, and a
 /// mutating request runs in its own task, which the connection only awaits.
 /// Hyper drops a handler's future when the client disconnects; an operation
@@ -182,7 +174,7 @@ impl http_body::Body for DeadlineBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         if Future::poll(self.deadline.as_mut(), cx).is_ready() {
-            return Poll::Ready(Some(Err(Box::new(BodyDeadline))));
+            return Poll::Ready(Some(Err(Box::new(crate::protect::body::BodyDeadline))));
         }
         Pin::new(&mut self.inner).poll_frame(cx).map_err(Into::into)
     }
@@ -194,34 +186,4 @@ impl http_body::Body for DeadlineBody {
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
     }
-}
-
-/// A request body that missed its deadline: its own type, so whoever reads
-/// the body can answer 408 instead of calling it too large or unreadable.
-#[derive(Debug)]
-pub(crate) struct BodyDeadline;
-
-impl std::fmt::Display for BodyDeadline {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the request body did not arrive in time")
-    }
-}
-
-impl std::error::Error for BodyDeadline {}
-
-/// Why a request body could not be read, as the answer to give: 408 for a
-/// missed deadline, 413 past the size limit, otherwise 400.
-pub(crate) fn body_error(e: &(dyn std::error::Error + 'static)) -> crate::error::ApiError {
-    use crate::error::ApiError;
-    let mut cause = Some(e);
-    while let Some(c) = cause {
-        if c.is::<BodyDeadline>() {
-            return ApiError::BodyTimeout;
-        }
-        if c.is::<http_body_util::LengthLimitError>() {
-            return ApiError::PayloadTooLarge { limit: crate::state::body_limit() };
-        }
-        cause = c.source();
-    }
-    ApiError::BadJson { message: "Request body could not be read".into() }
 }

@@ -10,7 +10,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::routing::Route;
 
-use crate::protect::edge::run;
+use crate::protect::body::run;
 use axum::response::{IntoResponse, Response};
 use chittycharge_api::ErrorBody;
 use chittycharge_store::IdemBegin;
@@ -118,7 +118,7 @@ async fn keyed(state: &AppState, req: Request, route: Route, key: String) -> Res
     }
     let Some(caller) = req.extensions().get::<Caller>().cloned() else { return Ok(run(route, req).await) };
     let (mut parts, body) = req.into_parts();
-    let bytes = to_bytes(body, crate::state::body_limit()).await.map_err(|e| crate::protect::edge::body_error(&e))?;
+    let bytes = to_bytes(body, crate::state::body_limit()).await.map_err(|e| crate::protect::body::body_error(&e))?;
     let mut h = Sha256::new();
     h.update(parts.method.as_str().as_bytes());
     h.update([0]);

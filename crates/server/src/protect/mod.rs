@@ -2,6 +2,7 @@
 //! Each is a layer, so handlers stay free of them.
 
 pub mod authn;
+pub(crate) mod body;
 pub mod client;
 mod coalesce;
 pub mod cors;
