@@ -99,13 +99,16 @@ test('a declined card reads in plain words, another card authorizes, and the web
     assert.equal(await msg.isVisible(), false, 'the old error is gone');
     await p.screenshot({ path: `${shots}/stripe-checkin-authorized.png`, fullPage: true });
     await until('the webhook authorizes our hold', async () => (await storedStatus(h.id)) === 'requires_capture');
-    // Which of the emulator's two events for the authorization
-    // (payment_intent.succeeded, then amount_capturable_updated, sent at
-    // once) lands first is up to the machine; either moves the hold.
+    // An event is news, not the truth: its sync reads the intent as it is
+    // now. So whichever event is applied first once the card authorized
+    // moves the hold: one of the emulator's two events for the
+    // authorization, or a late one for the declines before it (a
+    // `payment_failed` delivered after the third card went through). It
+    // moves it once.
     const events = (await api('GET', `/api/holds/${h.id}/events`)).body;
     const moved = (events.events || events).filter((e) => e.to_status === 'requires_capture');
     assert.equal(moved.length, 1, JSON.stringify(events));
-    assert.match(moved[0].actor, /^processor event payment_intent\.(amount_capturable_updated|succeeded) /);
+    assert.match(moved[0].actor, /^processor event payment_intent\.(amount_capturable_updated|succeeded|payment_failed) /);
     // The two declines are Stripe's 402 answers; nothing else failed.
     assert.deepEqual(p.errors.filter((e) => !/402/.test(e)), []);
   });
