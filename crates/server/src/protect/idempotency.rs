@@ -8,16 +8,15 @@
 use axum::body::{to_bytes, Body};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::routing::Route;
-
-use crate::protect::body::run;
 use axum::response::{IntoResponse, Response};
+use axum::routing::Route;
 use chittycharge_api::ErrorBody;
 use chittycharge_store::IdemBegin;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Replay};
+use crate::protect::body::run;
 use crate::state::AppState;
 
 const TTL_MS: i64 = 24 * 3_600_000;

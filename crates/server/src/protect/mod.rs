@@ -1,5 +1,6 @@
 //! Protections around the API: CORS, rate limits and Idempotency-Key.
-//! Each is a layer, so handlers stay free of them.
+//! Each is a part of the edge (`edge.rs`, one service around every route),
+//! so handlers stay free of them.
 
 pub mod authn;
 pub(crate) mod body;
