@@ -5,12 +5,15 @@
 
 use axum::extract::Request;
 use axum::response::Response;
-use axum::routing::Route;
 use tower::ServiceExt;
 
-/// Runs the route, once no more layers are in the way.
-pub(crate) async fn run(route: Route, req: Request) -> Response {
-    match route.oneshot(req).await {
+/// Runs a service that cannot fail (the route, once no more layers are in
+/// the way, or CORS around the rest of the edge).
+pub(crate) async fn run<S>(service: S, req: Request) -> Response
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+{
+    match service.oneshot(req).await {
         Ok(resp) => resp,
         Err(never) => match never {},
     }

@@ -25,7 +25,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::Route;
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, Service};
 use tower_http::cors::{Cors, CorsLayer};
 
 use crate::state::AppState;
@@ -81,12 +81,7 @@ impl Service<Request> for Edge {
         if req.headers().contains_key(header::ORIGIN) {
             Box::pin(async move {
                 let cors = parts.cors.clone();
-                let inner = move |r| async move {
-                    match cors.oneshot(r).await {
-                        Ok(resp) => resp,
-                        Err(never) => match never {},
-                    }
-                };
+                let inner = move |r| crate::protect::body::run(cors, r);
                 Ok(crate::observe::around(&parts.state, req, inner).await)
             })
         } else {
