@@ -95,14 +95,23 @@ start_server "$PG_BASE_URL/bench_flows"
 # What a flow costs PostgreSQL: transactions (its own statistics) and
 # statements, BEGIN and COMMIT included (pg_stat_statements), per flow.
 # WAL flushes (pg_stat_wal, the whole cluster: nothing else runs meanwhile).
+# The time PostgreSQL's executor spent on the statements (pg_stat_statements,
+# in ms), and the server's CPU (/proc, in clock ticks): what is left of the
+# two cores is PostgreSQL's per-statement work around the executor, the
+# kernel and the load generator.
 pg_costs() {
   psql "$PG_ADMIN_URL" -Atc "SELECT (SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'bench_flows') \
     || ' ' || (SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'bench_flows') \
-    || ' ' || (SELECT wal_sync FROM pg_stat_wal)"
+    || ' ' || (SELECT wal_sync FROM pg_stat_wal) \
+    || ' ' || (SELECT coalesce(sum(total_exec_time), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'bench_flows')"
 }
-read -r xact0 stmt0 sync0 < <(pg_costs)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
+read -r xact0 stmt0 sync0 exec0 < <(pg_costs)
+ticks0=$(cpu_ticks)
 "$CCB" flows --url "$URL" --token "$TOKEN" --seconds "$DURATION" > "$work/flows_pg.json"
-read -r xact1 stmt1 sync1 < <(pg_costs)
+ticks1=$(cpu_ticks)
+read -r xact1 stmt1 sync1 exec1 < <(pg_costs)
+tick_hz=$(getconf CLK_TCK)
 flows_pg=$(json flows_per_sec < "$work/flows_pg.json")
 flows_pg_ok=$(json ok < "$work/flows_pg.json")
 stop_server
@@ -176,7 +185,7 @@ done
 
 cpu=$(awk -F: '/model name/ {gsub(/^ +/, "", $2); print $2; exit}' /proc/cpuinfo)
 export health_rps health_p50 health_p99 health_err readyz_rps readyz_p50 readyz_p99 readyz_err unauth_rps unauth_p50 unauth_p99 unauth_err
-export flows_pg2 conflicts_pg2 failed_pg2 xact0 xact1 stmt0 stmt1 sync0 sync1 flows_pg_ok
+export flows_pg2 conflicts_pg2 failed_pg2 xact0 xact1 stmt0 stmt1 sync0 sync1 exec0 exec1 ticks0 ticks1 tick_hz flows_pg_ok
 export report_bytes report_secs rss_report_kb report_small_bytes rss_report_small_kb
 export floor_rps floor_p50 floor_p99 floor_err get_rps get_p50 get_p99 get_err insert_sqlite flows_sqlite insert_pg flows_pg events rss_kb list_p50 list_p99 cpu DURATION
 export holds_loaded="${BENCH_HOLDS:-1000000}" today="$(date -u +%Y-%m-%d)"
@@ -197,7 +206,8 @@ rows = [
      "static floor", f("unauth_rps") / floor, "≥ 0.8"),
     ("(b) hold flows, SQLite", f"{f('flows_sqlite'):,.1f} flows/s", f"raw durable inserts {f('insert_sqlite'):,.1f}/s", f("flows_sqlite") / f("insert_sqlite"), "≥ 0.3"),
     ("(b) hold flows, PostgreSQL", f"{f('flows_pg'):,.1f} flows/s; per flow {(f('xact1') - f('xact0')) / f('flows_pg_ok'):.1f} transactions, "
-     f"{(f('stmt1') - f('stmt0')) / f('flows_pg_ok'):.1f} statements (each a round trip), {(f('sync1') - f('sync0')) / f('flows_pg_ok'):.1f} WAL flushes", f"raw durable inserts {f('insert_pg'):,.1f}/s", f("flows_pg") / f("insert_pg"), "≥ 0.12"),
+     f"{(f('stmt1') - f('stmt0')) / f('flows_pg_ok'):.1f} statements (each a round trip), {(f('sync1') - f('sync0')) / f('flows_pg_ok'):.1f} WAL flushes, "
+     f"{(f('exec1') - f('exec0')) / f('flows_pg_ok'):.2f} ms in PostgreSQL's executor, {(f('ticks1') - f('ticks0')) / f('tick_hz') * 1000 / f('flows_pg_ok'):.2f} ms of server CPU", f"raw durable inserts {f('insert_pg'):,.1f}/s", f("flows_pg") / f("insert_pg"), "≥ 0.12"),
     ("(b) hold flows, PostgreSQL, two instances (steps alternate)", f"{f('flows_pg2'):,.1f} flows/s; {int(f('conflicts_pg2'))} 409s, {int(f('failed_pg2'))} failed flows",
      f"one instance {f('flows_pg'):,.1f} flows/s", f("flows_pg2") / f("flows_pg"), "-"),
     ("(c) webhook ingest", f"{f('events'):,.0f} events/s", "-", None, "≥ 5,000 events/s"),

@@ -65,8 +65,12 @@ pub async fn store_token(
 /// The raw bytes of the token a request presents, readable or not. A value
 /// that is not visible ASCII can never be a token, but sending one is still
 /// an attempt that failed, and counts as one.
+/// Parsed once: a lookup by `&str` parses the name on every call, which
+/// showed up in the 401 path's profile.
+const CHITTYID_TOKEN: axum::http::HeaderName = axum::http::HeaderName::from_static("chittyid-token");
+
 pub(crate) fn presented_token_bytes(headers: &HeaderMap) -> Option<&[u8]> {
-    if let Some(v) = headers.get("chittyid-token") {
+    if let Some(v) = headers.get(CHITTYID_TOKEN) {
         return Some(v.as_bytes().trim_ascii()).filter(|b| !b.is_empty());
     }
     let auth = headers.get(axum::http::header::AUTHORIZATION)?.as_bytes();
@@ -75,7 +79,7 @@ pub(crate) fn presented_token_bytes(headers: &HeaderMap) -> Option<&[u8]> {
 }
 
 pub(crate) fn presented_token(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers.get("chittyid-token").and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers.get(CHITTYID_TOKEN).and_then(|v| v.to_str().ok()) {
         return Some(v.trim());
     }
     let auth = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;

@@ -70,34 +70,7 @@ impl HoldCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chittycharge_domain::{Currency, GuestTier, HoldState, Money, Timestamp};
-
-    fn hold(id: &str, description: &str) -> Hold {
-        Hold {
-            id: id.into(),
-            chitty_id: format!("CHITTY-{id}"),
-            processor: "simulated".into(),
-            client_secret: None,
-            state: HoldState::new(),
-            amount: Money::new(100, Currency::usd()).unwrap(),
-            description: description.into(),
-            customer_email: None,
-            property_id: None,
-            tenant_id: None,
-            booking_id: None,
-            tier: GuestTier::NewGuest,
-            tier_reason: "default".into(),
-            processing_fee: None,
-            metadata: Default::default(),
-            created_at: Timestamp::from_millis(0),
-            updated_at: Timestamp::from_millis(0),
-            created_by: None,
-            version: 0,
-            op_lock: None,
-            expires_at: None,
-            livemode: false,
-        }
-    }
+    use crate::testing::hold;
 
     #[test]
     fn a_row_read_before_a_concurrent_write_is_not_cached_after_it() {

@@ -97,6 +97,20 @@ impl FastReads {
         params: impl rusqlite::Params,
         map: impl FnOnce(&rusqlite::Row<'_>) -> StoreResult<T>,
     ) -> Option<StoreResult<Option<T>>> {
+        self.with_statement(sql, |stmt| match stmt.query_row(params, |row| Ok(map(row))).optional() {
+            Ok(Some(mapped)) => Some(mapped.map(Some)),
+            Ok(None) => Some(Ok(None)),
+            Err(_) => None,
+        })
+    }
+
+    /// Runs `f` with `sql` prepared on this thread's connection; `None` when
+    /// this path cannot answer.
+    fn with_statement<T>(
+        &self,
+        sql: &str,
+        f: impl FnOnce(&mut rusqlite::CachedStatement<'_>) -> Option<T>,
+    ) -> Option<T> {
         READERS.with(|readers| {
             let mut readers = readers.try_borrow_mut().ok()?;
             let idx = match readers.iter().position(|(owner, _)| *owner == self.id) {
@@ -111,10 +125,28 @@ impl FastReads {
                 }
             };
             let mut stmt = readers[idx].1.prepare_cached(sql).ok()?;
-            match stmt.query_row(params, |row| Ok(map(row))).optional() {
-                Ok(Some(mapped)) => Some(mapped.map(Some)),
-                Ok(None) => Some(Ok(None)),
-                Err(_) => None,
+            f(&mut stmt)
+        })
+    }
+
+    /// Every hold `sql` selects (its columns are [`HOLD_COLUMNS`], its
+    /// placeholders `$1`, `$2`, … in order of first use, which SQLite numbers
+    /// the same way). For pages of a list or a report: read here, a row
+    /// costs a few microseconds, where sqlx's `Any` rows cost several times
+    /// that (bench/findings.md). Blocking: call it off the async workers.
+    pub(crate) fn holds(&self, sql: &str, params: &[rusqlite::types::Value]) -> Option<StoreResult<Vec<Hold>>> {
+        self.with_statement(sql, |stmt| {
+            let mut rows = stmt.query(rusqlite::params_from_iter(params)).ok()?;
+            let mut out = Vec::new();
+            loop {
+                match rows.next() {
+                    Ok(Some(row)) => match hold_from_row(&Positional { row, names: hold_column_names() }) {
+                        Ok(h) => out.push(h),
+                        Err(e) => return Some(Err(e)),
+                    },
+                    Ok(None) => return Some(Ok(out)),
+                    Err(_) => return None,
+                }
             }
         })
     }

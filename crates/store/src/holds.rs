@@ -56,6 +56,33 @@ impl Filtered {
         self.int(&format!(" AND (created_at {cmp} {{}}"), at.millis());
         self.text(&format!(" OR id {cmp} {{}})"), id);
     }
+    /// The holds this SELECT (of [`HOLD_COLUMNS`]) finds: on a SQLite file
+    /// read on a blocking thread's own connection (fast.rs), otherwise, or
+    /// when that path cannot answer, through the pool.
+    pub(crate) async fn fetch_holds(self, store: &SqlStore) -> StoreResult<Vec<Hold>> {
+        if let Some(fast) = store.fast().cloned() {
+            let (sql, params) = self.for_rusqlite();
+            let answer = tokio::task::spawn_blocking(move || fast.holds(&sql, &params)).await;
+            if let Ok(Some(holds)) = answer {
+                return holds;
+            }
+        }
+        rows_to_holds(&self.fetch_all(store.pool()).await?)
+    }
+
+    /// The statement with `?n` placeholders, and its arguments.
+    fn for_rusqlite(&self) -> (String, Vec<rusqlite::types::Value>) {
+        let params = self
+            .binds
+            .iter()
+            .map(|b| match b {
+                Bind::Str(s) => rusqlite::types::Value::Text(s.clone()),
+                Bind::Int(i) => rusqlite::types::Value::Integer(*i),
+            })
+            .collect();
+        (crate::exec::numbered(&self.sql), params)
+    }
+
     pub(crate) async fn fetch_all(self, pool: &sqlx::AnyPool) -> StoreResult<Vec<AnyRow>> {
         let mut q = sqlx::query(&self.sql);
         for b in self.binds {
@@ -66,6 +93,38 @@ impl Filtered {
         }
         Ok(q.fetch_all(pool).await?)
     }
+}
+
+/// The SELECT a [`HoldFilter`] names.
+fn hold_query(f: &HoldFilter) -> Filtered {
+    let mut q = Filtered::new(format!("SELECT {HOLD_COLUMNS} FROM holds WHERE 1 = 1"));
+    if let Some(p) = &f.property_id {
+        q.text(" AND property_id = {}", p);
+    }
+    if let Some(t) = &f.tenant_id {
+        q.text(" AND tenant_id = {}", t);
+    }
+    if let Some(b) = &f.booking_id {
+        q.text(" AND booking_id = {}", b);
+    }
+    if let Some(s) = f.status {
+        q.text(" AND status = {}", s.as_str());
+    }
+    if let Some(scope) = &f.property_scope {
+        q.one_of("property_id", scope);
+    }
+    if let Some(t) = f.created_gte {
+        q.int(" AND created_at >= {}", t.millis());
+    }
+    if let Some(t) = f.created_lt {
+        q.int(" AND created_at < {}", t.millis());
+    }
+    let (cursor, cmp, order) = if f.oldest_first { (&f.after, ">", "ASC") } else { (&f.before, "<", "DESC") };
+    if let Some(c) = cursor {
+        q.keyset(cmp, c);
+    }
+    q.int(&format!(" ORDER BY created_at {order}, id {order} LIMIT {{}}"), f.limit.clamp(1, 1000));
+    q
 }
 
 fn rows_to_holds(rows: &[AnyRow]) -> StoreResult<Vec<Hold>> {
@@ -106,35 +165,7 @@ impl SqlStore {
     }
 
     pub(crate) async fn list_holds_impl(&self, f: &HoldFilter) -> StoreResult<Vec<Hold>> {
-        let mut q = Filtered::new(format!("SELECT {HOLD_COLUMNS} FROM holds WHERE 1 = 1"));
-        if let Some(p) = &f.property_id {
-            q.text(" AND property_id = {}", p);
-        }
-        if let Some(t) = &f.tenant_id {
-            q.text(" AND tenant_id = {}", t);
-        }
-        if let Some(b) = &f.booking_id {
-            q.text(" AND booking_id = {}", b);
-        }
-        if let Some(s) = f.status {
-            q.text(" AND status = {}", s.as_str());
-        }
-        if let Some(scope) = &f.property_scope {
-            q.one_of("property_id", scope);
-        }
-        if let Some(t) = f.created_gte {
-            q.int(" AND created_at >= {}", t.millis());
-        }
-        if let Some(t) = f.created_lt {
-            q.int(" AND created_at < {}", t.millis());
-        }
-        let (cursor, cmp, order) = if f.oldest_first { (&f.after, ">", "ASC") } else { (&f.before, "<", "DESC") };
-        if let Some(c) = cursor {
-            q.keyset(cmp, c);
-        }
-        q.int(&format!(" ORDER BY created_at {order}, id {order} LIMIT {{}}"), f.limit.clamp(1, 1000));
-        let rows = q.fetch_all(self.pool()).await?;
-        rows_to_holds(&rows)
+        hold_query(f).fetch_holds(self).await
     }
 
     pub(crate) async fn hold_events_impl(&self, hold_id: &str) -> StoreResult<Vec<HoldEvent>> {
@@ -166,5 +197,44 @@ impl SqlStore {
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(|r| r.try_get::<String, _>("key").map_err(StoreError::from)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::hold;
+    use crate::Store;
+    use chittycharge_domain::Timestamp;
+
+    /// Both ways to read a page must agree, and on a SQLite file the fast
+    /// one must answer rather than quietly hand over to the pool.
+    #[tokio::test]
+    async fn a_report_page_on_a_sqlite_file_is_read_on_the_fast_path_and_matches_the_pool() {
+        let dir = std::env::temp_dir().join(format!("cc-fast-list-{}", uuid::Uuid::new_v4()));
+        let store = SqlStore::connect(&format!("sqlite://{}/t.db", dir.display())).await.unwrap();
+        for i in 0..9_i64 {
+            let mut h = hold(&format!("pi_{i}"), "x");
+            h.property_id = Some(if i % 3 == 0 { "p-b" } else { "p-a" }.into());
+            h.created_at = Timestamp::from_millis(1_000 + i / 2);
+            store.insert_hold(&h, &[], None).await.unwrap();
+        }
+        let f = HoldFilter {
+            property_scope: Some(vec!["p-a".into(), "it's".into()]),
+            created_gte: Some(Timestamp::from_millis(1_000)),
+            created_lt: Some(Timestamp::from_millis(1_004)),
+            oldest_first: true,
+            after: Some((Timestamp::from_millis(1_000), "pi_1".into())),
+            limit: 4,
+            ..HoldFilter::default()
+        };
+        let (sql, params) = hold_query(&f).for_rusqlite();
+        let fast = store.fast().unwrap().holds(&sql, &params).expect("the fast path answers").unwrap();
+        let pool = rows_to_holds(&hold_query(&f).fetch_all(store.pool()).await.unwrap()).unwrap();
+        let ids: Vec<&str> = fast.iter().map(|h| h.id.as_str()).collect();
+        assert_eq!(ids, ["pi_2", "pi_4", "pi_5", "pi_7"]);
+        assert_eq!(fast, pool);
+        assert_eq!(store.list_holds(&f).await.unwrap(), pool);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

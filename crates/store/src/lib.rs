@@ -23,6 +23,8 @@ mod rental;
 mod rows;
 mod sql;
 mod sqlstore;
+#[cfg(test)]
+mod testing;
 mod types;
 mod writes;
 mod writes_pg;

@@ -45,7 +45,8 @@ pub struct SqlStore {
     pub(crate) relaxed: Option<AnyPool>,
     pub(crate) backend: Backend,
     /// SQLite files only: hold reads without the worker-thread hand-off.
-    fast: Option<FastReads>,
+    /// Shared with the blocking threads that read list pages.
+    fast: Option<std::sync::Arc<FastReads>>,
     /// SQLite files only: serialized writes and group commit (durable.rs).
     pub(crate) gate: Option<WriteGate>,
     /// The database file, for SQLite files.
@@ -225,7 +226,7 @@ impl SqlStore {
         }
         let fast_path = fast_path.filter(|_| backend == Backend::Sqlite);
         let gate = fast_path.as_deref().map(WriteGate::new).transpose()?;
-        let fast = fast_path.clone().map(FastReads::new);
+        let fast = fast_path.clone().map(|p| std::sync::Arc::new(FastReads::new(p)));
         Ok(Self {
             pool,
             relaxed,
@@ -290,7 +291,7 @@ impl SqlStore {
         }
     }
 
-    pub(crate) fn fast(&self) -> Option<&FastReads> {
+    pub(crate) fn fast(&self) -> Option<&std::sync::Arc<FastReads>> {
         self.fast.as_ref()
     }
 
