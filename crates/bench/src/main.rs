@@ -300,6 +300,11 @@ async fn main() -> anyhow::Result<()> {
                 tx.commit().await?;
                 done += n;
             }
+            // As a clean stop of the server leaves it: the log copied into the
+            // database file and emptied. Left as it was, a million holds
+            // stay in a log of several GB, which no running server would
+            // keep, and every read of row (d) looked pages up in it.
+            chittycharge_store::Store::close(&store).await?;
             println!("{}", json!({"loaded": done, "seconds": start.elapsed().as_secs_f64()}));
         }
         Cmd::Lists { url, token, rounds } => {

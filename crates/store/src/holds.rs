@@ -113,13 +113,32 @@ fn hold_query(f: &HoldFilter) -> Filtered {
     if let Some(scope) = &f.property_scope {
         q.one_of("property_id", scope);
     }
-    if let Some(t) = f.created_gte {
+    // At most one bound on each side of `created_at`: given two lower (or
+    // two upper) bounds, SQLite seeks on the first and scans for the other.
+    // A report's period start and its cursor were two lower bounds, so every
+    // page scanned from the period's start (a 1,000,000-hold report's last
+    // pages took 56 ms each instead of 3 ms). A cursor on the period's side
+    // of a bound makes that bound redundant; one beyond it excludes nothing.
+    let (mut gte, mut lt) = (f.created_gte, f.created_lt);
+    let (cursor, cmp, order) = if f.oldest_first { (&f.after, ">", "ASC") } else { (&f.before, "<", "DESC") };
+    let cursor = cursor.as_ref().filter(|(at, _)| {
+        let bound = if f.oldest_first { &mut gte } else { &mut lt };
+        let inside = match *bound {
+            None => true,
+            Some(b) if f.oldest_first => *at >= b,
+            Some(b) => *at < b,
+        };
+        if inside {
+            *bound = None;
+        }
+        inside
+    });
+    if let Some(t) = gte {
         q.int(" AND created_at >= {}", t.millis());
     }
-    if let Some(t) = f.created_lt {
+    if let Some(t) = lt {
         q.int(" AND created_at < {}", t.millis());
     }
-    let (cursor, cmp, order) = if f.oldest_first { (&f.after, ">", "ASC") } else { (&f.before, "<", "DESC") };
     if let Some(c) = cursor {
         q.keyset(cmp, c);
     }
@@ -235,6 +254,49 @@ mod tests {
         assert_eq!(ids, ["pi_2", "pi_4", "pi_5", "pi_7"]);
         assert_eq!(fast, pool);
         assert_eq!(store.list_holds(&f).await.unwrap(), pool);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A cursor and a period bound on the same side are never both sent
+    /// (SQLite would seek on one and scan for the other), and whichever is
+    /// dropped, the page is the same.
+    #[tokio::test]
+    async fn a_cursor_inside_or_outside_the_period_pages_through_the_same_holds() {
+        let dir = std::env::temp_dir().join(format!("cc-keyset-{}", uuid::Uuid::new_v4()));
+        let store = SqlStore::connect(&format!("sqlite://{}/t.db", dir.display())).await.unwrap();
+        for i in 0..10_i64 {
+            let mut h = hold(&format!("pi_{i}"), "x");
+            h.created_at = Timestamp::from_millis(100 + i);
+            store.insert_hold(&h, &[], None).await.unwrap();
+        }
+        let at = |ms: i64, id: &str| Some((Timestamp::from_millis(ms), id.to_string()));
+        let period = HoldFilter {
+            created_gte: Some(Timestamp::from_millis(102)),
+            created_lt: Some(Timestamp::from_millis(107)),
+            limit: 10,
+            ..HoldFilter::default()
+        };
+        let ids = |holds: Vec<Hold>| holds.into_iter().map(|h| h.id).collect::<Vec<_>>();
+        let cases = [
+            // oldest first: a cursor inside the period, then one before it
+            (HoldFilter { oldest_first: true, after: at(103, "pi_3"), ..period.clone() }, vec!["pi_4", "pi_5", "pi_6"]),
+            (
+                HoldFilter { oldest_first: true, after: at(50, "pi_x"), ..period.clone() },
+                vec!["pi_2", "pi_3", "pi_4", "pi_5", "pi_6"],
+            ),
+            // newest first: inside, at the period's end, and beyond it
+            (HoldFilter { before: at(105, "pi_5"), ..period.clone() }, vec!["pi_4", "pi_3", "pi_2"]),
+            (HoldFilter { before: at(107, "pi_7"), ..period.clone() }, vec!["pi_6", "pi_5", "pi_4", "pi_3", "pi_2"]),
+            (HoldFilter { before: at(900, "pi_z"), ..period.clone() }, vec!["pi_6", "pi_5", "pi_4", "pi_3", "pi_2"]),
+        ];
+        for (f, want) in cases {
+            let q = hold_query(&f);
+            // The range bounds; the keyset's `(created_at > … OR id > …)` is not one.
+            let lower = q.sql.matches("AND created_at >").count();
+            let upper = q.sql.matches("AND created_at <").count();
+            assert!(lower <= 1 && upper <= 1, "two bounds on one side: {}", q.sql);
+            assert_eq!(ids(store.list_holds(&f).await.unwrap()), want, "{}", q.sql);
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 }
