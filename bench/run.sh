@@ -47,11 +47,14 @@ start_server() {
   env -i PATH="$PATH" DATABASE_URL="$db" CHITTYCHARGE_LISTEN=127.0.0.1:0 CHITTYCHARGE_API_TOKEN="$TOKEN" \
     RATE_LIMIT_PER_MINUTE=60000000 RUST_LOG=error "$@" "$BIN" serve > "$work/banner" 2> "$work/server.log" &
   server_pid=$!
-  for _ in $(seq 1 100); do
+  # Up to 30 s: in Stripe mode the start waits for the emulator's first
+  # answers, which a busy machine can make slow.
+  for _ in $(seq 1 600); do
     if grep -q "listening on" "$work/banner" 2>/dev/null; then break; fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
     sleep 0.05
   done
-  grep -q "listening on" "$work/banner" || { echo "server did not start:"; cat "$work/server.log"; return 1; }
+  grep -q "listening on" "$work/banner" || { echo "server did not start:"; cat "$work/banner" "$work/server.log"; return 1; }
   URL="http://$(sed -E 's/.*listening on http:\/\/([^ ]+).*/\1/' "$work/banner")"
 }
 
