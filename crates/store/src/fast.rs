@@ -62,7 +62,15 @@ pub(crate) struct FastReads {
     /// Tells this store's connections from another store's on the same thread.
     id: u64,
     hold_sql: String,
+    /// Pages read at once ([`FastReads::holds`]). Each runs on a blocking
+    /// thread with a connection of its own (a page cache, three files), and
+    /// the blocking pool grows to hundreds of threads: unbounded, a flood of
+    /// list requests would open that many. The pool's own bound is 8.
+    pub(crate) pages: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// How many pages of holds are read at once.
+pub(crate) const PAGE_READERS: usize = 8;
 
 impl FastReads {
     pub(crate) fn new(path: PathBuf) -> Self {
@@ -71,6 +79,7 @@ impl FastReads {
             path,
             id: NEXT.fetch_add(1, Ordering::Relaxed),
             hold_sql: format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = ?1"),
+            pages: std::sync::Arc::new(tokio::sync::Semaphore::new(PAGE_READERS)),
         }
     }
 

@@ -62,7 +62,14 @@ impl Filtered {
     pub(crate) async fn fetch_holds(self, store: &SqlStore) -> StoreResult<Vec<Hold>> {
         if let Some(fast) = store.fast().cloned() {
             let (sql, params) = self.for_rusqlite();
-            let answer = tokio::task::spawn_blocking(move || fast.holds(&sql, &params)).await;
+            // Held by the blocking task itself: a caller that goes away
+            // does not free its place while the read still runs.
+            let permit = fast.pages.clone().acquire_owned().await;
+            let answer = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                fast.holds(&sql, &params)
+            })
+            .await;
             if let Ok(Some(holds)) = answer {
                 return holds;
             }
@@ -254,6 +261,29 @@ mod tests {
         assert_eq!(ids, ["pi_2", "pi_4", "pi_5", "pi_7"]);
         assert_eq!(fast, pool);
         assert_eq!(store.list_holds(&f).await.unwrap(), pool);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A flood of list requests reads at most `PAGE_READERS` pages at
+    /// once: with every reader busy, a page waits for one.
+    #[tokio::test]
+    async fn a_page_read_waits_while_every_page_reader_is_busy() {
+        let dir = std::env::temp_dir().join(format!("cc-page-readers-{}", uuid::Uuid::new_v4()));
+        let store = SqlStore::connect(&format!("sqlite://{}/t.db", dir.display())).await.unwrap();
+        store.insert_hold(&hold("pi_1", "x"), &[], None).await.unwrap();
+        let f = HoldFilter { limit: 10, ..HoldFilter::default() };
+        let busy = store
+            .fast()
+            .unwrap()
+            .pages
+            .clone()
+            .acquire_many_owned(u32::try_from(crate::fast::PAGE_READERS).unwrap())
+            .await
+            .unwrap();
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(200), store.list_holds(&f)).await;
+        assert!(waiting.is_err(), "a page was read while every reader was busy");
+        drop(busy);
+        assert_eq!(store.list_holds(&f).await.unwrap().len(), 1);
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -20,9 +20,11 @@ pub(super) fn text_content() -> utoipa::openapi::Content {
 pub(super) fn param_schema(kind: Param) -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
     match kind {
         Param::Str => ObjectBuilder::new().schema_type(Type::String).into(),
-        Param::Int(min, max) => {
-            ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(min)).maximum(Some(max)).into()
-        }
+        // An empty value means the default, as in a form left blank (API.md).
+        Param::Int(min, max) => utoipa::openapi::OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(min)).maximum(Some(max)))
+            .item(ObjectBuilder::new().schema_type(Type::String).max_length(Some(0)))
+            .into(),
         // An empty value means "no filter", as in a form left blank.
         Param::OneOf(schema) => utoipa::openapi::OneOfBuilder::new()
             .item(Ref::from_schema_name(schema))

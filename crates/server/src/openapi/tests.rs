@@ -46,7 +46,10 @@ fn the_enums_in_the_document_are_the_domains_own_values() {
     assert_eq!(hold["created_at"]["format"], "date-time", "{hold}");
     let limit = &doc["paths"]["/api/holds"]["get"]["parameters"];
     let limit = limit.as_array().unwrap().iter().find(|p| p["name"] == "limit").unwrap();
-    assert_eq!((limit["schema"]["type"].as_str(), limit["schema"]["maximum"].as_i64()), (Some("integer"), Some(200)));
+    // A whole number up to 200, or empty (the default, as a form left blank).
+    let (number, empty) = (&limit["schema"]["oneOf"][0], &limit["schema"]["oneOf"][1]);
+    assert_eq!((number["type"].as_str(), number["maximum"].as_i64()), (Some("integer"), Some(200)), "{limit}");
+    assert_eq!((empty["type"].as_str(), empty["maxLength"].as_i64()), (Some("string"), Some(0)), "{limit}");
     let metrics = &doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"];
     assert!(metrics["text/plain"].is_object(), "{metrics}");
     let limited = &doc["paths"]["/api/holds"]["get"]["responses"]["429"]["headers"];
