@@ -62,13 +62,13 @@ pub async fn store_token(
     Ok(record)
 }
 
-/// The raw bytes of the token a request presents, readable or not. A value
-/// that is not visible ASCII can never be a token, but sending one is still
-/// an attempt that failed, and counts as one.
 /// Parsed once: a lookup by `&str` parses the name on every call, which
 /// showed up in the 401 path's profile.
 const CHITTYID_TOKEN: axum::http::HeaderName = axum::http::HeaderName::from_static("chittyid-token");
 
+/// The raw bytes of the token a request presents, readable or not. A value
+/// that is not visible ASCII can never be a token, but sending one is still
+/// an attempt that failed, and counts as one.
 pub(crate) fn presented_token_bytes(headers: &HeaderMap) -> Option<&[u8]> {
     if let Some(v) = headers.get(CHITTYID_TOKEN) {
         return Some(v.as_bytes().trim_ascii()).filter(|b| !b.is_empty());

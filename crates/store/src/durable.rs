@@ -186,7 +186,7 @@ impl WriteGate {
     /// Every 2,000 writes, not more often: each checkpoint stops every
     /// writer for its two `fsync`s (about 8 ms here, however little it
     /// copies), and at every 500 writes those stops took about 15% of the
-    /// hold flows' time; at 2,000, flows/s rose by about 10% (bench/findings.md).
+    /// hold flows' time; at 2,000, flows/s rose by 5–10% (bench/findings.md).
     /// The log then grows to about 50 MB before it starts over, and
     /// `journal_size_limit` trims the file back to 64 MB when it does.
     async fn checkpoint_if_due(&self) {

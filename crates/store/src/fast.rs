@@ -139,8 +139,7 @@ impl FastReads {
     }
 
     /// Every hold `sql` selects (its columns are [`HOLD_COLUMNS`], its
-    /// placeholders `$1`, `$2`, … in order of first use, which SQLite numbers
-    /// the same way). For pages of a list or a report: read here, a row
+    /// placeholders `?1`, `?2`, …: `exec::numbered`). For pages of a list or a report: read here, a row
     /// costs a few microseconds, where sqlx's `Any` rows cost several times
     /// that (bench/findings.md). Blocking: call it off the async workers.
     pub(crate) fn holds(&self, sql: &str, params: &[rusqlite::types::Value]) -> Option<StoreResult<Vec<Hold>>> {
