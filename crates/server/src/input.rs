@@ -122,3 +122,15 @@ impl<'a> Fields<'a> {
         }
     }
 }
+
+/// An RFC 3339 instant as (the millisecond it falls in, the first millisecond
+/// at or after it). Holds are timed to the millisecond: a bound with a finer
+/// fraction (`…09.1331Z`) lies between two of them, and "at or after" or
+/// "before" it starts at the later one, while "after" or "at or before" it
+/// ends with the earlier one.
+pub(crate) fn rfc3339_millis(v: &str) -> Option<(i64, i64)> {
+    let d = chrono::DateTime::parse_from_rfc3339(v).ok()?;
+    let floor = d.timestamp_millis();
+    let ceil = if d.timestamp_subsec_nanos() % 1_000_000 == 0 { floor } else { floor.checked_add(1)? };
+    Some((floor, ceil))
+}

@@ -64,7 +64,8 @@ fn bound(field: &str, v: Option<&str>, is_end: bool) -> Result<Timestamp, ApiErr
         let day = if is_end { day.succ_opt() } else { Some(day) };
         day.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc().timestamp_millis())
     } else {
-        chrono::DateTime::parse_from_rfc3339(v).ok().map(|d| d.timestamp_millis())
+        // Both ends are "at or after" (`from`) or "before" (`to`) an instant.
+        crate::input::rfc3339_millis(v).map(|(_, ceil)| ceil)
     };
     match millis {
         Some(ms) if (0..=253_402_300_799_000).contains(&ms) => Ok(Timestamp::from_millis(ms)),

@@ -166,3 +166,38 @@ async fn stripes_other_two_creation_bounds_and_an_empty_limit_work_too() {
     assert_eq!((twice.status, twice.body["code"].as_str()), (400, Some("invalid_request")), "{}", twice.text);
     assert!(twice.body["details"]["reason"].as_str().unwrap_or("").contains("limit"), "{}", twice.text);
 }
+
+/// Holds are timed to the millisecond; a bound with a finer fraction lies
+/// between two of them and must fall on the right side of each hold: a
+/// hold at .133 is before .1331, and after .1329.
+#[tokio::test]
+async fn a_bound_finer_than_a_millisecond_falls_on_the_right_side_of_each_hold() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    let id = api.authorized_hold(1_000).await;
+    let created = api.get(&format!("/api/holds/{id}")).await.body["created_at"].as_str().unwrap().to_string();
+    let t = chrono::DateTime::parse_from_rfc3339(&created).unwrap().with_timezone(&chrono::Utc);
+    let fine = |micros: i64| (t + chrono::Duration::microseconds(micros)).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let (just_after, just_before) = (fine(100), fine(-100));
+    let found = |query: String| {
+        let api = server.client();
+        async move {
+            let r = api.get(&format!("/api/holds?{query}")).await;
+            assert_eq!(r.status, 200, "{query}: {}", r.text);
+            r.body["holds"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(found(format!("created[gte]={just_after}")).await, 0, "the hold is before {just_after}");
+    assert_eq!(found(format!("created[gt]={just_after}")).await, 0);
+    assert_eq!(found(format!("created[lt]={just_after}")).await, 1, "the hold is before {just_after}");
+    assert_eq!(found(format!("created[lte]={just_after}")).await, 1);
+    assert_eq!(found(format!("created[gte]={just_before}")).await, 1, "the hold is after {just_before}");
+    assert_eq!(found(format!("created[gt]={just_before}")).await, 1);
+    assert_eq!(found(format!("created[lt]={just_before}")).await, 0);
+    assert_eq!(found(format!("created[lte]={just_before}")).await, 0);
+    // A report from the hold's own millisecond to a tenth of one later is a
+    // period of one millisecond, and the hold is in it.
+    let r = api.get(&format!("/api/reports/holds?from={created}&to={just_after}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["rows"].as_array().unwrap().len(), 1, "{}", r.text);
+}

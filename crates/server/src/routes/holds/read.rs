@@ -85,16 +85,26 @@ fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
     a.into_iter().chain(b).min()
 }
 
-/// Stripe's form, Unix seconds, or an RFC 3339 date-time, with the length
-/// of time the value names (a second, or a millisecond).
-fn instant(field: &str, v: Option<&str>) -> Result<Option<(Timestamp, i64)>, ApiError> {
+/// Stripe's form, Unix seconds, or an RFC 3339 date-time: where "at or
+/// after" and "before" it start, and where "after" and "at or before" it
+/// end (they differ when the value names a whole second, or falls between
+/// two milliseconds).
+struct Bound {
+    at: Timestamp,
+    after: Timestamp,
+}
+
+fn instant(field: &str, v: Option<&str>) -> Result<Option<Bound>, ApiError> {
     let Some(v) = v.filter(|s| !s.is_empty()) else { return Ok(None) };
+    // (the first millisecond at or after it, the first one after it)
     let millis = match v.parse::<i64>() {
-        Ok(secs) => secs.checked_mul(1000).map(|ms| (ms, 1000)),
-        Err(_) => chrono::DateTime::parse_from_rfc3339(v).ok().map(|d| (d.timestamp_millis(), 1)),
+        Ok(secs) => secs.checked_mul(1000).and_then(|ms| Some((ms, ms.checked_add(1000)?))),
+        Err(_) => crate::input::rfc3339_millis(v).and_then(|(floor, ceil)| Some((ceil, floor.checked_add(1)?))),
     };
     match millis {
-        Some((ms, unit)) if (0..=253_402_300_799_000).contains(&ms) => Ok(Some((Timestamp::from_millis(ms), unit))),
+        Some((at, after)) if (0..=253_402_300_799_000).contains(&at) => {
+            Ok(Some(Bound { at: Timestamp::from_millis(at), after: Timestamp::from_millis(after) }))
+        }
         _ => Err(CoreError::validation(
             field,
             format!("{field} must be Unix seconds or an RFC 3339 date-time such as 2026-11-01T00:00:00Z"),
@@ -140,15 +150,13 @@ pub(crate) async fn list_holds(
     // Stripe's four bounds, kept as "at or after" and "before" (the store's
     // resolution is a millisecond).
     // (A bound in Unix seconds covers its whole second, as Stripe's do.)
-    let after = |(t, unit): (Timestamp, i64)| t.plus_millis(unit);
-    let at = |(t, _): (Timestamp, i64)| t;
     let created_gte = latest(
-        instant("created[gte]", q.created_gte.as_deref())?.map(at),
-        instant("created[gt]", q.created_gt.as_deref())?.map(after),
+        instant("created[gte]", q.created_gte.as_deref())?.map(|b| b.at),
+        instant("created[gt]", q.created_gt.as_deref())?.map(|b| b.after),
     );
     let created_lt = earliest(
-        instant("created[lt]", q.created_lt.as_deref())?.map(at),
-        instant("created[lte]", q.created_lte.as_deref())?.map(after),
+        instant("created[lt]", q.created_lt.as_deref())?.map(|b| b.at),
+        instant("created[lte]", q.created_lte.as_deref())?.map(|b| b.after),
     );
     let filter = HoldFilter {
         created_gte,
