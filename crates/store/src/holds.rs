@@ -229,7 +229,7 @@ impl SqlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::hold;
+    use crate::testing::{hold, TempStore};
     use crate::Store;
     use chittycharge_domain::Timestamp;
 
@@ -237,8 +237,7 @@ mod tests {
     /// one must answer rather than quietly hand over to the pool.
     #[tokio::test]
     async fn a_report_page_on_a_sqlite_file_is_read_on_the_fast_path_and_matches_the_pool() {
-        let dir = std::env::temp_dir().join(format!("cc-fast-list-{}", uuid::Uuid::new_v4()));
-        let store = SqlStore::connect(&format!("sqlite://{}/t.db", dir.display())).await.unwrap();
+        let store = TempStore::new().await;
         for i in 0..9_i64 {
             let mut h = hold(&format!("pi_{i}"), "x");
             h.property_id = Some(if i % 3 == 0 { "p-b" } else { "p-a" }.into());
@@ -261,15 +260,13 @@ mod tests {
         assert_eq!(ids, ["pi_2", "pi_4", "pi_5", "pi_7"]);
         assert_eq!(fast, pool);
         assert_eq!(store.list_holds(&f).await.unwrap(), pool);
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     /// A flood of list requests reads at most `PAGE_READERS` pages at
     /// once: with every reader busy, a page waits for one.
     #[tokio::test]
     async fn a_page_read_waits_while_every_page_reader_is_busy() {
-        let dir = std::env::temp_dir().join(format!("cc-page-readers-{}", uuid::Uuid::new_v4()));
-        let store = SqlStore::connect(&format!("sqlite://{}/t.db", dir.display())).await.unwrap();
+        let store = TempStore::new().await;
         store.insert_hold(&hold("pi_1", "x"), &[], None).await.unwrap();
         let f = HoldFilter { limit: 10, ..HoldFilter::default() };
         let busy = store
@@ -284,7 +281,6 @@ mod tests {
         assert!(waiting.is_err(), "a page was read while every reader was busy");
         drop(busy);
         assert_eq!(store.list_holds(&f).await.unwrap().len(), 1);
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     /// A cursor and a period bound on the same side are never both sent
@@ -292,8 +288,7 @@ mod tests {
     /// dropped, the page is the same.
     #[tokio::test]
     async fn a_cursor_inside_or_outside_the_period_pages_through_the_same_holds() {
-        let dir = std::env::temp_dir().join(format!("cc-keyset-{}", uuid::Uuid::new_v4()));
-        let store = SqlStore::connect(&format!("sqlite://{}/t.db", dir.display())).await.unwrap();
+        let store = TempStore::new().await;
         for i in 0..10_i64 {
             let mut h = hold(&format!("pi_{i}"), "x");
             h.created_at = Timestamp::from_millis(100 + i);
@@ -327,6 +322,5 @@ mod tests {
             assert!(lower <= 1 && upper <= 1, "two bounds on one side: {}", q.sql);
             assert_eq!(ids(store.list_holds(&f).await.unwrap()), want, "{}", q.sql);
         }
-        let _ = std::fs::remove_dir_all(dir);
     }
 }
