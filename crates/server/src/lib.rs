@@ -12,6 +12,7 @@ pub mod error;
 mod health_cache;
 mod input;
 pub mod jobs;
+mod negotiate;
 pub mod observe;
 pub mod openapi;
 pub mod protect;

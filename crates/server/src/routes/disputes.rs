@@ -52,7 +52,10 @@ pub(crate) async fn evidence(
         Some("html") => true,
         Some("json") => false,
         Some(_) => return Err(CoreError::validation("format", "format must be json or html").into()),
-        None => headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html")),
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| crate::negotiate::prefers(a, "text/html")),
     };
     let packet = state.holds.evidence_packet(&id, &caller).await?;
     Ok(if html {

@@ -49,7 +49,7 @@ fn format(q: &ReportQuery, headers: &HeaderMap) -> Result<Format, ApiError> {
         Some(_) => Err(CoreError::validation("format", "format must be csv or json").into()),
         None => {
             let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-            Ok(if accept.contains("text/csv") { Format::Csv } else { Format::Json })
+            Ok(if crate::negotiate::prefers(accept, "text/csv") { Format::Csv } else { Format::Json })
         }
     }
 }

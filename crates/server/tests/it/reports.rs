@@ -179,6 +179,12 @@ async fn the_csv_report_is_in_major_units_says_so_and_defuses_formulas() {
         .raw("GET", &format!("/api/reports/holds?{ALL_TIME}&format=json"), None, &[("Accept", "text/csv")])
         .await;
     assert_eq!(json.headers["content-type"], "application/json");
+    // An Accept that refuses CSV (q=0), or ranks JSON higher, gets JSON.
+    for accept in ["text/csv;q=0", "text/csv;q=0.5, application/json"] {
+        let r =
+            server.client().raw("GET", &format!("/api/reports/holds?{ALL_TIME}"), None, &[("Accept", accept)]).await;
+        assert_eq!(r.headers["content-type"], "application/json", "{accept}");
+    }
 }
 
 #[tokio::test]
