@@ -292,3 +292,24 @@ async fn the_claims_report_has_a_row_per_damage_line_with_its_evidence_and_total
     assert!(csv.contains("https://photos.example/lamp.jpg https://photos.example/lamp2.jpg,50.00"), "{csv}");
     assert!(csv.lines().any(|l| l.starts_with("total,") && l.ends_with(",usd,,2,,,75.00")), "{csv}");
 }
+
+#[tokio::test]
+async fn a_hold_without_a_property_is_null_in_its_row_and_in_its_totals() {
+    let server = Server::start(crate::common::sqlite_db());
+    let api = server.client();
+    let r = api
+        .post(
+            "/api/holds",
+            json!({"amount": 4_200, "currency": "usd", "description": "Incidentals", "property_id": "",
+                   "payment_method": "pm_card_visa", "confirm": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let report = api.get(&format!("/api/reports/holds?{ALL_TIME}")).await.body;
+    assert_eq!(report["rows"][0]["property_id"], Value::Null, "{report}");
+    assert_eq!(
+        report["totals"],
+        json!([{"property_id": null, "currency": "usd", "holds": 1, "authorized": 4_200,
+        "captured": 0, "released": 0, "outstanding": 4_200, "refunded": 0, "disputed": 0, "estimated_fee": 0}])
+    );
+}

@@ -74,7 +74,8 @@ impl HoldRows {
 
 #[derive(Serialize)]
 struct HoldTotal<'a> {
-    property_id: &'a str,
+    /// `null` for the holds without a property, as in their rows.
+    property_id: Option<&'a str>,
     currency: &'a str,
     holds: u64,
     authorized: i128,
@@ -174,7 +175,7 @@ impl Rows<(Hold, i64)> for HoldRows {
                     .totals
                     .iter()
                     .map(|(p, c, s)| HoldTotal {
-                        property_id: p,
+                        property_id: Some(p).filter(|p| !p.is_empty()),
                         currency: c.code(),
                         holds: s.holds,
                         authorized: s.authorized,
