@@ -1,3 +1,6 @@
+use std::path::Path;
+
+use super::parse::{absolute_sqlite_url, apply_secret_files};
 use super::*;
 
 fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
