@@ -69,6 +69,17 @@ impl<'a> Fields<'a> {
         self.0.get(name).filter(|v| !v.is_null())
     }
 
+    /// Refuses `null` for fields whose absence means "all of it" (a full
+    /// capture, a full refund, no damages): a client's NaN or Infinity, or a
+    /// value it failed to fill in, arrives as `null`, and must not move the
+    /// whole amount. `omitted` says what leaving the field out does.
+    pub(crate) fn refuse_null(&self, names: &[&str], omitted: &str) -> Result<(), CoreError> {
+        match names.iter().find(|n| self.0.get(**n).is_some_and(Value::is_null)) {
+            Some(n) => Err(CoreError::validation(n, format!("{n} is null; leave it out to {omitted}"))),
+            None => Ok(()),
+        }
+    }
+
     /// An integer amount of minor units. Strings and fractions are refused.
     pub(crate) fn int(&self, name: &str) -> Result<Option<i64>, CoreError> {
         match self.raw(name) {

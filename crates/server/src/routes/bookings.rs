@@ -94,6 +94,7 @@ pub(super) fn parse_damages(body: &Map<String, Value>) -> Result<Vec<DamageLine>
             "damage_amount is not accepted: send damages: [{\"amount\": <minor units>, \"description\"}]",
         ));
     }
+    Fields(body).refuse_null(&["damages"], "check out without damages")?;
     parse_lines(body, "damages")
 }
 

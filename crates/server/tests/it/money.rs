@@ -27,7 +27,7 @@ async fn damage_totals_that_overflow_or_exceed_the_hold_are_refused() {
             json!({"lines": [{"amount": max, "description": "a"}, {"amount": max, "description": "b"}]}),
         )
         .await;
-    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("lines")), "{}", r.text);
     let h = api.get(&format!("/api/holds/{hold}")).await.body;
     assert_eq!((h["status"].as_str(), h["amount_captured"].as_i64()), (Some("requires_capture"), Some(0)));
     assert_eq!(api.get("/api/bookings/bk-ovf").await.body["status"], "hold_active");
@@ -110,4 +110,46 @@ async fn a_body_that_names_an_amount_twice_is_refused_and_captures_nothing() {
     }
     let h = api.get(&format!("/api/holds/{hold}")).await.body;
     assert_eq!((h["status"].as_str(), h["amount_captured"].as_i64()), (Some("requires_capture"), Some(0)));
+}
+
+/// A client's NaN, Infinity or unfilled value arrives as `null`. Where
+/// leaving a field out means "all of it", `null` must not.
+#[tokio::test]
+async fn a_null_amount_or_null_lines_never_capture_refund_or_release_everything() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    let r = api
+        .post(
+            "/api/holds",
+            json!({"amount": 25_000, "description": "x", "payment_method": "pm_card_visa", "confirm": true}),
+        )
+        .await;
+    let hold = r.body["id"].as_str().unwrap().to_string();
+    for (body, field) in [
+        (json!({"amount_to_capture": null}), "amount_to_capture"),
+        (json!({"amount": null}), "amount"),
+        (json!({"lines": null}), "lines"),
+        (json!({"amount_to_capture": null, "reason": "lamp 20.00"}), "amount_to_capture"),
+    ] {
+        let r = api.post(&format!("/api/holds/{hold}/capture"), body.clone()).await;
+        assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some(field)), "{body}: {}", r.text);
+    }
+    let h = api.get(&format!("/api/holds/{hold}")).await.body;
+    assert_eq!((h["status"].as_str(), h["amount_captured"].as_i64()), (Some("requires_capture"), Some(0)), "{h}");
+
+    let r = api.post(&format!("/api/holds/{hold}/capture"), json!({"amount_to_capture": 10_000})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for (body, field) in [(json!({"amount": null}), "amount"), (json!({"lines": null}), "lines")] {
+        let r = api.post(&format!("/api/holds/{hold}/refunds"), body.clone()).await;
+        assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some(field)), "{body}: {}", r.text);
+    }
+    assert_eq!(api.get(&format!("/api/holds/{hold}")).await.body["amount_refunded"], 0);
+
+    property(&api, "reef", json!({})).await;
+    booking(&api, "reef", "bk-null").await;
+    let (s, a) = authorize(&api, "bk-null").await;
+    assert_eq!(s, 200, "{a}");
+    let r = api.post("/api/bookings/bk-null/checkout", json!({"damages": null})).await;
+    assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("damages")), "{}", r.text);
+    assert_eq!(api.get("/api/bookings/bk-null").await.body["status"], "hold_active");
 }

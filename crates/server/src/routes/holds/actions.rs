@@ -34,6 +34,7 @@ pub(crate) fn parse_capture(
 ) -> Result<CaptureCommand, CoreError> {
     let body = body.unwrap_or_default();
     let f = Fields(&body);
+    f.refuse_null(&["amount_to_capture", "amount", "lines"], "capture in full")?;
     let primary = f.int("amount_to_capture")?;
     let alias = f.int("amount")?;
     let amount = match (primary, alias) {
@@ -71,7 +72,14 @@ pub(crate) fn amount_with_lines(
         return Ok((requested, None));
     }
     // At least one line, each positive: the total is too.
-    let total = PositiveAmount::new(chittycharge_core::bookings::claim_total(&lines, i64::MAX)?)
+    // claim_total names check-out's field; here the lines are `lines`.
+    let total = chittycharge_core::bookings::claim_total(&lines, i64::MAX).map_err(|e| match e {
+        CoreError::Validation { field, message } => {
+            CoreError::Validation { field: field.replacen("damages", "lines", 1), message }
+        }
+        other => other,
+    })?;
+    let total = PositiveAmount::new(total)
         .map_err(|_| CoreError::validation("lines", "lines, when sent, needs at least one line"))?;
     let amount = match requested {
         None => total,

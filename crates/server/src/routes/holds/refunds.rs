@@ -20,11 +20,8 @@ use crate::views::{hold_view, refund_view};
 /// part; `lines` itemize it (and must add up to `amount` when both come).
 fn parse_refund(body: Option<serde_json::Map<String, serde_json::Value>>) -> Result<RefundCommand, CoreError> {
     let body = body.unwrap_or_default();
-    if body.get("amount").is_some_and(serde_json::Value::is_null) {
-        // A client's NaN or Infinity arrives as null: never "refund it all".
-        return Err(CoreError::validation("amount", "amount is null; omit it to refund in full"));
-    }
     let f = Fields(&body);
+    f.refuse_null(&["amount", "lines"], "refund in full")?;
     let requested = f.int("amount")?.map(PositiveAmount::new).transpose().map_err(|_| {
         CoreError::validation("amount", "amount must be a positive number of minor units; omit it to refund in full")
     })?;
