@@ -259,6 +259,10 @@ impl HoldService {
             HoldState::Expired(_) => return Err(CoreError::Expired { capture_before: hold.expires_at }),
             other => return Err(not_in(other.status(), "captured")),
         };
+        hold.amount
+            .currency()
+            .check_granularity(amount)
+            .map_err(|e| CoreError::validation("amount_to_capture", e.to_string()))?;
         let (op, locked, result) = self
             .with_lock(&hold, "capture", json!({ "amount_to_capture": amount, "reason": cmd.reason, "detail": cmd.detail, "actor": caller.actor() }), |key| async move {
                 self.processor.capture(id, Some(amount), &key).await
@@ -347,6 +351,7 @@ impl HoldService {
             return Err(CoreError::validation("amount", format!("amount is the new total and must exceed {current}")));
         }
         let currency = hold.amount.currency();
+        currency.check_granularity(new_total).map_err(|e| CoreError::validation("amount", e.to_string()))?;
         let limit = hold.tier.limit(currency);
         if new_total > limit.minor() {
             return Err(CoreError::TierExceeded { tier: hold.tier, limit });

@@ -86,6 +86,7 @@ impl HoldService {
                 })
             }
         };
+        hold.amount.currency().check_granularity(amount).map_err(|e| CoreError::validation("amount", e.to_string()))?;
         let stripe_reason = cmd.reason.as_deref().filter(|r| STRIPE_REFUND_REASONS.contains(r)).map(str::to_string);
         let request = json!({
             "amount": amount,

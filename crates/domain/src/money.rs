@@ -119,6 +119,15 @@ impl Currency {
             minor
         }
     }
+    /// Stripe moves three-decimal currencies (KWD, BHD) only in multiples
+    /// of ten minor units: a hold, and every capture, refund and new total
+    /// of it.
+    pub fn check_granularity(self, minor: i64) -> Result<(), MoneyError> {
+        if self.0.exponent == 3 && minor % 10 != 0 {
+            return Err(MoneyError::NotMultipleOfTen { currency: self.0.code });
+        }
+        Ok(())
+    }
     pub fn supported_codes() -> impl Iterator<Item = &'static str> {
         CURRENCIES.iter().map(|c| c.code)
     }
@@ -204,9 +213,7 @@ impl Money {
                 min_minor: currency.min_charge(),
             });
         }
-        if currency.exponent() == 3 && minor % 10 != 0 {
-            return Err(MoneyError::NotMultipleOfTen { currency: currency.code() });
-        }
+        currency.check_granularity(minor)?;
         Ok(m)
     }
 

@@ -153,3 +153,38 @@ async fn a_null_amount_or_null_lines_never_capture_refund_or_release_everything(
     assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("damages")), "{}", r.text);
     assert_eq!(api.get("/api/bookings/bk-null").await.body["status"], "hold_active");
 }
+
+/// Stripe moves KWD and BHD only in multiples of ten fils. Create already
+/// refused 2005 fils; a capture, a refund or a new total must too, or the
+/// call would fail at Stripe with the hold half-way.
+#[tokio::test]
+async fn three_decimal_currencies_capture_refund_and_increment_only_in_tens_of_minor_units() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    let new_hold = || {
+        api.post(
+            "/api/holds",
+            json!({"amount": 2_000, "currency": "kwd", "description": "x", "payment_method": "pm_card_visa",
+                   "confirm": true, "incremental_authorization": true}),
+        )
+    };
+    let hold = new_hold().await.body["id"].as_str().unwrap().to_string();
+    let r = api.post(&format!("/api/holds/{hold}/increment"), json!({"amount": 2_005})).await;
+    assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("amount")), "{}", r.text);
+    let r = api.post(&format!("/api/holds/{hold}/capture"), json!({"amount_to_capture": 1_235})).await;
+    assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("amount_to_capture")), "{}", r.text);
+    let r = api
+        .post(&format!("/api/holds/{hold}/capture"), json!({"lines": [{"amount": 1_235, "description": "lamp"}]}))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let h = api.get(&format!("/api/holds/{hold}")).await.body;
+    assert_eq!((h["status"].as_str(), h["amount"].as_i64()), (Some("requires_capture"), Some(2_000)), "{h}");
+
+    let r = api.post(&format!("/api/holds/{hold}/capture"), json!({"amount_to_capture": 1_230})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = api.post(&format!("/api/holds/{hold}/refunds"), json!({"amount": 7})).await;
+    assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("amount")), "{}", r.text);
+    assert_eq!(api.get(&format!("/api/holds/{hold}")).await.body["amount_refunded"], 0);
+    let r = api.post(&format!("/api/holds/{hold}/refunds"), json!({"amount": 10})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
