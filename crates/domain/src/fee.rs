@@ -2,8 +2,10 @@
 //!
 //! Stripe's standard card pricing is 2.9% plus a fixed 0.30 of the major
 //! unit. The original computed `round(amount * 0.029 + 30)` in floating point;
-//! this is the same value in integer arithmetic (half rounds up), with the
-//! fixed part scaled to the currency and no fee for a zero capture.
+//! this is the same value in integer arithmetic (half rounds up), with no
+//! fee for a zero capture, and in other currencies the fixed part is USD
+//! 0.30 at the fixed rate the tier limits use (¥45, KWD 0.092), not 0.30 of
+//! their major unit.
 
 use crate::money::Money;
 
@@ -15,12 +17,13 @@ pub fn estimate_processing_fee(captured: Money) -> Money {
     if amount <= 0 {
         return Money::zero(captured.currency());
     }
-    // fixed part: 0.30 major units = 3 * 10^(exp-1) minor units, in thousandths.
-    let per_major = captured.currency().minor_per_major();
-    let fixed_thousandths = 300 * per_major; // 0.3 * per_major * 1000
-    let thousandths = amount.saturating_mul(29).saturating_add(fixed_thousandths);
-    let fee = (thousandths + 500) / 1000;
-    Money::new(fee, captured.currency()).unwrap_or_else(|_| Money::zero(captured.currency()))
+    // In thousandths of a minor unit: 2.9% is 29 per unit.
+    let fixed = captured.currency().usd_minor_in_thousandths(30);
+    let fee = (i128::from(amount) * 29 + fixed + 500) / 1000;
+    i64::try_from(fee)
+        .ok()
+        .and_then(|f| Money::new(f, captured.currency()).ok())
+        .unwrap_or_else(|| Money::zero(captured.currency()))
 }
 
 #[cfg(test)]
@@ -60,9 +63,17 @@ mod tests {
     }
 
     #[test]
-    fn zero_decimal_currency_fee_has_no_fractional_fixed_part() {
-        let jpy = Currency::parse("jpy").unwrap();
-        // 2.9% of 10000 yen = 290, plus 0.3 yen rounds away.
-        assert_eq!(estimate_processing_fee(Money::new(10_000, jpy).unwrap()).minor(), 290);
+    fn the_fixed_part_is_thirty_us_cents_in_every_currency_not_three_tenths_of_its_unit() {
+        let fee = |code: &str, minor: i64| {
+            estimate_processing_fee(Money::new(minor, Currency::parse(code).unwrap()).unwrap()).minor()
+        };
+        // 2.9% of ¥10,000 is 290, plus USD 0.30 = ¥45 (it was 0.3 yen).
+        assert_eq!(fee("jpy", 10_000), 335);
+        // 290 fils plus USD 0.30 = 92.1 fils (it was 300 fils, about USD 0.98).
+        assert_eq!(fee("kwd", 10_000), 382);
+        // 290 + €0.27.
+        assert_eq!(fee("eur", 10_000), 317);
+        assert_eq!(fee("usd", 10_000), 320);
+        assert_eq!(fee("krw", 100_000), 2_900 + 414);
     }
 }

@@ -119,6 +119,11 @@ impl Currency {
             minor
         }
     }
+    /// `usd_minor` US cents in this currency's minor units at the fixed
+    /// rate, in thousandths of a minor unit (exact for every listed rate).
+    pub fn usd_minor_in_thousandths(self, usd_minor: i64) -> i128 {
+        i128::from(usd_minor) * i128::from(self.0.usd_rate_milli) * i128::from(self.minor_per_major()) / 100
+    }
     /// Stripe moves three-decimal currencies (KWD, BHD) only in multiples
     /// of ten minor units: a hold, and every capture, refund and new total
     /// of it.
