@@ -52,6 +52,20 @@ impl HoldService {
                 .collect();
             if let Some(done) = same.iter().find(|o| o.status == OpStatus::Succeeded) {
                 let amount = done.request.get("amount").and_then(Value::as_i64).unwrap_or(0);
+                // The same form sent again (a double click, a reload) gets
+                // the first answer; the key with another amount or from
+                // another token is not that form, and must not be told its
+                // refund happened.
+                let same_form = done.request.get("form_token") == Some(&json!(caller.token_id))
+                    && done.request.get("requested") == Some(&json!(cmd.amount.map(PositiveAmount::minor)));
+                if !same_form {
+                    return Err(CoreError::Idempotency {
+                        message: format!(
+                            "This form was already used to refund {}; reload the page to make another refund",
+                            hold.amount.currency().format(amount)
+                        ),
+                    });
+                }
                 return Ok(RefundOutcome { operation_id: done.id.clone(), amount, hold });
             }
             if same.iter().any(|o| matches!(o.status, OpStatus::Pending | OpStatus::Unknown)) {
@@ -97,6 +111,8 @@ impl HoldService {
             "detail": cmd.lines.as_ref().map(|l| json!({ "lines": l })),
             "actor": caller.actor(),
             "form_key": cmd.form_key,
+            "form_token": cmd.form_key.as_ref().map(|_| caller.token_id.clone()),
+            "requested": cmd.amount.map(PositiveAmount::minor),
         });
         let (op, locked, result) = self
             .with_lock(&hold, "refund", request, |key| async move {

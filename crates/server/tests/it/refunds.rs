@@ -304,6 +304,34 @@ async fn the_console_refunds_with_a_reason_and_refuses_forged_or_unauthorized_fo
         assert_eq!(r.status(), 200);
     }
     assert_eq!(server.client().get(&format!("/api/holds/{id}")).await.body["amount_refunded"], 1_500, "refunded once");
+    // The same key with another amount, or blank, is not that form: it is
+    // neither refunded nor told "Refunded $5.00."
+    for amount in ["50.00", ""] {
+        let r = post(vec![
+            ("csrf", csrf.clone()),
+            ("form_key", key.clone()),
+            ("amount", amount.into()),
+            ("reason", "goodwill".into()),
+        ])
+        .await
+        .unwrap();
+        let text = r.text().await.unwrap();
+        assert!(!text.contains("Refunded $"), "{amount:?}: {text}");
+        assert!(text.contains("already used to refund $5.00"), "{amount:?}: {text}");
+    }
+    // Nor is it another admin's form.
+    let admin2 = token(&server.db, &["--scope", "admin"]);
+    let (http2, session2, csrf2, _) = console(&server, &admin2, &id).await;
+    let r = http2
+        .post(&url)
+        .header("cookie", &session2)
+        .form(&[("csrf", csrf2.as_str()), ("form_key", key.as_str()), ("amount", "5.00"), ("reason", "goodwill")])
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(!text.contains("Refunded $"), "{text}");
+    assert_eq!(server.client().get(&format!("/api/holds/{id}")).await.body["amount_refunded"], 1_500);
     // Blank: the rest.
     let rest = post(vec![("csrf", csrf), ("amount", String::new()), ("reason", "goodwill".into())]).await.unwrap();
     assert_eq!(rest.status(), 200);
