@@ -255,6 +255,33 @@ async fn the_audit_finds_a_booking_holding_a_card_twice() {
     assert!(text.contains("which does not point to it"), "{text}");
 }
 
+/// A `booking_id` that no booking here carries is an outside system's
+/// reference: several live holds may name it, and a property's write token
+/// placing them must not be able to fail the operator's audit.
+#[tokio::test]
+async fn holds_naming_an_outside_booking_twice_do_not_fail_the_audit() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    property(&api, "isle", json!({})).await;
+    let writer = token(&server.db, &["--scope", "holds:write", "--property", "isle"]);
+    for _ in 0..2 {
+        let r = server
+            .client()
+            .with_token(&writer)
+            .post(
+                "/api/holds",
+                json!({"amount": 5000, "description": "x", "property_id": "isle", "booking_id": "bk-outside",
+                       "payment_method": "pm_card_visa", "confirm": true}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let out = cli(&server.db, &["audit"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("live holds"), "{text}");
+}
+
 #[tokio::test]
 async fn a_booking_follows_a_hold_ended_outside_check_out_and_never_places_a_second() {
     let server = Server::start(sqlite_db());
