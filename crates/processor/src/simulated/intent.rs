@@ -68,6 +68,13 @@ pub(crate) struct SimIntent {
     /// `pm_card_unionpay` supports it when asked).
     #[serde(default)]
     pub incremental: bool,
+    /// The processor's customer the intent is for.
+    #[serde(default)]
+    pub customer: Option<String>,
+    /// `setup_future_usage=off_session`: the card it is confirmed with is
+    /// attached to `customer`, for later off-session holds.
+    #[serde(default)]
+    pub save_card: bool,
 }
 
 fn unexpected_state(verb: &str, status: SimStatus) -> ProcessorError {
@@ -100,6 +107,8 @@ impl SimIntent {
             dispute: None,
             off_session: req.off_session,
             incremental: req.incremental,
+            customer: req.customer.clone(),
+            save_card: req.save_for_off_session,
         }
     }
 

@@ -12,6 +12,7 @@ mod dispute;
 mod hints;
 mod idempotency;
 mod intent;
+mod saved;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -21,11 +22,10 @@ use rand::distr::Alphanumeric;
 use rand::RngExt;
 
 pub use backend::{MemoryBackend, SimBackend, SimWrite};
-use cards::{
-    behavior_from_name, behavior_name, card_number_behavior, luhn_valid, payment_method_behavior, CardBehavior,
-};
+use cards::{behavior_name, card_number_behavior, luhn_valid, payment_method_behavior, CardBehavior};
 use idempotency::{fingerprint, record_json};
 use intent::SimIntent;
+use saved::{presented, StoredCard};
 
 use crate::{Clock, CreateIntent, IdempotencyKey, Intent, Processor, ProcessorError};
 
@@ -85,8 +85,9 @@ impl SimulatedProcessor {
         }
         let behavior = card_number_behavior(&digits).unwrap_or(CardBehavior::Authorize);
         let id = random_id("pm_");
-        let value = serde_json::json!({ "behavior": behavior_name(behavior), "last4": &digits[digits.len() - 4..] });
-        self.backend.put(NS_PM, &id, &value.to_string(), None).await.map_err(unavailable)?;
+        let card = StoredCard::new(&behavior_name(behavior), &digits[digits.len() - 4..]);
+        let value = serde_json::to_string(&card).map_err(|e| unavailable(e.to_string()))?;
+        self.backend.put(NS_PM, &id, &value, None).await.map_err(unavailable)?;
         Ok(id)
     }
 
@@ -115,19 +116,22 @@ impl SimulatedProcessor {
         self.backend.keys(NS_INTENT).await.map_err(unavailable)
     }
 
-    async fn behavior(&self, pm: &str) -> Result<CardBehavior, ProcessorError> {
+    /// The behavior `pm` chose, and for a tokenized card its stored record
+    /// and version (saved.rs); Stripe's test cards have none.
+    async fn card(&self, pm: &str) -> Result<(CardBehavior, Option<(StoredCard, i64)>), ProcessorError> {
         if let Some(b) = payment_method_behavior(pm) {
-            return Ok(b);
+            return Ok((b, None));
         }
         let stored = self.backend.get(NS_PM, pm).await.map_err(unavailable)?;
-        let name = stored
-            .and_then(|(v, _)| serde_json::from_str::<serde_json::Value>(&v).ok())
-            .and_then(|v| v.get("behavior").and_then(|b| b.as_str()).map(str::to_string));
-        name.and_then(|n| behavior_from_name(&n)).ok_or_else(|| ProcessorError::InvalidRequest {
-            code: Some("resource_missing".into()),
-            param: Some("payment_method".into()),
-            message: format!("No such PaymentMethod: '{pm}'"),
-        })
+        let card = stored.and_then(|(v, version)| Some((serde_json::from_str::<StoredCard>(&v).ok()?, version)));
+        match card.as_ref().and_then(|(c, _)| c.behavior()) {
+            Some(b) => Ok((b, card)),
+            None => Err(ProcessorError::InvalidRequest {
+                code: Some("resource_missing".into()),
+                param: Some("payment_method".into()),
+                message: format!("No such PaymentMethod: '{pm}'"),
+            }),
+        }
     }
 
     async fn load(&self, id: &str) -> Result<(SimIntent, i64), ProcessorError> {
@@ -155,7 +159,7 @@ impl SimulatedProcessor {
         let before = pi.clone();
         pi.expire_if_due(self.clock.now());
         let outcome = f(&mut pi);
-        Ok(Step { pi, expected: Some(version), before: Some(before), outcome })
+        Ok(Step { pi, expected: Some(version), before: Some(before), outcome, card: None })
     }
 
     /// Stores a step's intent (compare-and-set) and, for an idempotent
@@ -169,6 +173,15 @@ impl SimulatedProcessor {
         };
         let mut writes =
             vec![SimWrite { ns: NS_INTENT, key: &step.pi.id, value: &intent_json, expected: step.expected }];
+        let card = match &step.card {
+            Some((pm, card, version)) => {
+                Some((pm, serde_json::to_string(card).map_err(|e| unavailable(e.to_string()))?, *version))
+            }
+            None => None,
+        };
+        if let Some((pm, card, version)) = &card {
+            writes.push(SimWrite { ns: NS_PM, key: pm, value: card, expected: Some(*version) });
+        }
         if let (Some((key, _)), Some(record)) = (idem, &record) {
             writes.push(SimWrite { ns: NS_IDEM, key: key.as_str(), value: record, expected: None });
         }
@@ -200,9 +213,11 @@ impl SimulatedProcessor {
 
     /// The step of confirming `id` with `pm`.
     async fn confirm_step(&self, id: &str, pm: &str) -> Result<Step, ProcessorError> {
-        let behavior = self.behavior(pm).await?;
+        let (behavior, card) = self.card(pm).await?;
         let now = self.clock.now();
-        self.step(id, &|pi: &mut SimIntent| pi.confirm(pm, behavior, now)).await
+        let mut step = self.step(id, &|pi: &mut SimIntent| pi.confirm(pm, behavior, now)).await?;
+        step.card = presented(pm, card, &step.pi, &step.outcome)?;
+        Ok(step)
     }
 }
 
@@ -214,6 +229,8 @@ struct Step {
     /// The intent before, for the events; `None` announces nothing.
     before: Option<SimIntent>,
     outcome: Result<(), ProcessorError>,
+    /// The tokenized card it used, stored with it: (id, record, version).
+    card: Option<(String, StoredCard, i64)>,
 }
 
 impl Step {
@@ -253,13 +270,14 @@ impl Processor for SimulatedProcessor {
             let id = random_id("pi_");
             let mut pi = SimIntent::new(&id, random_id(&format!("{id}_secret_")), req, now);
             let Some(pm) = &req.payment_method else {
-                return Ok(Step { pi, expected: None, before: None, outcome: Ok(()) });
+                return Ok(Step { pi, expected: None, before: None, outcome: Ok(()), card: None });
             };
             // Created and confirmed in one step, so one write stores both.
-            let behavior = self.behavior(pm).await?;
+            let (behavior, card) = self.card(pm).await?;
             let before = pi.clone();
             let outcome = pi.confirm(pm, behavior, now);
-            Ok(Step { pi, expected: None, before: Some(before), outcome })
+            let card = presented(pm, card, &pi, &outcome)?;
+            Ok(Step { pi, expected: None, before: Some(before), outcome, card })
         })
         .await
     }

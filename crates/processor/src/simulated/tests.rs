@@ -171,3 +171,40 @@ async fn a_change_after_another_instance_wrote_the_intent_starts_from_the_stored
     assert_eq!(stored.view.status, ProcessorStatus::Succeeded);
     assert_eq!(stored.view.amount_received, 5_000);
 }
+
+#[tokio::test]
+async fn a_tokenized_card_serves_one_intent_unless_saved_to_a_customer() {
+    let (p, _) = sim();
+    let refused = |r: Result<Intent, ProcessorError>| matches!(r, Err(ProcessorError::InvalidRequest { ref param, .. }) if param.as_deref() == Some("payment_method"));
+    // Used once, by the intent it was tokenized for; another intent may not.
+    let card = p.create_card_payment_method("4242 4242 4242 4242").await.unwrap();
+    let first = p.create(&req(None), &key("a")).await.unwrap();
+    p.confirm(&first.id, &card, &key("a1")).await.unwrap();
+    let second = p.create(&req(None), &key("b")).await.unwrap();
+    assert!(refused(p.confirm(&second.id, &card, &key("b1")).await));
+    assert!(refused(p.create(&req(Some(&card)), &key("c")).await));
+    let second = p.retrieve(&second.id).await.unwrap();
+    assert_eq!(second.view.status, ProcessorStatus::RequiresPaymentMethod, "the refusal changed nothing");
+
+    // Saved for off-session use: that customer's, and only that customer's.
+    let saved = p.create_card_payment_method("4242 4242 4242 4242").await.unwrap();
+    let with = |customer: &str, save: bool| {
+        let mut r = req(Some(&saved));
+        r.customer = Some(customer.into());
+        r.save_for_off_session = save;
+        r
+    };
+    p.create(&with("cus_guest", true), &key("d")).await.unwrap();
+    let again = p.create(&with("cus_guest", false), &key("e")).await.unwrap();
+    assert_eq!(again.view.status, ProcessorStatus::RequiresCapture);
+    assert!(refused(p.create(&with("cus_other", false), &key("f")).await));
+    assert!(refused(p.create(&req(Some(&saved)), &key("g")).await));
+
+    // Stripe's test cards stay reusable, as in test mode.
+    for k in ["h", "i"] {
+        assert_eq!(
+            p.create(&req(Some("pm_card_visa")), &key(k)).await.unwrap().view.status,
+            ProcessorStatus::RequiresCapture
+        );
+    }
+}
