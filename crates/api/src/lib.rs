@@ -153,6 +153,9 @@ pub struct HoldList {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+// A misspelled amount must not read as "all of it": the server refuses
+// fields a request does not take, and the schema says so.
+#[serde(deny_unknown_fields)]
 pub struct CaptureRequest {
     /// Minor units; omitted, everything capturable (or the lines' total).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -50,6 +50,9 @@ pub struct RefundResponse {
 /// `POST /api/holds/{id}/refunds`: an empty body refunds everything
 /// captured and not yet refunded.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+// A misspelled amount must not read as "all of it": the server refuses
+// fields a request does not take, and the schema says so.
+#[serde(deny_unknown_fields)]
 pub struct RefundRequest {
     /// Minor units; omit to refund the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -142,6 +142,9 @@ pub struct DamageLine {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+// A misspelled amount must not read as "all of it": the server refuses
+// fields a request does not take, and the schema says so.
+#[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub damages: Vec<DamageLine>,

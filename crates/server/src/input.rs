@@ -69,6 +69,23 @@ impl<'a> Fields<'a> {
         self.0.get(name).filter(|v| !v.is_null())
     }
 
+    /// Refuses a field the request does not take. On the bodies where an
+    /// absent amount means "all of it", a misspelled one (`amountToCapture`,
+    /// `amout`) would otherwise capture, refund or release everything, as
+    /// Stripe refuses an unknown parameter for the same reason.
+    pub(crate) fn only(&self, known: &[&str]) -> Result<(), CoreError> {
+        match self.0.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(k) => {
+                let shown: String = k.chars().take(64).collect();
+                Err(CoreError::validation(
+                    &shown,
+                    format!("'{shown}' is not a field of this request, which takes {}", known.join(", ")),
+                ))
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Refuses `null` for fields whose absence means "all of it" (a full
     /// capture, a full refund, no damages): a client's NaN or Infinity, or a
     /// value it failed to fill in, arrives as `null`, and must not move the

@@ -94,7 +94,6 @@ pub(super) fn parse_damages(body: &Map<String, Value>) -> Result<Vec<DamageLine>
             "damage_amount is not accepted: send damages: [{\"amount\": <minor units>, \"description\"}]",
         ));
     }
-    Fields(body).refuse_null(&["damages"], "check out without damages")?;
     parse_lines(body, "damages")
 }
 
@@ -293,7 +292,12 @@ pub(super) async fn checkout_booking(
 ) -> Result<Json<Value>, ApiError> {
     let body = body.unwrap_or_default();
     let damages = parse_damages(&body)?;
-    let defer = Fields(&body).boolean("defer_release")?.unwrap_or(false);
+    let f = Fields(&body);
+    f.only(&["damages", "defer_release"])?;
+    // `null` is neither "no damages" nor "release now".
+    f.refuse_null(&["damages"], "check out without damages (or send [])")?;
+    f.refuse_null(&["defer_release"], "release the hold now")?;
+    let defer = f.boolean("defer_release")?.unwrap_or(false);
     Ok(Json(outcome_view(state.holds.checkout(&id, at.get(), damages, defer, &caller).await?)))
 }
 
@@ -306,6 +310,7 @@ pub(super) async fn claim_booking(
 ) -> Result<Json<Value>, ApiError> {
     let body = body.unwrap_or_default();
     let damages = parse_damages(&body)?;
+    Fields(&body).only(&["damages"])?;
     Ok(Json(outcome_view(state.holds.file_claim(&id, at.get(), damages, &caller).await?)))
 }
 

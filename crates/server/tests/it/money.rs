@@ -188,3 +188,53 @@ async fn three_decimal_currencies_capture_refund_and_increment_only_in_tens_of_m
     let r = api.post(&format!("/api/holds/{hold}/refunds"), json!({"amount": 10})).await;
     assert_eq!(r.status, 201, "{}", r.text);
 }
+
+/// A misspelled field reads as absent, and an absent amount means "all of
+/// it": `amountToCapture` (the seeds' client spells it so) would capture
+/// the whole hold. Fields a money request does not take are refused.
+#[tokio::test]
+async fn a_misspelled_field_never_captures_refunds_or_releases_everything() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    let r = api
+        .post(
+            "/api/holds",
+            json!({"amount": 25_000, "description": "x", "payment_method": "pm_card_visa", "confirm": true}),
+        )
+        .await;
+    let hold = r.body["id"].as_str().unwrap().to_string();
+    for (body, field) in [
+        (json!({"amountToCapture": 7_500, "reason": "Broken lamp"}), "amountToCapture"),
+        (json!({"capture_amount": 5_000}), "capture_amount"),
+        (json!({"damages": [{"amount": 5_000, "description": "lamp"}]}), "damages"),
+    ] {
+        let r = api.post(&format!("/api/holds/{hold}/capture"), body.clone()).await;
+        assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some(field)), "{body}: {}", r.text);
+    }
+    assert_eq!(api.get(&format!("/api/holds/{hold}")).await.body["amount_captured"], 0);
+    let r =
+        api.post(&format!("/api/holds/{hold}/capture"), json!({"amount_to_capture": 10_000, "reason": "lamp"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for body in [json!({"amout": 1_000}), json!({"refund_amount": 5_000})] {
+        let r = api.post(&format!("/api/holds/{hold}/refunds"), body.clone()).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+    }
+    assert_eq!(api.get(&format!("/api/holds/{hold}")).await.body["amount_refunded"], 0);
+
+    property(&api, "reef", json!({})).await;
+    booking(&api, "reef", "bk-typo").await;
+    let (s, a) = authorize(&api, "bk-typo").await;
+    assert_eq!(s, 200, "{a}");
+    for (body, field) in [
+        (json!({"lines": [{"amount": 5_000, "description": "lamp"}]}), "lines"),
+        (json!({"deferRelease": true}), "deferRelease"),
+        (json!({"defer_release": null}), "defer_release"),
+    ] {
+        let r = api.post("/api/bookings/bk-typo/checkout", body.clone()).await;
+        assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some(field)), "{body}: {}", r.text);
+    }
+    assert_eq!(api.get("/api/bookings/bk-typo").await.body["status"], "hold_active");
+    // What was always accepted still is.
+    let r = api.post("/api/bookings/bk-typo/checkout", json!({"damages": [], "defer_release": false})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}

@@ -34,6 +34,7 @@ pub(crate) fn parse_capture(
 ) -> Result<CaptureCommand, CoreError> {
     let body = body.unwrap_or_default();
     let f = Fields(&body);
+    f.only(&["amount_to_capture", "amount", "reason", "lines"])?;
     f.refuse_null(&["amount_to_capture", "amount", "lines"], "capture in full")?;
     let primary = f.int("amount_to_capture")?;
     let alias = f.int("amount")?;

@@ -21,6 +21,7 @@ use crate::views::{hold_view, refund_view};
 fn parse_refund(body: Option<serde_json::Map<String, serde_json::Value>>) -> Result<RefundCommand, CoreError> {
     let body = body.unwrap_or_default();
     let f = Fields(&body);
+    f.only(&["amount", "reason", "lines"])?;
     f.refuse_null(&["amount", "lines"], "refund in full")?;
     let requested = f.int("amount")?.map(PositiveAmount::new).transpose().map_err(|_| {
         CoreError::validation("amount", "amount must be a positive number of minor units; omit it to refund in full")
