@@ -118,13 +118,7 @@ async fn a_body_that_names_an_amount_twice_is_refused_and_captures_nothing() {
 async fn a_null_amount_or_null_lines_never_capture_refund_or_release_everything() {
     let server = Server::start(sqlite_db());
     let api = server.client();
-    let r = api
-        .post(
-            "/api/holds",
-            json!({"amount": 25_000, "description": "x", "payment_method": "pm_card_visa", "confirm": true}),
-        )
-        .await;
-    let hold = r.body["id"].as_str().unwrap().to_string();
+    let hold = api.authorized_hold(25_000).await;
     for (body, field) in [
         (json!({"amount_to_capture": null}), "amount_to_capture"),
         (json!({"amount": null}), "amount"),
@@ -196,13 +190,7 @@ async fn three_decimal_currencies_capture_refund_and_increment_only_in_tens_of_m
 async fn a_misspelled_field_never_captures_refunds_or_releases_everything() {
     let server = Server::start(sqlite_db());
     let api = server.client();
-    let r = api
-        .post(
-            "/api/holds",
-            json!({"amount": 25_000, "description": "x", "payment_method": "pm_card_visa", "confirm": true}),
-        )
-        .await;
-    let hold = r.body["id"].as_str().unwrap().to_string();
+    let hold = api.authorized_hold(25_000).await;
     for (body, field) in [
         (json!({"amountToCapture": 7_500, "reason": "Broken lamp"}), "amountToCapture"),
         (json!({"capture_amount": 5_000}), "capture_amount"),
