@@ -99,30 +99,6 @@ impl HoldService {
         if nb.check_out <= nb.check_in {
             return Err(CoreError::validation("check_out", "check_out must be after check_in"));
         }
-        // A hold placed earlier through POST /api/holds that names this id
-        // would make a second live hold once the booking checks in.
-        let named = self
-            .store
-            .list_holds(&chittycharge_store::HoldFilter {
-                property_id: Some(nb.property_id.clone()),
-                booking_id: Some(nb.id.clone()),
-                limit: 20,
-                ..Default::default()
-            })
-            .await?;
-        let live: Vec<String> =
-            named.iter().filter(|h| !h.state.status().is_terminal()).map(|h| h.id.clone()).collect();
-        if !live.is_empty() {
-            return Err(conflict(
-                "holds_exist",
-                format!(
-                    "live holds already name booking '{}' at this property ({}): capture or release them first, \
-                     or use another booking id",
-                    nb.id,
-                    live.join(", ")
-                ),
-            ));
-        }
         let now = self.now();
         let b = Booking {
             id: nb.id,
@@ -141,15 +117,63 @@ impl HoldService {
             version: 0,
         };
         match self.store.insert_booking(&b).await {
-            Ok(()) => {
-                self.schedule_placement(&b).await?;
-                Ok(b)
-            }
+            Ok(()) => {}
             Err(chittycharge_store::StoreError::Duplicate(_)) => {
-                Err(conflict("exists", format!("booking '{}' already exists", b.id)))
+                return Err(conflict("exists", format!("booking '{}' already exists", b.id)))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
         }
+        // A hold placed through POST /api/holds that names this id would be
+        // a second live hold once the booking checks in. Checked after the
+        // insert: such a create checks for the booking after writing its
+        // operation record (create.rs), so of two racing requests at least
+        // one sees the other, on any number of instances.
+        let named = self.holds_naming(&b.property_id, &b.id).await?;
+        if !named.is_empty() {
+            if !self.store.delete_new_booking(&b.property_id, &b.id).await? {
+                tracing::warn!(booking = %b.id, "a refused booking changed before it could be withdrawn");
+            }
+            return Err(conflict(
+                "holds_exist",
+                format!(
+                    "live holds already name booking '{}' at this property ({}): capture or release them first, \
+                     or use another booking id",
+                    b.id,
+                    named.join(", ")
+                ),
+            ));
+        }
+        self.schedule_placement(&b).await?;
+        Ok(b)
+    }
+
+    /// Live holds that name booking `id` at `property`, and creates that may
+    /// still place one (by their operation ids). Creates are read first: one
+    /// that settles between the two reads has inserted its hold by then.
+    async fn holds_naming(&self, property: &str, id: &str) -> CoreResult<Vec<String>> {
+        let mut named: Vec<String> = self
+            .store
+            .unsettled_operations("create")
+            .await?
+            .into_iter()
+            .filter(|op| {
+                serde_json::from_value::<crate::create::PendingCreate>(op.request.clone()).is_ok_and(|p| {
+                    p.hold.property_id.as_deref() == Some(property) && p.hold.booking_id.as_deref() == Some(id)
+                })
+            })
+            .map(|op| op.id)
+            .collect();
+        let holds = self
+            .store
+            .list_holds(&chittycharge_store::HoldFilter {
+                property_id: Some(property.to_string()),
+                booking_id: Some(id.to_string()),
+                limit: 20,
+                ..Default::default()
+            })
+            .await?;
+        named.extend(holds.into_iter().filter(|h| !h.state.status().is_terminal()).map(|h| h.id));
+        Ok(named)
     }
 
     /// A booking the caller may see, by the operator's id. Ids are unique

@@ -253,6 +253,23 @@ impl HoldService {
         })
     }
 
+    /// A booking managed here gets its hold only through its own check-in,
+    /// which keeps it to one live hold.
+    async fn refuse_managed_booking(&self, cmd: &CreateHold, caller: &Caller) -> CoreResult<()> {
+        let (Some(booking_id), None) = (&cmd.booking_id, &cmd.operation_id) else { return Ok(()) };
+        let managed = match &cmd.property_id {
+            Some(p) => self.store.get_booking(p, booking_id).await?.is_some(),
+            None => !self.store.find_bookings(booking_id, caller.property_ids.as_deref()).await?.is_empty(),
+        };
+        if managed {
+            return Err(CoreError::validation(
+                "booking_id",
+                format!("booking '{booking_id}' is managed here: place its hold with POST /api/bookings/{booking_id}/authorize"),
+            ));
+        }
+        Ok(())
+    }
+
     pub async fn create(&self, cmd: CreateHold, caller: &Caller) -> CoreResult<Created> {
         caller.require_write()?;
         caller.require_property(cmd.property_id.as_deref(), "create holds")?;
@@ -266,20 +283,7 @@ impl HoldService {
             },
             _ => None,
         };
-        if let (Some(booking_id), None) = (&cmd.booking_id, &cmd.operation_id) {
-            // A booking managed here gets its hold only through its own
-            // check-in, which keeps it to one live hold.
-            let managed = match &cmd.property_id {
-                Some(p) => self.store.get_booking(p, booking_id).await?.is_some(),
-                None => !self.store.find_bookings(booking_id, caller.property_ids.as_deref()).await?.is_empty(),
-            };
-            if managed {
-                return Err(CoreError::validation(
-                    "booking_id",
-                    format!("booking '{booking_id}' is managed here: place its hold with POST /api/bookings/{booking_id}/authorize"),
-                ));
-            }
-        }
+        self.refuse_managed_booking(&cmd, caller).await?;
         let (tier, tier_reason) = self.resolve_tier(&cmd, caller).await?;
         let limit = tier.limit(cmd.currency);
         if amount.minor() > limit.minor() {
@@ -351,6 +355,12 @@ impl HoldService {
                 return Err(CoreError::Busy)
             }
             Err(e) => return Err(e.into()),
+        }
+        // Again now that the record is written: a booking created meanwhile
+        // either sees this record (bookings.rs) or is seen here.
+        if let Err(e) = self.refuse_managed_booking(&cmd, caller).await {
+            self.store.finish_operation(&op.id, OpStatus::Failed, Some(&e.to_string()), now).await?;
+            return Err(e);
         }
 
         let (intent, decline) = match self.call_out(self.processor.create(&pending.request, &key_for(&op))).await {

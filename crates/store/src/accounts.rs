@@ -153,6 +153,17 @@ impl SqlStore {
         rows.iter().map(operation_from_row).collect()
     }
 
+    pub(crate) async fn unsettled_operations_impl(&self, kind: &str) -> StoreResult<Vec<Operation>> {
+        // `operations_by_status` finds them: unsettled ones are few.
+        let rows = sqlx::query(
+            "SELECT * FROM operations WHERE status IN ('pending', 'unknown') AND kind = $1 AND hold_id IS NULL",
+        )
+        .bind(kind)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(operation_from_row).collect()
+    }
+
     pub(crate) async fn claim_operation_impl(
         &self,
         op: &Operation,

@@ -191,6 +191,9 @@ impl Store for SqlStore {
     async fn count_operations(&self, status: OpStatus) -> StoreResult<i64> {
         self.count_operations_impl(status).await
     }
+    async fn unsettled_operations(&self, kind: &str) -> StoreResult<Vec<Operation>> {
+        self.unsettled_operations_impl(kind).await
+    }
 
     async fn webhook_event_seen(&self, id: &str, signed_at: i64) -> StoreResult<EventClaim> {
         self.webhook_event_seen_impl(id, signed_at).await
@@ -335,6 +338,9 @@ impl Store for SqlStore {
     }
     async fn save_booking(&self, b: &Booking, expected_version: i64) -> StoreResult<bool> {
         self.write("save_booking", self.save_booking_impl(b, expected_version)).await
+    }
+    async fn delete_new_booking(&self, property_id: &str, id: &str) -> StoreResult<bool> {
+        self.write("delete_new_booking", self.delete_new_booking_impl(property_id, id)).await
     }
     async fn booking_for_hold(&self, hold_id: &str) -> StoreResult<Option<Booking>> {
         self.booking_for_hold_impl(hold_id).await

@@ -6,7 +6,11 @@ use chittycharge_core::properties::PropertyInput;
 use chittycharge_core::CoreError;
 use chittycharge_domain::HoldStatus;
 
-use crate::{admin, reader, usd, world, writer, writer_of, World};
+use std::sync::Arc;
+
+use chittycharge_core::HoldService;
+
+use crate::{admin, create, reader, usd, world, writer, writer_of, CreatesTimeOut, World};
 
 async fn booked(w: &World, id: &str) {
     let property = PropertyInput {
@@ -20,8 +24,13 @@ async fn booked(w: &World, id: &str) {
         hold_lead_days: 2,
     };
     w.svc.put_property(property, &admin()).await.expect("property");
+    w.svc.create_booking(stay(w, id), &writer()).await.expect("booking");
+}
+
+/// Three nights at villa-a from today.
+fn stay(w: &World, id: &str) -> NewBooking {
     let today = chrono::DateTime::from_timestamp_millis(w.svc.now().millis()).expect("now").date_naive();
-    let booking = NewBooking {
+    NewBooking {
         id: id.into(),
         property_id: "villa-a".into(),
         tenant_id: None,
@@ -30,8 +39,7 @@ async fn booked(w: &World, id: &str) {
         check_in: today,
         check_out: today + chrono::Days::new(3),
         payment_method: None,
-    };
-    w.svc.create_booking(booking, &writer()).await.expect("booking");
+    }
 }
 
 fn line(amount: i64, what: &str) -> DamageLine {
@@ -110,4 +118,63 @@ async fn damages_above_the_hold_are_refused_before_anything_is_captured() {
     assert_eq!((stored.state.status(), stored.state.amounts().captured), (HoldStatus::RequiresCapture, 0));
     let r = w.svc.checkout("bk-5", None, vec![line(i64::MAX, "a"), line(i64::MAX, "b")], false, &writer()).await;
     assert!(matches!(r, Err(CoreError::Validation { .. })), "an overflowing total: {:?}", r.err());
+}
+
+/// A plain create naming the booking id at villa-a.
+fn naming(id: &str) -> chittycharge_core::CreateHold {
+    let mut cmd = create(5_000, Some("pm_card_visa"));
+    cmd.property_id = Some("villa-a".into());
+    cmd.booking_id = Some(id.into());
+    cmd
+}
+
+fn holds_exist(r: &Result<chittycharge_domain::Booking, CoreError>) -> bool {
+    matches!(r, Err(CoreError::InvalidState { ref status, .. }) if status == "holds_exist")
+}
+
+#[tokio::test]
+async fn a_booking_is_refused_while_a_create_naming_it_may_still_place_a_hold() {
+    let w = world().await;
+    booked(&w, "bk-0").await;
+    let timing_out = HoldService { processor: Arc::new(CreatesTimeOut(w.sim.clone())), ..w.other_instance() };
+    let lost = timing_out.create(naming("bk-race"), &writer()).await;
+    assert!(matches!(lost, Err(CoreError::OutcomeUnknown { .. })), "the answer was lost");
+    // The create's outcome is open: the janitor completes it with the same
+    // idempotency key, so it may yet become a live hold on this booking.
+    assert!(holds_exist(&w.svc.create_booking(stay(&w, "bk-race"), &writer()).await));
+    assert!(w.svc.store.get_booking("villa-a", "bk-race").await.expect("read").is_none(), "nothing left behind");
+    let open = w.svc.store.unsettled_operations("create").await.expect("ops");
+    assert_eq!(open.len(), 1);
+    w.svc.reconcile_operation(&open[0]).await.expect("janitor");
+    let hold = w.svc.list(Default::default(), &admin()).await.expect("list");
+    let hold = hold.iter().find(|h| h.booking_id.as_deref() == Some("bk-race")).expect("the janitor placed it");
+    assert_eq!(hold.state.status(), HoldStatus::RequiresCapture);
+    assert!(holds_exist(&w.svc.create_booking(stay(&w, "bk-race"), &writer()).await));
+    w.svc.cancel(&hold.id, None, &writer()).await.expect("release");
+    w.svc.create_booking(stay(&w, "bk-race"), &writer()).await.expect("free once the hold is released");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_booking_and_a_plain_hold_racing_for_one_id_never_both_go_through() {
+    let w = world().await;
+    booked(&w, "bk-0").await;
+    let other = Arc::new(w.other_instance());
+    let svc = Arc::new(w.other_instance());
+    let mut races = Vec::new();
+    for i in 0..40 {
+        let id = format!("bk-{i}-race");
+        let (a, b, w_stay) = (svc.clone(), other.clone(), stay(&w, &id));
+        races.push(tokio::spawn(async move {
+            let who = writer();
+            let (booking, hold) = tokio::join!(a.create_booking(w_stay, &who), b.create(naming(&id), &who));
+            (id, booking.is_ok(), hold.is_ok())
+        }));
+    }
+    for race in races {
+        let (id, booking, hold) = race.await.expect("task");
+        assert!(!(booking && hold), "{id}: a booking and a plain live hold naming it");
+        let live = w.svc.list(Default::default(), &admin()).await.expect("list");
+        let named = live.iter().filter(|h| h.booking_id.as_deref() == Some(id.as_str())).count();
+        assert_eq!(named, usize::from(hold), "{id}");
+    }
 }

@@ -19,7 +19,7 @@ use chittycharge_core::sim_backend::StoreSimBackend;
 use chittycharge_core::{CreateHold, HoldHints, HoldService, InFlight};
 use chittycharge_domain::{Currency, GuestTier, Hold};
 use chittycharge_processor::simulated::{EventSink, SimulatedProcessor};
-use chittycharge_processor::TestClock;
+use chittycharge_processor::{IdempotencyKey, Intent, TestClock};
 use chittycharge_store::{SqlStore, Store};
 
 pub struct World {
@@ -167,5 +167,70 @@ impl World {
     /// A hold authorized on the simulator's Visa test card.
     pub async fn authorized(&self, amount: i64) -> Hold {
         self.svc.create(create(amount, Some("pm_card_visa")), &writer()).await.expect("create").hold
+    }
+}
+
+/// The simulator, except that creates answer as a timeout would, before
+/// reaching it: an outcome to reconcile, with nothing placed.
+pub struct CreatesTimeOut(pub Arc<SimulatedProcessor>);
+
+type PResult<T> = Result<T, chittycharge_processor::ProcessorError>;
+
+#[async_trait::async_trait]
+impl chittycharge_processor::Processor for CreatesTimeOut {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn outside_process(&self) -> bool {
+        self.0.outside_process()
+    }
+    async fn create(&self, _: &chittycharge_processor::CreateIntent, _: &IdempotencyKey) -> PResult<Intent> {
+        Err(chittycharge_processor::ProcessorError::Unavailable { message: "timed out".into() })
+    }
+    async fn confirm(&self, id: &str, payment_method: &str, key: &IdempotencyKey) -> PResult<Intent> {
+        self.0.confirm(id, payment_method, key).await
+    }
+    async fn retrieve(&self, id: &str) -> PResult<Intent> {
+        self.0.retrieve(id).await
+    }
+    async fn capture(&self, id: &str, amount: Option<i64>, key: &IdempotencyKey) -> PResult<Intent> {
+        self.0.capture(id, amount, key).await
+    }
+    async fn cancel(&self, id: &str, reason: Option<&str>, key: &IdempotencyKey) -> PResult<Intent> {
+        self.0.cancel(id, reason, key).await
+    }
+    async fn increment(&self, id: &str, new_total: i64, key: &IdempotencyKey) -> PResult<Intent> {
+        self.0.increment(id, new_total, key).await
+    }
+    async fn refund(&self, id: &str, amount: i64, reason: Option<&str>, key: &IdempotencyKey) -> PResult<Intent> {
+        self.0.refund(id, amount, reason, key).await
+    }
+    async fn retrieve_dispute(&self, id: &str) -> PResult<chittycharge_processor::DisputeView> {
+        self.0.retrieve_dispute(id).await
+    }
+    async fn submit_dispute_evidence(
+        &self,
+        id: &str,
+        evidence: &BTreeMap<String, String>,
+        key: &IdempotencyKey,
+    ) -> PResult<chittycharge_processor::DisputeView> {
+        self.0.submit_dispute_evidence(id, evidence, key).await
+    }
+    async fn list_by_source(&self, source: &str) -> PResult<Vec<Intent>> {
+        self.0.list_by_source(source).await
+    }
+    async fn update_metadata(
+        &self,
+        id: &str,
+        metadata: &BTreeMap<String, String>,
+        key: &IdempotencyKey,
+    ) -> PResult<Intent> {
+        self.0.update_metadata(id, metadata, key).await
+    }
+    async fn create_customer(&self, email: Option<&str>, key: &IdempotencyKey) -> PResult<String> {
+        self.0.create_customer(email, key).await
+    }
+    async fn ping(&self) -> PResult<()> {
+        self.0.ping().await
     }
 }
