@@ -32,30 +32,40 @@ pub(super) fn property_view(p: &Property) -> Value {
     })
 }
 
-fn parse(body: Option<serde_json::Map<String, Value>>, state: &AppState) -> Result<PropertyInput, CoreError> {
-    let body = body.unwrap_or_default();
-    let f = Fields(&body);
-    let id = f.id("id")?.ok_or_else(|| CoreError::validation("id", "id is required"))?;
-    if !valid_property_id(&id) {
-        return Err(CoreError::validation("id", "id must be 1 to 100 letters, digits, '-', '_' or '.'"));
-    }
-    let name = f.string("name", 200)?.ok_or_else(|| CoreError::validation("name", "name is required"))?;
-    let currency = match f.string("currency", 10)? {
-        Some(c) => Currency::parse(&c).map_err(|e| CoreError::validation("currency", e.to_string()))?,
-        None => state.config.currency,
+/// A property from a POST. On an update every field left out keeps its
+/// current value (reposting only `name` must not reset the hold amount);
+/// a new property takes the defaults.
+fn parse(
+    f: &Fields<'_>,
+    id: String,
+    state: &AppState,
+    existing: Option<&Property>,
+) -> Result<PropertyInput, CoreError> {
+    let name = match (f.string("name", 200)?, existing) {
+        (Some(n), _) => n,
+        (None, Some(e)) => e.name.clone(),
+        (None, None) => return Err(CoreError::validation("name", "name is required")),
     };
-    let claim_window_hours = f.int("claim_window_hours")?.unwrap_or(48);
+    let currency = match (f.string("currency", 10)?, existing) {
+        (Some(c), _) => Currency::parse(&c).map_err(|e| CoreError::validation("currency", e.to_string()))?,
+        (None, Some(e)) => {
+            Currency::parse(&e.currency).map_err(|e| CoreError::validation("currency", e.to_string()))?
+        }
+        (None, None) => state.config.currency,
+    };
+    let claim_window_hours = f.int("claim_window_hours")?.or(existing.map(|e| e.claim_window_hours)).unwrap_or(48);
     if !(0..=720).contains(&claim_window_hours) {
         return Err(CoreError::validation("claim_window_hours", "claim_window_hours must be from 0 to 720"));
     }
-    let time_zone = f.string("time_zone", 64)?.unwrap_or_else(|| "UTC".into());
+    let time_zone =
+        f.string("time_zone", 64)?.or_else(|| existing.map(|e| e.time_zone.clone())).unwrap_or_else(|| "UTC".into());
     if time_zone.parse::<chrono_tz::Tz>().is_err() {
         return Err(CoreError::validation(
             "time_zone",
             format!("'{time_zone}' is not an IANA time zone such as America/Chicago"),
         ));
     }
-    let hold_lead_days = f.int("hold_lead_days")?.unwrap_or(2);
+    let hold_lead_days = f.int("hold_lead_days")?.or(existing.map(|e| e.hold_lead_days)).unwrap_or(2);
     if !(0..=365).contains(&hold_lead_days) {
         return Err(CoreError::validation("hold_lead_days", "hold_lead_days must be from 0 to 365"));
     }
@@ -63,12 +73,23 @@ fn parse(body: Option<serde_json::Map<String, Value>>, state: &AppState) -> Resu
         hold_lead_days,
         id,
         name,
-        premium: f.boolean("premium")?.unwrap_or(false),
+        premium: f.boolean("premium")?.or(existing.map(|e| e.premium)).unwrap_or(false),
         currency,
-        default_hold_amount: f.int("default_hold_amount")?.unwrap_or(state.config.default_hold_amount),
+        default_hold_amount: f
+            .int("default_hold_amount")?
+            .or(existing.map(|e| e.default_hold_amount))
+            .unwrap_or(state.config.default_hold_amount),
         claim_window_hours,
         time_zone,
     })
+}
+
+fn property_id(f: &Fields<'_>) -> Result<String, CoreError> {
+    let id = f.id("id")?.ok_or_else(|| CoreError::validation("id", "id is required"))?;
+    if !valid_property_id(&id) {
+        return Err(CoreError::validation("id", "id must be 1 to 100 letters, digits, '-', '_' or '.'"));
+    }
+    Ok(id)
 }
 
 pub(super) async fn put_property(
@@ -76,7 +97,16 @@ pub(super) async fn put_property(
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let input = parse(body, &state)?;
+    let body = body.unwrap_or_default();
+    let f = Fields(&body);
+    let id = property_id(&f)?;
+    // Only an admin may write a property; anyone else is refused there.
+    let existing = match state.holds.property(&id, &caller).await {
+        Ok(p) => Some(p),
+        Err(CoreError::NotFound | CoreError::Forbidden { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let input = parse(&f, id, &state, existing.as_ref())?;
     let (p, created) = state.holds.put_property(input, &caller).await?;
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(property_view(&p))))
 }

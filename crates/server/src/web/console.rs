@@ -274,9 +274,14 @@ pub(super) async fn refund(
             return Err(CoreError::validation("reason", "The reason is longer than 500 characters"));
         }
         // The form's one-time key: a double click or a reload of the answer
-        // sends the same key again, and the refund happens once.
+        // sends the same key again, and the refund happens once. Every page
+        // carries one, so a post without it is not from a page: refused,
+        // rather than refunding again on every post.
         let form_key =
             field(&pairs, "form_key").map(str::trim).filter(|k| !k.is_empty() && k.len() <= 64).map(str::to_string);
+        let form_key = form_key.ok_or_else(|| {
+            CoreError::validation("form_key", "This form is out of date: reload the page and refund from there")
+        })?;
         // Blank refunds all that is left.
         let raw = field(&pairs, "amount").map(str::trim).unwrap_or("");
         let amount = match raw {
@@ -289,7 +294,12 @@ pub(super) async fn refund(
                     })?,
             ),
         };
-        let cmd = chittycharge_core::refunds::RefundCommand { amount, reason: Some(reason), lines: None, form_key };
+        let cmd = chittycharge_core::refunds::RefundCommand {
+            amount,
+            reason: Some(reason),
+            lines: None,
+            form_key: Some(form_key),
+        };
         let out = state.holds.refund(&hold.id, cmd, &caller).await?;
         Ok(format!("Refunded {}.", money(out.amount, hold.amount)))
     })

@@ -280,10 +280,24 @@ async fn the_console_refunds_with_a_reason_and_refuses_forged_or_unauthorized_fo
         "nothing refused was refunded"
     );
 
-    let ok =
-        post(vec![("csrf", csrf.clone()), ("amount", "10.00".into()), ("reason", "<script>alert(1)</script>".into())])
-            .await
-            .unwrap();
+    // Every page carries a one-time key: a post without one is not from a
+    // page, and would refund again on every post.
+    let keyless =
+        post(vec![("csrf", csrf.clone()), ("amount", "10.00".into()), ("reason", "goodwill".into())]).await.unwrap();
+    assert_eq!(keyless.status(), 422);
+    assert!(keyless.text().await.unwrap().contains("reload the page"));
+    assert_eq!(server.client().get(&format!("/api/holds/{id}")).await.body["amount_refunded"], 0);
+
+    let key_of =
+        |page: &str| page.split("name=\"form_key\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let ok = post(vec![
+        ("csrf", csrf.clone()),
+        ("form_key", key_of(&page)),
+        ("amount", "10.00".into()),
+        ("reason", "<script>alert(1)</script>".into()),
+    ])
+    .await
+    .unwrap();
     assert_eq!(ok.status(), 200);
     let text = ok.text().await.unwrap();
     assert!(text.contains("Refunded $10.00."), "{text}");
@@ -291,7 +305,7 @@ async fn the_console_refunds_with_a_reason_and_refuses_forged_or_unauthorized_fo
     assert_eq!(server.client().get(&format!("/api/holds/{id}")).await.body["amount_refunded"], 1_000);
     // A double click or a reload sends the form's one-time key again: once.
     let (_, _, _, page) = console(&server, crate::common::TEST_TOKEN, &id).await;
-    let key = page.split("name=\"form_key\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let key = key_of(&page);
     for _ in 0..2 {
         let r = post(vec![
             ("csrf", csrf.clone()),
@@ -333,7 +347,15 @@ async fn the_console_refunds_with_a_reason_and_refuses_forged_or_unauthorized_fo
     assert!(!text.contains("Refunded $"), "{text}");
     assert_eq!(server.client().get(&format!("/api/holds/{id}")).await.body["amount_refunded"], 1_500);
     // Blank: the rest.
-    let rest = post(vec![("csrf", csrf), ("amount", String::new()), ("reason", "goodwill".into())]).await.unwrap();
+    let (_, _, _, page) = console(&server, crate::common::TEST_TOKEN, &id).await;
+    let rest = post(vec![
+        ("csrf", csrf),
+        ("form_key", key_of(&page)),
+        ("amount", String::new()),
+        ("reason", "goodwill".into()),
+    ])
+    .await
+    .unwrap();
     assert_eq!(rest.status(), 200);
     assert_eq!(server.client().get(&format!("/api/holds/{id}")).await.body["amount_refunded"], 10_000);
 
@@ -344,7 +366,7 @@ async fn the_console_refunds_with_a_reason_and_refuses_forged_or_unauthorized_fo
     let r = http
         .post(format!("{}/console/holds/{other}/refund", server.base))
         .header("cookie", &session)
-        .form(&[("csrf", csrf.as_str()), ("amount", "1.00"), ("reason", "x")])
+        .form(&[("csrf", csrf.as_str()), ("form_key", "k-reader"), ("amount", "1.00"), ("reason", "x")])
         .send()
         .await
         .unwrap();

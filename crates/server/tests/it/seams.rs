@@ -321,3 +321,26 @@ async fn an_idempotency_key_names_the_query_too() {
     assert_eq!((other.status, other.body["code"].as_str()), (409, Some("idempotency_error")), "{}", other.text);
     assert_eq!(api.get("/api/bookings/bk-shared?property_id=pb").await.body["status"], "booked");
 }
+
+#[tokio::test]
+async fn reposting_a_property_with_only_its_name_keeps_its_hold_amount_and_settings() {
+    let server = Server::start(sqlite_db());
+    let admin = server.client();
+    let full = json!({"id": "loft", "name": "Loft", "premium": true, "currency": "eur", "default_hold_amount": 80_000,
+                      "claim_window_hours": 72, "time_zone": "Europe/Paris", "hold_lead_days": 5});
+    assert_eq!(admin.post("/api/properties", full.clone()).await.status, 201);
+    let r = admin.post("/api/properties", json!({"id": "loft", "name": "The Loft"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for k in ["premium", "currency", "default_hold_amount", "claim_window_hours", "time_zone", "hold_lead_days"] {
+        assert_eq!(r.body[k], full[k], "{k} kept: {}", r.text);
+    }
+    assert_eq!(r.body["name"], "The Loft");
+    // A field that is sent is changed; a new property still needs a name.
+    let r = admin.post("/api/properties", json!({"id": "loft", "default_hold_amount": 50_000})).await;
+    assert_eq!(
+        (r.status, r.body["default_hold_amount"].as_i64(), r.body["name"].as_str()),
+        (200, Some(50_000), Some("The Loft"))
+    );
+    let r = admin.post("/api/properties", json!({"id": "new-one"})).await;
+    assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("name")), "{}", r.text);
+}
