@@ -75,35 +75,32 @@ impl HoldService {
     /// A PENDING ChittyID gets a reconciliation job; the first retry comes
     /// after the first step of `CHITTY_ID_RETRY_SCHEDULE` (at most 30 s).
     pub(crate) async fn schedule_chitty_id(&self, hold: &Hold, attempt: usize) -> CoreResult<()> {
-        let delay =
-            self.automation.chitty_retry.get(attempt).or(self.automation.chitty_retry.last()).copied().unwrap_or(30);
-        self.schedule(self.job(
-            "chitty_id",
-            format!("chitty_id:{}:{attempt}", hold.id),
-            Some(&hold.id),
-            None,
-            json!({ "attempt": attempt }),
-            secs_to(self.now(), delay),
-        ))
-        .await
+        self.schedule(self.chitty_id_job(hold, false, attempt)).await
     }
 
     /// After a create: a minted id only needs copying into the processor's
     /// metadata (at once); a PENDING one is re-minted on the back-off.
-    pub(crate) async fn schedule_chitty_id_now(&self, hold: &Hold, minted: bool, attempt: usize) -> CoreResult<()> {
+    pub(crate) fn chitty_id_job(&self, hold: &Hold, minted: bool, attempt: usize) -> Job {
         if minted {
-            self.schedule(self.job(
+            return self.job(
                 "chitty_id",
                 format!("chitty_id:{}:meta", hold.id),
                 Some(&hold.id),
                 None,
                 json!({ "attempt": attempt }),
                 self.now(),
-            ))
-            .await
-        } else {
-            self.schedule_chitty_id(hold, attempt).await
+            );
         }
+        let delay =
+            self.automation.chitty_retry.get(attempt).or(self.automation.chitty_retry.last()).copied().unwrap_or(30);
+        self.job(
+            "chitty_id",
+            format!("chitty_id:{}:{attempt}", hold.id),
+            Some(&hold.id),
+            None,
+            json!({ "attempt": attempt }),
+            secs_to(self.now(), delay),
+        )
     }
 
     /// The expiry warning and the expiry of an authorized hold (none for a

@@ -406,16 +406,18 @@ impl HoldService {
             }
         }
         let (hold, events) = draft.build(&intent, self.processor.name(), &op.id, now)?;
-        self.store.insert_hold(&hold, &events, Some(&op.id)).await?;
-        self.hints.wrote(&hold);
+        // Written with the hold, not after it: one write instead of three,
+        // and no crash can leave a capturable hold without its expiry
+        // timers or a PENDING id without its re-mint.
+        let mut jobs = self.hold_timers(&hold);
         if self.chitty.configured() {
             // Puts the minted id into the processor's metadata, or keeps
             // re-minting a PENDING one, in the background.
-            if let Err(e) = self.schedule_chitty_id_now(&hold, minted, 0).await {
-                tracing::warn!(hold.id = %hold.id, error = %e, "could not schedule ChittyID reconciliation");
-            }
+            jobs.push(self.chitty_id_job(&hold, minted, 0));
         }
-        self.follow_up(HoldStatus::RequiresPaymentMethod, &hold, false).await;
+        self.store.insert_hold_scheduling(&hold, &events, Some(&op.id), &jobs).await?;
+        self.hints.wrote(&hold);
+        self.follow_up(HoldStatus::RequiresPaymentMethod, &hold, true).await;
         if let Some(decline) = decline {
             return Err(decline);
         }

@@ -171,7 +171,19 @@ pub trait Store: Send + Sync {
     // ---- holds
     /// Inserts a new hold with its first events and settles the create
     /// operation, atomically.
-    async fn insert_hold(&self, hold: &Hold, events: &[NewEvent], op_id: Option<&str>) -> StoreResult<()>;
+    async fn insert_hold(&self, hold: &Hold, events: &[NewEvent], op_id: Option<&str>) -> StoreResult<()> {
+        self.insert_hold_scheduling(hold, events, op_id, &[]).await
+    }
+    /// `insert_hold`, and in the same write `jobs` (as `schedule_jobs`
+    /// does): a hold created capturable has its expiry timers, and its
+    /// ChittyID follow-up, from the moment it exists.
+    async fn insert_hold_scheduling(
+        &self,
+        hold: &Hold,
+        events: &[NewEvent],
+        op_id: Option<&str>,
+        jobs: &[Job],
+    ) -> StoreResult<()>;
     async fn get_hold(&self, id: &str) -> StoreResult<Option<Hold>>;
     async fn get_hold_by_chitty_id(&self, chitty_id: &str) -> StoreResult<Option<Hold>>;
     /// Newest first; returns at most `filter.limit` holds.

@@ -220,8 +220,19 @@ impl Store for SqlStore {
         }
     }
 
-    async fn insert_hold(&self, h: &Hold, events: &[NewEvent], op_id: Option<&str>) -> StoreResult<()> {
-        let r = one_statement!(self, "insert_hold", |ex| writes_pg::insert_hold(ex, h, events, op_id), else writes::insert_hold(ex, h, events, op_id));
+    async fn insert_hold_scheduling(
+        &self,
+        h: &Hold,
+        events: &[NewEvent],
+        op_id: Option<&str>,
+        jobs: &[Job],
+    ) -> StoreResult<()> {
+        let r = one_statement!(
+            self,
+            "insert_hold",
+            |ex| writes_pg::insert_hold(ex, h, events, op_id, jobs),
+            else writes::insert_hold(ex, h, events, op_id, jobs)
+        );
         self.forget(&h.id);
         r
     }

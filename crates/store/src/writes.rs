@@ -158,6 +158,7 @@ pub(crate) async fn insert_hold(
     h: &Hold,
     events: &[NewEvent],
     op_id: Option<&str>,
+    jobs: &[Job],
 ) -> StoreResult<Done<()>> {
     ex.run(hold_insert_q(h)?).await?;
     for event in events {
@@ -166,6 +167,7 @@ pub(crate) async fn insert_hold(
     if let Some(op) = op_id {
         ex.run(op_created_q(op, h)).await?;
     }
+    schedule_jobs(ex, jobs).await?;
     Ok(Done::Commit(()))
 }
 

@@ -25,11 +25,15 @@ pub(crate) async fn insert_hold(
     h: &Hold,
     events: &[NewEvent],
     op_id: Option<&str>,
+    jobs: &[Job],
 ) -> StoreResult<()> {
     let mut c = Composed::new();
     c.text("WITH h AS (").part(hold_insert_q(h)?).text(" RETURNING id)");
     for (i, e) in events.iter().enumerate() {
         c.text(&format!(", e{i} AS (")).part(event_q(&h.id, e, Row::IfAny("h"))).text(")");
+    }
+    if !jobs.is_empty() {
+        c.text(", j AS (").part(jobs_from_q(jobs, Row::IfAny("h"))).text(")");
     }
     if let Some(op) = op_id {
         c.text(", o AS (").part(op_created_q(op, h)).text(")");

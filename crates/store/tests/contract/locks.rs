@@ -94,3 +94,28 @@ async fn timers_saved_with_a_hold_exist_only_if_the_hold_was_written() {
         assert_eq!(store.hold_events("pi_timers").await.unwrap().len(), 2, "{name}: the event with them");
     }
 }
+
+/// A hold created with its timers (a create that confirmed at once) has
+/// them from the moment it exists, and a create that fails writes none.
+#[ignore = "needs PostgreSQL: run scripts/test.sh"]
+#[tokio::test]
+async fn timers_inserted_with_a_new_hold_exist_only_if_the_hold_was_inserted() {
+    for (name, store) in stores().await {
+        let h = hold("pi_born", T0, "p-1");
+        let timers = [job("job_born_warn", "warn:pi_born", T0), job("job_born_expire", "expire:pi_born", T0)];
+        store.insert_hold_scheduling(&h, &[created_event(T0)], None, &timers).await.unwrap();
+        let mut claimed: Vec<_> = store.claim_jobs(T0.plus_secs(5), 60_000, 10).await.unwrap();
+        claimed.sort_by(|a, b| a.id.cmp(&b.id));
+        let got: Vec<_> = claimed.iter().map(|j| (j.id.as_str(), j.key.as_str())).collect();
+        assert_eq!(got, [("job_born_expire", "expire:pi_born"), ("job_born_warn", "warn:pi_born")], "{name}");
+        assert_eq!(store.hold_events("pi_born").await.unwrap().len(), 1, "{name}");
+
+        // The same id again is refused whole: no second set of timers.
+        let again = [job("job_again", "expire:again", T0)];
+        assert!(store.insert_hold_scheduling(&h, &[], None, &again).await.is_err(), "{name}: a duplicate hold");
+        assert!(
+            store.claim_jobs(T0.plus_secs(5), 60_000, 10).await.unwrap().is_empty(),
+            "{name}: no timer left behind"
+        );
+    }
+}
