@@ -6,7 +6,10 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PropertyRequest {
     pub id: String,
-    pub name: String,
+    /// Required for a new property. On an update, every field left out
+    /// keeps its current value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub premium: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]

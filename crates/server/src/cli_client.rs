@@ -126,12 +126,14 @@ pub(crate) enum PropertiesCmd {
     Create {
         /// The property id (your own, e.g. unit-4b).
         id: String,
-        /// Its name, shown to guests.
+        /// Its name, shown to guests. Required for a new property; on an
+        /// update every option left out keeps its current value.
         #[arg(long)]
-        name: String,
-        /// A premium property (a higher hold limit).
-        #[arg(long)]
-        premium: bool,
+        name: Option<String>,
+        /// A premium property (a higher hold limit); `--premium false` makes
+        /// it an ordinary one again.
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+        premium: Option<bool>,
         /// ISO-4217 currency of its holds. Default: the service's CURRENCY (usd).
         #[arg(long)]
         currency: Option<String>,
@@ -359,7 +361,7 @@ pub(crate) async fn properties(r: &Remote, cmd: PropertiesCmd) -> anyhow::Result
             let req = PropertyRequest {
                 id,
                 name,
-                premium: Some(premium),
+                premium,
                 currency,
                 default_hold_amount,
                 claim_window_hours,

@@ -158,7 +158,7 @@ async fn a_declined_reauthorization_keeps_the_old_hold_and_tells_the_operator() 
     let server = Server::start_with(sqlite_db(), &[JOBS_FAST, ("OPERATOR_EMAIL", "ops@example.com")]);
     let api = server.client();
     let cc = server.rust_client();
-    cc.put_property(&PropertyRequest { id: "p".into(), name: "P".into(), ..Default::default() }).await.unwrap();
+    cc.put_property(&PropertyRequest { id: "p".into(), name: Some("P".into()), ..Default::default() }).await.unwrap();
     let now = api.get("/_sim/clock").await.body["now"].as_str().unwrap().to_string();
     let today = chrono::NaiveDate::parse_from_str(&now[..10], "%Y-%m-%d").unwrap();
     cc.create_booking(&BookingRequest {
@@ -207,7 +207,7 @@ async fn a_scheduled_hold_is_placed_at_local_midnight_before_check_in() {
     let cc = server.rust_client();
     cc.put_property(&PropertyRequest {
         id: "chi".into(),
-        name: "Chicago Loft".into(),
+        name: Some("Chicago Loft".into()),
         time_zone: Some("America/Chicago".into()),
         hold_lead_days: Some(2),
         ..Default::default()

@@ -175,7 +175,18 @@ async fn the_cli_drives_the_readme_walkthrough_over_http() {
     assert!(table.lines().next().unwrap().starts_with("id"), "{table}");
     assert!(table.contains(&id) && table.contains("captured") && table.contains("canceled"), "{table}");
     // Properties and bookings too.
-    cli(&server, &["properties", "create", "4b", "--name", "Unit 4B"]);
+    cli(&server, &["properties", "create", "4b", "--name", "Unit 4B", "--premium", "--default-hold-amount", "40000"]);
+    // An update changes what it names and keeps the rest.
+    let p = cli(&server, &["properties", "create", "4b", "--name", "Unit 4B (garden)"]);
+    assert_eq!(
+        (p["name"].as_str(), p["premium"].as_bool(), p["default_hold_amount"].as_i64()),
+        (Some("Unit 4B (garden)"), Some(true), Some(40_000))
+    );
+    let p = cli(&server, &["properties", "create", "4b", "--premium", "false", "--default-hold-amount", "25000"]);
+    assert_eq!(
+        (p["name"].as_str(), p["premium"].as_bool(), p["default_hold_amount"].as_i64()),
+        (Some("Unit 4B (garden)"), Some(false), Some(25_000))
+    );
     cli(
         &server,
         &[

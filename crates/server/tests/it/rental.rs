@@ -9,7 +9,7 @@ use chittycharge_client::Client;
 async fn property(cc: &Client, id: &str, claim_hours: i64) {
     cc.put_property(&PropertyRequest {
         id: id.into(),
-        name: format!("Unit {id}"),
+        name: Some(format!("Unit {id}")),
         default_hold_amount: Some(25_000),
         claim_window_hours: Some(claim_hours),
         time_zone: Some("America/Chicago".into()),

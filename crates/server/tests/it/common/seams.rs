@@ -118,7 +118,7 @@ pub async fn twenty_night_stay(server: &super::Server) -> (String, i64) {
     let cc = server.rust_client();
     cc.put_property(&PropertyRequest {
         id: "long".into(),
-        name: "Long Stay".into(),
+        name: Some("Long Stay".into()),
         claim_window_hours: Some(48),
         time_zone: Some("UTC".into()),
         ..Default::default()
