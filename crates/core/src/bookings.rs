@@ -147,6 +147,27 @@ impl HoldService {
         Ok(b)
     }
 
+    /// A booking managed here gets its hold only through its own check-in,
+    /// which keeps it to one live hold.
+    pub(crate) async fn refuse_managed_booking(
+        &self,
+        cmd: &crate::create::CreateHold,
+        caller: &Caller,
+    ) -> CoreResult<()> {
+        let (Some(booking_id), None) = (&cmd.booking_id, &cmd.operation_id) else { return Ok(()) };
+        let managed = match &cmd.property_id {
+            Some(p) => self.store.get_booking(p, booking_id).await?.is_some(),
+            None => !self.store.find_bookings(booking_id, caller.property_ids.as_deref()).await?.is_empty(),
+        };
+        if managed {
+            return Err(CoreError::validation(
+                "booking_id",
+                format!("booking '{booking_id}' is managed here: place its hold with POST /api/bookings/{booking_id}/authorize"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Live holds that name booking `id` at `property`, and creates that may
     /// still place one (by their operation ids). Creates are read first: one
     /// that settles between the two reads has inserted its hold by then.

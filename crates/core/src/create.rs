@@ -253,23 +253,6 @@ impl HoldService {
         })
     }
 
-    /// A booking managed here gets its hold only through its own check-in,
-    /// which keeps it to one live hold.
-    async fn refuse_managed_booking(&self, cmd: &CreateHold, caller: &Caller) -> CoreResult<()> {
-        let (Some(booking_id), None) = (&cmd.booking_id, &cmd.operation_id) else { return Ok(()) };
-        let managed = match &cmd.property_id {
-            Some(p) => self.store.get_booking(p, booking_id).await?.is_some(),
-            None => !self.store.find_bookings(booking_id, caller.property_ids.as_deref()).await?.is_empty(),
-        };
-        if managed {
-            return Err(CoreError::validation(
-                "booking_id",
-                format!("booking '{booking_id}' is managed here: place its hold with POST /api/bookings/{booking_id}/authorize"),
-            ));
-        }
-        Ok(())
-    }
-
     pub async fn create(&self, cmd: CreateHold, caller: &Caller) -> CoreResult<Created> {
         caller.require_write()?;
         caller.require_property(cmd.property_id.as_deref(), "create holds")?;
