@@ -16,6 +16,8 @@ mod exec;
 mod fast;
 mod filelock;
 mod holds;
+#[macro_use]
+mod hot;
 mod jobs;
 mod migrations;
 mod protect;

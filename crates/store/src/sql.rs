@@ -7,6 +7,7 @@ use chittycharge_domain::{Booking, Hold, Timestamp};
 use sqlx::Row;
 
 use crate::exec::Exec;
+use crate::hot::value;
 use crate::sqlstore::SqlStore;
 use crate::writes::{self, Done};
 use crate::writes_pg;
@@ -14,62 +15,6 @@ use crate::{
     Backend, BookingFilter, ClaimFilter, CleanReleases, DamageClaim, EventClaim, HoldEvent, HoldFilter, IdemBegin, Job,
     JobCount, NewEvent, Notification, OpStatus, Operation, Property, Store, StoreResult, TokenRecord,
 };
-
-/// Runs one hot write (writes.rs) as a transaction: on a SQLite file, on
-/// the write gate's own connection (exec.rs, durable.rs); otherwise in an
-/// sqlx transaction.
-macro_rules! transact {
-    ($store:ident, $op:literal, |$ex:ident| $body:expr) => {{
-        match &$store.gate {
-            Some(gate) => {
-                let mut conn = gate.begin().await?;
-                let done = {
-                    let $ex = &mut Exec::Lite(&mut conn);
-                    $body.await
-                };
-                gate.end($op, conn, done).await
-            }
-            None => {
-                let mut tx = $store.pool.begin().await?;
-                let done = {
-                    let $ex = &mut Exec::Sqlx(&mut tx);
-                    $body.await
-                };
-                match done? {
-                    Done::Commit(v) => {
-                        tx.commit().await?;
-                        Ok(v)
-                    }
-                    Done::Rollback(v) => {
-                        tx.rollback().await?;
-                        Ok(v)
-                    }
-                }
-            }
-        }
-    }};
-}
-
-/// A hot write that is one statement on PostgreSQL (writes.rs's single
-/// statements, or writes_pg.rs's composed ones): run with no transaction
-/// around it, one round trip. Elsewhere, `transact!`.
-macro_rules! one_statement {
-    ($store:ident, $op:literal, |$ex:ident| $pg:expr, else $body:expr) => {{
-        if $store.backend == Backend::Postgres {
-            let $ex = &mut Exec::Auto(&$store.pool);
-            $pg.await
-        } else {
-            transact!($store, $op, |$ex| $body)
-        }
-    }};
-}
-
-/// The value of a write that is a single statement either way.
-async fn value<T>(done: impl std::future::Future<Output = StoreResult<Done<T>>>) -> StoreResult<T> {
-    match done.await? {
-        Done::Commit(v) | Done::Rollback(v) => Ok(v),
-    }
-}
 
 #[async_trait]
 impl Store for SqlStore {
