@@ -98,7 +98,9 @@ impl Seams {
                     .push(format!("{id}: live ({status}) but its booking {} at {property} is settled", b.id));
             }
         }
-        if status == HoldStatus::Captured {
+        // Captures are claims only on this service's own bookings: an outside
+        // reference's hold is captured however its system decides.
+        if status == HoldStatus::Captured && store.get_booking(property, booking_id).await?.is_some() {
             let claims = store.claims_for_booking(property, booking_id).await?;
             let mut claimed = 0_i64;
             for c in claims.iter().filter(|c| c.hold_id == *id) {

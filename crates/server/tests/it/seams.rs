@@ -263,11 +263,10 @@ async fn holds_naming_an_outside_booking_twice_do_not_fail_the_audit() {
     let server = Server::start(sqlite_db());
     let api = server.client();
     property(&api, "isle", json!({})).await;
-    let writer = token(&server.db, &["--scope", "holds:write", "--property", "isle"]);
+    let writer = server.client().with_token(&token(&server.db, &["--scope", "holds:write", "--property", "isle"]));
+    let mut holds = Vec::new();
     for _ in 0..2 {
-        let r = server
-            .client()
-            .with_token(&writer)
+        let r = writer
             .post(
                 "/api/holds",
                 json!({"amount": 5000, "description": "x", "property_id": "isle", "booking_id": "bk-outside",
@@ -275,11 +274,16 @@ async fn holds_naming_an_outside_booking_twice_do_not_fail_the_audit() {
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
+        holds.push(r.body["id"].as_str().unwrap().to_string());
     }
+    // Nor does capturing one: an outside reference's capture is no damage
+    // claim of ours.
+    let r = writer.post(&format!("/api/holds/{}/capture", holds[0]), json!({"amount_to_capture": 2000})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
     let out = cli(&server.db, &["audit"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(!text.contains("live holds"), "{text}");
+    assert!(!text.contains("live holds") && !text.contains("damage claim"), "{text}");
 }
 
 #[tokio::test]
