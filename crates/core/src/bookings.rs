@@ -99,6 +99,9 @@ impl HoldService {
         if nb.check_out <= nb.check_in {
             return Err(CoreError::validation("check_out", "check_out must be after check_in"));
         }
+        if self.store.get_booking(&nb.property_id, &nb.id).await?.is_some() {
+            return Err(conflict("exists", format!("booking '{}' already exists", nb.id)));
+        }
         let now = self.now();
         let b = Booking {
             id: nb.id,
@@ -116,85 +119,9 @@ impl HoldService {
             updated_at: now,
             version: 0,
         };
-        match self.store.insert_booking(&b).await {
-            Ok(()) => {}
-            Err(chittycharge_store::StoreError::Duplicate(_)) => {
-                return Err(conflict("exists", format!("booking '{}' already exists", b.id)))
-            }
-            Err(e) => return Err(e.into()),
-        }
-        // A hold placed through POST /api/holds that names this id would be
-        // a second live hold once the booking checks in. Checked after the
-        // insert: such a create checks for the booking after writing its
-        // operation record (create.rs), so of two racing requests at least
-        // one sees the other, on any number of instances.
-        let named = self.holds_naming(&b.property_id, &b.id).await?;
-        if !named.is_empty() {
-            if !self.store.delete_new_booking(&b.property_id, &b.id).await? {
-                tracing::warn!(booking = %b.id, "a refused booking changed before it could be withdrawn");
-            }
-            return Err(conflict(
-                "holds_exist",
-                format!(
-                    "live holds already name booking '{}' at this property ({}): capture or release them first, \
-                     or use another booking id",
-                    b.id,
-                    named.join(", ")
-                ),
-            ));
-        }
+        self.claim_booking_id(&b, now).await?;
         self.schedule_placement(&b).await?;
         Ok(b)
-    }
-
-    /// A booking managed here gets its hold only through its own check-in,
-    /// which keeps it to one live hold.
-    pub(crate) async fn refuse_managed_booking(
-        &self,
-        cmd: &crate::create::CreateHold,
-        caller: &Caller,
-    ) -> CoreResult<()> {
-        let (Some(booking_id), None) = (&cmd.booking_id, &cmd.operation_id) else { return Ok(()) };
-        let managed = match &cmd.property_id {
-            Some(p) => self.store.get_booking(p, booking_id).await?.is_some(),
-            None => !self.store.find_bookings(booking_id, caller.property_ids.as_deref()).await?.is_empty(),
-        };
-        if managed {
-            return Err(CoreError::validation(
-                "booking_id",
-                format!("booking '{booking_id}' is managed here: place its hold with POST /api/bookings/{booking_id}/authorize"),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Live holds that name booking `id` at `property`, and creates that may
-    /// still place one (by their operation ids). Creates are read first: one
-    /// that settles between the two reads has inserted its hold by then.
-    async fn holds_naming(&self, property: &str, id: &str) -> CoreResult<Vec<String>> {
-        let mut named: Vec<String> = self
-            .store
-            .unsettled_operations("create")
-            .await?
-            .into_iter()
-            .filter(|op| {
-                serde_json::from_value::<crate::create::PendingCreate>(op.request.clone()).is_ok_and(|p| {
-                    p.hold.property_id.as_deref() == Some(property) && p.hold.booking_id.as_deref() == Some(id)
-                })
-            })
-            .map(|op| op.id)
-            .collect();
-        let holds = self
-            .store
-            .list_holds(&chittycharge_store::HoldFilter {
-                property_id: Some(property.to_string()),
-                booking_id: Some(id.to_string()),
-                limit: 20,
-                ..Default::default()
-            })
-            .await?;
-        named.extend(holds.into_iter().filter(|h| !h.state.status().is_terminal()).map(|h| h.id));
-        Ok(named)
     }
 
     /// A booking the caller may see, by the operator's id. Ids are unique

@@ -8,6 +8,7 @@
 
 mod authz;
 pub mod automation;
+mod booking_ids;
 pub mod bookings;
 pub mod caller;
 mod callout;

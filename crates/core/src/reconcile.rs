@@ -84,6 +84,9 @@ impl HoldService {
         if op.kind == "reauthorize" {
             return self.reconcile_reauthorization(op).await;
         }
+        if op.kind == crate::booking_ids::BOOKING_CLAIM {
+            return self.settle_booking_claim(op).await;
+        }
         let key = key_for(op);
         let now = self.now();
         let expired_key = now.millis().saturating_sub(op.created_at.millis()) >= KEY_REISSUE_LIMIT_MS;
@@ -206,6 +209,9 @@ impl HoldService {
         }
         if op.kind == "dispute_submit" {
             return self.reconcile_dispute_submit(op, false).await;
+        }
+        if op.kind == crate::booking_ids::BOOKING_CLAIM {
+            return self.settle_booking_claim(op).await;
         }
         let now = self.now();
         if op.kind == "create" {

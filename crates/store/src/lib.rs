@@ -279,9 +279,6 @@ pub trait Store: Send + Sync {
     async fn list_bookings(&self, f: &BookingFilter) -> StoreResult<Vec<Booking>>;
     /// Compare-and-set on `version`; false when another writer won.
     async fn save_booking(&self, b: &Booking, expected_version: i64) -> StoreResult<bool>;
-    /// Deletes a booking nothing has changed since its insert (version 0);
-    /// false when it is gone or was changed.
-    async fn delete_new_booking(&self, property_id: &str, id: &str) -> StoreResult<bool>;
     async fn booking_for_hold(&self, hold_id: &str) -> StoreResult<Option<Booking>>;
     /// Checked-out bookings whose claim window has ended.
     async fn bookings_to_release(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<Booking>>;

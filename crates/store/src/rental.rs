@@ -200,15 +200,6 @@ impl SqlStore {
         Ok(r.rows_affected() == 1)
     }
 
-    pub(crate) async fn delete_new_booking_impl(&self, property_id: &str, id: &str) -> StoreResult<bool> {
-        let r = sqlx::query("DELETE FROM bookings WHERE property_id = $1 AND id = $2 AND version = 0")
-            .bind(property_id)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(r.rows_affected() == 1)
-    }
-
     pub(crate) async fn bookings_to_release_impl(&self, now: Timestamp, limit: i64) -> StoreResult<Vec<Booking>> {
         let rows = sqlx::query(
             "SELECT * FROM bookings WHERE status = 'checked_out' AND claim_until <= $1 ORDER BY claim_until LIMIT $2",

@@ -295,9 +295,6 @@ impl Store for SqlStore {
     async fn save_booking(&self, b: &Booking, expected_version: i64) -> StoreResult<bool> {
         self.write("save_booking", self.save_booking_impl(b, expected_version)).await
     }
-    async fn delete_new_booking(&self, property_id: &str, id: &str) -> StoreResult<bool> {
-        self.write("delete_new_booking", self.delete_new_booking_impl(property_id, id)).await
-    }
     async fn booking_for_hold(&self, hold_id: &str) -> StoreResult<Option<Booking>> {
         self.booking_for_hold_impl(hold_id).await
     }

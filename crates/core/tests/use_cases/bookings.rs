@@ -166,7 +166,13 @@ async fn a_booking_and_a_plain_hold_racing_for_one_id_never_both_go_through() {
         let (a, b, w_stay) = (svc.clone(), other.clone(), stay(&w, &id));
         races.push(tokio::spawn(async move {
             let who = writer();
-            let (booking, hold) = tokio::join!(a.create_booking(w_stay, &who), b.create(naming(&id), &who));
+            // Half of the plain creates name no property: refused once the
+            // booking exists, so they must not slip past it either.
+            let mut cmd = naming(&id);
+            if i % 2 == 1 {
+                cmd.property_id = None;
+            }
+            let (booking, hold) = tokio::join!(a.create_booking(w_stay, &who), b.create(cmd, &who));
             (id, booking.is_ok(), hold.is_ok())
         }));
     }
@@ -177,4 +183,74 @@ async fn a_booking_and_a_plain_hold_racing_for_one_id_never_both_go_through() {
         let named = live.iter().filter(|h| h.booking_id.as_deref() == Some(id.as_str())).count();
         assert_eq!(named, usize::from(hold), "{id}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_booking_never_exists_for_a_check_in_to_act_on() {
+    let w = world().await;
+    booked(&w, "bk-0").await;
+    let svc = Arc::new(w.other_instance());
+    let checkins = Arc::new(w.other_instance());
+    for i in 0..20 {
+        let id = format!("bk-{i}-refused");
+        w.svc.create(naming(&id), &writer()).await.expect("the plain hold");
+        let (a, b, booking) = (svc.clone(), checkins.clone(), stay(&w, &id));
+        let who = writer();
+        let pm = Some("pm_card_visa".to_string());
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let (refused, ()) = tokio::join!(
+            async {
+                let r = a.create_booking(booking, &who).await;
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+                r
+            },
+            async {
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = b.authorize_booking(&id, Some("villa-a"), pm.clone(), &who).await;
+                    tokio::task::yield_now().await;
+                }
+            }
+        );
+        assert!(holds_exist(&refused), "{id}");
+        assert!(w.svc.store.get_booking("villa-a", &id).await.expect("read").is_none(), "{id}: no booking");
+        let holds = w.svc.list(Default::default(), &admin()).await.expect("list");
+        let named: Vec<_> = holds.iter().filter(|h| h.booking_id.as_deref() == Some(id.as_str())).collect();
+        assert_eq!(named.len(), 1, "{id}: only the plain hold, no check-in hold: {named:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_plain_create_waits_out_a_booking_being_created_and_the_janitor_settles_a_claim_left_behind() {
+    let w = world().await;
+    booked(&w, "bk-0").await;
+    // A booking create in flight elsewhere, or one whose process died after
+    // its claim: the claim is all there is yet.
+    let now = w.svc.now();
+    let claim = chittycharge_store::Operation {
+        id: "op_claim_1".into(),
+        hold_id: None,
+        kind: "booking".into(),
+        status: chittycharge_store::OpStatus::Pending,
+        request: serde_json::json!({"property_id": "villa-a", "booking_id": "bk-coming"}),
+        error: None,
+        attempts: 0,
+        next_attempt_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    w.svc.store.insert_operation(&claim).await.expect("claim");
+    for property in [Some("villa-a"), None] {
+        let mut cmd = naming("bk-coming");
+        cmd.property_id = property.map(str::to_string);
+        let r = w.svc.create(cmd, &writer()).await;
+        assert!(
+            matches!(&r, Err(CoreError::Validation { field, .. }) if field == "booking_id"),
+            "{property:?}: refused while the booking is being created"
+        );
+    }
+    assert!(w.svc.list(Default::default(), &admin()).await.expect("list").is_empty(), "nothing was placed");
+    // The janitor finds no booking behind the claim: it failed.
+    let status = w.svc.reconcile_operation(&claim).await.expect("janitor");
+    assert_eq!(status, chittycharge_store::OpStatus::Failed);
+    w.svc.create(naming("bk-coming"), &writer()).await.expect("a plain hold once no booking is coming");
 }
