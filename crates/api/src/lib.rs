@@ -302,6 +302,7 @@ pub struct CancelRequest {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct IncrementRequest {
     /// The new total, in minor units.
     #[schema(minimum = 1, example = 30_000)]

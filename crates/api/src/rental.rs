@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PropertyRequest {
     pub id: String,
     /// Required for a new property. On an update, every field left out
@@ -134,6 +135,7 @@ pub struct AuthorizeResponse {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DamageLine {
     /// Minor units (the seeds' example used dollars; this API never does).
     #[schema(minimum = 1, example = 5_000)]

@@ -49,6 +49,16 @@ impl HoldService {
         Ok((p, existing.is_none()))
     }
 
+    /// The property an update would change (`None` for a new one), once
+    /// the caller is known to be allowed to write it: asked before the body
+    /// is read, so a caller who may not write learns nothing from its
+    /// validation.
+    pub async fn property_to_write(&self, id: &str, caller: &Caller) -> CoreResult<Option<Property>> {
+        caller.require_admin("Managing properties")?;
+        caller.require_property(Some(id), "manage properties")?;
+        Ok(self.store.get_property(id).await?)
+    }
+
     pub async fn property(&self, id: &str, caller: &Caller) -> CoreResult<Property> {
         caller.require_read()?;
         if !caller.sees_property(Some(id)) {

@@ -114,6 +114,14 @@ pub(super) fn parse_lines(body: &Map<String, Value>, name: &str) -> Result<Vec<D
         let Some(obj) = item.as_object() else {
             return Err(CoreError::validation(&format!("{name}[{i}]"), "each line is an object"));
         };
+        // A misspelled `evidence_url` would drop the evidence unnoticed.
+        if let Some(k) = obj.keys().find(|k| !["amount", "description", "evidence_urls"].contains(&k.as_str())) {
+            let shown: String = k.chars().take(64).collect();
+            return Err(CoreError::validation(
+                &field(&shown),
+                format!("'{shown}' is not a field of a line, which takes amount, description, evidence_urls"),
+            ));
+        }
         let f = Fields(obj);
         let amount = f
             .int("amount")

@@ -99,13 +99,24 @@ pub(super) async fn put_property(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = body.unwrap_or_default();
     let f = Fields(&body);
+    // Who may write comes before what was sent: a caller who may not
+    // write learns nothing from the body's validation.
+    if let Err(e) = caller.require_admin("Managing properties") {
+        return Err(e.into());
+    }
     let id = property_id(&f)?;
-    // Only an admin may write a property; anyone else is refused there.
-    let existing = match state.holds.property(&id, &caller).await {
-        Ok(p) => Some(p),
-        Err(CoreError::NotFound | CoreError::Forbidden { .. }) => None,
-        Err(e) => return Err(e.into()),
-    };
+    let existing = state.holds.property_to_write(&id, &caller).await?;
+    // A misspelled field would otherwise keep its old value unnoticed.
+    f.only(&[
+        "id",
+        "name",
+        "premium",
+        "currency",
+        "default_hold_amount",
+        "claim_window_hours",
+        "time_zone",
+        "hold_lead_days",
+    ])?;
     let input = parse(&f, id, &state, existing.as_ref())?;
     let (p, created) = state.holds.put_property(input, &caller).await?;
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(property_view(&p))))

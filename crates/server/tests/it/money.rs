@@ -226,3 +226,26 @@ async fn a_misspelled_field_never_captures_refunds_or_releases_everything() {
     let r = api.post("/api/bookings/bk-typo/checkout", json!({"damages": [], "defer_release": false})).await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+#[tokio::test]
+async fn a_misspelled_field_of_a_line_an_increment_or_a_property_is_refused_not_ignored() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    let id = api.authorized_hold(10_000).await;
+    let line =
+        json!({"lines": [{"amount": 1_000, "description": "Lamp", "evidence_url": "https://example.com/lamp.jpg"}]});
+    let r = api.post(&format!("/api/holds/{id}/capture"), line).await;
+    assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("lines[0].evidence_url")), "{}", r.text);
+    let r = api.post(&format!("/api/holds/{id}/increment"), json!({"amount": 20_000, "amout": 1})).await;
+    assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("amout")), "{}", r.text);
+    let hold = api.get(&format!("/api/holds/{id}")).await.body;
+    assert_eq!((hold["amount"].as_i64(), hold["amount_captured"].as_i64()), (Some(10_000), Some(0)), "{hold}");
+
+    assert_eq!(
+        api.post("/api/properties", json!({"id": "dune", "name": "Dune", "default_hold_amount": 40_000})).await.status,
+        201
+    );
+    let r = api.post("/api/properties", json!({"id": "dune", "defualt_hold_amount": 10_000})).await;
+    assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("defualt_hold_amount")), "{}", r.text);
+    assert_eq!(api.get("/api/properties/dune").await.body["default_hold_amount"], 40_000);
+}

@@ -126,6 +126,7 @@ pub(crate) async fn increment_hold(
     JsonBody(body): JsonBody,
 ) -> Result<Json<HoldView>, ApiError> {
     let body = body.unwrap_or_default();
+    Fields(&body).only(&["amount"])?;
     let total = Fields(&body)
         .int("amount")?
         .ok_or_else(|| CoreError::validation("amount", "amount (the new total) is required"))?;
