@@ -126,6 +126,19 @@ async fn create_success_normalises_metadata_and_echoes_the_tier() {
     assert_eq!(got.body["booking_id"], "42");
     assert_eq!(got.body["metadata"], json!({"flags": "{\"a\":1}"}));
     assert!(got.body["chitty_id"].as_str().unwrap().starts_with("CHITTY-AUTH-"));
+    // Without the top-level fields, metadata's are the hold's, never dropped.
+    let r = api
+        .post(
+            "/api/holds",
+            json!({"amount": 5000, "description": "x", "metadata": {"property_id": "124", "tenant_id": 7, "booking_id": "bk-7"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let got = api.get(&format!("/api/holds/{}", r.body["id"].as_str().unwrap())).await.body;
+    assert_eq!(
+        (got["property_id"].as_str(), got["tenant_id"].as_str(), got["booking_id"].as_str()),
+        (Some("124"), Some("7"), Some("bk-7"))
+    );
 }
 
 #[tokio::test]

@@ -92,6 +92,8 @@ pub(crate) fn parse_create(
     let meta_obj = f.object("metadata")?;
     let mut asserted_tier = None;
     let mut booking_id = f.id("booking_id")?;
+    let mut property_id = f.id("property_id")?;
+    let mut tenant_id = f.id("tenant_id")?;
     let mut metadata = BTreeMap::new();
     if let Some(m) = meta_obj {
         let mf = Fields(m);
@@ -103,8 +105,18 @@ pub(crate) fn parse_create(
                 name.parse::<GuestTier>().map_err(|e| CoreError::validation("metadata.guest_tier", e.to_string()))?,
             );
         }
-        if booking_id.is_none() {
-            booking_id = mf.id("booking_id")?;
+        // The original's clients sent these in metadata: taken from there
+        // when the body leaves them out, never dropped (a property left in
+        // metadata would make a hold of no property).
+        for (top, key) in
+            [(&mut booking_id, "booking_id"), (&mut property_id, "property_id"), (&mut tenant_id, "tenant_id")]
+        {
+            if top.is_none() {
+                *top = mf.id(key).map_err(|e| match e {
+                    CoreError::Validation { message, .. } => CoreError::validation(&format!("metadata.{key}"), message),
+                    other => other,
+                })?;
+            }
         }
         metadata = stringify_metadata(m);
         // Our own keys are set from the top-level fields, not by the caller.
@@ -130,8 +142,8 @@ pub(crate) fn parse_create(
         currency,
         description,
         customer_email,
-        property_id: f.id("property_id")?,
-        tenant_id: f.id("tenant_id")?,
+        property_id,
+        tenant_id,
         booking_id,
         metadata,
         asserted_tier,
