@@ -1,6 +1,6 @@
 //! Properties: the operator's own ids, with the defaults their holds use.
 
-use chittycharge_domain::{Currency, Money};
+use chittycharge_domain::{Currency, GuestTier, Money};
 use chittycharge_store::Property;
 
 use super::{CoreError, CoreResult, HoldService};
@@ -31,6 +31,20 @@ impl HoldService {
         caller.require_property(Some(&input.id), "manage properties")?;
         Money::chargeable(input.default_hold_amount, input.currency)
             .map_err(|e| CoreError::validation("default_hold_amount", e.to_string()))?;
+        // A check-in's hold is the property's default; a first-time guest's
+        // is limited by the tier the property gives them. Above it, every
+        // new guest's check-in would fail: say so now, not at the front desk.
+        let tier = if input.premium { GuestTier::PremiumProperty } else { GuestTier::NewGuest };
+        let limit = tier.limit(input.currency);
+        if input.default_hold_amount > limit.minor() {
+            return Err(CoreError::validation(
+                "default_hold_amount",
+                format!(
+                    "a new guest's hold at this property is limited to {limit} ({tier}); lower the default or mark \
+                     the property premium"
+                ),
+            ));
+        }
         let now = self.now();
         let existing = self.store.get_property(&input.id).await?;
         let p = Property {

@@ -348,3 +348,27 @@ async fn reposting_a_property_with_only_its_name_keeps_its_hold_amount_and_setti
     let r = admin.post("/api/properties", json!({"id": "new-one"})).await;
     assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("name")), "{}", r.text);
 }
+
+#[tokio::test]
+async fn a_property_default_hold_above_what_a_new_guest_may_be_held_for_is_refused_when_it_is_set() {
+    let server = Server::start(sqlite_db());
+    let admin = server.client();
+    let r =
+        admin.post("/api/properties", json!({"id": "villa", "name": "Villa", "default_hold_amount": 300_000})).await;
+    assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("default_hold_amount")), "{}", r.text);
+    assert!(r.text.contains("$2,500.00") || r.text.contains("2500"), "{}", r.text);
+    // Premium properties hold more; a first-time guest's check-in then works.
+    let r = admin
+        .post(
+            "/api/properties",
+            json!({"id": "villa", "name": "Villa", "default_hold_amount": 300_000, "premium": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    booking(&admin, "villa", "bk-first").await;
+    let (s, a) = authorize(&admin, "bk-first").await;
+    assert_eq!((s, a["amount"].as_i64()), (200, Some(300_000)), "{a}");
+    // Taking premium away again would strand the next new guest: refused.
+    let r = admin.post("/api/properties", json!({"id": "villa", "premium": false})).await;
+    assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("default_hold_amount")), "{}", r.text);
+}
