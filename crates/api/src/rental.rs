@@ -52,6 +52,7 @@ pub struct PropertyList {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BookingRequest {
     pub id: String,
     pub property_id: String,

@@ -108,15 +108,22 @@ impl HoldService {
             Some(mine) => p == Some(mine.as_str()),
             None => caller.sees_property(p),
         };
-        let managed = match &cmd.property_id {
-            Some(p) => self.store.get_booking(p, booking_id).await?.is_some(),
-            None => !self.store.find_bookings(booking_id, caller.property_ids.as_deref()).await?.is_empty(),
-        } || self
+        // Claims first, then bookings: a booking is written while its claim
+        // is open and the claim is settled after, so a claim settled before
+        // the second read left a booking that read sees. In the other order
+        // the booking read can come just before the insert and the claim
+        // read just after the settle, and both miss it (red-team round 4).
+        let being_created = self
             .store
             .unsettled_operations(BOOKING_CLAIM)
             .await?
             .iter()
             .any(|op| text(op, "booking_id") == Some(booking_id.as_str()) && at(text(op, "property_id")));
+        let managed = being_created
+            || match &cmd.property_id {
+                Some(p) => self.store.get_booking(p, booking_id).await?.is_some(),
+                None => !self.store.find_bookings(booking_id, caller.property_ids.as_deref()).await?.is_empty(),
+            };
         if managed {
             return Err(CoreError::validation(
                 "booking_id",

@@ -60,6 +60,18 @@ fn date(f: &Fields<'_>, name: &str) -> Result<chrono::NaiveDate, CoreError> {
 fn parse_booking(body: Option<Map<String, Value>>) -> Result<NewBooking, CoreError> {
     let body = body.unwrap_or_default();
     let f = Fields(&body);
+    // A misspelled `paymentMethod` would leave the booking without its
+    // saved card, and so without its automatic hold.
+    f.only(&[
+        "id",
+        "property_id",
+        "tenant_id",
+        "guest_name",
+        "guest_email",
+        "check_in",
+        "check_out",
+        "payment_method",
+    ])?;
     let id = f.id("id")?.ok_or_else(|| CoreError::validation("id", "id (your booking id) is required"))?;
     if !valid_property_id(&id) {
         return Err(CoreError::validation("id", "id must be 1 to 100 letters, digits, '-', '_' or '.'"));

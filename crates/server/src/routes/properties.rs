@@ -95,15 +95,14 @@ fn property_id(f: &Fields<'_>) -> Result<String, CoreError> {
 pub(super) async fn put_property(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-    JsonBody(body): JsonBody,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // Who may write comes before what was sent, even whether it is JSON: a
+    // caller who may not write learns nothing from the body's validation.
+    caller.require_admin("Managing properties")?;
+    let JsonBody(body) = body?;
     let body = body.unwrap_or_default();
     let f = Fields(&body);
-    // Who may write comes before what was sent: a caller who may not
-    // write learns nothing from the body's validation.
-    if let Err(e) = caller.require_admin("Managing properties") {
-        return Err(e.into());
-    }
     let id = property_id(&f)?;
     let existing = state.holds.property_to_write(&id, &caller).await?;
     // A misspelled field would otherwise keep its old value unnoticed.

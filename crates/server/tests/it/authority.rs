@@ -66,6 +66,7 @@ fn table() -> Vec<Row> {
         ("post", "/api/properties", json!({"id": "p1", "name": "Renamed", "premium": true}), none, Is(403), Is(403)),
         // Refused before the body is read: no validation error to learn from.
         ("post", "/api/properties", json!({"id": "zz-new", "time_zone": "Mars/Base"}), none, Is(403), Is(403)),
+        ("post", "/api/properties", json!("not an object"), none, Is(403), Is(403)),
         ("get", "/api/properties", json!(null), none, Ok, Ok),
         ("get", "/api/properties/{id}", json!(null), none, Ok, Is(404)),
         (

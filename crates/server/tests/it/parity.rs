@@ -115,7 +115,7 @@ async fn create_success_normalises_metadata_and_echoes_the_tier() {
         .post(
             "/api/holds",
             json!({"amount":300000,"description":"Incidentals","customer_email":"g@example.com","property_id":"123",
-                   "metadata":{"guest_tier":"VERIFIED_GUEST","booking_id":42,"flags":{"a":1},"nothing":null,"property_id":"override-me"}}),
+                   "metadata":{"guest_tier":"VERIFIED_GUEST","booking_id":42,"flags":{"a":1},"nothing":null,"property_id":"123"}}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -126,6 +126,15 @@ async fn create_success_normalises_metadata_and_echoes_the_tier() {
     assert_eq!(got.body["booking_id"], "42");
     assert_eq!(got.body["metadata"], json!({"flags": "{\"a\":1}"}));
     assert!(got.body["chitty_id"].as_str().unwrap().starts_with("CHITTY-AUTH-"));
+    // Metadata naming another property than the body is two answers to one
+    // question: refused, not one of them dropped.
+    let r = api
+        .post(
+            "/api/holds",
+            json!({"amount": 5000, "description": "x", "property_id": "123", "metadata": {"property_id": "override-me"}}),
+        )
+        .await;
+    assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("metadata.property_id")), "{}", r.text);
     // Without the top-level fields, metadata's are the hold's, never dropped.
     let r = api
         .post(

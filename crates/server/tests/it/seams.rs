@@ -3,7 +3,8 @@
 //! test is one finding that broke the service before.
 
 use crate::common::{
-    authorize, booking, cli, live_holds_of, postgres_db, property, restricted_admin, sqlite_db, token, Api, Server,
+    authorize, booking, cli, live_holds_of, postgres_db, property, restricted_admin, sqlite_db, token, try_booking,
+    Api, Server,
 };
 use serde_json::{json, Value};
 
@@ -371,4 +372,14 @@ async fn a_property_default_hold_above_what_a_new_guest_may_be_held_for_is_refus
     // Taking premium away again would strand the next new guest: refused.
     let r = admin.post("/api/properties", json!({"id": "villa", "premium": false})).await;
     assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("default_hold_amount")), "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_misspelled_booking_field_is_refused_rather_than_leaving_the_booking_without_its_card() {
+    let server = Server::start(sqlite_db());
+    let api = server.client();
+    property(&api, "cove", json!({})).await;
+    let r = try_booking(&api, "cove", "bk-typo", json!({"paymentMethod": "pm_card_visa"})).await;
+    assert_eq!((r.status, r.body["details"]["field"].as_str()), (400, Some("paymentMethod")), "{}", r.text);
+    assert_eq!(api.get("/api/bookings/bk-typo").await.status, 404, "nothing was written");
 }

@@ -111,11 +111,20 @@ pub(crate) fn parse_create(
         for (top, key) in
             [(&mut booking_id, "booking_id"), (&mut property_id, "property_id"), (&mut tenant_id, "tenant_id")]
         {
-            if top.is_none() {
-                *top = mf.id(key).map_err(|e| match e {
-                    CoreError::Validation { message, .. } => CoreError::validation(&format!("metadata.{key}"), message),
-                    other => other,
-                })?;
+            let inner = mf.id(key).map_err(|e| match e {
+                CoreError::Validation { message, .. } => CoreError::validation(&format!("metadata.{key}"), message),
+                other => other,
+            })?;
+            match (top.as_ref(), inner) {
+                (None, inner) => *top = inner,
+                // Two answers to one question: refused, not one dropped.
+                (Some(t), Some(i)) if *t != i => {
+                    return Err(CoreError::validation(
+                        &format!("metadata.{key}"),
+                        format!("metadata.{key} '{i}' differs from {key} '{t}'; send one"),
+                    ))
+                }
+                _ => {}
             }
         }
         metadata = stringify_metadata(m);
