@@ -16,6 +16,7 @@
 mod authority;
 mod automation;
 mod backup;
+mod booking_races;
 mod browser;
 mod cli;
 mod common;
