@@ -81,25 +81,20 @@ impl HoldService {
     /// After a create: a minted id only needs copying into the processor's
     /// metadata (at once); a PENDING one is re-minted on the back-off.
     pub(crate) fn chitty_id_job(&self, hold: &Hold, minted: bool, attempt: usize) -> Job {
-        if minted {
-            return self.job(
-                "chitty_id",
-                format!("chitty_id:{}:meta", hold.id),
-                Some(&hold.id),
-                None,
-                json!({ "attempt": attempt }),
-                self.now(),
-            );
-        }
-        let delay =
-            self.automation.chitty_retry.get(attempt).or(self.automation.chitty_retry.last()).copied().unwrap_or(30);
+        let (step, run_at) = if minted {
+            ("meta".to_string(), self.now())
+        } else {
+            let retry = &self.automation.chitty_retry;
+            let delay = retry.get(attempt).or(retry.last()).copied().unwrap_or(30);
+            (attempt.to_string(), secs_to(self.now(), delay))
+        };
         self.job(
             "chitty_id",
-            format!("chitty_id:{}:{attempt}", hold.id),
+            format!("chitty_id:{}:{step}", hold.id),
             Some(&hold.id),
             None,
             json!({ "attempt": attempt }),
-            secs_to(self.now(), delay),
+            run_at,
         )
     }
 
